@@ -1,0 +1,30 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "workflows/ports.hpp"
+
+namespace jitbot::adapters {
+
+/// Runs the team's own program for each grant and revoke: argv = command + "grant"|"revoke",
+/// one JSON object on stdin, exit 0 and an optional JSON object on stdout for success.
+class ExecBackend final : public workflows::CredentialBackend {
+ public:
+  ExecBackend(std::string name, std::vector<std::string> command, workflows::Seconds timeout);
+
+  workflows::BackendResult grant(const workflows::BackendCall& call) override;
+  workflows::BackendResult revoke(const workflows::BackendCall& call) override;
+
+  /// The JSON written to the program's stdin (public so tests can pin the contract).
+  static std::string stdin_document(const workflows::BackendCall& call);
+
+ private:
+  workflows::BackendResult run(const workflows::BackendCall& call);
+
+  std::string name_;
+  std::vector<std::string> command_;
+  workflows::Seconds timeout_;
+};
+
+}  // namespace jitbot::adapters

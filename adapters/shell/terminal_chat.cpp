@@ -1,0 +1,110 @@
+#include "adapters/shell/terminal_chat.hpp"
+
+#include <cstdio>
+
+#include "workflows/wording.hpp"
+
+namespace jitbot::adapters {
+
+using workflows::NoticeEvent;
+using workflows::NoticeKind;
+using workflows::Request;
+using workflows::RequestState;
+
+std::string terminal_safe(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string terminal_safe_multiline(const std::string& text, const std::string& indent) {
+  std::string out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (start > 0) out += "\n" + indent;
+    out += terminal_safe(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string TerminalChat::person(const std::string& user_id) {
+  auto profile = directory_.profile(user_id);
+  return terminal_safe(profile.name.empty() ? user_id : user_id + " (" + profile.name + ")");
+}
+
+std::string TerminalChat::add_button(const std::string& label, const std::string& action,
+                                     const std::string& request_id) {
+  int number = next_button_++;
+  buttons_[number] = {action, request_id};
+  return "[" + std::to_string(number) + "] " + label;
+}
+
+std::optional<TerminalButton> TerminalChat::button(int number) const {
+  auto found = buttons_.find(number);
+  if (found == buttons_.end()) return std::nullopt;
+  return found->second;
+}
+
+workflows::Delivery TerminalChat::deliver(const workflows::Notice& notice, const Request& request,
+                                          const std::optional<std::string>& card_location) {
+  workflows::Delivery delivery{true, {}, {}};
+  switch (notice.kind) {
+    case NoticeKind::approval_card:
+      print_card(notice, request, card_location.has_value());
+      delivery.card_location = card_location.value_or("card-" + std::to_string(next_card_++));
+      break;
+    case NoticeKind::incident_alert: print_alert(notice, request); break;
+    case NoticeKind::requester_dm: print_dm(notice, request); break;
+  }
+  out_.flush();
+  return delivery;
+}
+
+void TerminalChat::print_card(const workflows::Notice& notice, const Request& request, bool update) {
+  out_ << "\n── #" << terminal_safe(notice.target) << " · " << (update ? "card updated" : "approval card") << " · "
+       << request.id << " ──\n";
+  out_ << "  " << (request.break_glass ? "BREAK-GLASS access by " : "Access request from ") << person(request.requester)
+       << "\n";
+  out_ << "  " << terminal_safe(workflows::access_summary(request)) << "\n";
+  out_ << "  Reason: " << terminal_safe(request.reason) << "\n";
+  for (const auto& approval : request.approvals) {
+    out_ << "  ✔ approved by " << person(approval.approver) << " at " << workflows::format_rfc3339(approval.at) << "\n";
+  }
+  out_ << "  " << terminal_safe(workflows::state_summary(request, policy_)) << "\n";
+  if (request.state == RequestState::pending) {
+    out_ << "  " << add_button("Approve", "approve", request.id) << "  " << add_button("Deny", "deny", request.id)
+         << "\n";
+  } else if ((request.state == RequestState::active && !request.ending_as)) {
+    out_ << "  " << add_button("Revoke", "revoke", request.id) << "\n";
+  }
+}
+
+void TerminalChat::print_alert(const workflows::Notice& notice, const Request& request) {
+  out_ << "\n── #" << terminal_safe(notice.target) << " · 🚨 BREAK-GLASS ALERT · " << request.id << " ──\n";
+  out_ << "  " << person(request.requester)
+       << " used break-glass: " << terminal_safe(workflows::access_summary(request)) << "\n";
+  out_ << "  Reason: " << terminal_safe(request.reason) << "\n";
+  out_ << "  Granted at once, without approval: please review it.\n";
+}
+
+void TerminalChat::print_dm(const workflows::Notice& notice, const Request& request) {
+  out_ << "\n── DM to " << person(notice.target) << " ──\n";
+  out_ << "  " << terminal_safe(workflows::requester_message(notice, request)) << "\n";
+  if (notice.event == NoticeEvent::granted && !notice.console_url.empty()) {
+    out_ << "  Console: " << terminal_safe(notice.console_url) << "\n";
+  }
+}
+
+}  // namespace jitbot::adapters

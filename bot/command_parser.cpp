@@ -1,0 +1,239 @@
+#include "bot/command_parser.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "workflows/request_id.hpp"
+
+namespace jitbot::bot {
+namespace {
+
+constexpr std::string_view usage_request =
+    "/jit request --provider P --role R --scope S --duration D --reason TEXT [--break-glass]";
+constexpr std::string_view usage_approve = "/jit approve ID";
+constexpr std::string_view usage_deny = "/jit deny ID [reason]";
+constexpr std::string_view usage_revoke = "/jit revoke ID";
+constexpr std::string_view usage_cancel = "/jit cancel ID";
+constexpr std::string_view usage_status = "/jit status [ID]";
+constexpr std::string_view usage_list = "/jit list [--mine|--pending|--active]";
+constexpr std::string_view usage_help = "/jit help";
+
+ParseError error(std::string message, std::string_view usage) { return {std::move(message), std::string{usage}}; }
+
+/// The closing quote for an opening quote at the start of `text`, and the opener's length.
+struct Quote {
+  std::size_t open_length;
+  std::vector<std::string_view> closers;
+};
+
+std::optional<Quote> quote_at(std::string_view text) {
+  if (text.starts_with("\"")) return Quote{1, {"\""}};
+  if (text.starts_with("'")) return Quote{1, {"'"}};
+  // Slack clients "smarten" quotes; people also paste them the wrong way round.
+  if (text.starts_with("\u201c")) return Quote{3, {"\u201d", "\u201c"}};
+  if (text.starts_with("\u201d")) return Quote{3, {"\u201d", "\u201c"}};
+  if (text.starts_with("\u2018")) return Quote{3, {"\u2019", "\u2018"}};
+  return std::nullopt;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::string normalize_id(std::string id) {
+  for (std::size_t i = 4; i < id.size(); ++i)
+    id[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(id[i])));
+  return id;
+}
+
+std::variant<std::string, ParseError> request_id_argument(const std::vector<std::string>& words,
+                                                          std::string_view usage) {
+  if (words.size() < 2) return error("Which request? Give its ID (req_…).", usage);
+  if (!workflows::looks_like_request_id(words[1])) {
+    return error("\"" + words[1] + "\" is not a request ID; IDs look like req_01J9Z3K6X4M8V2T7Q5R1N0B3CD.", usage);
+  }
+  return normalize_id(words[1]);
+}
+
+ParseResult parse_request(const std::vector<std::string>& words) {
+  std::map<std::string, std::string> values;
+  bool break_glass = false;
+  static const std::vector<std::string> known{"provider", "role", "scope", "duration", "reason"};
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    const std::string& word = words[i];
+    if (!word.starts_with("--")) {
+      return error("Unexpected \"" + word + "\". Put values after a flag, and quote text with spaces.", usage_request);
+    }
+    std::string name = word.substr(2);
+    std::optional<std::string> inline_value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (name == "break-glass") {
+      if (inline_value) return error("--break-glass takes no value.", usage_request);
+      break_glass = true;
+      continue;
+    }
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      return error("Unknown option --" + name + ".", usage_request);
+    }
+    if (values.count(name)) return error("--" + name + " is given twice.", usage_request);
+    std::string value;
+    if (inline_value) {
+      value = *inline_value;
+    } else {
+      if (i + 1 >= words.size() || words[i + 1].starts_with("--")) {
+        return error("--" + name + " needs a value.", usage_request);
+      }
+      value = words[++i];
+      // An unquoted reason may run over several words: take them up to the next flag.
+      while (name == "reason" && i + 1 < words.size() && !words[i + 1].starts_with("--")) value += " " + words[++i];
+    }
+    if (value.empty()) return error("--" + name + " needs a value.", usage_request);
+    values[name] = value;
+  }
+  std::string missing;
+  for (const auto& name : known) {
+    if (!values.count(name)) missing += (missing.empty() ? "--" : ", --") + name;
+  }
+  if (!missing.empty()) return error("Missing " + missing + ".", usage_request);
+  auto duration = workflows::parse_duration(values["duration"]);
+  if (!duration) {
+    return error("\"" + values["duration"] + "\" is not a duration; use forms like 90s, 30m, 2h or 2h30m.",
+                 usage_request);
+  }
+  Command command;
+  command.verb = Verb::request;
+  command.request = {values["provider"], values["role"], values["scope"], *duration, values["reason"], break_glass};
+  return command;
+}
+
+}  // namespace
+
+std::string decode_slack_entities(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    std::string_view rest = text.substr(i);
+    if (rest.starts_with("&amp;")) {
+      out += '&';
+      i += 4;
+    } else if (rest.starts_with("&lt;")) {
+      out += '<';
+      i += 3;
+    } else if (rest.starts_with("&gt;")) {
+      out += '>';
+      i += 3;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+std::variant<std::vector<std::string>, ParseError> split_words(std::string_view text) {
+  std::vector<std::string> words;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_space(text[i])) ++i;
+    if (i >= text.size()) break;
+    std::string word;
+    bool quoted_any = false;
+    // A quote opens at the start of a word or right after "=", so apostrophes inside
+    // words (don't, don’t) stay literal.
+    while (i < text.size() && !is_space(text[i])) {
+      bool may_open = word.empty() || word.back() == '=';
+      auto quote = may_open ? quote_at(text.substr(i)) : std::nullopt;
+      if (!quote) {
+        word += text[i++];
+        continue;
+      }
+      std::size_t start = i + quote->open_length;
+      std::size_t end = std::string_view::npos;
+      std::size_t closer_length = 0;
+      for (auto closer : quote->closers) {
+        auto found = text.find(closer, start);
+        if (found < end) {
+          end = found;
+          closer_length = closer.size();
+        }
+      }
+      if (end == std::string_view::npos) return error("A quote is not closed.", usage_request);
+      word += text.substr(start, end - start);
+      quoted_any = true;
+      i = end + closer_length;
+    }
+    if (!word.empty() || quoted_any) words.push_back(word);
+  }
+  return words;
+}
+
+ParseResult parse_command(std::string_view raw) {
+  std::string text = decode_slack_entities(raw);
+  auto split = split_words(text);
+  if (auto* failure = std::get_if<ParseError>(&split)) return *failure;
+  auto words = std::get<std::vector<std::string>>(split);
+  if (!words.empty() && words.front() == "/jit") words.erase(words.begin());
+  if (words.empty()) return Command{};
+
+  std::string verb = words.front();
+  std::transform(verb.begin(), verb.end(), verb.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (verb == "request") return parse_request(words);
+  if (verb == "help") return Command{};
+
+  Command command;
+  auto take_id = [&](Verb v, std::string_view usage, std::size_t max_words) -> ParseResult {
+    auto id = request_id_argument(words, usage);
+    if (auto* failure = std::get_if<ParseError>(&id)) return *failure;
+    if (words.size() > max_words) return error("Too many words after the ID.", usage);
+    command.verb = v;
+    command.request_id = std::get<std::string>(id);
+    return command;
+  };
+  if (verb == "approve") return take_id(Verb::approve, usage_approve, 2);
+  if (verb == "revoke") return take_id(Verb::revoke, usage_revoke, 2);
+  if (verb == "cancel") return take_id(Verb::cancel, usage_cancel, 2);
+  if (verb == "deny") {
+    auto result = take_id(Verb::deny, usage_deny, words.size());
+    if (auto* parsed = std::get_if<Command>(&result)) {
+      for (std::size_t i = 2; i < words.size(); ++i) parsed->note += (i > 2 ? " " : "") + words[i];
+    }
+    return result;
+  }
+  if (verb == "status") {
+    if (words.size() == 1) {
+      command.verb = Verb::status;
+      return command;
+    }
+    return take_id(Verb::status, usage_status, 2);
+  }
+  if (verb == "list") {
+    command.verb = Verb::list;
+    if (words.size() > 2) return error("list takes at most one option.", usage_list);
+    if (words.size() == 2) {
+      if (words[1] == "--mine") {
+        command.list_scope = ListScope::mine;
+      } else if (words[1] == "--pending") {
+        command.list_scope = ListScope::pending;
+      } else if (words[1] == "--active") {
+        command.list_scope = ListScope::active;
+      } else {
+        return error("Unknown option " + words[1] + ".", usage_list);
+      }
+    }
+    return command;
+  }
+  return error("Unknown command \"" + words.front() + "\".", help_text());
+}
+
+std::string help_text() {
+  std::string out = "Usage:\n";
+  for (auto line :
+       {usage_request, usage_approve, usage_deny, usage_revoke, usage_cancel, usage_status, usage_list, usage_help}) {
+    out += "  " + std::string{line} + "\n";
+  }
+  out += "Durations look like 90s, 30m, 2h or 2h30m.";
+  return out;
+}
+
+}  // namespace jitbot::bot

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "workflows/rules.hpp"
+
+namespace jitbot::bot {
+
+enum class Verb { request, approve, deny, revoke, cancel, status, list, help };
+enum class ListScope { recent, mine, pending, active };
+
+/// A parsed `/jit …` command, the same for every chat adapter.
+struct Command {
+  Verb verb = Verb::help;
+  workflows::NewRequest request;  ///< for `request`
+  std::string request_id;         ///< for approve, deny, revoke, cancel, status (may be empty for status)
+  std::string note;               ///< the deny reason
+  ListScope list_scope = ListScope::recent;
+};
+
+/// What went wrong, worded for the person who typed it, with the usage line to follow.
+struct ParseError {
+  std::string message;
+  std::string usage;
+};
+
+using ParseResult = std::variant<Command, ParseError>;
+
+/// Parses the text after `/jit` (a leading "/jit" is tolerated). Accepts `--flag value` and
+/// `--flag=value`; straight and curly quotes; Slack's &amp; &lt; &gt; entities.
+ParseResult parse_command(std::string_view text);
+
+/// Splits into words, honouring quotes. Exposed for tests.
+std::variant<std::vector<std::string>, ParseError> split_words(std::string_view text);
+
+/// Decodes the three entities Slack escapes in slash-command text.
+std::string decode_slack_entities(std::string_view text);
+
+/// Every usage line, for /jit help.
+std::string help_text();
+
+}  // namespace jitbot::bot

@@ -1,0 +1,143 @@
+#include "bot/jit_bot.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "bot/command_parser.hpp"
+#include "workflows/outbox.hpp"
+#include "workflows/wording.hpp"
+
+namespace jitbot::bot {
+namespace {
+
+using workflows::RequestState;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = spdlog::default_logger()->clone("bot");
+  return instance;
+}
+
+constexpr int list_limit = 20;
+
+}  // namespace
+
+JitBot::JitBot(const workflows::Policy& policy, workflows::RequestStore& store, workflows::Directory& directory,
+               workflows::ChatSink& chat, const workflows::Clock& clock, workflows::IdSource& ids, Backends backends)
+    : policy_(policy),
+      store_(store),
+      chat_(chat),
+      workflow_(policy, store, directory, clock, ids),
+      backends_(std::move(backends)) {}
+
+Reply JitBot::accept(const workflows::Outcome& outcome) {
+  pending_work_.insert(pending_work_.end(), outcome.work.begin(), outcome.work.end());
+  return {outcome.ok, outcome.message};
+}
+
+Reply JitBot::handle_command(const std::string& actor, std::string_view text) {
+  auto parsed = parse_command(text);
+  if (auto* failure = std::get_if<ParseError>(&parsed)) {
+    return {false, failure->message + "\nUsage: " + failure->usage};
+  }
+  const Command& command = std::get<Command>(parsed);
+  switch (command.verb) {
+    case Verb::request: return accept(workflow_.submit(actor, command.request));
+    case Verb::approve: return accept(workflow_.approve(actor, command.request_id));
+    case Verb::deny: return accept(workflow_.deny(actor, command.request_id, command.note));
+    case Verb::revoke: return accept(workflow_.revoke(actor, command.request_id));
+    case Verb::cancel: return accept(workflow_.cancel(actor, command.request_id));
+    case Verb::status: return status(actor, command.request_id);
+    case Verb::list: return list(actor, static_cast<int>(command.list_scope));
+    case Verb::help: return {true, help_text()};
+  }
+  return {false, help_text()};
+}
+
+Reply JitBot::handle_button(const std::string& actor, const std::string& action, const std::string& request_id) {
+  if (action == "approve") return accept(workflow_.approve(actor, request_id));
+  if (action == "deny") return accept(workflow_.deny(actor, request_id, {}));
+  if (action == "revoke") return accept(workflow_.revoke(actor, request_id));
+  logger()->warn("ignored a click with unknown action '{}'", action);
+  return {false, "That button is not one jitbot knows; nothing was changed."};
+}
+
+Reply JitBot::status(const std::string& actor, const std::string& request_id) {
+  if (!request_id.empty()) {
+    auto request = store_.find(request_id);
+    if (!request) return {false, "There is no request " + request_id + ". Check the ID with /jit list."};
+    return {true, workflows::status_details(*request, policy_)};
+  }
+  workflows::RequestFilter filter;
+  filter.requester = actor;
+  filter.states = {RequestState::pending, RequestState::approved, RequestState::active, RequestState::revoke_failed};
+  filter.limit = list_limit;
+  auto requests = store_.list(filter);
+  if (requests.empty()) return {true, "You have no open requests. Start one with /jit request (see /jit help)."};
+  std::string text = "Your open requests:";
+  for (const auto& request : requests) text += "\n  " + workflows::list_line(request, policy_);
+  return {true, text};
+}
+
+Reply JitBot::list(const std::string& actor, int scope) {
+  workflows::RequestFilter filter;
+  filter.limit = list_limit;
+  std::string title;
+  switch (static_cast<ListScope>(scope)) {
+    case ListScope::mine:
+      filter.requester = actor;
+      title = "Your requests";
+      break;
+    case ListScope::pending:
+      filter.states = {RequestState::pending};
+      title = "Pending requests";
+      break;
+    case ListScope::active:
+      // Revokes in trouble still mean access may exist, so they count as active.
+      filter.states = {RequestState::approved, RequestState::active, RequestState::revoke_failed};
+      title = "Active access";
+      break;
+    case ListScope::recent: title = "Recent requests"; break;
+  }
+  auto requests = store_.list(filter);
+  if (requests.empty()) return {true, title + ": none."};
+  std::string text = title + " (newest first, at most " + std::to_string(list_limit) + "):";
+  for (const auto& request : requests) text += "\n  " + workflows::list_line(request, policy_);
+  return {true, text};
+}
+
+void JitBot::perform(const workflows::BackendWork& work) {
+  auto call = workflow_.prepare(work);
+  if (!call) return;  // the request moved on; nothing to do
+  workflows::BackendResult result;
+  auto backend = backends_.find(call->backend);
+  if (backend == backends_.end()) {
+    result.error = "backend \"" + call->backend + "\" is not configured";
+  } else if (call->action == workflows::BackendCall::Action::grant) {
+    result = backend->second->grant(*call);
+  } else {
+    result = backend->second->revoke(*call);
+  }
+  if (observer_) observer_(*call, result);
+  if (call->action == workflows::BackendCall::Action::grant) {
+    workflow_.record_grant(call->request_id, result);
+  } else {
+    workflow_.record_revoke(call->request_id, result);
+  }
+}
+
+void JitBot::settle() {
+  workflows::deliver_outbox(store_, chat_);
+  while (!pending_work_.empty()) {
+    auto work = pending_work_.front();
+    pending_work_.pop_front();
+    perform(work);
+    workflows::deliver_outbox(store_, chat_);
+  }
+}
+
+void JitBot::run_due() {
+  auto work = workflow_.tick();
+  pending_work_.insert(pending_work_.end(), work.begin(), work.end());
+  settle();
+}
+
+}  // namespace jitbot::bot

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "workflows/lifecycle.hpp"
+#include "workflows/ports.hpp"
+
+namespace jitbot::bot {
+
+/// The answer shown only to the person who typed or clicked.
+struct Reply {
+  bool ok = false;
+  std::string text;  ///< plain text; chat adapters escape it
+};
+
+using Backends = std::map<std::string, std::unique_ptr<workflows::CredentialBackend>>;
+
+/// Observes every backend call, e.g. so the terminal can show the demo backend at work.
+using BackendObserver = std::function<void(const workflows::BackendCall&, const workflows::BackendResult&)>;
+
+/// Glue from chat input to the workflow and from the workflow to backends and chat.
+/// Replies come back at once; backend work and notice delivery happen in settle(), so a chat
+/// adapter can answer (ack) before anything slow runs.
+class JitBot {
+ public:
+  JitBot(const workflows::Policy& policy, workflows::RequestStore& store, workflows::Directory& directory,
+         workflows::ChatSink& chat, const workflows::Clock& clock, workflows::IdSource& ids, Backends backends);
+
+  /// Handles the text of a `/jit` command typed by `actor`.
+  Reply handle_command(const std::string& actor, std::string_view text);
+
+  /// Handles a card button ("approve", "deny", "revoke"). The request and the rules are read
+  /// from the database; nothing the click claims beyond the request ID is trusted.
+  Reply handle_button(const std::string& actor, const std::string& action, const std::string& request_id);
+
+  /// Runs the backend work that replies left behind and delivers the outbox.
+  void settle();
+
+  /// Times out, expires and retries whatever is due now, then settles. Call at start-up
+  /// (to finish what a crash interrupted) and whenever next_due() arrives.
+  void run_due();
+
+  std::optional<workflows::Instant> next_due() { return workflow_.next_due(); }
+
+  void observe_backends(BackendObserver observer) { observer_ = std::move(observer); }
+
+ private:
+  Reply status(const std::string& actor, const std::string& request_id);
+  Reply list(const std::string& actor, int scope);
+  Reply accept(const workflows::Outcome& outcome);
+  void perform(const workflows::BackendWork& work);
+
+  const workflows::Policy& policy_;
+  workflows::RequestStore& store_;
+  workflows::ChatSink& chat_;
+  workflows::AccessWorkflow workflow_;
+  Backends backends_;
+  std::deque<workflows::BackendWork> pending_work_;
+  BackendObserver observer_;
+};
+
+}  // namespace jitbot::bot

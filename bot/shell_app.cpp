@@ -1,0 +1,232 @@
+#include "bot/shell_app.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
+#include "adapters/directory/static_directory.hpp"
+#include "adapters/shell/terminal_chat.hpp"
+#include "bot/assembly.hpp"
+#include "bot/random_ids.hpp"
+#include "storage/sqlite_store.hpp"
+
+namespace jitbot::bot {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Reads lines from a file descriptor with a timeout, so timers fire while a person thinks.
+class LineReader {
+ public:
+  explicit LineReader(int fd) : fd_(fd) {}
+
+  enum class Status { line, timeout, eof };
+
+  Status read_line(std::string& line, std::optional<std::chrono::milliseconds> timeout) {
+    for (;;) {
+      if (auto newline = buffer_.find('\n'); newline != std::string::npos) {
+        line = buffer_.substr(0, newline);
+        buffer_.erase(0, newline + 1);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        return Status::line;
+      }
+      if (eof_) {
+        if (buffer_.empty()) return Status::eof;
+        line = std::move(buffer_);
+        buffer_.clear();
+        return Status::line;
+      }
+      pollfd pfd{fd_, POLLIN, 0};
+      int ready = ::poll(&pfd, 1, timeout ? static_cast<int>(timeout->count()) : -1);
+      if (ready == 0) return Status::timeout;
+      if (ready < 0 && errno == EINTR) continue;
+      char chunk[4096];
+      ssize_t n = ::read(fd_, chunk, sizeof chunk);
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        eof_ = true;
+      } else {
+        buffer_.append(chunk, static_cast<std::size_t>(n));
+      }
+    }
+  }
+
+ private:
+  int fd_;
+  std::string buffer_;
+  bool eof_ = false;
+};
+
+std::string trim(const std::string& text) {
+  auto first = text.find_first_not_of(" \t");
+  if (first == std::string::npos) return {};
+  auto last = text.find_last_not_of(" \t");
+  return text.substr(first, last - first + 1);
+}
+
+constexpr int max_wait_steps = 100000;  // a guard, far above any real session
+
+constexpr const char* shell_help =
+    "Terminal commands:\n"
+    "  /as USER        act as another Slack user ID, e.g. /as U0BOB\n"
+    "  /jit …          any jitbot command (/jit help lists them)\n"
+    "  click N         press button [N] on a card\n"
+    "  /wait D         let time pass, e.g. /wait 2h (instant with --manual-clock)\n"
+    "  /help, /quit";
+
+class ShellSession {
+ public:
+  ShellSession(const config::Config& config, std::ostream& out, const ShellOptions& options)
+      : config_(config),
+        out_(out),
+        options_(options),
+        manual_clock_(system_clock_.now()),
+        store_(config.database.string()),
+        directory_(config.directory),
+        chat_(out, config.policy, directory_),
+        ids_(clock()),
+        bot_(config.policy, store_, directory_, chat_, clock(), ids_, make_backends(config)),
+        user_(options.initial_user) {
+    bot_.observe_backends([this](const workflows::BackendCall& call, const workflows::BackendResult& result) {
+      bool grant = call.action == workflows::BackendCall::Action::grant;
+      out_ << "\n· backend " << call.backend << " " << (grant ? "grant" : "revoke") << " " << call.request_id << ": "
+           << (result.ok ? "ok" : "FAILED — " + adapters::terminal_safe(result.error))
+           << (result.message.empty() ? "" : " — " + adapters::terminal_safe(result.message)) << "\n";
+    });
+  }
+
+  const workflows::Clock& clock() const {
+    return options_.manual_clock ? static_cast<const workflows::Clock&>(manual_clock_) : system_clock_;
+  }
+
+  int run(int input_fd) {
+    bool interactive = ::isatty(input_fd) != 0;
+    if (interactive) {
+      out_ << "jitbot shell on " << config_.file.string() << "\n" << shell_help << "\n";
+    }
+    bot_.run_due();  // finish what a previous run left: overdue timeouts, revokes, grants, notices
+    LineReader reader(input_fd);
+    for (;;) {
+      if (interactive) out_ << "\n" << user_ << "> " << std::flush;
+      std::string line;
+      auto status = reader.read_line(line, time_until_due());
+      if (status == LineReader::Status::eof) break;
+      if (status == LineReader::Status::timeout) {
+        if (interactive) out_ << "\n";
+        bot_.run_due();
+        continue;
+      }
+      line = trim(line);
+      if (line.empty() || line.front() == '#') continue;
+      if (!interactive) out_ << "\n" << user_ << "> " << line << "\n";
+      if (line == "/quit" || line == "/exit") break;
+      execute(line);
+      out_.flush();
+    }
+    out_.flush();
+    return 0;
+  }
+
+ private:
+  std::optional<std::chrono::milliseconds> time_until_due() {
+    if (options_.manual_clock) return std::nullopt;
+    auto due = bot_.next_due();
+    if (!due) return std::nullopt;
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*due - clock().now());
+    return std::clamp<std::chrono::milliseconds>(wait, 0ms, 60s);
+  }
+
+  void reply(const Reply& answer) {
+    std::string text = adapters::terminal_safe_multiline(answer.text);
+    out_ << (answer.ok ? "  → " : "  ✗ ") << text << "\n";
+  }
+
+  void execute(const std::string& line) {
+    if (line == "/help") {
+      out_ << shell_help << "\n";
+    } else if (line.rfind("/as", 0) == 0) {
+      std::string user = trim(line.substr(3));
+      if (user.empty() || user.find(' ') != std::string::npos) {
+        out_ << "  ✗ Usage: /as USER_ID, e.g. /as U0BOB\n";
+        return;
+      }
+      user_ = user;
+      out_ << "  → now acting as " << adapters::terminal_safe(user_) << "\n";
+    } else if (line.rfind("/jit", 0) == 0 && (line.size() == 4 || line[4] == ' ')) {
+      reply(bot_.handle_command(user_, line.substr(4)));
+      bot_.settle();
+    } else if (line.rfind("click", 0) == 0) {
+      click(trim(line.substr(5)));
+    } else if (line.rfind("/wait", 0) == 0) {
+      wait(trim(line.substr(5)));
+    } else {
+      out_ << "  ✗ Unknown input \"" << adapters::terminal_safe(line) << "\".\n" << shell_help << "\n";
+    }
+  }
+
+  void click(const std::string& argument) {
+    int number = 0;
+    try {
+      number = std::stoi(argument);
+    } catch (const std::exception&) {
+      out_ << "  ✗ Usage: click N, where N is a button number shown in [brackets]\n";
+      return;
+    }
+    auto button = chat_.button(number);
+    if (!button) {
+      out_ << "  ✗ There is no button [" << number << "].\n";
+      return;
+    }
+    reply(bot_.handle_button(user_, button->action, button->request_id));
+    bot_.settle();
+  }
+
+  void wait(const std::string& argument) {
+    auto duration = workflows::parse_duration(argument);
+    if (!duration) {
+      out_ << "  ✗ Usage: /wait D, e.g. /wait 90s or /wait 2h\n";
+      return;
+    }
+    const auto until = clock().now() + *duration;
+    if (options_.manual_clock) {
+      // Step through every due moment in order, so each event happens at its own time.
+      int steps = 0;
+      for (auto due = bot_.next_due(); due && *due <= until && steps < max_wait_steps; due = bot_.next_due(), ++steps) {
+        manual_clock_.set(std::max(*due, manual_clock_.now()));
+        bot_.run_due();
+      }
+      manual_clock_.set(until);
+      bot_.run_due();
+    } else {
+      while (clock().now() < until) {
+        auto next = std::min(until, bot_.next_due().value_or(until));
+        std::this_thread::sleep_until(std::chrono::system_clock::time_point{std::max(next, clock().now())});
+        bot_.run_due();
+      }
+    }
+    out_ << "  → it is now " << workflows::format_rfc3339(clock().now()) << "\n";
+  }
+
+  const config::Config& config_;
+  std::ostream& out_;
+  ShellOptions options_;
+  SystemClock system_clock_;
+  workflows::ManualClock manual_clock_;
+  storage::SqliteStore store_;
+  adapters::StaticDirectory directory_;
+  adapters::TerminalChat chat_;
+  RandomIds ids_;
+  JitBot bot_;
+  std::string user_;
+};
+
+}  // namespace
+
+int run_shell(const config::Config& config, int input_fd, std::ostream& out, const ShellOptions& options) {
+  ShellSession session(config, out, options);
+  return session.run(input_fd);
+}
+
+}  // namespace jitbot::bot

@@ -1,0 +1,336 @@
+#include "config/config.hpp"
+
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+namespace jitbot::config {
+namespace {
+
+using workflows::Seconds;
+
+/// Reads one TOML table with the file name and key path at hand, so every error can say
+/// exactly where it is, and every key it does not know is reported instead of ignored.
+class TableReader {
+ public:
+  TableReader(const std::filesystem::path& file, const toml::table& table, std::string path)
+      : file_(file), table_(table), path_(std::move(path)) {}
+
+  [[noreturn]] void fail_at(const toml::source_region& where, const std::string& key, const std::string& what) const {
+    std::ostringstream message;
+    message << file_.string();
+    if (where.begin.line > 0) message << ":" << where.begin.line;
+    message << ": " << key << ": " << what;
+    throw ConfigError(message.str());
+  }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    const toml::node* node = table_.get(key);
+    fail_at(node ? node->source() : table_.source(), qualified(key), what);
+  }
+
+  std::string qualified(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  bool has(const std::string& key) const {
+    used_.insert(key);
+    return table_.contains(key);
+  }
+
+  std::string string(const std::string& key, std::optional<std::string> fallback = std::nullopt) const {
+    used_.insert(key);
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) {
+      if (fallback) return *fallback;
+      fail(key, "is required");
+    }
+    auto value = node->value<std::string>();
+    if (!value) fail(key, "must be a string");
+    if (value->empty()) fail(key, "must not be empty");
+    return *value;
+  }
+
+  std::int64_t integer(const std::string& key, std::int64_t fallback) const {
+    used_.insert(key);
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return fallback;
+    auto value = node->value<std::int64_t>();
+    if (!value || !node->is_integer()) fail(key, "must be an integer");
+    return *value;
+  }
+
+  std::optional<Seconds> duration(const std::string& key, std::optional<Seconds> fallback = std::nullopt,
+                                  bool required = false) const {
+    used_.insert(key);
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) {
+      if (required) fail(key, "is required (a duration such as \"30m\" or \"2h30m\")");
+      return fallback;
+    }
+    auto text = node->value<std::string>();
+    if (!text || !node->is_string()) fail(key, "must be a duration string such as \"30m\" or \"2h30m\"");
+    auto parsed = workflows::parse_duration(*text);
+    if (!parsed) fail(key, "\"" + *text + "\" is not a duration; use forms like \"90s\", \"30m\", \"2h30m\"");
+    return parsed;
+  }
+
+  std::vector<std::string> strings(const std::string& key, bool required) const {
+    used_.insert(key);
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) {
+      if (required) fail(key, "is required (an array of strings)");
+      return {};
+    }
+    const toml::array* array = node->as_array();
+    if (array == nullptr) fail(key, "must be an array of strings");
+    std::vector<std::string> out;
+    for (const auto& element : *array) {
+      auto value = element.value<std::string>();
+      if (!value || !element.is_string() || value->empty()) {
+        fail_at(element.source(), qualified(key), "every entry must be a non-empty string");
+      }
+      out.push_back(*value);
+    }
+    if (required && out.empty()) fail(key, "must not be empty");
+    return out;
+  }
+
+  const toml::table* subtable(const std::string& key) const {
+    used_.insert(key);
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return nullptr;
+    if (!node->is_table()) fail(key, "must be a table");
+    return node->as_table();
+  }
+
+  /// Call after reading: a key nobody asked for is almost always a typo.
+  void reject_unknown_keys() const {
+    for (const auto& [key, node] : table_) {
+      std::string name{key.str()};
+      if (!used_.count(name)) fail_at(key.source(), qualified(name), "unknown key");
+    }
+  }
+
+  const toml::table& table() const { return table_; }
+
+ private:
+  const std::filesystem::path& file_;
+  const toml::table& table_;
+  std::string path_;
+  mutable std::set<std::string> used_;
+};
+
+/// Slack user (U…, W…) or user-group (S…) ID, or "*".
+bool valid_principal(const std::string& id, bool allow_star) {
+  if (id == "*") return allow_star;
+  if (id.size() < 2 || (id[0] != 'U' && id[0] != 'W' && id[0] != 'S')) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
+  });
+}
+
+std::vector<std::string> principals(const TableReader& reader, const std::string& key, bool required) {
+  auto ids = reader.strings(key, required);
+  for (const auto& id : ids) {
+    if (!valid_principal(id, true)) {
+      reader.fail(key, "\"" + id + "\" is not a Slack user ID (U…/W…), user-group ID (S…) or \"*\"");
+    }
+  }
+  return ids;
+}
+
+void read_bot(const std::filesystem::path& file, const toml::table& root, Config& config) {
+  const toml::table empty;
+  const toml::table* table = root["bot"].as_table();
+  TableReader bot(file, table ? *table : empty, "bot");
+  std::string database = bot.string("database", "jitbot.db");
+  if (database == ":memory:") {
+    config.database = database;
+  } else {
+    std::filesystem::path path{database};
+    config.database = path.is_absolute() ? path : file.parent_path() / path;
+  }
+  config.policy.pending_timeout = *bot.duration("pending_timeout", Seconds{30 * 60});
+  bot.reject_unknown_keys();
+}
+
+void read_slack(const std::filesystem::path& file, const toml::table& root, Config& config) {
+  const toml::table empty;
+  const toml::table* table = root["slack"].as_table();
+  TableReader slack(file, table ? *table : empty, "slack");
+  config.slack.api_url = slack.string("api_url", config.slack.api_url);
+  if (config.slack.api_url.rfind("https://", 0) != 0 && config.slack.api_url.rfind("http://", 0) != 0) {
+    slack.fail("api_url", "must start with https:// (or http:// for a local fake)");
+  }
+  if (config.slack.api_url.back() != '/') config.slack.api_url += '/';
+  config.policy.approvals_channel = slack.string("approvals_channel", std::string{});
+  config.policy.incident_channels = slack.strings("incident_channels", false);
+  slack.reject_unknown_keys();
+}
+
+void read_backends(const std::filesystem::path& file, const toml::table& root, Config& config) {
+  const toml::node* node = root.get("backends");
+  if (node == nullptr) return;
+  const toml::array* array = node->as_array();
+  if (array == nullptr || !array->is_array_of_tables()) {
+    TableReader(file, root, "").fail("backends", "must be written as [[backends]] tables");
+  }
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    TableReader reader(file, *array->get(i)->as_table(), "backends[" + std::to_string(i) + "]");
+    BackendConfig backend;
+    backend.name = reader.string("name");
+    if (config.find_backend(backend.name)) reader.fail("name", "backend \"" + backend.name + "\" is defined twice");
+    backend.type = reader.string("type");
+    if (backend.type != "exec") reader.fail("type", "unknown backend type \"" + backend.type + "\"; known: exec");
+    backend.command = reader.strings("command", true);
+    std::filesystem::path program{backend.command.front()};
+    if (!program.is_absolute()) program = file.parent_path() / program;
+    if (::access(program.c_str(), X_OK) != 0) {
+      reader.fail("command", "\"" + program.string() + "\" is not an executable file");
+    }
+    backend.command.front() = program.string();
+    backend.timeout = *reader.duration("timeout", Seconds{60});
+    reader.reject_unknown_keys();
+    config.backends.push_back(std::move(backend));
+  }
+}
+
+void read_roles(const std::filesystem::path& file, const toml::table& root, Config& config) {
+  const toml::node* node = root.get("roles");
+  TableReader top(file, root, "");
+  if (node == nullptr) top.fail("roles", "at least one [[roles]] table is required");
+  const toml::array* array = node->as_array();
+  if (array == nullptr || !array->is_array_of_tables()) top.fail("roles", "must be written as [[roles]] tables");
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    TableReader reader(file, *array->get(i)->as_table(), "roles[" + std::to_string(i) + "]");
+    workflows::Role role;
+    role.provider = reader.string("provider");
+    role.name = reader.string("name");
+    if (config.policy.find_role(role.provider, role.name)) {
+      reader.fail("name", "role " + role.provider + "/" + role.name + " is defined twice");
+    }
+    role.scopes = reader.strings("scopes", true);
+    role.backend = reader.string("backend");
+    if (!config.find_backend(role.backend)) reader.fail("backend", "no [[backends]] is named \"" + role.backend + "\"");
+    role.requesters = principals(reader, "requesters", true);
+    role.approvers = principals(reader, "approvers", true);
+    if (std::find(role.approvers.begin(), role.approvers.end(), "*") != role.approvers.end()) {
+      reader.fail("approvers", "\"*\" is not allowed: name the approvers or their user group");
+    }
+    auto required = reader.integer("approvals_required", 1);
+    if (required < 1 || required > 20) reader.fail("approvals_required", "must be between 1 and 20");
+    bool only_users = std::none_of(role.approvers.begin(), role.approvers.end(),
+                                   [](const std::string& id) { return id.front() == 'S'; });
+    if (only_users && required > static_cast<std::int64_t>(role.approvers.size())) {
+      reader.fail("approvals_required", "is " + std::to_string(required) + " but only " +
+                                            std::to_string(role.approvers.size()) + " approvers are listed");
+    }
+    role.approvals_required = static_cast<int>(required);
+    role.max_duration = *reader.duration("max_duration", std::nullopt, true);
+    role.min_duration = reader.duration("min_duration");
+    if (role.min_duration && *role.min_duration > role.max_duration) {
+      reader.fail("min_duration", "is longer than max_duration");
+    }
+    role.break_glass_requesters = principals(reader, "break_glass_requesters", false);
+    if (reader.has("approvals_channel")) role.approvals_channel = reader.string("approvals_channel");
+    if (config.policy.approvals_channel_for(role).empty()) {
+      reader.fail("approvals_channel", "no approvals channel: set [slack] approvals_channel or this role's own");
+    }
+    if (!role.break_glass_requesters.empty() && config.policy.incident_channels.empty()) {
+      reader.fail("break_glass_requesters", "break-glass needs somewhere to alert: set [slack] incident_channels");
+    }
+    reader.reject_unknown_keys();
+    config.policy.roles.push_back(std::move(role));
+  }
+}
+
+void read_directory(const std::filesystem::path& file, const toml::table& root, Config& config) {
+  const toml::table empty;
+  const toml::table* table = root["directory"].as_table();
+  TableReader directory(file, table ? *table : empty, "directory");
+  if (const toml::table* groups = directory.subtable("groups")) {
+    TableReader reader(file, *groups, "directory.groups");
+    for (const auto& [key, value] : *groups) {
+      std::string group{key.str()};
+      if (group.front() != 'S' || !valid_principal(group, false)) reader.fail(group, "is not a user-group ID (S…)");
+      config.directory.groups[group] = principals(reader, group, false);
+    }
+  }
+  if (const toml::table* users = directory.subtable("users")) {
+    TableReader reader(file, *users, "directory.users");
+    for (const auto& [key, value] : *users) {
+      std::string user{key.str()};
+      if (!valid_principal(user, false) || user.front() == 'S') reader.fail(user, "is not a user ID (U…/W…)");
+      const toml::table* entry = reader.subtable(user);
+      if (entry == nullptr) reader.fail(user, "must be a table like { email = \"…\", name = \"…\" }");
+      TableReader fields(file, *entry, "directory.users." + user);
+      config.directory.users[user] = {fields.string("email", std::string{}), fields.string("name", std::string{})};
+      fields.reject_unknown_keys();
+    }
+  }
+  directory.reject_unknown_keys();
+}
+
+}  // namespace
+
+const BackendConfig* Config::find_backend(const std::string& name) const {
+  for (const auto& backend : backends) {
+    if (backend.name == name) return &backend;
+  }
+  return nullptr;
+}
+
+Config load_config(const std::filesystem::path& file) {
+  Config config;
+  config.file = std::filesystem::absolute(file);
+  toml::table root;
+  try {
+    root = toml::parse_file(config.file.string());
+  } catch (const toml::parse_error& e) {
+    std::ostringstream message;
+    message << file.string();
+    if (e.source().begin.line > 0) message << ":" << e.source().begin.line;
+    message << ": " << e.description();
+    throw ConfigError(message.str());
+  }
+  TableReader top(config.file, root, "");
+  for (const auto& [key, node] : root) {
+    static const std::set<std::string> sections{"bot", "slack", "backends", "roles", "directory"};
+    if (!sections.count(std::string{key.str()})) top.fail_at(key.source(), std::string{key.str()}, "unknown section");
+  }
+  read_bot(config.file, root, config);
+  read_slack(config.file, root, config);
+  read_backends(config.file, root, config);
+  read_roles(config.file, root, config);
+  read_directory(config.file, root, config);
+  return config;
+}
+
+std::string summarize(const Config& config) {
+  std::ostringstream out;
+  out << "config " << config.file.string() << " is valid\n";
+  out << "  database: " << config.database.string() << "\n";
+  out << "  pending timeout: " << workflows::format_duration(config.policy.pending_timeout) << "\n";
+  out << "  slack api: " << config.slack.api_url << ", approvals channel "
+      << (config.policy.approvals_channel.empty() ? "(per role)" : config.policy.approvals_channel) << "\n";
+  out << "  incident channels: " << config.policy.incident_channels.size() << "\n";
+  out << "  backends: " << config.backends.size() << "\n";
+  for (const auto& backend : config.backends) {
+    out << "    " << backend.name << " (" << backend.type << ", timeout " << workflows::format_duration(backend.timeout)
+        << ")\n";
+  }
+  out << "  roles: " << config.policy.roles.size() << "\n";
+  for (const auto& role : config.policy.roles) {
+    out << "    " << role.provider << "/" << role.name << ": " << role.scopes.size() << " scope pattern(s), "
+        << role.approvals_required << " approval(s) from " << role.approvers.size() << " approver entr"
+        << (role.approvers.size() == 1 ? "y" : "ies") << ", max " << workflows::format_duration(role.max_duration)
+        << (role.break_glass_requesters.empty() ? "" : ", break-glass enabled") << ", backend " << role.backend << "\n";
+  }
+  out << "  directory: " << config.directory.users.size() << " user(s), " << config.directory.groups.size()
+      << " group(s)\n";
+  return out.str();
+}
+
+}  // namespace jitbot::config

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "workflows/policy.hpp"
+
+namespace jitbot::config {
+
+/// A configuration problem, already worded as "FILE:LINE: key: what is wrong".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct BackendConfig {
+  std::string name;
+  std::string type;                  ///< "exec" for now
+  std::vector<std::string> command;  ///< exec: argv, command[0] resolved against the config folder
+  workflows::Seconds timeout{60};
+};
+
+struct DirectoryUser {
+  std::string email;
+  std::string name;
+};
+
+/// Static users and groups: the terminal's whole directory, and overrides for Slack lookups.
+struct DirectoryConfig {
+  std::map<std::string, std::vector<std::string>> groups;  ///< S… -> user IDs
+  std::map<std::string, DirectoryUser> users;              ///< U… -> profile
+};
+
+struct SlackConfig {
+  std::string api_url = "https://slack.com/api/";
+};
+
+struct Config {
+  std::filesystem::path file;
+  std::filesystem::path database;  ///< absolute, or ":memory:"
+  workflows::Policy policy;
+  SlackConfig slack;
+  std::vector<BackendConfig> backends;
+  DirectoryConfig directory;
+
+  const BackendConfig* find_backend(const std::string& name) const;
+};
+
+/// Reads and validates a TOML config; throws ConfigError naming file, line and key.
+Config load_config(const std::filesystem::path& file);
+
+/// A human summary for `jitbot check-config`.
+std::string summarize(const Config& config);
+
+}  // namespace jitbot::config

@@ -1,0 +1,383 @@
+#include "storage/sqlite_store.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+#include "storage/audit_chain.hpp"
+#include "storage/migrations.hpp"
+
+namespace jitbot::storage {
+namespace {
+
+using workflows::AuditEntry;
+using workflows::Instant;
+using workflows::Notice;
+using workflows::Request;
+using workflows::RequestState;
+
+constexpr const char* request_columns =
+    "id, version, state, provider, role, scope, duration_seconds, reason, break_glass, requester, created_at, "
+    "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
+    "ending_as, revoke_attempts, next_revoke_attempt, last_error";
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = [] {
+    auto existing = spdlog::get("storage");
+    return existing ? existing : spdlog::default_logger()->clone("storage");
+  }();
+  return instance;
+}
+
+void bind_optional_instant(SQLite::Statement& statement, int index, const std::optional<Instant>& value) {
+  if (value) {
+    statement.bind(index, static_cast<std::int64_t>(workflows::to_unix_millis(*value)));
+  } else {
+    statement.bind(index);
+  }
+}
+
+std::optional<Instant> optional_instant(const SQLite::Column& column) {
+  if (column.isNull()) return std::nullopt;
+  return workflows::from_unix_millis(column.getInt64());
+}
+
+RequestState state_from(const std::string& text) {
+  auto state = workflows::parse_request_state(text);
+  if (!state) throw std::runtime_error("database holds an unknown request state '" + text + "'");
+  return *state;
+}
+
+Request request_from_row(SQLite::Statement& row) {
+  Request r;
+  r.id = row.getColumn(0).getString();
+  r.version = row.getColumn(1).getInt64();
+  r.state = state_from(row.getColumn(2).getString());
+  r.provider = row.getColumn(3).getString();
+  r.role = row.getColumn(4).getString();
+  r.scope = row.getColumn(5).getString();
+  r.duration = workflows::Seconds{row.getColumn(6).getInt64()};
+  r.reason = row.getColumn(7).getString();
+  r.break_glass = row.getColumn(8).getInt() != 0;
+  r.requester = row.getColumn(9).getString();
+  r.created_at = workflows::from_unix_millis(row.getColumn(10).getInt64());
+  r.pending_deadline = workflows::from_unix_millis(row.getColumn(11).getInt64());
+  r.decided_by = row.getColumn(12).getString();
+  r.decision_note = row.getColumn(13).getString();
+  r.decided_at = optional_instant(row.getColumn(14));
+  r.granted_at = optional_instant(row.getColumn(15));
+  r.expires_at = optional_instant(row.getColumn(16));
+  r.ended_at = optional_instant(row.getColumn(17));
+  r.grant_id = row.getColumn(18).getString();
+  if (!row.getColumn(19).isNull()) r.ending_as = state_from(row.getColumn(19).getString());
+  r.revoke_attempts = row.getColumn(20).getInt();
+  r.next_revoke_attempt = optional_instant(row.getColumn(21));
+  r.last_error = row.getColumn(22).getString();
+  return r;
+}
+
+/// Binds every column of `request_columns`, in order, starting at 1.
+void bind_request(SQLite::Statement& statement, const Request& r) {
+  statement.bind(1, r.id);
+  statement.bind(2, static_cast<std::int64_t>(r.version));
+  statement.bind(3, std::string{workflows::to_string(r.state)});
+  statement.bind(4, r.provider);
+  statement.bind(5, r.role);
+  statement.bind(6, r.scope);
+  statement.bind(7, static_cast<std::int64_t>(r.duration.count()));
+  statement.bind(8, r.reason);
+  statement.bind(9, r.break_glass ? 1 : 0);
+  statement.bind(10, r.requester);
+  statement.bind(11, static_cast<std::int64_t>(workflows::to_unix_millis(r.created_at)));
+  statement.bind(12, static_cast<std::int64_t>(workflows::to_unix_millis(r.pending_deadline)));
+  statement.bind(13, r.decided_by);
+  statement.bind(14, r.decision_note);
+  bind_optional_instant(statement, 15, r.decided_at);
+  bind_optional_instant(statement, 16, r.granted_at);
+  bind_optional_instant(statement, 17, r.expires_at);
+  bind_optional_instant(statement, 18, r.ended_at);
+  statement.bind(19, r.grant_id);
+  if (r.ending_as) {
+    statement.bind(20, std::string{workflows::to_string(*r.ending_as)});
+  } else {
+    statement.bind(20);
+  }
+  statement.bind(21, r.revoke_attempts);
+  bind_optional_instant(statement, 22, r.next_revoke_attempt);
+  statement.bind(23, r.last_error);
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(const std::string& path) {
+  try {
+    db_ = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db_->setBusyTimeout(5000);
+    if (path != ":memory:") db_->exec("PRAGMA journal_mode=WAL");
+    // FULL: a commit is on disk before the backend is called, so a crash never forgets a grant.
+    db_->exec("PRAGMA synchronous=FULL");
+    db_->exec("PRAGMA foreign_keys=ON");
+    migrate();
+  } catch (const SQLite::Exception& e) {
+    throw std::runtime_error("cannot open database " + path + ": " + e.what());
+  }
+}
+
+SqliteStore::~SqliteStore() = default;
+
+int SqliteStore::schema_version() { return db_->execAndGet("PRAGMA user_version").getInt(); }
+
+void SqliteStore::migrate() {
+  const auto& steps = migrations();
+  int current = schema_version();
+  if (current > static_cast<int>(steps.size())) {
+    throw std::runtime_error("database schema version " + std::to_string(current) +
+                             " is newer than this jitbot understands (" + std::to_string(steps.size()) + ")");
+  }
+  for (int version = current; version < static_cast<int>(steps.size()); ++version) {
+    SQLite::Transaction transaction(*db_);
+    db_->exec(steps[static_cast<std::size_t>(version)]);
+    db_->exec("PRAGMA user_version=" + std::to_string(version + 1));
+    transaction.commit();
+    logger()->info("database migrated to schema version {}", version + 1);
+  }
+}
+
+bool SqliteStore::commit(const workflows::Change& change) {
+  const Request& r = change.request;
+  SQLite::Transaction transaction(*db_);
+  if (change.expected_version) {
+    SQLite::Statement update(*db_, std::string{"UPDATE requests SET ("} + request_columns + ") = (" +
+                                       "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
+                                       "?21,?22,?23) WHERE id = ?1 AND version = ?24");
+    bind_request(update, r);
+    update.bind(24, static_cast<std::int64_t>(*change.expected_version));
+    if (update.exec() != 1) return false;  // lost the race: the destructor rolls back
+  } else {
+    SQLite::Statement insert(*db_, std::string{"INSERT INTO requests ("} + request_columns +
+                                       ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+                                       "?19,?20,?21,?22,?23)");
+    bind_request(insert, r);
+    insert.exec();
+  }
+  for (const auto& approval : r.approvals) {
+    SQLite::Statement insert(*db_,
+                             "INSERT OR IGNORE INTO approvals (request_id, approver, approved_at) VALUES (?, ?, ?)");
+    insert.bind(1, r.id);
+    insert.bind(2, approval.approver);
+    insert.bind(3, static_cast<std::int64_t>(workflows::to_unix_millis(approval.at)));
+    insert.exec();
+  }
+  for (const auto& entry : change.audit) append_audit(entry);
+  for (const auto& notice : change.notices) {
+    SQLite::Statement insert(*db_,
+                             "INSERT INTO outbox (kind, event, target, request_id, detail, console_url) "
+                             "VALUES (?, ?, ?, ?, ?, ?)");
+    insert.bind(1, std::string{workflows::to_string(notice.kind)});
+    insert.bind(2, std::string{workflows::to_string(notice.event)});
+    insert.bind(3, notice.target);
+    insert.bind(4, notice.request_id);
+    insert.bind(5, notice.detail);
+    insert.bind(6, notice.console_url);
+    insert.exec();
+  }
+  transaction.commit();
+  return true;
+}
+
+void SqliteStore::append_audit(const AuditEntry& entry) {
+  SQLite::Statement last(*db_, "SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1");
+  std::string previous = genesis_hash;
+  std::int64_t sequence = 1;
+  if (last.executeStep()) {
+    sequence = last.getColumn(0).getInt64() + 1;
+    previous = last.getColumn(1).getString();
+  }
+  AuditEntry sealed = entry;
+  sealed.sequence = sequence;
+  SQLite::Statement insert(*db_,
+                           "INSERT INTO audit (sequence, request_id, at, actor, action, from_state, to_state, detail, "
+                           "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  insert.bind(1, static_cast<std::int64_t>(sequence));
+  insert.bind(2, sealed.request_id);
+  insert.bind(3, static_cast<std::int64_t>(workflows::to_unix_millis(sealed.at)));
+  insert.bind(4, sealed.actor);
+  insert.bind(5, sealed.action);
+  insert.bind(6, sealed.from_state);
+  insert.bind(7, sealed.to_state);
+  insert.bind(8, sealed.detail);
+  insert.bind(9, previous);
+  insert.bind(10, audit_hash(previous, sealed));
+  insert.exec();
+}
+
+void SqliteStore::load_approvals(Request& request) {
+  SQLite::Statement query(*db_,
+                          "SELECT approver, approved_at FROM approvals WHERE request_id = ? ORDER BY approved_at, "
+                          "rowid");
+  query.bind(1, request.id);
+  while (query.executeStep()) {
+    request.approvals.push_back(
+        {query.getColumn(0).getString(), workflows::from_unix_millis(query.getColumn(1).getInt64())});
+  }
+}
+
+std::vector<Request> SqliteStore::query_requests(const std::string& where_sql, const std::vector<std::string>& bindings,
+                                                 int limit) {
+  std::string sql = std::string{"SELECT "} + request_columns + " FROM requests" +
+                    (where_sql.empty() ? "" : " WHERE " + where_sql) + " ORDER BY created_at DESC, id DESC";
+  if (limit > 0) sql += " LIMIT " + std::to_string(limit);
+  SQLite::Statement query(*db_, sql);
+  for (std::size_t i = 0; i < bindings.size(); ++i) query.bind(static_cast<int>(i + 1), bindings[i]);
+  std::vector<Request> out;
+  while (query.executeStep()) out.push_back(request_from_row(query));
+  for (auto& request : out) load_approvals(request);
+  return out;
+}
+
+std::optional<Request> SqliteStore::find(const std::string& id) {
+  auto found = query_requests("id = ?", {id}, 1);
+  if (found.empty()) return std::nullopt;
+  return found.front();
+}
+
+std::vector<Request> SqliteStore::list(const workflows::RequestFilter& filter) {
+  std::string where;
+  std::vector<std::string> bindings;
+  if (filter.requester) {
+    where = "requester = ?";
+    bindings.push_back(*filter.requester);
+  }
+  if (!filter.states.empty()) {
+    std::string in;
+    for (auto state : filter.states) {
+      in += in.empty() ? "?" : ",?";
+      bindings.emplace_back(workflows::to_string(state));
+    }
+    where += (where.empty() ? "" : " AND ") + std::string{"state IN ("} + in + ")";
+  }
+  return query_requests(where, bindings, filter.limit);
+}
+
+std::vector<Request> SqliteStore::open_requests() {
+  return query_requests("state IN ('PENDING','APPROVED','ACTIVE','REVOKE_FAILED')", {}, 0);
+}
+
+std::vector<AuditEntry> SqliteStore::audit_trail(const std::string& request_id) {
+  SQLite::Statement query(*db_,
+                          "SELECT sequence, request_id, at, actor, action, from_state, to_state, detail FROM audit "
+                          "WHERE request_id = ? ORDER BY sequence");
+  query.bind(1, request_id);
+  std::vector<AuditEntry> out;
+  while (query.executeStep()) {
+    AuditEntry e;
+    e.sequence = query.getColumn(0).getInt64();
+    e.request_id = query.getColumn(1).getString();
+    e.at = workflows::from_unix_millis(query.getColumn(2).getInt64());
+    e.actor = query.getColumn(3).getString();
+    e.action = query.getColumn(4).getString();
+    e.from_state = query.getColumn(5).getString();
+    e.to_state = query.getColumn(6).getString();
+    e.detail = query.getColumn(7).getString();
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+AuditVerification SqliteStore::verify_audit() {
+  SQLite::Statement query(*db_,
+                          "SELECT sequence, request_id, at, actor, action, from_state, to_state, detail, prev_hash, "
+                          "hash FROM audit ORDER BY sequence");
+  AuditVerification result;
+  std::string previous = genesis_hash;
+  std::int64_t expected_sequence = 1;
+  while (query.executeStep()) {
+    AuditEntry e;
+    e.sequence = query.getColumn(0).getInt64();
+    e.request_id = query.getColumn(1).getString();
+    e.at = workflows::from_unix_millis(query.getColumn(2).getInt64());
+    e.actor = query.getColumn(3).getString();
+    e.action = query.getColumn(4).getString();
+    e.from_state = query.getColumn(5).getString();
+    e.to_state = query.getColumn(6).getString();
+    e.detail = query.getColumn(7).getString();
+    std::string stored_previous = query.getColumn(8).getString();
+    std::string stored_hash = query.getColumn(9).getString();
+    auto fail = [&](std::string problem) {
+      result.intact = false;
+      result.first_bad_sequence = e.sequence;
+      result.problem = std::move(problem);
+    };
+    if (e.sequence != expected_sequence) {
+      fail("record " + std::to_string(expected_sequence) + " is missing");
+    } else if (stored_previous != previous) {
+      fail("record " + std::to_string(e.sequence) + " does not follow the record before it");
+    } else if (audit_hash(previous, e) != stored_hash) {
+      fail("record " + std::to_string(e.sequence) + " was altered after it was written");
+    }
+    if (!result.intact) break;
+    previous = stored_hash;
+    ++expected_sequence;
+    ++result.records;
+  }
+  return result;
+}
+
+std::vector<Notice> SqliteStore::undelivered_notices(int limit) {
+  SQLite::Statement query(*db_,
+                          "SELECT id, kind, event, target, request_id, detail, console_url, attempts FROM outbox "
+                          "ORDER BY id LIMIT ?");
+  query.bind(1, limit);
+  std::vector<Notice> out;
+  while (query.executeStep()) {
+    auto kind = workflows::parse_notice_kind(query.getColumn(1).getString());
+    auto event = workflows::parse_notice_event(query.getColumn(2).getString());
+    if (!kind || !event) {
+      logger()->error("outbox row {} has an unknown kind or event; skipped", query.getColumn(0).getInt64());
+      continue;
+    }
+    Notice n;
+    n.id = query.getColumn(0).getInt64();
+    n.kind = *kind;
+    n.event = *event;
+    n.target = query.getColumn(3).getString();
+    n.request_id = query.getColumn(4).getString();
+    n.detail = query.getColumn(5).getString();
+    n.console_url = query.getColumn(6).getString();
+    n.attempts = query.getColumn(7).getInt();
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+void SqliteStore::mark_delivered(std::int64_t notice_id) {
+  SQLite::Statement remove(*db_, "DELETE FROM outbox WHERE id = ?");
+  remove.bind(1, static_cast<std::int64_t>(notice_id));
+  remove.exec();
+}
+
+void SqliteStore::mark_failed_delivery(std::int64_t notice_id, const std::string& error) {
+  SQLite::Statement update(*db_, "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?");
+  update.bind(1, error);
+  update.bind(2, static_cast<std::int64_t>(notice_id));
+  update.exec();
+}
+
+std::optional<std::string> SqliteStore::card_location(const std::string& request_id) {
+  SQLite::Statement query(*db_, "SELECT location FROM cards WHERE request_id = ?");
+  query.bind(1, request_id);
+  if (!query.executeStep()) return std::nullopt;
+  return query.getColumn(0).getString();
+}
+
+void SqliteStore::save_card_location(const std::string& request_id, const std::string& location) {
+  SQLite::Statement upsert(*db_,
+                           "INSERT INTO cards (request_id, location) VALUES (?, ?) "
+                           "ON CONFLICT(request_id) DO UPDATE SET location = excluded.location");
+  upsert.bind(1, request_id);
+  upsert.bind(2, location);
+  upsert.exec();
+}
+
+}  // namespace jitbot::storage

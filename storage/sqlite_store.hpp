@@ -1,0 +1,59 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "workflows/ports.hpp"
+
+namespace SQLite {
+class Database;
+}
+
+namespace jitbot::storage {
+
+/// What `jitbot audit verify` reports.
+struct AuditVerification {
+  bool intact = true;
+  std::int64_t records = 0;
+  std::int64_t first_bad_sequence = 0;  ///< 0 when intact
+  std::string problem;
+};
+
+/// The request store on one SQLite file (or ":memory:"), in WAL mode. Every commit is
+/// one transaction: compare-and-set of the request, its approvals, audit rows and outbox rows.
+class SqliteStore final : public workflows::RequestStore {
+ public:
+  /// Opens (creating if needed) and migrates the database. Throws std::runtime_error with
+  /// the path and SQLite's message when the file cannot be opened or is not a jitbot database.
+  explicit SqliteStore(const std::string& path);
+  ~SqliteStore() override;
+
+  bool commit(const workflows::Change& change) override;
+  std::optional<workflows::Request> find(const std::string& id) override;
+  std::vector<workflows::Request> list(const workflows::RequestFilter& filter) override;
+  std::vector<workflows::Request> open_requests() override;
+  std::vector<workflows::AuditEntry> audit_trail(const std::string& request_id) override;
+  std::vector<workflows::Notice> undelivered_notices(int limit) override;
+  void mark_delivered(std::int64_t notice_id) override;
+  void mark_failed_delivery(std::int64_t notice_id, const std::string& error) override;
+  std::optional<std::string> card_location(const std::string& request_id) override;
+  void save_card_location(const std::string& request_id, const std::string& location) override;
+
+  /// Recomputes the audit hash chain from the first record.
+  AuditVerification verify_audit();
+
+  int schema_version();
+
+ private:
+  void migrate();
+  std::vector<workflows::Request> query_requests(const std::string& where_sql, const std::vector<std::string>& bindings,
+                                                 int limit);
+  void load_approvals(workflows::Request& request);
+  void append_audit(const workflows::AuditEntry& entry);
+
+  std::unique_ptr<SQLite::Database> db_;
+};
+
+}  // namespace jitbot::storage

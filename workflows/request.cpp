@@ -1,0 +1,89 @@
+#include "workflows/request.hpp"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+namespace jitbot::workflows {
+namespace {
+
+constexpr std::array<std::pair<RequestState, std::string_view>, 10> state_names{{
+    {RequestState::pending, "PENDING"},
+    {RequestState::approved, "APPROVED"},
+    {RequestState::active, "ACTIVE"},
+    {RequestState::expired, "EXPIRED"},
+    {RequestState::revoked, "REVOKED"},
+    {RequestState::denied, "DENIED"},
+    {RequestState::timed_out, "TIMED_OUT"},
+    {RequestState::cancelled, "CANCELLED"},
+    {RequestState::grant_failed, "GRANT_FAILED"},
+    {RequestState::revoke_failed, "REVOKE_FAILED"},
+}};
+
+constexpr std::array<std::pair<NoticeKind, std::string_view>, 3> kind_names{{
+    {NoticeKind::approval_card, "approval_card"},
+    {NoticeKind::requester_dm, "requester_dm"},
+    {NoticeKind::incident_alert, "incident_alert"},
+}};
+
+constexpr std::array<std::pair<NoticeEvent, std::string_view>, 12> event_names{{
+    {NoticeEvent::submitted, "submitted"},
+    {NoticeEvent::approval_added, "approval_added"},
+    {NoticeEvent::granted, "granted"},
+    {NoticeEvent::grant_failed, "grant_failed"},
+    {NoticeEvent::denied, "denied"},
+    {NoticeEvent::timed_out, "timed_out"},
+    {NoticeEvent::cancelled, "cancelled"},
+    {NoticeEvent::revoking, "revoking"},
+    {NoticeEvent::revoked, "revoked"},
+    {NoticeEvent::expired, "expired"},
+    {NoticeEvent::revoke_failed, "revoke_failed"},
+    {NoticeEvent::break_glass, "break_glass"},
+}};
+
+template <typename Enum, std::size_t N>
+std::string_view name_of(const std::array<std::pair<Enum, std::string_view>, N>& table, Enum value) {
+  for (const auto& [candidate, name] : table) {
+    if (candidate == value) return name;
+  }
+  return "UNKNOWN";
+}
+
+template <typename Enum, std::size_t N>
+std::optional<Enum> value_of(const std::array<std::pair<Enum, std::string_view>, N>& table, std::string_view name) {
+  for (const auto& [candidate, candidate_name] : table) {
+    if (candidate_name == name) return candidate;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(RequestState state) { return name_of(state_names, state); }
+std::optional<RequestState> parse_request_state(std::string_view text) { return value_of(state_names, text); }
+std::string_view to_string(NoticeKind kind) { return name_of(kind_names, kind); }
+std::string_view to_string(NoticeEvent event) { return name_of(event_names, event); }
+std::optional<NoticeKind> parse_notice_kind(std::string_view text) { return value_of(kind_names, text); }
+std::optional<NoticeEvent> parse_notice_event(std::string_view text) { return value_of(event_names, text); }
+
+bool is_final(RequestState state) {
+  switch (state) {
+    case RequestState::expired:
+    case RequestState::revoked:
+    case RequestState::denied:
+    case RequestState::timed_out:
+    case RequestState::cancelled:
+    case RequestState::grant_failed: return true;
+    case RequestState::pending:
+    case RequestState::approved:
+    case RequestState::active:
+    case RequestState::revoke_failed: return false;
+  }
+  return false;
+}
+
+bool Request::approved_by(std::string_view user) const {
+  return std::any_of(approvals.begin(), approvals.end(), [&](const Approval& a) { return a.approver == user; });
+}
+
+}  // namespace jitbot::workflows

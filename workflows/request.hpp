@@ -1,0 +1,130 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "workflows/time.hpp"
+
+namespace jitbot::workflows {
+
+/// The lifecycle, as drawn in docs/lifecycle.md:
+///   PENDING -> APPROVED -> ACTIVE -> EXPIRED | REVOKED
+///   PENDING -> DENIED | TIMED_OUT | CANCELLED
+///   APPROVED -> GRANT_FAILED
+///   ACTIVE -> REVOKE_FAILED -> (retried) -> EXPIRED | REVOKED
+enum class RequestState {
+  pending,
+  approved,
+  active,
+  expired,
+  revoked,
+  denied,
+  timed_out,
+  cancelled,
+  grant_failed,
+  revoke_failed,
+};
+
+std::string_view to_string(RequestState state);
+std::optional<RequestState> parse_request_state(std::string_view text);
+
+/// True once nothing more will happen to the request and no access can exist.
+bool is_final(RequestState state);
+
+struct Approval {
+  std::string approver;
+  Instant at;
+};
+
+struct Request {
+  std::string id;
+  std::int64_t version = 0;  ///< bumped by every transition; the compare-and-set key
+  RequestState state = RequestState::pending;
+
+  std::string provider;
+  std::string role;
+  std::string scope;
+  Seconds duration{0};
+  std::string reason;
+  bool break_glass = false;
+  std::string requester;
+
+  Instant created_at;
+  Instant pending_deadline;  ///< an undecided request times out here
+  std::vector<Approval> approvals;
+
+  std::string decided_by;     ///< who denied, cancelled or revoked
+  std::string decision_note;  ///< the deny reason, if one was given
+  std::optional<Instant> decided_at;
+
+  std::optional<Instant> granted_at;
+  std::optional<Instant> expires_at;
+  std::optional<Instant> ended_at;
+  std::string grant_id;  ///< the backend's handle for the grant, sent back on revoke
+
+  /// While a revoke is in flight or being retried: what the request becomes when it succeeds
+  /// (expired or revoked). Set in the same transaction that decides to revoke, so a crash
+  /// mid-revoke is finished at start-up.
+  std::optional<RequestState> ending_as;
+  int revoke_attempts = 0;
+  std::optional<Instant> next_revoke_attempt;
+  std::string last_error;  ///< the backend's last failure reason, shown to people
+
+  bool approved_by(std::string_view user) const;
+};
+
+/// One line of the audit trail: who did what to which request, from which state.
+struct AuditEntry {
+  std::int64_t sequence = 0;
+  std::string request_id;
+  Instant at;
+  std::string actor;  ///< a Slack user ID, or "jitbot" for the scheduler and backends
+  std::string action;
+  std::string from_state;
+  std::string to_state;
+  std::string detail;
+};
+
+/// What the chat adapter must show; written to the outbox in the transition's own
+/// transaction so a chat outage or crash delays a message but never loses it.
+enum class NoticeKind {
+  approval_card,   ///< post or refresh the request's card in its approvals channel
+  requester_dm,    ///< a direct message to the requester
+  incident_alert,  ///< a break-glass alert to one incident channel
+};
+
+enum class NoticeEvent {
+  submitted,
+  approval_added,
+  granted,
+  grant_failed,
+  denied,
+  timed_out,
+  cancelled,
+  revoking,
+  revoked,
+  expired,
+  revoke_failed,
+  break_glass,
+};
+
+std::string_view to_string(NoticeKind kind);
+std::string_view to_string(NoticeEvent event);
+std::optional<NoticeKind> parse_notice_kind(std::string_view text);
+std::optional<NoticeEvent> parse_notice_event(std::string_view text);
+
+struct Notice {
+  std::int64_t id = 0;  ///< the outbox row, assigned by the store
+  NoticeKind kind = NoticeKind::approval_card;
+  NoticeEvent event = NoticeEvent::submitted;
+  std::string target;  ///< channel ID for cards and alerts, user ID for DMs
+  std::string request_id;
+  std::string detail;       ///< a failure reason or deny note, shown as given (escaped by adapters)
+  std::string console_url;  ///< only ever in a requester DM
+  int attempts = 0;
+};
+
+}  // namespace jitbot::workflows

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "workflows/policy.hpp"
+#include "workflows/ports.hpp"
+#include "workflows/request.hpp"
+
+namespace jitbot::workflows {
+
+/// What someone asks for with `/jit request`.
+struct NewRequest {
+  std::string provider;
+  std::string role;
+  std::string scope;
+  Seconds duration{0};
+  std::string reason;
+  bool break_glass = false;
+};
+
+/// Why the rules say no, in words fit for the person who asked. Empty optional: allowed.
+using Refusal = std::optional<std::string>;
+
+/// True when `user` is named in `principals` directly, through a group (S…), or by "*".
+bool is_listed(const std::vector<std::string>& principals, const std::string& user, Directory& directory);
+
+/// Checks a new request against the role it names; on success `role_out` points at it.
+Refusal check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
+                          const NewRequest& draft, const Role*& role_out);
+
+/// Checks an approve or deny click/command by `actor` on `request`.
+Refusal check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request);
+
+/// Checks `/jit revoke` (and the card's Revoke button): approvers and the requester may end access early.
+Refusal check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request);
+
+/// Checks `/jit cancel`: only the requester, only while pending.
+Refusal check_cancel(const std::string& actor, const Request& request);
+
+}  // namespace jitbot::workflows

@@ -1,0 +1,97 @@
+#include "workflows/wording.hpp"
+
+namespace jitbot::workflows {
+namespace {
+
+int approvals_required(const Request& request, const Policy& policy) {
+  const Role* role = policy.find_role(request.provider, request.role);
+  return role ? role->approvals_required : 1;
+}
+
+std::string approvers_of(const Request& request) {
+  std::string out;
+  for (const auto& approval : request.approvals) out += (out.empty() ? "" : ", ") + approval.approver;
+  return out;
+}
+
+}  // namespace
+
+std::string access_summary(const Request& request) {
+  return request.provider + "/" + request.role + " on " + request.scope + " for " + format_duration(request.duration);
+}
+
+std::string state_summary(const Request& request, const Policy& policy) {
+  auto at = [](const std::optional<Instant>& when) { return when ? format_rfc3339(*when) : std::string{"?"}; };
+  switch (request.state) {
+    case RequestState::pending:
+      return "Pending: " + std::to_string(request.approvals.size()) + " of " +
+             std::to_string(approvals_required(request, policy)) + " approvals; times out at " +
+             format_rfc3339(request.pending_deadline);
+    case RequestState::approved:
+      return request.break_glass ? "Break-glass: granting now"
+                                 : "Approved by " + approvers_of(request) + "; granting now";
+    case RequestState::active:
+      if (request.ending_as) {
+        return std::string{request.ending_as == RequestState::expired ? "Expiring" : "Being revoked"} +
+               ": revoke in progress, access may still exist";
+      }
+      return "Active until " + at(request.expires_at);
+    case RequestState::expired: return "Expired at " + at(request.ended_at) + "; access removed";
+    case RequestState::revoked:
+      return "Revoked by " + request.decided_by + " at " + at(request.ended_at) + "; access removed";
+    case RequestState::denied:
+      return "Denied by " + request.decided_by +
+             (request.decision_note.empty() ? std::string{} : ": " + request.decision_note);
+    case RequestState::timed_out: return "Timed out at " + at(request.ended_at) + " without a decision";
+    case RequestState::cancelled: return "Cancelled by the requester";
+    case RequestState::grant_failed: return "Grant failed: " + request.last_error;
+    case RequestState::revoke_failed:
+      return "Revoke failed (attempt " + std::to_string(request.revoke_attempts) + "): " + request.last_error +
+             ". Retrying at " + at(request.next_revoke_attempt) + "; access may still exist";
+  }
+  return "Unknown state";
+}
+
+std::string list_line(const Request& request, const Policy& policy) {
+  return request.id + "  " + std::string{to_string(request.state)} + "  " + access_summary(request) + "  by " +
+         request.requester + (request.break_glass ? "  [break-glass]" : "") + "  — " + state_summary(request, policy);
+}
+
+std::string status_details(const Request& request, const Policy& policy) {
+  std::string out = "Request " + request.id + (request.break_glass ? " (break-glass, flagged for review)" : "") + "\n";
+  out += "  Access: " + access_summary(request) + "\n";
+  out += "  Requester: " + request.requester + "\n";
+  out += "  Reason: " + request.reason + "\n";
+  out += "  Created: " + format_rfc3339(request.created_at) + "\n";
+  if (!request.approvals.empty()) out += "  Approved by: " + approvers_of(request) + "\n";
+  out += "  State: " + std::string{to_string(request.state)} + " — " + state_summary(request, policy);
+  return out;
+}
+
+std::string requester_message(const Notice& notice, const Request& request) {
+  std::string access = access_summary(request);
+  switch (notice.event) {
+    case NoticeEvent::granted: {
+      std::string text = "Your access is active: " + access + ", until " +
+                         (request.expires_at ? format_rfc3339(*request.expires_at) : std::string{"?"}) + " (" +
+                         request.id + ").";
+      if (!notice.detail.empty()) text += " " + notice.detail;
+      return text;
+    }
+    case NoticeEvent::grant_failed:
+      return "Your request " + request.id + " (" + access + ") was approved but the grant failed: " + notice.detail +
+             ". Nothing was granted; ask an admin to check the backend, then request again.";
+    case NoticeEvent::denied:
+      return "Your request " + request.id + " (" + access + ") was denied by " + request.decided_by +
+             (notice.detail.empty() ? "." : ": " + notice.detail);
+    case NoticeEvent::timed_out:
+      return "Your request " + request.id + " (" + access +
+             ") timed out without a decision. Request again if you still need it.";
+    case NoticeEvent::expired: return "Your access " + request.id + " (" + access + ") has expired and was removed.";
+    case NoticeEvent::revoked:
+      return "Your access " + request.id + " (" + access + ") was revoked by " + request.decided_by + ".";
+    default: return "Update on your request " + request.id + ": " + std::string{to_string(notice.event)} + ".";
+  }
+}
+
+}  // namespace jitbot::workflows

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <string>
+
+#include "workflows/policy.hpp"
+#include "workflows/request.hpp"
+
+namespace jitbot::workflows {
+
+/// Shared plain-text wording about requests, so every chat adapter says the same thing.
+/// The text contains user input verbatim: adapters escape it for their medium.
+
+/// "aws/prod-infra-admin on 123456789012 for 2h"
+std::string access_summary(const Request& request);
+
+/// Where the request stands, e.g. "Pending: 1 of 2 approvals", "Active until 2026-…Z",
+/// "Revoke failed (attempt 3): <reason>. Retrying at …; access may still exist."
+std::string state_summary(const Request& request, const Policy& policy);
+
+/// One line for /jit list.
+std::string list_line(const Request& request, const Policy& policy);
+
+/// Several lines for /jit status ID.
+std::string status_details(const Request& request, const Policy& policy);
+
+/// The message the requester gets for a DM notice.
+std::string requester_message(const Notice& notice, const Request& request);
+
+}  // namespace jitbot::workflows
