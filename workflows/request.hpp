@@ -10,7 +10,7 @@
 
 namespace jitbot::workflows {
 
-/// The lifecycle, as drawn in docs/lifecycle.md:
+/// The lifecycle (README, "How a request lives"):
 ///   PENDING -> APPROVED -> ACTIVE -> EXPIRED | REVOKED
 ///   PENDING -> DENIED | TIMED_OUT | CANCELLED
 ///   APPROVED -> GRANT_FAILED

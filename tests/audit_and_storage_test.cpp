@@ -1,0 +1,86 @@
+// The SQLite store: a file database keeps everything across reopen; the audit chain notices tampering.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <catch2/catch.hpp>
+
+#include "harness.hpp"
+
+using namespace jitbot;
+using namespace jitbot::testing;
+using workflows::RequestState;
+
+TEST_CASE("reopening a file database keeps requests, approvals, audit, outbox and cards", "[storage]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  std::string id;
+  workflows::Request before;
+  {
+    Harness h(two_approver_policy(), file);
+    id = h.submit();
+    h.click("U0BOB", "approve", id);
+    h.chat.down = true;
+    h.click("U0CAROL", "approve", id);  // granted; its notices wait in the outbox
+    before = h.store.find(id).value();
+    REQUIRE(before.state == RequestState::active);
+  }
+  storage::SqliteStore reopened(file);
+  auto after = reopened.find(id).value();
+  CHECK(after.state == RequestState::active);
+  CHECK(after.version == before.version);
+  CHECK(after.requester == "U0ALICE");
+  CHECK(after.reason == "INC-1 deploy fix");
+  CHECK(after.duration == before.duration);
+  CHECK(after.expires_at == before.expires_at);
+  CHECK(after.grant_id == before.grant_id);
+  REQUIRE(after.approvals.size() == 2);
+  CHECK(after.approvals[0].approver == "U0BOB");
+  CHECK(after.approvals[1].approver == "U0CAROL");
+  CHECK(reopened.audit_trail(id).size() == 4);  // request, approve, approve, grant
+  CHECK(reopened.undelivered_notices(100).size() == 3);  // two card updates and the DM, from the outage
+  CHECK(reopened.card_location(id).has_value());
+  CHECK(reopened.verify_audit().intact);
+  CHECK(reopened.schema_version() == 1);
+}
+
+TEST_CASE("the audit hash chain notices an edited or deleted record", "[storage][audit]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  {
+    Harness h(two_approver_policy(), file);
+    auto id = h.submit();
+    h.click("U0BOB", "approve", id);
+    h.type("U0CAROL", "deny " + id + " no");
+  }
+  {
+    storage::SqliteStore store(file);
+    auto verdict = store.verify_audit();
+    CHECK(verdict.intact);
+    CHECK(verdict.records == 3);
+  }
+  SECTION("an edited actor") {
+    SQLite::Database(file, SQLite::OPEN_READWRITE).exec("UPDATE audit SET actor = 'U0MALLORY' WHERE sequence = 2");
+    auto verdict = storage::SqliteStore(file).verify_audit();
+    CHECK_FALSE(verdict.intact);
+    CHECK(verdict.first_bad_sequence == 2);
+    CHECK(verdict.problem.find("altered") != std::string::npos);
+  }
+  SECTION("a deleted record") {
+    SQLite::Database(file, SQLite::OPEN_READWRITE).exec("DELETE FROM audit WHERE sequence = 2");
+    auto verdict = storage::SqliteStore(file).verify_audit();
+    CHECK_FALSE(verdict.intact);
+    CHECK(verdict.records == 1);
+    CHECK(verdict.problem.find("missing") != std::string::npos);
+  }
+}
+
+TEST_CASE("a file that is not a database gives a clear error", "[storage]") {
+  ScratchDir dir;
+  auto file = dir.write("not.db", "this is not sqlite, just text that is long enough to have a header\n");
+  try {
+    storage::SqliteStore store(file.string());
+    store.find("req_x");
+    FAIL("opening garbage should have failed");
+  } catch (const std::exception& e) {
+    CHECK(std::string{e.what()}.find(file.string()) != std::string::npos);
+  }
+}

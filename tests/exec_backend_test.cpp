@@ -1,0 +1,175 @@
+// The exec backend against real scripts: the stdin contract, success, failure, timeout, garbage.
+#include <signal.h>
+
+#include <fstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "adapters/credentials/exec_backend.hpp"
+#include "support.hpp"
+
+using namespace jitbot;
+using namespace jitbot::testing;
+
+namespace {
+
+workflows::BackendCall sample_call(workflows::BackendCall::Action action = workflows::BackendCall::Action::grant) {
+  workflows::BackendCall call;
+  call.action = action;
+  call.backend = "test";
+  call.request_id = "req_01M7YSPS118T6ST16TZ78XKMA5";
+  call.provider = "aws";
+  call.role = "prod-infra-admin";
+  call.scope = "123456789012";
+  call.duration = 2h;
+  call.expires_at = workflows::parse_rfc3339("2026-11-21T12:00:00Z").value();
+  call.reason = "INC-4421 \"quoted\" & <b>";
+  call.requester = {"U0ALICE", "alice@example.com", "Alice"};
+  call.approvers = {"U0BOB"};
+  call.grant_id = "g-1";
+  return call;
+}
+
+adapters::ExecBackend backend_for(const std::filesystem::path& script, std::chrono::seconds timeout = 10s) {
+  return adapters::ExecBackend("test", {script.string()}, timeout);
+}
+
+}  // namespace
+
+TEST_CASE("exec: argv gets the action and stdin carries the whole request", "[exec]") {
+  ScratchDir dir;
+  auto script = dir.write("backend.sh",
+                          "#!/bin/sh\necho \"$1\" > \"$(dirname \"$0\")/argv\"\ncat > \"$(dirname \"$0\")/stdin\"\n"
+                          "echo '{\"grant_id\":\"g-42\",\"console_url\":\"https://console.example/x\",\"message\":\"ok\","
+                          "\"expires_at\":\"2026-11-21T12:00:00Z\"}'\n",
+                          true);
+  auto result = backend_for(script).grant(sample_call());
+  REQUIRE(result.ok);
+  CHECK(result.grant_id == "g-42");
+  CHECK(result.console_url == "https://console.example/x");
+  CHECK(result.message == "ok");
+  CHECK(result.expires_at == workflows::parse_rfc3339("2026-11-21T12:00:00Z"));
+  CHECK(dir.read("argv") == "grant\n");
+
+  auto input = nlohmann::json::parse(dir.read("stdin"));
+  CHECK(input["version"] == 1);
+  CHECK(input["action"] == "grant");
+  CHECK(input["request_id"] == "req_01M7YSPS118T6ST16TZ78XKMA5");
+  CHECK(input["provider"] == "aws");
+  CHECK(input["role"] == "prod-infra-admin");
+  CHECK(input["scope"] == "123456789012");
+  CHECK(input["duration_seconds"] == 7200);
+  CHECK(input["expires_at"] == "2026-11-21T12:00:00Z");
+  CHECK(input["reason"] == "INC-4421 \"quoted\" & <b>");
+  CHECK(input["break_glass"] == false);
+  CHECK(input["requester"]["slack_user_id"] == "U0ALICE");
+  CHECK(input["requester"]["email"] == "alice@example.com");
+  CHECK(input["requester"]["name"] == "Alice");
+  CHECK(input["approvers"] == nlohmann::json::array({"U0BOB"}));
+  CHECK_FALSE(input.contains("grant_id"));
+}
+
+TEST_CASE("exec: revoke carries the grant_id; empty stdout is success", "[exec]") {
+  ScratchDir dir;
+  auto script = dir.write("backend.sh", "#!/bin/sh\necho \"$1\" > \"$(dirname \"$0\")/argv\"\ncat > \"$(dirname \"$0\")/stdin\"\n", true);
+  auto result = backend_for(script).revoke(sample_call(workflows::BackendCall::Action::revoke));
+  CHECK(result.ok);
+  CHECK(dir.read("argv") == "revoke\n");
+  auto input = nlohmann::json::parse(dir.read("stdin"));
+  CHECK(input["action"] == "revoke");
+  CHECK(input["grant_id"] == "g-1");
+}
+
+TEST_CASE("exec: a non-zero exit fails with the last stderr line", "[exec]") {
+  ScratchDir dir;
+  auto script = dir.write("backend.sh",
+                          "#!/bin/sh\ncat >/dev/null\necho 'calling AWS...' >&2\n"
+                          "echo '   AccessDenied: not authorized to CreateAccountAssignment  ' >&2\nexit 3\n",
+                          true);
+  auto result = backend_for(script).grant(sample_call());
+  CHECK_FALSE(result.ok);
+  CHECK(result.error == "AccessDenied: not authorized to CreateAccountAssignment");
+}
+
+TEST_CASE("exec: a silent failure still says what happened", "[exec]") {
+  ScratchDir dir;
+  auto script = dir.write("backend.sh", "#!/bin/sh\nexit 7\n", true);
+  auto result = backend_for(script).grant(sample_call());
+  CHECK_FALSE(result.ok);
+  CHECK(result.error == "backend test exited with status 7");
+}
+
+TEST_CASE("exec: a hung backend is killed, with everything it started", "[exec]") {
+  ScratchDir dir;
+  auto script = dir.write("backend.sh",
+                          "#!/bin/sh\nsleep 60 &\necho $! > \"$(dirname \"$0\")/child\"\necho 'waiting for the API' >&2\n"
+                          "wait\n",
+                          true);
+  auto result = backend_for(script, 1s).grant(sample_call());
+  CHECK_FALSE(result.ok);
+  CHECK(result.error == "backend test timed out after 1s (waiting for the API)");
+  auto child = std::stoi(dir.read("child"));
+  // The grandchild was in the killed process group. Dead means gone or a zombie (state Z):
+  // in a container, nobody may reap an orphan.
+  auto dead = [](int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string fields;
+    std::getline(stat, fields);
+    auto after_name = fields.rfind(')');
+    return fields.empty() || (after_name != std::string::npos && fields.substr(after_name + 2, 1) == "Z");
+  };
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = dead(child);
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  CHECK(gone);
+}
+
+TEST_CASE("exec: garbage on stdout is a failure, not a silent success", "[exec]") {
+  ScratchDir dir;
+  SECTION("not JSON") {
+    auto script = dir.write("backend.sh", "#!/bin/sh\necho 'granted!'\n", true);
+    auto result = backend_for(script).grant(sample_call());
+    CHECK_FALSE(result.ok);
+    CHECK(result.error.find("not a JSON object") != std::string::npos);
+  }
+  SECTION("JSON of the wrong shape") {
+    auto script = dir.write("backend.sh", "#!/bin/sh\necho '{\"grant_id\": 42}'\n", true);
+    auto result = backend_for(script).grant(sample_call());
+    CHECK_FALSE(result.ok);
+    CHECK(result.error.find("not a string") != std::string::npos);
+  }
+  SECTION("a bad expires_at") {
+    auto script = dir.write("backend.sh", "#!/bin/sh\necho '{\"expires_at\": \"tomorrow\"}'\n", true);
+    auto result = backend_for(script).grant(sample_call());
+    CHECK_FALSE(result.ok);
+    CHECK(result.error.find("RFC 3339") != std::string::npos);
+  }
+}
+
+TEST_CASE("exec: a missing program fails clearly", "[exec]") {
+  ScratchDir dir;
+  auto result = backend_for(dir.path() / "nope.sh").grant(sample_call());
+  CHECK_FALSE(result.ok);
+  CHECK(result.error.find("cannot run") != std::string::npos);
+  CHECK(result.error.find("nope.sh") != std::string::npos);
+}
+
+TEST_CASE("exec: Slack tokens never reach the backend's environment", "[exec][security]") {
+  ScratchDir dir;
+  ::setenv("SLACK_BOT_TOKEN", "xoxb-secret", 1);
+  ::setenv("SLACK_APP_TOKEN", "xapp-secret", 1);
+  ::setenv("JITBOT_TEST_MARKER", "visible", 1);
+  auto script = dir.write("backend.sh", "#!/bin/sh\nenv > \"$(dirname \"$0\")/env\"\n", true);
+  auto result = backend_for(script).grant(sample_call());
+  ::unsetenv("SLACK_BOT_TOKEN");
+  ::unsetenv("SLACK_APP_TOKEN");
+  REQUIRE(result.ok);
+  auto env = dir.read("env");
+  CHECK(env.find("JITBOT_TEST_MARKER=visible") != std::string::npos);
+  CHECK(env.find("xoxb-secret") == std::string::npos);
+  CHECK(env.find("xapp-secret") == std::string::npos);
+}

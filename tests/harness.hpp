@@ -1,0 +1,64 @@
+#pragma once
+// A whole bot on an in-memory (or file) SQLite store, a manual clock and scripted ports,
+// driven the way a chat adapter drives it: commands and clicks in, notices out.
+
+#include <memory>
+
+#include "bot/jit_bot.hpp"
+#include "storage/sqlite_store.hpp"
+#include "support.hpp"
+
+namespace jitbot::testing {
+
+struct Harness {
+  explicit Harness(workflows::Policy p = two_approver_policy(), const std::string& database = ":memory:")
+      : policy(std::move(p)), store(database), clock(test_start()), ids(clock) {
+    auto owned = std::make_unique<ScriptedBackend>();
+    backend = owned.get();
+    bot::Backends backends;
+    backends["scripted"] = std::move(owned);
+    jit = std::make_unique<bot::JitBot>(policy, store, directory, chat, clock, ids, std::move(backends));
+    directory.groups["S0LEADS"] = {"U0DAVE"};
+  }
+
+  /// Types a command and lets everything it started finish, as the shell does.
+  bot::Reply type(const std::string& user, const std::string& text) {
+    auto reply = jit->handle_command(user, text);
+    jit->settle();
+    return reply;
+  }
+
+  bot::Reply click(const std::string& user, const std::string& action, const std::string& id) {
+    auto reply = jit->handle_button(user, action, id);
+    jit->settle();
+    return reply;
+  }
+
+  /// Submits the standard request as U0ALICE and returns its ID.
+  std::string submit(const std::string& duration = "2h") {
+    auto reply = type("U0ALICE", "request --provider aws --role admin --scope 123456789012 --duration " + duration +
+                                     " --reason \"INC-1 deploy fix\"");
+    REQUIRE(reply.ok);
+    auto requests = store.list({});
+    REQUIRE(!requests.empty());
+    return requests.front().id;
+  }
+
+  workflows::RequestState state(const std::string& id) { return store.find(id).value().state; }
+
+  void advance(std::chrono::milliseconds by) {
+    clock.advance(by);
+    jit->run_due();
+  }
+
+  workflows::Policy policy;
+  storage::SqliteStore store;
+  workflows::ManualClock clock;
+  FakeDirectory directory;
+  CountingIds ids;
+  RecordingChat chat;
+  ScriptedBackend* backend = nullptr;
+  std::unique_ptr<bot::JitBot> jit;
+};
+
+}  // namespace jitbot::testing

@@ -1,0 +1,261 @@
+// Every lifecycle transition and approval rule, driven through commands and clicks.
+#include <catch2/catch.hpp>
+
+#include "harness.hpp"
+
+using namespace jitbot;
+using namespace jitbot::testing;
+using workflows::NoticeEvent;
+using workflows::NoticeKind;
+using workflows::RequestState;
+
+TEST_CASE("a request waits for its approvers and posts one card", "[lifecycle]") {
+  Harness h;
+  auto id = h.submit();
+  CHECK(h.state(id) == RequestState::pending);
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::submitted) == 1);
+  CHECK(h.chat.shown.back().target == "C0APPROVALS");
+  CHECK(h.backend->grants.empty());
+  auto trail = h.store.audit_trail(id);
+  REQUIRE(trail.size() == 1);
+  CHECK(trail[0].actor == "U0ALICE");
+  CHECK(trail[0].to_state == "PENDING");
+}
+
+TEST_CASE("two distinct approvers are needed, then the grant runs and the requester hears", "[lifecycle]") {
+  Harness h;
+  auto id = h.submit();
+  auto first = h.click("U0BOB", "approve", id);
+  CHECK(first.ok);
+  CHECK(first.text.find("1 of 2") != std::string::npos);
+  CHECK(h.state(id) == RequestState::pending);
+
+  auto again = h.click("U0BOB", "approve", id);
+  CHECK_FALSE(again.ok);
+  CHECK(again.text.find("already approved") != std::string::npos);
+  CHECK(h.state(id) == RequestState::pending);
+
+  CHECK(h.click("U0DAVE", "approve", id).ok);  // through the S0LEADS group
+  CHECK(h.state(id) == RequestState::active);
+  REQUIRE(h.backend->grants.size() == 1);
+  const auto& call = h.backend->grants[0];
+  CHECK(call.request_id == id);
+  CHECK(call.requester.email == "U0ALICE@example.com");
+  CHECK(call.approvers == std::vector<std::string>{"U0BOB", "U0DAVE"});
+  CHECK(call.duration == 2h);
+
+  auto request = h.store.find(id).value();
+  CHECK(request.granted_at == h.clock.now());
+  CHECK(request.expires_at == h.clock.now() + 2h);
+  CHECK(request.grant_id == "grant-" + id);
+  CHECK(h.chat.count(NoticeKind::requester_dm, NoticeEvent::granted) == 1);
+  CHECK(h.chat.shown.back().console_url == "https://console.example/" + id);
+}
+
+TEST_CASE("nobody approves or denies their own request, even as a listed approver", "[lifecycle][rules]") {
+  Harness h;
+  auto reply = h.type("U0BOB", "request --provider aws --role admin --scope 123456789012 --duration 1h --reason x");
+  REQUIRE(reply.ok);
+  auto id = h.store.list({}).front().id;
+  auto approve = h.click("U0BOB", "approve", id);
+  CHECK_FALSE(approve.ok);
+  CHECK(approve.text.find("your own request") != std::string::npos);
+  CHECK_FALSE(h.type("U0BOB", "deny " + id).ok);
+  CHECK(h.state(id) == RequestState::pending);
+  CHECK(h.store.find(id)->approvals.empty());
+}
+
+TEST_CASE("someone who is not an approver changes nothing", "[lifecycle][rules]") {
+  Harness h;
+  auto id = h.submit();
+  auto reply = h.click("U0MALLORY", "approve", id);
+  CHECK_FALSE(reply.ok);
+  CHECK(reply.text.find("not an approver") != std::string::npos);
+  CHECK_FALSE(h.click("U0MALLORY", "deny", id).ok);
+  CHECK(h.state(id) == RequestState::pending);
+  CHECK(h.store.audit_trail(id).size() == 1);
+}
+
+TEST_CASE("one deny ends the request, even after an approval", "[lifecycle]") {
+  Harness h;
+  auto id = h.submit();
+  REQUIRE(h.click("U0BOB", "approve", id).ok);
+  auto reply = h.type("U0CAROL", "deny " + id + " not during the freeze");
+  CHECK(reply.ok);
+  auto request = h.store.find(id).value();
+  CHECK(request.state == RequestState::denied);
+  CHECK(request.decided_by == "U0CAROL");
+  CHECK(request.decision_note == "not during the freeze");
+  CHECK(h.backend->grants.empty());
+  CHECK(h.chat.count(NoticeKind::requester_dm, NoticeEvent::denied) == 1);
+  // A late approval on the old card is refused.
+  auto late = h.click("U0DAVE", "approve", id);
+  CHECK_FALSE(late.ok);
+  CHECK(late.text.find("denied") != std::string::npos);
+}
+
+TEST_CASE("the requester may cancel a pending request, nobody else may", "[lifecycle]") {
+  Harness h;
+  auto id = h.submit();
+  CHECK_FALSE(h.type("U0BOB", "cancel " + id).ok);
+  CHECK(h.type("U0ALICE", "cancel " + id).ok);
+  CHECK(h.state(id) == RequestState::cancelled);
+  CHECK_FALSE(h.type("U0ALICE", "cancel " + id).ok);
+}
+
+TEST_CASE("an undecided request times out after pending_timeout", "[lifecycle][expiry]") {
+  Harness h;
+  auto id = h.submit();
+  h.advance(29min);
+  CHECK(h.state(id) == RequestState::pending);
+  h.advance(1min);
+  CHECK(h.state(id) == RequestState::timed_out);
+  CHECK(h.chat.count(NoticeKind::requester_dm, NoticeEvent::timed_out) == 1);
+  CHECK_FALSE(h.click("U0BOB", "approve", id).ok);
+}
+
+TEST_CASE("a failed grant ends the request and says why", "[lifecycle]") {
+  Harness h;
+  h.backend->fail_grants = true;
+  auto id = h.submit();
+  h.click("U0BOB", "approve", id);
+  h.click("U0CAROL", "approve", id);
+  auto request = h.store.find(id).value();
+  CHECK(request.state == RequestState::grant_failed);
+  CHECK(request.last_error == "no such permission set");
+  CHECK(h.chat.count(NoticeKind::requester_dm, NoticeEvent::grant_failed) == 1);
+  CHECK(h.chat.shown.back().detail == "no such permission set");
+}
+
+TEST_CASE("access expires at the end of its duration and is revoked", "[lifecycle][expiry]") {
+  Harness h;
+  auto id = h.submit("1h");
+  h.advance(10min);  // approval takes a while; access still lasts 1h from the grant
+  h.click("U0BOB", "approve", id);
+  h.click("U0CAROL", "approve", id);
+  REQUIRE(h.state(id) == RequestState::active);
+  h.advance(59min);
+  CHECK(h.state(id) == RequestState::active);
+  CHECK(h.backend->revokes.empty());
+  h.advance(1min);
+  CHECK(h.state(id) == RequestState::expired);
+  REQUIRE(h.backend->revokes.size() == 1);
+  CHECK(h.backend->revokes[0].grant_id == "grant-" + id);
+  CHECK(h.chat.count(NoticeKind::requester_dm, NoticeEvent::expired) == 1);
+}
+
+TEST_CASE("the requester or an approver can revoke early; others cannot", "[lifecycle]") {
+  Harness h;
+  auto id = h.submit();
+  h.click("U0BOB", "approve", id);
+  h.click("U0CAROL", "approve", id);
+  auto stranger = h.click("U0MALLORY", "revoke", id);
+  CHECK_FALSE(stranger.ok);
+  CHECK(h.state(id) == RequestState::active);
+  CHECK(h.type("U0ALICE", "revoke " + id).ok);
+  auto request = h.store.find(id).value();
+  CHECK(request.state == RequestState::revoked);
+  CHECK(request.decided_by == "U0ALICE");
+  CHECK(h.backend->revokes.size() == 1);
+  CHECK_FALSE(h.click("U0BOB", "revoke", id).ok);
+}
+
+TEST_CASE("a failed revoke is retried with backoff and never shown as ended meanwhile", "[lifecycle][expiry]") {
+  Harness h;
+  auto id = h.submit("1h");
+  h.click("U0BOB", "approve", id);
+  h.click("U0CAROL", "approve", id);
+  h.backend->failing_revokes = 2;
+  h.advance(1h);
+  auto request = h.store.find(id).value();
+  CHECK(request.state == RequestState::revoke_failed);
+  CHECK_FALSE(workflows::is_final(request.state));
+  CHECK(request.last_error == "throttled by the cloud");
+  CHECK(request.next_revoke_attempt == h.clock.now() + 30s);
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::revoke_failed) == 1);
+
+  h.advance(29s);
+  CHECK(h.backend->revokes.size() == 1);
+  h.advance(1s);
+  CHECK(h.backend->revokes.size() == 2);
+  request = h.store.find(id).value();
+  CHECK(request.state == RequestState::revoke_failed);
+  CHECK(request.next_revoke_attempt == h.clock.now() + 60s);  // doubled
+
+  h.advance(60s);
+  CHECK(h.backend->revokes.size() == 3);
+  CHECK(h.state(id) == RequestState::expired);
+}
+
+TEST_CASE("break-glass grants at once, alerts every incident channel and stays flagged", "[lifecycle][rules]") {
+  Harness h;
+  auto reply = h.type("U0ONCALL",
+                      "request --provider aws --role admin --scope 123456789012 --duration 30m --reason SEV1 "
+                      "--break-glass");
+  REQUIRE(reply.ok);
+  auto request = h.store.list({}).front();
+  CHECK(request.state == RequestState::active);
+  CHECK(request.break_glass);
+  CHECK(request.approvals.empty());
+  REQUIRE(h.backend->grants.size() == 1);
+  CHECK(h.backend->grants[0].break_glass);
+  std::set<std::string> alerted;
+  for (const auto& notice : h.chat.shown) {
+    if (notice.kind == NoticeKind::incident_alert) alerted.insert(notice.target);
+  }
+  CHECK(alerted == std::set<std::string>{"C0INCIDENT", "C0SECURITY"});
+}
+
+TEST_CASE("break-glass is only for the role's break_glass_requesters", "[lifecycle][rules]") {
+  Harness h;
+  auto reply = h.type("U0ALICE",
+                      "request --provider aws --role admin --scope 123456789012 --duration 30m --reason x "
+                      "--break-glass");
+  CHECK_FALSE(reply.ok);
+  CHECK(reply.text.find("not allowed to break glass") != std::string::npos);
+  CHECK(h.store.list({}).empty());
+  CHECK(h.backend->grants.empty());
+  CHECK(h.chat.shown.empty());
+}
+
+TEST_CASE("a bad command creates nothing and explains itself", "[lifecycle]") {
+  Harness h;
+  auto reply = h.type("U0ALICE", "request --provider aws --role admin --scope 123456789012 --reason x");
+  CHECK_FALSE(reply.ok);
+  CHECK(reply.text.find("Missing --duration") != std::string::npos);
+  CHECK(reply.text.find("Usage: /jit request") != std::string::npos);
+  CHECK(h.store.list({}).empty());
+  CHECK(h.chat.shown.empty());
+}
+
+TEST_CASE("a stale copy loses the compare-and-set instead of applying twice", "[lifecycle][storage]") {
+  Harness h;
+  auto id = h.submit();
+  auto stale = h.store.find(id).value();
+  REQUIRE(h.click("U0BOB", "approve", id).ok);  // version moves on
+
+  workflows::Change change;
+  change.expected_version = stale.version;
+  change.request = stale;
+  change.request.version = stale.version + 1;
+  change.request.state = RequestState::denied;
+  CHECK_FALSE(h.store.commit(change));
+  CHECK(h.state(id) == RequestState::pending);
+  CHECK(h.store.find(id)->approvals.size() == 1);
+}
+
+TEST_CASE("notices survive a chat outage and are delivered in order afterwards", "[lifecycle][outbox]") {
+  Harness h;
+  h.chat.down = true;
+  auto id = h.submit();
+  h.click("U0BOB", "approve", id);
+  CHECK(h.chat.shown.empty());
+  CHECK(h.store.undelivered_notices(100).size() == 2);
+  h.chat.down = false;
+  h.jit->settle();
+  REQUIRE(h.chat.shown.size() == 2);
+  CHECK(h.chat.shown[0].event == NoticeEvent::submitted);
+  CHECK(h.chat.shown[1].event == NoticeEvent::approval_added);
+  CHECK(h.store.undelivered_notices(100).empty());
+  CHECK(h.store.card_location(id) == "C/1");
+}

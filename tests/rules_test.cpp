@@ -1,0 +1,99 @@
+// The rules for new requests: roles, scopes and globs, durations, requesters.
+#include <catch2/catch.hpp>
+
+#include "support.hpp"
+#include "workflows/rules.hpp"
+
+using namespace jitbot;
+using namespace jitbot::testing;
+using workflows::NewRequest;
+
+namespace {
+
+workflows::Refusal check(const workflows::Policy& policy, FakeDirectory& directory, const std::string& user,
+                         NewRequest draft) {
+  const workflows::Role* role = nullptr;
+  return workflows::check_new_request(policy, directory, user, draft, role);
+}
+
+NewRequest draft(std::string scope, std::chrono::seconds duration = 1h) {
+  return {"aws", "admin", std::move(scope), duration, "INC-1", false};
+}
+
+}  // namespace
+
+TEST_CASE("scope globs", "[rules]") {
+  using workflows::glob_match;
+  CHECK(glob_match("*", "anything"));
+  CHECK(glob_match("dev-*", "dev-payments"));
+  CHECK(glob_match("dev-*", "dev-"));
+  CHECK_FALSE(glob_match("dev-*", "prod-payments"));
+  CHECK_FALSE(glob_match("dev-*", "xdev-1"));
+  CHECK(glob_match("prod-?", "prod-1"));
+  CHECK_FALSE(glob_match("prod-?", "prod-12"));
+  CHECK(glob_match("a*b*c", "a-x-b-y-c"));
+  CHECK_FALSE(glob_match("a*b*c", "a-x-c-y-b"));
+  CHECK(glob_match("123456789012", "123456789012"));
+  CHECK_FALSE(glob_match("123456789012", "123456789013"));
+}
+
+TEST_CASE("a request must name a configured role and an allowed scope", "[rules]") {
+  auto policy = two_approver_policy();
+  FakeDirectory directory;
+  CHECK_FALSE(check(policy, directory, "U0ALICE", draft("123456789012")).has_value());
+  CHECK_FALSE(check(policy, directory, "U0ALICE", draft("dev-payments")).has_value());
+
+  auto scope = check(policy, directory, "U0ALICE", draft("999999999999"));
+  REQUIRE(scope);
+  CHECK(scope->find("Scope 999999999999 is not allowed") != std::string::npos);
+  CHECK(scope->find("dev-*") != std::string::npos);
+
+  NewRequest unknown = draft("123456789012");
+  unknown.role = "root";
+  auto role = check(policy, directory, "U0ALICE", unknown);
+  REQUIRE(role);
+  CHECK(role->find("Unknown role aws/root") != std::string::npos);
+  CHECK(role->find("admin") != std::string::npos);  // says what does exist
+}
+
+TEST_CASE("durations within max_duration and any min_duration", "[rules]") {
+  auto policy = two_approver_policy();
+  FakeDirectory directory;
+  CHECK_FALSE(check(policy, directory, "U0ALICE", draft("dev-x", 4h)).has_value());
+  CHECK_FALSE(check(policy, directory, "U0ALICE", draft("dev-x", 1s)).has_value());  // no minimum by default
+  auto longer = check(policy, directory, "U0ALICE", draft("dev-x", 4h + 1s));
+  REQUIRE(longer);
+  CHECK(longer->find("longer than the maximum of 4h") != std::string::npos);
+  policy.roles[0].min_duration = 15min;
+  auto shorter = check(policy, directory, "U0ALICE", draft("dev-x", 5min));
+  REQUIRE(shorter);
+  CHECK(shorter->find("shorter than the minimum of 15m") != std::string::npos);
+}
+
+TEST_CASE("requesters by user ID, by group, or anyone", "[rules]") {
+  auto policy = two_approver_policy();
+  FakeDirectory directory;
+  policy.roles[0].requesters = {"U0ALICE", "S0ENG"};
+  directory.groups["S0ENG"] = {"U0DAVE"};
+  CHECK_FALSE(check(policy, directory, "U0ALICE", draft("dev-x")).has_value());
+  CHECK_FALSE(check(policy, directory, "U0DAVE", draft("dev-x")).has_value());
+  auto outsider = check(policy, directory, "U0EVE", draft("dev-x"));
+  REQUIRE(outsider);
+  CHECK(outsider->find("not allowed to request aws/admin") != std::string::npos);
+}
+
+TEST_CASE("break-glass needs the role's allow-list, by user or group", "[rules]") {
+  auto policy = two_approver_policy();
+  FakeDirectory directory;
+  auto glass = draft("123456789012");
+  glass.break_glass = true;
+  CHECK_FALSE(check(policy, directory, "U0ONCALL", glass).has_value());
+  CHECK(check(policy, directory, "U0ALICE", glass).has_value());
+  policy.roles[0].break_glass_requesters = {"S0ONCALL"};
+  directory.groups["S0ONCALL"] = {"U0ALICE"};
+  CHECK_FALSE(check(policy, directory, "U0ALICE", glass).has_value());
+  policy.roles[0].break_glass_requesters.clear();
+  auto disabled = check(policy, directory, "U0ALICE", glass);
+  REQUIRE(disabled);
+  CHECK(disabled->find("not enabled") != std::string::npos);
+}

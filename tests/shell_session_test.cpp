@@ -1,0 +1,153 @@
+// The real binary: a scripted terminal session from request to expiry, and the CLI's exit codes.
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+
+#include "adapters/shell/terminal_chat.hpp"
+#include "support.hpp"
+
+using namespace jitbot::testing;
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string output;
+};
+
+/// Runs a shell command line, capturing stdout and stderr together.
+Run run(const std::string& command) {
+  Run result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) result.output.append(buffer, n);
+  int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+
+/// The example config, pointed at a scratch database and demo-backend log.
+std::filesystem::path scratch_config(const ScratchDir& dir) {
+  std::ifstream in(std::string{JITBOT_SOURCE_DIR} + "/config/examples/jitbot.toml");
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string examples = std::string{JITBOT_SOURCE_DIR} + "/config/examples/";
+  text.replace(text.find("\"demo-backend.sh\""), 17, "\"" + examples + "demo-backend.sh\"");
+  return dir.write("jitbot.toml", text);
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a scripted terminal session goes from request to approval, grant and expiry", "[shell][e2e]") {
+  ScratchDir dir;
+  auto config = scratch_config(dir);
+  auto script = dir.write("session.txt",
+                          "# Alice asks, a non-approver and Alice herself try to approve, Bob approves.\n"
+                          "/as U0ALICE\n"
+                          "/jit request --provider aws --role prod-infra-admin --scope 123456789012 --duration 2h "
+                          "--reason \u201cINC-4421 db failover\u201d\n"
+                          "click 1\n"
+                          "/as U0DAVE\n"
+                          "click 1\n"
+                          "/as U0BOB\n"
+                          "click 1\n"
+                          "click 1\n"
+                          "/wait 1h59m\n"
+                          "/jit list --active\n"
+                          "/wait 1m\n"
+                          "/jit list --active\n");
+  auto log = dir.path() / "demo.log";
+  auto session = run("DEMO_BACKEND_LOG=" + quoted(log) + " " + JITBOT_BINARY + " shell --manual-clock --config " +
+                     quoted(config) + " < " + quoted(script));
+  INFO(session.output);
+  REQUIRE(session.exit_code == 0);
+  const auto& out = session.output;
+
+  std::smatch match;
+  REQUIRE(std::regex_search(out, match, std::regex{"Request (req_[0-9A-Z]{26}) submitted"}));
+  const std::string id = match[1];
+  CHECK(out.find("── #C0APPROVALS · approval card · " + id) != std::string::npos);
+  CHECK(out.find("Reason: INC-4421 db failover") != std::string::npos);
+  CHECK(out.find("You cannot approve or deny your own request.") != std::string::npos);
+  CHECK(out.find("You are not an approver for aws/prod-infra-admin.") != std::string::npos);
+  CHECK(out.find("You approved " + id) != std::string::npos);
+  CHECK(out.find("is already active") != std::string::npos);  // Bob's second click changed nothing
+  CHECK(out.find("· backend demo grant " + id + ": ok") != std::string::npos);
+  CHECK(out.find("── DM to U0ALICE (Alice Liddell) ──\n  Your access is active") != std::string::npos);
+  CHECK(out.find("· backend demo revoke " + id + ": ok") != std::string::npos);
+  CHECK(out.find("has expired and was removed") != std::string::npos);
+  // Still active one minute before expiry, and gone after it.
+  auto before = out.find("/jit list --active");
+  auto after = out.find("/jit list --active", before + 1);
+  CHECK(out.substr(before, after - before).find(id + "  ACTIVE") != std::string::npos);
+  CHECK(out.substr(after).find("Active access: none.") != std::string::npos);
+
+  std::ifstream log_file(log);
+  std::string calls{std::istreambuf_iterator<char>(log_file), std::istreambuf_iterator<char>()};
+  CHECK(count(calls, " grant " + id + " aws/prod-infra-admin on 123456789012 for U0ALICE (alice@example.com)") == 1);
+  CHECK(count(calls, " revoke " + id + " ") == 1);
+
+  auto listed = run(std::string{JITBOT_BINARY} + " requests list --config " + quoted(config));
+  CHECK(listed.exit_code == 0);
+  CHECK(listed.output.find(id + "  EXPIRED") != std::string::npos);
+  auto audit = run(std::string{JITBOT_BINARY} + " audit verify --config " + quoted(config));
+  CHECK(audit.exit_code == 0);  // request, approve, grant, expiry started, revoke done
+  CHECK(audit.output.find("audit trail intact: 5 records") != std::string::npos);
+}
+
+TEST_CASE("the shell picks up where a previous run left off", "[shell][restart]") {
+  ScratchDir dir;
+  auto config = scratch_config(dir);
+  auto log = dir.path() / "demo.log";
+  std::string env = "DEMO_BACKEND_LOG=" + quoted(log) + " ";
+  auto first = dir.write("first.txt",
+                         "/as U0ALICE\n/jit request --provider kubernetes --role view --scope payments --duration 5m "
+                         "--reason look\n/as U0APPROVER1\nclick 1\n");
+  auto first_run = run(env + JITBOT_BINARY + " shell --config " + quoted(config) + " < " + quoted(first));
+  REQUIRE(first_run.exit_code == 0);
+  REQUIRE(first_run.output.find("· backend demo grant") != std::string::npos);
+  // A second process finds the active grant in the database and revokes it on time.
+  auto second = dir.write("second.txt", "/jit list --active\n/wait 6m\n");
+  auto second_run =
+      run(env + JITBOT_BINARY + " shell --manual-clock --config " + quoted(config) + " < " + quoted(second));
+  INFO(second_run.output);
+  CHECK(second_run.exit_code == 0);
+  CHECK(second_run.output.find("ACTIVE  kubernetes/view on payments") != std::string::npos);
+  CHECK(second_run.output.find("· backend demo revoke") != std::string::npos);
+  CHECK(second_run.output.find("has expired and was removed") != std::string::npos);
+}
+
+TEST_CASE("the CLI's exit codes: 0 for success, 2 for usage and config errors", "[cli]") {
+  ScratchDir dir;
+  CHECK(run(std::string{JITBOT_BINARY} + " --version").output.find("jitbot 0.") != std::string::npos);
+  CHECK(run(std::string{JITBOT_BINARY} + " --version").exit_code == 0);
+  CHECK(run(std::string{JITBOT_BINARY} + " --help").exit_code == 0);
+  CHECK(run(std::string{JITBOT_BINARY}).exit_code == 2);
+  CHECK(run(std::string{JITBOT_BINARY} + " frobnicate").exit_code == 2);
+  CHECK(run(std::string{JITBOT_BINARY} + " shell").exit_code == 2);  // no --config
+  auto bad = dir.write("bad.toml", "[bot]\npending_timeout = \"soon\"\n");
+  auto checked = run(std::string{JITBOT_BINARY} + " check-config --config " + quoted(bad));
+  CHECK(checked.exit_code == 2);
+  CHECK(checked.output.find(bad.string() + ":2: bot.pending_timeout") != std::string::npos);
+  auto good = run(std::string{JITBOT_BINARY} + " check-config --config " + JITBOT_SOURCE_DIR +
+                  "/config/examples/jitbot.toml");
+  CHECK(good.exit_code == 0);
+  CHECK(good.output.find("is valid") != std::string::npos);
+}
+
+TEST_CASE("untrusted text cannot drive the terminal", "[shell][security]") {
+  CHECK(jitbot::adapters::terminal_safe("ok\x1b[2Jwiped") == "ok\\x1b[2Jwiped");
+  CHECK(jitbot::adapters::terminal_safe("line\nbreak") == "line\\x0abreak");
+  CHECK(jitbot::adapters::terminal_safe_multiline("a\nb\x07") == "a\n    b\\x07");
+}

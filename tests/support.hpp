@@ -1,0 +1,140 @@
+#pragma once
+// Test doubles for the workflow ports, and a scratch folder that cleans up after itself.
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "workflows/lifecycle.hpp"
+#include "workflows/request_id.hpp"
+
+namespace jitbot::testing {
+
+using namespace std::chrono_literals;
+
+inline workflows::Instant test_start() { return workflows::from_unix_millis(1'800'000'000'000); }
+
+/// Groups and profiles held in memory.
+class FakeDirectory final : public workflows::Directory {
+ public:
+  std::map<std::string, std::set<std::string>> groups;
+  bool is_member(const std::string& user, const std::string& group) override {
+    auto found = groups.find(group);
+    return found != groups.end() && found->second.count(user) > 0;
+  }
+  workflows::UserProfile profile(const std::string& user) override {
+    return {user, user + "@example.com", "Name of " + user};
+  }
+};
+
+/// Sequential, valid request IDs.
+class CountingIds final : public workflows::IdSource {
+ public:
+  explicit CountingIds(const workflows::Clock& clock) : clock_(clock) {}
+  std::string next_request_id() override {
+    std::array<std::uint8_t, 10> bytes{};
+    bytes[9] = static_cast<std::uint8_t>(++count_);
+    return workflows::make_request_id(clock_.now(), bytes);
+  }
+
+ private:
+  const workflows::Clock& clock_;
+  int count_ = 0;
+};
+
+/// A backend that answers as told and remembers what it was asked.
+class ScriptedBackend final : public workflows::CredentialBackend {
+ public:
+  std::vector<workflows::BackendCall> grants;
+  std::vector<workflows::BackendCall> revokes;
+  bool fail_grants = false;
+  int failing_revokes = 0;  ///< this many revokes fail before one succeeds
+
+  workflows::BackendResult grant(const workflows::BackendCall& call) override {
+    grants.push_back(call);
+    if (fail_grants) return {false, {}, {}, {}, {}, "no such permission set"};
+    return {true, "grant-" + call.request_id, {}, "https://console.example/" + call.request_id, "granted", {}};
+  }
+  workflows::BackendResult revoke(const workflows::BackendCall& call) override {
+    revokes.push_back(call);
+    if (failing_revokes > 0) {
+      --failing_revokes;
+      return {false, {}, {}, {}, {}, "throttled by the cloud"};
+    }
+    return {true, {}, {}, {}, {}, {}};
+  }
+};
+
+/// Remembers every notice it was asked to show.
+class RecordingChat final : public workflows::ChatSink {
+ public:
+  std::vector<workflows::Notice> shown;
+  bool down = false;
+  workflows::Delivery deliver(const workflows::Notice& notice, const workflows::Request&,
+                              const std::optional<std::string>& location) override {
+    if (down) return {false, {}, "slack is down"};
+    shown.push_back(notice);
+    return {true, location.value_or("C/" + std::to_string(shown.size())), {}};
+  }
+  int count(workflows::NoticeKind kind, workflows::NoticeEvent event) const {
+    int n = 0;
+    for (const auto& notice : shown) n += notice.kind == kind && notice.event == event;
+    return n;
+  }
+};
+
+/// A scratch folder under the system temp dir, removed at the end of the test.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::random_device device;
+    path_ = std::filesystem::temp_directory_path() / ("jitbot-test-" + std::to_string(device()));
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path write(const std::string& name, const std::string& text, bool executable = false) const {
+    auto file = path_ / name;
+    std::ofstream(file) << text;
+    if (executable) {
+      std::filesystem::permissions(file, std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
+    }
+    return file;
+  }
+  std::string read(const std::string& name) const {
+    std::ifstream in(path_ / name);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// The policy most lifecycle tests use: one role with two required approvers.
+inline workflows::Policy two_approver_policy() {
+  workflows::Policy policy;
+  policy.pending_timeout = 30min;
+  policy.approvals_channel = "C0APPROVALS";
+  policy.incident_channels = {"C0INCIDENT", "C0SECURITY"};
+  workflows::Role role;
+  role.provider = "aws";
+  role.name = "admin";
+  role.scopes = {"123456789012", "dev-*"};
+  role.backend = "scripted";
+  role.requesters = {"*"};
+  role.approvers = {"U0BOB", "U0CAROL", "S0LEADS"};
+  role.approvals_required = 2;
+  role.max_duration = 4h;
+  role.break_glass_requesters = {"U0ONCALL"};
+  policy.roles.push_back(role);
+  return policy;
+}
+
+}  // namespace jitbot::testing
