@@ -10,7 +10,8 @@ namespace {
 
 Command parse_ok(const std::string& text) {
   auto result = parse_command(text);
-  if (auto* failure = std::get_if<ParseError>(&result)) FAIL("unexpected error for [" << text << "]: " << failure->message);
+  if (auto* failure = std::get_if<ParseError>(&result))
+    FAIL("unexpected error for [" << text << "]: " << failure->message);
   return std::get<Command>(result);
 }
 
@@ -35,8 +36,9 @@ TEST_CASE("a full request in every flag style", "[parser]") {
   CHECK(spaced.request.reason == "INC-4421");
   CHECK_FALSE(spaced.request.break_glass);
 
-  auto equals = parse_ok("/jit request --provider=gcp --role=roles/viewer --scope=dev-1 --duration=1h30m "
-                         "--reason='db is slow' --break-glass");
+  auto equals = parse_ok(
+      "/jit request --provider=gcp --role=roles/viewer --scope=dev-1 --duration=1h30m "
+      "--reason='db is slow' --break-glass");
   CHECK(equals.request.provider == "gcp");
   CHECK(equals.request.duration == 90min);
   CHECK(equals.request.reason == "db is slow");
@@ -48,7 +50,8 @@ TEST_CASE("a full request in every flag style", "[parser]") {
 }
 
 TEST_CASE("curly quotes from Slack clients, and apostrophes inside words", "[parser]") {
-  auto curly = parse_ok("request --provider aws --role r --scope s --duration 1h --reason \u201cdon\u2019t page me\u201d");
+  auto curly =
+      parse_ok("request --provider aws --role r --scope s --duration 1h --reason \u201cdon\u2019t page me\u201d");
   CHECK(curly.request.reason == "don\u2019t page me");
   auto single = parse_ok("request --provider aws --role r --scope s --duration 1h --reason \u2018fix it\u2019");
   CHECK(single.request.reason == "fix it");
@@ -59,8 +62,8 @@ TEST_CASE("curly quotes from Slack clients, and apostrophes inside words", "[par
 }
 
 TEST_CASE("Slack's entities are decoded once", "[parser]") {
-  auto command =
-      parse_ok("request --provider aws --role r --scope s --duration 1h --reason \"a &amp; b &lt;!channel&gt; &amp;lt;\"");
+  auto command = parse_ok(
+      "request --provider aws --role r --scope s --duration 1h --reason \"a &amp; b &lt;!channel&gt; &amp;lt;\"");
   CHECK(command.request.reason == "a & b <!channel> &lt;");
 }
 

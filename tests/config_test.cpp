@@ -87,7 +87,8 @@ TEST_CASE("errors name the file, the line and the key", "[config]") {
   const std::vector<Case> cases{
       {backend_and_bot + good_role + "min_duration = \"5h\"\n", "roles[0].min_duration: is longer than max_duration"},
       {backend_and_bot + good_role + "aprovers = [\"U0X\"]\n", "roles[0].aprovers: unknown key"},
-      {backend_and_bot + users_only_role() + "approvals_required = 3\n", "roles[0].approvals_required: is 3 but only 2"},
+      {backend_and_bot + users_only_role() + "approvals_required = 3\n",
+       "roles[0].approvals_required: is 3 but only 2"},
       {backend_and_bot + good_role + "approvals_required = 0\n", "roles[0].approvals_required: must be between"},
       {backend_and_bot + good_role + "break_glass_requesters = [\"alice\"]\n", "not a Slack user ID"},
       {backend_and_bot, "roles: at least one [[roles]] table is required"},

@@ -40,11 +40,12 @@ adapters::ExecBackend backend_for(const std::filesystem::path& script, std::chro
 
 TEST_CASE("exec: argv gets the action and stdin carries the whole request", "[exec]") {
   ScratchDir dir;
-  auto script = dir.write("backend.sh",
-                          "#!/bin/sh\necho \"$1\" > \"$(dirname \"$0\")/argv\"\ncat > \"$(dirname \"$0\")/stdin\"\n"
-                          "echo '{\"grant_id\":\"g-42\",\"console_url\":\"https://console.example/x\",\"message\":\"ok\","
-                          "\"expires_at\":\"2026-11-21T12:00:00Z\"}'\n",
-                          true);
+  auto script =
+      dir.write("backend.sh",
+                "#!/bin/sh\necho \"$1\" > \"$(dirname \"$0\")/argv\"\ncat > \"$(dirname \"$0\")/stdin\"\n"
+                "echo '{\"grant_id\":\"g-42\",\"console_url\":\"https://console.example/x\",\"message\":\"ok\","
+                "\"expires_at\":\"2026-11-21T12:00:00Z\"}'\n",
+                true);
   auto result = backend_for(script).grant(sample_call());
   REQUIRE(result.ok);
   CHECK(result.grant_id == "g-42");
@@ -73,7 +74,8 @@ TEST_CASE("exec: argv gets the action and stdin carries the whole request", "[ex
 
 TEST_CASE("exec: revoke carries the grant_id; empty stdout is success", "[exec]") {
   ScratchDir dir;
-  auto script = dir.write("backend.sh", "#!/bin/sh\necho \"$1\" > \"$(dirname \"$0\")/argv\"\ncat > \"$(dirname \"$0\")/stdin\"\n", true);
+  auto script = dir.write(
+      "backend.sh", "#!/bin/sh\necho \"$1\" > \"$(dirname \"$0\")/argv\"\ncat > \"$(dirname \"$0\")/stdin\"\n", true);
   auto result = backend_for(script).revoke(sample_call(workflows::BackendCall::Action::revoke));
   CHECK(result.ok);
   CHECK(dir.read("argv") == "revoke\n");
@@ -103,10 +105,11 @@ TEST_CASE("exec: a silent failure still says what happened", "[exec]") {
 
 TEST_CASE("exec: a hung backend is killed, with everything it started", "[exec]") {
   ScratchDir dir;
-  auto script = dir.write("backend.sh",
-                          "#!/bin/sh\nsleep 60 &\necho $! > \"$(dirname \"$0\")/child\"\necho 'waiting for the API' >&2\n"
-                          "wait\n",
-                          true);
+  auto script =
+      dir.write("backend.sh",
+                "#!/bin/sh\nsleep 60 &\necho $! > \"$(dirname \"$0\")/child\"\necho 'waiting for the API' >&2\n"
+                "wait\n",
+                true);
   auto result = backend_for(script, 1s).grant(sample_call());
   CHECK_FALSE(result.ok);
   CHECK(result.error == "backend test timed out after 1s (waiting for the API)");

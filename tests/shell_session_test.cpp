@@ -140,8 +140,8 @@ TEST_CASE("the CLI's exit codes: 0 for success, 2 for usage and config errors", 
   auto checked = run(std::string{JITBOT_BINARY} + " check-config --config " + quoted(bad));
   CHECK(checked.exit_code == 2);
   CHECK(checked.output.find(bad.string() + ":2: bot.pending_timeout") != std::string::npos);
-  auto good = run(std::string{JITBOT_BINARY} + " check-config --config " + JITBOT_SOURCE_DIR +
-                  "/config/examples/jitbot.toml");
+  auto good =
+      run(std::string{JITBOT_BINARY} + " check-config --config " + JITBOT_SOURCE_DIR + "/config/examples/jitbot.toml");
   CHECK(good.exit_code == 0);
   CHECK(good.output.find("is valid") != std::string::npos);
 }
