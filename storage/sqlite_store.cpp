@@ -17,6 +17,8 @@ using workflows::Notice;
 using workflows::Request;
 using workflows::RequestState;
 
+constexpr const char* audit_columns = "sequence, request_id, at, actor, action, from_state, to_state, detail";
+
 constexpr const char* request_columns =
     "id, version, state, provider, role, scope, duration_seconds, reason, break_glass, requester, created_at, "
     "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
@@ -106,6 +108,20 @@ void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(21, r.revoke_attempts);
   bind_optional_instant(statement, 22, r.next_revoke_attempt);
   statement.bind(23, r.last_error);
+}
+
+/// Reads the columns of `audit_columns`, in order.
+AuditEntry audit_entry_from_row(SQLite::Statement& row) {
+  AuditEntry e;
+  e.sequence = row.getColumn(0).getInt64();
+  e.request_id = row.getColumn(1).getString();
+  e.at = workflows::from_unix_millis(row.getColumn(2).getInt64());
+  e.actor = row.getColumn(3).getString();
+  e.action = row.getColumn(4).getString();
+  e.from_state = row.getColumn(5).getString();
+  e.to_state = row.getColumn(6).getString();
+  e.detail = row.getColumn(7).getString();
+  return e;
 }
 
 }  // namespace
@@ -265,43 +281,22 @@ std::vector<Request> SqliteStore::open_requests() {
 }
 
 std::vector<AuditEntry> SqliteStore::audit_trail(const std::string& request_id) {
-  SQLite::Statement query(*db_,
-                          "SELECT sequence, request_id, at, actor, action, from_state, to_state, detail FROM audit "
-                          "WHERE request_id = ? ORDER BY sequence");
+  SQLite::Statement query(
+      *db_, std::string{"SELECT "} + audit_columns + " FROM audit WHERE request_id = ? ORDER BY sequence");
   query.bind(1, request_id);
   std::vector<AuditEntry> out;
-  while (query.executeStep()) {
-    AuditEntry e;
-    e.sequence = query.getColumn(0).getInt64();
-    e.request_id = query.getColumn(1).getString();
-    e.at = workflows::from_unix_millis(query.getColumn(2).getInt64());
-    e.actor = query.getColumn(3).getString();
-    e.action = query.getColumn(4).getString();
-    e.from_state = query.getColumn(5).getString();
-    e.to_state = query.getColumn(6).getString();
-    e.detail = query.getColumn(7).getString();
-    out.push_back(std::move(e));
-  }
+  while (query.executeStep()) out.push_back(audit_entry_from_row(query));
   return out;
 }
 
 AuditVerification SqliteStore::verify_audit() {
   SQLite::Statement query(*db_,
-                          "SELECT sequence, request_id, at, actor, action, from_state, to_state, detail, prev_hash, "
-                          "hash FROM audit ORDER BY sequence");
+                          std::string{"SELECT "} + audit_columns + ", prev_hash, hash FROM audit ORDER BY sequence");
   AuditVerification result;
   std::string previous = genesis_hash;
   std::int64_t expected_sequence = 1;
   while (query.executeStep()) {
-    AuditEntry e;
-    e.sequence = query.getColumn(0).getInt64();
-    e.request_id = query.getColumn(1).getString();
-    e.at = workflows::from_unix_millis(query.getColumn(2).getInt64());
-    e.actor = query.getColumn(3).getString();
-    e.action = query.getColumn(4).getString();
-    e.from_state = query.getColumn(5).getString();
-    e.to_state = query.getColumn(6).getString();
-    e.detail = query.getColumn(7).getString();
+    AuditEntry e = audit_entry_from_row(query);
     std::string stored_previous = query.getColumn(8).getString();
     std::string stored_hash = query.getColumn(9).getString();
     auto fail = [&](std::string problem) {

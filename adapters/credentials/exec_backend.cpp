@@ -109,17 +109,21 @@ Finished run_process(const std::vector<std::string>& argv, const std::string& in
   for (const auto& e : env) c_env.push_back(const_cast<char*>(e.c_str()));
   c_env.push_back(nullptr);
 
+  // Built before fork: between fork and exec the child may only make async-signal-safe calls.
+  const std::string exec_failed = "cannot run " + argv[0] + ": ";
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(std::string{"fork: "} + std::strerror(errno));
   if (pid == 0) {
     // Own process group, so a timeout kills the script and everything it started.
     ::setpgid(0, 0);
+    ::signal(SIGPIPE, SIG_DFL);  // an ignored signal would stay ignored across exec
     ::dup2(in.read_end, STDIN_FILENO);
     ::dup2(out.write_end, STDOUT_FILENO);
     ::dup2(err.write_end, STDERR_FILENO);
     ::execve(c_argv[0], c_argv.data(), c_env.data());
-    std::string message = std::string{"cannot run "} + argv[0] + ": " + std::strerror(errno) + "\n";
-    [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, message.data(), message.size());
+    const char* why = errno == ENOENT ? "no such file\n" : errno == EACCES ? "permission denied\n" : "exec failed\n";
+    [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
+    ignored = ::write(STDERR_FILENO, why, std::strlen(why));
     ::_exit(127);
   }
   ::setpgid(pid, pid);  // also from the parent, so the group exists before any kill
