@@ -118,7 +118,8 @@ void JitBot::perform(const workflows::BackendWork& work) {
   }
   if (observer_) observer_(*call, result);
   if (call->action == workflows::BackendCall::Action::grant) {
-    workflow_.record_grant(call->request_id, result);
+    auto cleanup = workflow_.record_grant(call->request_id, result);
+    pending_work_.insert(pending_work_.end(), cleanup.begin(), cleanup.end());
   } else {
     workflow_.record_revoke(call->request_id, result);
   }

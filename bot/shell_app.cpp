@@ -120,6 +120,8 @@ class ShellSession {
       }
       line = trim(line);
       if (line.empty() || line.front() == '#') continue;
+      // Input that arrives quickly never starves the timers: what is due happens first.
+      bot_.run_due();
       if (!interactive) out_ << "\n" << user_ << "> " << line << "\n";
       if (line == "/quit" || line == "/exit") break;
       execute(line);

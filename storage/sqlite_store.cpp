@@ -277,7 +277,7 @@ std::vector<Request> SqliteStore::list(const workflows::RequestFilter& filter) {
 }
 
 std::vector<Request> SqliteStore::open_requests() {
-  return query_requests("state IN ('PENDING','APPROVED','ACTIVE','REVOKE_FAILED')", {}, 0);
+  return query_requests("state IN ('PENDING','APPROVED','ACTIVE','REVOKE_FAILED') OR ending_as IS NOT NULL", {}, 0);
 }
 
 std::vector<AuditEntry> SqliteStore::audit_trail(const std::string& request_id) {

@@ -1,4 +1,5 @@
 // Every lifecycle transition and approval rule, driven through commands and clicks.
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "harness.hpp"
@@ -124,7 +125,50 @@ TEST_CASE("a failed grant ends the request and says why", "[lifecycle]") {
   CHECK(request.state == RequestState::grant_failed);
   CHECK(request.last_error == "no such permission set");
   CHECK(h.chat.count(NoticeKind::requester_dm, NoticeEvent::grant_failed) == 1);
-  CHECK(h.chat.shown.back().detail == "no such permission set");
+  auto dm = std::find_if(h.chat.shown.begin(), h.chat.shown.end(),
+                         [](const auto& n) { return n.kind == NoticeKind::requester_dm; });
+  REQUIRE(dm != h.chat.shown.end());
+  CHECK(dm->detail == "no such permission set");
+  // A late failure may have left something behind: one idempotent clean-up revoke, then it is over.
+  REQUIRE(h.backend->revokes.size() == 1);
+  CHECK(h.backend->revokes[0].request_id == id);
+  CHECK_FALSE(request.ending_as.has_value());
+  CHECK(request.ended_at.has_value());
+}
+
+TEST_CASE("a failed grant's clean-up is retried until it succeeds", "[lifecycle][expiry]") {
+  Harness h;
+  h.backend->fail_grants = true;
+  h.backend->failing_revokes = 1;
+  auto id = h.submit();
+  h.click("U0BOB", "approve", id);
+  h.click("U0CAROL", "approve", id);
+  auto request = h.store.find(id).value();
+  CHECK(request.state == RequestState::grant_failed);
+  CHECK(request.ending_as == RequestState::grant_failed);  // not over: access may exist
+  CHECK(h.jit->next_due() == h.clock.now() + 30s);
+  h.advance(30s);
+  CHECK(h.backend->revokes.size() == 2);
+  CHECK_FALSE(h.store.find(id)->ending_as.has_value());
+  CHECK(h.store.find(id)->last_error == "no such permission set");  // still the reason people need
+}
+
+TEST_CASE("approvals after the pending deadline are refused even before the timer runs", "[lifecycle][rules]") {
+  Harness h;
+  auto id = h.submit();
+  h.clock.advance(30min);  // no run_due: a click races the scheduler
+  auto reply = h.jit->handle_button("U0BOB", "approve", id);
+  CHECK_FALSE(reply.ok);
+  CHECK(reply.text.find("timed out") != std::string::npos);
+  CHECK(h.store.find(id)->approvals.empty());
+}
+
+TEST_CASE("an approver who approved can still deny", "[lifecycle][rules]") {
+  Harness h;
+  auto id = h.submit();
+  REQUIRE(h.click("U0BOB", "approve", id).ok);
+  CHECK(h.click("U0BOB", "deny", id).ok);
+  CHECK(h.state(id) == RequestState::denied);
 }
 
 TEST_CASE("access expires at the end of its duration and is revoked", "[lifecycle][expiry]") {

@@ -143,7 +143,9 @@ Outcome AccessWorkflow::approve(const std::string& actor, const std::string& req
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
     const Role* role = policy_.find_role(request.provider, request.role);
     if (role == nullptr) return "Role " + request.provider + "/" + request.role + " is no longer configured.";
-    if (auto refusal = check_decision(*role, directory_, actor, request)) return refusal;
+    if (auto refusal = check_decision(*role, directory_, actor, request, Decision::approve, clock_.now())) {
+      return refusal;
+    }
     Request before = request;
     request.approvals.push_back({actor, clock_.now()});
     int have = static_cast<int>(request.approvals.size());
@@ -168,7 +170,9 @@ Outcome AccessWorkflow::deny(const std::string& actor, const std::string& reques
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
     const Role* role = policy_.find_role(request.provider, request.role);
     if (role == nullptr) return "Role " + request.provider + "/" + request.role + " is no longer configured.";
-    if (auto refusal = check_decision(*role, directory_, actor, request)) return refusal;
+    if (auto refusal = check_decision(*role, directory_, actor, request, Decision::deny, clock_.now())) {
+      return refusal;
+    }
     Request before = request;
     request.state = RequestState::denied;
     request.decided_by = actor;
@@ -241,10 +245,7 @@ std::optional<BackendCall> AccessWorkflow::prepare(const BackendWork& work) {
   if (!request) return std::nullopt;
   bool grant = work.action == BackendCall::Action::grant;
   if (grant && request->state != RequestState::approved) return std::nullopt;
-  if (!grant && !(request->ending_as &&
-                  (request->state == RequestState::active || request->state == RequestState::revoke_failed))) {
-    return std::nullopt;
-  }
+  if (!grant && !request->ending_as) return std::nullopt;
   if (in_flight_.count(work.request_id)) return std::nullopt;
   const Role* role = policy_.find_role(request->provider, request->role);
 
@@ -266,15 +267,17 @@ std::optional<BackendCall> AccessWorkflow::prepare(const BackendWork& work) {
   return call;
 }
 
-void AccessWorkflow::record_grant(const std::string& request_id, const BackendResult& result) {
+std::vector<BackendWork> AccessWorkflow::record_grant(const std::string& request_id, const BackendResult& result) {
   in_flight_.erase(request_id);
-  transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
     if (request.state != RequestState::approved) return "not approved";
     Request before = request;
     if (result.ok) {
       request.state = RequestState::active;
       request.granted_at = clock_.now();
       request.expires_at = clock_.now() + request.duration;
+      // A backend whose grants end sooner on their own (a session limit) wins: never claim longer.
+      if (result.expires_at && *result.expires_at < *request.expires_at) request.expires_at = result.expires_at;
       request.grant_id = result.grant_id;
       request.last_error.clear();
       change.audit.push_back(
@@ -284,15 +287,18 @@ void AccessWorkflow::record_grant(const std::string& request_id, const BackendRe
       dm.console_url = result.console_url;
       change.notices.push_back(dm);
     } else {
+      // A grant that failed late (a timeout, garbage after success) may have left access behind,
+      // so the request is not over until a clean-up revoke, idempotent on the ID, succeeds.
       request.state = RequestState::grant_failed;
       request.last_error = result.error;
-      request.ended_at = clock_.now();
+      request.ending_as = RequestState::grant_failed;
       change.audit.push_back(audit(before, system_actor, "grant", RequestState::grant_failed, result.error));
       change.notices.push_back(card_notice(request, NoticeEvent::grant_failed));
       change.notices.push_back(dm_notice(request, NoticeEvent::grant_failed, result.error));
     }
     return std::nullopt;
   });
+  return outcome.work;
 }
 
 std::chrono::seconds AccessWorkflow::revoke_backoff(int attempts) const {
@@ -305,6 +311,10 @@ void AccessWorkflow::record_revoke(const std::string& request_id, const BackendR
   in_flight_.erase(request_id);
   transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
     if (!request.ending_as) return "not revoking";
+    if (request.state == RequestState::grant_failed) {
+      record_cleanup(request, change, result);
+      return std::nullopt;
+    }
     Request before = request;
     if (result.ok) {
       RequestState final_state = *request.ending_as;
@@ -333,11 +343,36 @@ void AccessWorkflow::record_revoke(const std::string& request_id, const BackendR
   });
 }
 
+void AccessWorkflow::record_cleanup(Request& request, Change& change, const BackendResult& result) {
+  Request before = request;
+  if (result.ok) {
+    request.ending_as.reset();
+    request.next_revoke_attempt.reset();
+    request.ended_at = clock_.now();
+    change.audit.push_back(audit(before, system_actor, "cleanup_done", RequestState::grant_failed));
+    change.notices.push_back(card_notice(request, NoticeEvent::grant_failed));
+    return;
+  }
+  request.revoke_attempts += 1;
+  request.next_revoke_attempt = clock_.now() + revoke_backoff(request.revoke_attempts);
+  // last_error keeps the grant's failure, which is what people need to fix; this one is audited.
+  change.audit.push_back(audit(before, system_actor, "cleanup_failed", RequestState::grant_failed,
+                               result.error + " (retry at " + format_rfc3339(*request.next_revoke_attempt) + ")"));
+}
+
 std::vector<BackendWork> AccessWorkflow::tick() {
   std::vector<BackendWork> work;
   const Instant now = clock_.now();
   for (const auto& request : store_.open_requests()) {
     if (in_flight_.count(request.id)) continue;
+    if (request.ending_as) {
+      // A revoke decided on (expiry, revoke, failed-grant clean-up) that has not succeeded yet:
+      // interrupted by a crash, or failed and now due for a retry.
+      if (!request.next_revoke_attempt || *request.next_revoke_attempt <= now) {
+        work.push_back({request.id, BackendCall::Action::revoke});
+      }
+      continue;
+    }
     switch (request.state) {
       case RequestState::pending:
         if (request.pending_deadline <= now) {
@@ -358,20 +393,13 @@ std::vector<BackendWork> AccessWorkflow::tick() {
         work.push_back({request.id, BackendCall::Action::grant});
         break;
       case RequestState::active:
-        if (request.ending_as) {
-          work.push_back({request.id, BackendCall::Action::revoke});  // a revoke a crash interrupted
-        } else if (request.expires_at && *request.expires_at <= now) {
+        if (request.expires_at && *request.expires_at <= now) {
           auto outcome = transition(request.id, [&](Request& r, Change& change) -> std::optional<std::string> {
             if (r.state != RequestState::active || r.ending_as) return "moved on";
             start_revoke(r, change, system_actor, RequestState::expired);
             return std::nullopt;
           });
           work.insert(work.end(), outcome.work.begin(), outcome.work.end());
-        }
-        break;
-      case RequestState::revoke_failed:
-        if (!request.next_revoke_attempt || *request.next_revoke_attempt <= now) {
-          work.push_back({request.id, BackendCall::Action::revoke});
         }
         break;
       default: break;
@@ -387,17 +415,16 @@ std::optional<Instant> AccessWorkflow::next_due() {
   };
   for (const auto& request : store_.open_requests()) {
     if (in_flight_.count(request.id)) continue;
+    if (request.ending_as) {
+      consider(request.next_revoke_attempt.value_or(clock_.now()));
+      continue;
+    }
     switch (request.state) {
       case RequestState::pending: consider(request.pending_deadline); break;
       case RequestState::approved: consider(clock_.now()); break;
       case RequestState::active:
-        if (request.ending_as) {
-          consider(clock_.now());
-        } else if (request.expires_at) {
-          consider(*request.expires_at);
-        }
+        if (request.expires_at) consider(*request.expires_at);
         break;
-      case RequestState::revoke_failed: consider(request.next_revoke_attempt.value_or(clock_.now())); break;
       default: break;
     }
   }

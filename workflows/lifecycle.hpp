@@ -42,7 +42,8 @@ class AccessWorkflow {
 
   /// The call to make for `work`, or nullopt when the request has moved on (nothing to do).
   std::optional<BackendCall> prepare(const BackendWork& work);
-  void record_grant(const std::string& request_id, const BackendResult& result);
+  /// Records a grant's result; returns the clean-up revoke a failed grant needs.
+  std::vector<BackendWork> record_grant(const std::string& request_id, const BackendResult& result);
   void record_revoke(const std::string& request_id, const BackendResult& result);
 
   /// Times out undecided requests, starts due revokes and retries, and resumes grants and
@@ -68,6 +69,7 @@ class AccessWorkflow {
   Notice card_notice(const Request& request, NoticeEvent event) const;
   Notice dm_notice(const Request& request, NoticeEvent event, const std::string& detail = {}) const;
   std::chrono::seconds revoke_backoff(int attempts) const;
+  void record_cleanup(Request& request, Change& change, const BackendResult& result);
   void start_revoke(Request& request, Change& change, const std::string& actor, RequestState ending_as);
 
   const Policy& policy_;

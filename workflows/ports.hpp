@@ -83,7 +83,8 @@ class RequestStore {
   virtual std::optional<Request> find(const std::string& id) = 0;
   virtual std::vector<Request> list(const RequestFilter& filter) = 0;
 
-  /// Requests that need the scheduler: pending, approved (grant unfinished), active, revoke_failed.
+  /// Requests that need the scheduler: pending, approved (grant unfinished), active, revoke_failed,
+  /// and any other with a revoke still to finish (ending_as set).
   virtual std::vector<Request> open_requests() = 0;
 
   virtual std::vector<AuditEntry> audit_trail(const std::string& request_id) = 0;

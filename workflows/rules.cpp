@@ -85,13 +85,16 @@ Refusal check_new_request(const Policy& policy, Directory& directory, const std:
   return std::nullopt;
 }
 
-Refusal check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request) {
+Refusal check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
+                       Decision decision, Instant now) {
   if (request.state != RequestState::pending) return "Request " + request.id + " " + state_phrase(request.state) + ".";
+  if (now >= request.pending_deadline) return "Request " + request.id + " has timed out; the requester must ask again.";
   if (actor == request.requester) return "You cannot approve or deny your own request.";
   if (!is_listed(role.approvers, actor, directory)) {
     return "You are not an approver for " + role.provider + "/" + role.name + ".";
   }
-  if (request.approved_by(actor)) {
+  // An approver who approved may still deny (they spotted a problem); approving twice counts once.
+  if (decision == Decision::approve && request.approved_by(actor)) {
     return "You have already approved " + request.id + "; it needs another approver.";
   }
   return std::nullopt;

@@ -30,8 +30,12 @@ bool is_listed(const std::vector<std::string>& principals, const std::string& us
 Refusal check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
                           const NewRequest& draft, const Role*& role_out);
 
-/// Checks an approve or deny click/command by `actor` on `request`.
-Refusal check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request);
+enum class Decision { approve, deny };
+
+/// Checks an approve or deny click/command by `actor` on `request` at `now`. A request past its
+/// pending deadline is refused even if the scheduler has not timed it out yet.
+Refusal check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
+                       Decision decision, Instant now);
 
 /// Checks `/jit revoke` (and the card's Revoke button): approvers and the requester may end access early.
 Refusal check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request);

@@ -44,7 +44,10 @@ std::string state_summary(const Request& request, const Policy& policy) {
              (request.decision_note.empty() ? std::string{} : ": " + request.decision_note);
     case RequestState::timed_out: return "Timed out at " + at(request.ended_at) + " without a decision";
     case RequestState::cancelled: return "Cancelled by the requester";
-    case RequestState::grant_failed: return "Grant failed: " + request.last_error;
+    case RequestState::grant_failed:
+      return "Grant failed: " + request.last_error +
+             (request.ending_as ? ". Removing anything the backend may have granted partly; access may still exist"
+                                : ". Nothing is granted");
     case RequestState::revoke_failed:
       return "Revoke failed (attempt " + std::to_string(request.revoke_attempts) + "): " + request.last_error +
              ". Retrying at " + at(request.next_revoke_attempt) + "; access may still exist";
@@ -80,7 +83,8 @@ std::string requester_message(const Notice& notice, const Request& request) {
     }
     case NoticeEvent::grant_failed:
       return "Your request " + request.id + " (" + access + ") was approved but the grant failed: " + notice.detail +
-             ". Nothing was granted; ask an admin to check the backend, then request again.";
+             ". jitbot is removing anything it may have granted partly. Ask an admin to check the backend, then "
+             "request again.";
     case NoticeEvent::denied:
       return "Your request " + request.id + " (" + access + ") was denied by " + request.decided_by +
              (notice.detail.empty() ? "." : ": " + notice.detail);
