@@ -131,6 +131,14 @@ TEST_CASE("exec: a hung backend is killed, with everything it started", "[exec]"
   CHECK(gone);
 }
 
+TEST_CASE("exec: a background helper holding stdout does not turn success into a timeout", "[exec]") {
+  ScratchDir dir;
+  auto script = dir.write("backend.sh", "#!/bin/sh\ncat >/dev/null\nsleep 30 &\necho '{\"grant_id\":\"g-7\"}'\n", true);
+  auto result = backend_for(script, 5s).grant(sample_call());
+  CHECK(result.ok);
+  CHECK(result.grant_id == "g-7");
+}
+
 TEST_CASE("exec: garbage on stdout is a failure, not a silent success", "[exec]") {
   ScratchDir dir;
   SECTION("not JSON") {

@@ -22,6 +22,7 @@ using workflows::BackendResult;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t max_output_bytes = 1 << 20;
+constexpr std::chrono::milliseconds exit_grace{500};
 
 std::shared_ptr<spdlog::logger> logger() {
   static auto instance = spdlog::default_logger()->clone("exec");
@@ -86,10 +87,11 @@ struct Finished {
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-/// Drains `fd` into `sink`; returns false at EOF or error.
+/// Reads what `fd` has into `sink`, at most 64 KiB per call so a chatty backend cannot keep
+/// us past its deadline; returns false at EOF or error.
 bool drain(int fd, std::string& sink) {
   char buffer[4096];
-  for (;;) {
+  for (int reads = 0; reads < 16; ++reads) {
     ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n > 0) {
       if (sink.size() < max_output_bytes) sink.append(buffer, static_cast<std::size_t>(n));
@@ -98,6 +100,7 @@ bool drain(int fd, std::string& sink) {
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
     return false;
   }
+  return true;
 }
 
 Finished run_process(const std::vector<std::string>& argv, const std::string& input, workflows::Seconds timeout) {
@@ -136,10 +139,13 @@ Finished run_process(const std::vector<std::string>& argv, const std::string& in
 
   Finished result;
   std::size_t written = 0;
-  const auto deadline = Clock::now() + timeout;
-  bool out_open = true, err_open = true, reaped = false;
-  while (!reaped) {
+  auto deadline = Clock::now() + timeout;
+  bool out_open = true, err_open = true, exited = false;
+  // Ends when the program has exited and its pipes are closed, or a short grace after it exited
+  // (a background child it left may hold stdout open), or at the deadline.
+  while (!exited || out_open || err_open) {
     if (Clock::now() >= deadline) {
+      if (exited) break;
       ::kill(-pid, SIGKILL);
       ::waitpid(pid, &result.wait_status, 0);
       result.timed_out = true;
@@ -150,8 +156,8 @@ Finished run_process(const std::vector<std::string>& argv, const std::string& in
     if (out_open) fds.push_back({out.read_end, POLLIN, 0});
     if (err_open) fds.push_back({err.read_end, POLLIN, 0});
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    int wait_ms = static_cast<int>(std::clamp<long long>(remaining, 0, (out_open || err_open) ? 1000 : 20));
-    ::poll(fds.data(), fds.size(), wait_ms);
+    // Short polls: the only way to notice the exit of a child whose pipes stay open.
+    ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<long long>(remaining, 0, 20)));
     if (in.write_end >= 0) {
       ssize_t n = ::write(in.write_end, input.data() + written, input.size() - written);
       if (n > 0) written += static_cast<std::size_t>(n);
@@ -159,7 +165,10 @@ Finished run_process(const std::vector<std::string>& argv, const std::string& in
     }
     if (out_open) out_open = drain(out.read_end, result.out);
     if (err_open) err_open = drain(err.read_end, result.err);
-    if (!out_open && !err_open) reaped = ::waitpid(pid, &result.wait_status, WNOHANG) == pid;
+    if (!exited && ::waitpid(pid, &result.wait_status, WNOHANG) == pid) {
+      exited = true;
+      deadline = std::min(deadline, Clock::now() + exit_grace);
+    }
   }
   // The script may have left children holding nothing of ours; they go with the group.
   ::kill(-pid, SIGKILL);
