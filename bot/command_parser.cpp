@@ -34,6 +34,7 @@ std::optional<Quote> quote_at(std::string_view text) {
   if (text.starts_with("\u201c")) return Quote{3, {"\u201d", "\u201c"}};
   if (text.starts_with("\u201d")) return Quote{3, {"\u201d", "\u201c"}};
   if (text.starts_with("\u2018")) return Quote{3, {"\u2019", "\u2018"}};
+  if (text.starts_with("\u2019")) return Quote{3, {"\u2019", "\u2018"}};
   return std::nullopt;
 }
 
@@ -45,22 +46,23 @@ std::string normalize_id(std::string id) {
   return id;
 }
 
-std::variant<std::string, ParseError> request_id_argument(const std::vector<std::string>& words,
-                                                          std::string_view usage) {
+bool is_flag(const Word& word) { return !word.quoted && word.text.starts_with("--"); }
+
+std::variant<std::string, ParseError> request_id_argument(const std::vector<Word>& words, std::string_view usage) {
   if (words.size() < 2) return error("Which request? Give its ID (req_…).", usage);
-  if (!workflows::looks_like_request_id(words[1])) {
-    return error("\"" + words[1] + "\" is not a request ID; IDs look like req_01J9Z3K6X4M8V2T7Q5R1N0B3CD.", usage);
+  if (!workflows::looks_like_request_id(words[1].text)) {
+    return error("\"" + words[1].text + "\" is not a request ID; IDs look like req_01J9Z3K6X4M8V2T7Q5R1N0B3CD.", usage);
   }
-  return normalize_id(words[1]);
+  return normalize_id(words[1].text);
 }
 
-ParseResult parse_request(const std::vector<std::string>& words) {
+ParseResult parse_request(const std::vector<Word>& words) {
   std::map<std::string, std::string> values;
   bool break_glass = false;
   static const std::vector<std::string> known{"provider", "role", "scope", "duration", "reason"};
   for (std::size_t i = 1; i < words.size(); ++i) {
-    const std::string& word = words[i];
-    if (!word.starts_with("--")) {
+    const std::string& word = words[i].text;
+    if (!is_flag(words[i])) {
       return error("Unexpected \"" + word + "\". Put values after a flag, and quote text with spaces.", usage_request);
     }
     std::string name = word.substr(2);
@@ -82,13 +84,11 @@ ParseResult parse_request(const std::vector<std::string>& words) {
     if (inline_value) {
       value = *inline_value;
     } else {
-      if (i + 1 >= words.size() || words[i + 1].starts_with("--")) {
-        return error("--" + name + " needs a value.", usage_request);
-      }
-      value = words[++i];
-      // An unquoted reason may run over several words: take them up to the next flag.
-      while (name == "reason" && i + 1 < words.size() && !words[i + 1].starts_with("--")) value += " " + words[++i];
+      if (i + 1 >= words.size() || is_flag(words[i + 1])) return error("--" + name + " needs a value.", usage_request);
+      value = words[++i].text;
     }
+    // An unquoted reason may run over several words: take them up to the next flag.
+    while (name == "reason" && i + 1 < words.size() && !is_flag(words[i + 1])) value += " " + words[++i].text;
     if (value.empty()) return error("--" + name + " needs a value.", usage_request);
     values[name] = value;
   }
@@ -131,14 +131,15 @@ std::string decode_slack_entities(std::string_view text) {
   return out;
 }
 
-std::variant<std::vector<std::string>, ParseError> split_words(std::string_view text) {
-  std::vector<std::string> words;
+std::variant<std::vector<Word>, ParseError> split_words(std::string_view text) {
+  std::vector<Word> words;
   std::size_t i = 0;
   while (i < text.size()) {
     while (i < text.size() && is_space(text[i])) ++i;
     if (i >= text.size()) break;
     std::string word;
     bool quoted_any = false;
+    bool starts_quoted = false;  // "--x" is a value; --x="y" is still a flag
     // A quote opens at the start of a word or right after "=", so apostrophes inside
     // words (don't, don’t) stay literal.
     while (i < text.size() && !is_space(text[i])) {
@@ -158,12 +159,13 @@ std::variant<std::vector<std::string>, ParseError> split_words(std::string_view 
           closer_length = closer.size();
         }
       }
-      if (end == std::string_view::npos) return error("A quote is not closed.", usage_request);
+      if (end == std::string_view::npos) return error("A quote is not closed.", help_text());
+      if (word.empty()) starts_quoted = true;
       word += text.substr(start, end - start);
       quoted_any = true;
       i = end + closer_length;
     }
-    if (!word.empty() || quoted_any) words.push_back(word);
+    if (!word.empty() || quoted_any) words.push_back({word, starts_quoted});
   }
   return words;
 }
@@ -172,11 +174,11 @@ ParseResult parse_command(std::string_view raw) {
   std::string text = decode_slack_entities(raw);
   auto split = split_words(text);
   if (auto* failure = std::get_if<ParseError>(&split)) return *failure;
-  auto words = std::get<std::vector<std::string>>(split);
-  if (!words.empty() && words.front() == "/jit") words.erase(words.begin());
+  auto words = std::get<std::vector<Word>>(split);
+  if (!words.empty() && words.front().text == "/jit") words.erase(words.begin());
   if (words.empty()) return Command{};
 
-  std::string verb = words.front();
+  std::string verb = words.front().text;
   std::transform(verb.begin(), verb.end(), verb.begin(), [](unsigned char c) { return std::tolower(c); });
   if (verb == "request") return parse_request(words);
   if (verb == "help") return Command{};
@@ -196,7 +198,7 @@ ParseResult parse_command(std::string_view raw) {
   if (verb == "deny") {
     auto result = take_id(Verb::deny, usage_deny, words.size());
     if (auto* parsed = std::get_if<Command>(&result)) {
-      for (std::size_t i = 2; i < words.size(); ++i) parsed->note += (i > 2 ? " " : "") + words[i];
+      for (std::size_t i = 2; i < words.size(); ++i) parsed->note += (i > 2 ? " " : "") + words[i].text;
     }
     return result;
   }
@@ -211,19 +213,20 @@ ParseResult parse_command(std::string_view raw) {
     command.verb = Verb::list;
     if (words.size() > 2) return error("list takes at most one option.", usage_list);
     if (words.size() == 2) {
-      if (words[1] == "--mine") {
+      const std::string& option = words[1].text;
+      if (option == "--mine") {
         command.list_scope = ListScope::mine;
-      } else if (words[1] == "--pending") {
+      } else if (option == "--pending") {
         command.list_scope = ListScope::pending;
-      } else if (words[1] == "--active") {
+      } else if (option == "--active") {
         command.list_scope = ListScope::active;
       } else {
-        return error("Unknown option " + words[1] + ".", usage_list);
+        return error("Unknown option " + option + ".", usage_list);
       }
     }
     return command;
   }
-  return error("Unknown command \"" + words.front() + "\".", help_text());
+  return error("Unknown command \"" + words.front().text + "\".", help_text());
 }
 
 std::string help_text() {

@@ -34,8 +34,15 @@ using ParseResult = std::variant<Command, ParseError>;
 /// `--flag=value`; straight and curly quotes; Slack's &amp; &lt; &gt; entities.
 ParseResult parse_command(std::string_view text);
 
+/// One word of a command; a quoted word is always a value, never a flag.
+struct Word {
+  std::string text;
+  bool quoted = false;
+  bool operator==(const Word&) const = default;
+};
+
 /// Splits into words, honouring quotes. Exposed for tests.
-std::variant<std::vector<std::string>, ParseError> split_words(std::string_view text);
+std::variant<std::vector<Word>, ParseError> split_words(std::string_view text);
 
 /// Decodes the three entities Slack escapes in slash-command text.
 std::string decode_slack_entities(std::string_view text);

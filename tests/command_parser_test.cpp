@@ -61,6 +61,17 @@ TEST_CASE("curly quotes from Slack clients, and apostrophes inside words", "[par
   CHECK(unquoted.request.reason == "don't touch prod");
 }
 
+TEST_CASE("a quoted value is never a flag; an inline reason may run over words", "[parser]") {
+  auto dashes = parse_ok("request --provider aws --role r --scope s --duration 1h --reason \"--force push\"");
+  CHECK(dashes.request.reason == "--force push");
+  auto glass = parse_ok("request --provider aws --role r --scope s --duration 1h --reason \"--break-glass\"");
+  CHECK_FALSE(glass.request.break_glass);
+  auto inline_words = parse_ok("request --provider aws --role r --scope s --duration 1h --reason=fix the db");
+  CHECK(inline_words.request.reason == "fix the db");
+  auto backwards = parse_ok("request --provider aws --role r --scope s --duration 1h --reason \u2019a b\u2019");
+  CHECK(backwards.request.reason == "a b");
+}
+
 TEST_CASE("Slack's entities are decoded once", "[parser]") {
   auto command = parse_ok(
       "request --provider aws --role r --scope s --duration 1h --reason \"a &amp; b &lt;!channel&gt; &amp;lt;\"");
@@ -118,6 +129,6 @@ TEST_CASE("bad input gets a message that says what is wrong, and the usage", "[p
 }
 
 TEST_CASE("the word splitter keeps quoted spaces and empty quoted values", "[parser]") {
-  auto words = std::get<std::vector<std::string>>(split_words("a \"b c\" '' --x=\"y z\""));
-  CHECK(words == std::vector<std::string>{"a", "b c", "", "--x=y z"});
+  auto words = std::get<std::vector<Word>>(split_words("a \"b c\" '' --x=\"y z\""));
+  CHECK(words == std::vector<Word>{{"a", false}, {"b c", true}, {"", true}, {"--x=y z", false}});
 }
