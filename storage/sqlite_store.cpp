@@ -22,7 +22,7 @@ constexpr const char* audit_columns = "sequence, request_id, at, actor, action, 
 constexpr const char* request_columns =
     "id, version, state, provider, role, scope, duration_seconds, reason, break_glass, requester, created_at, "
     "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
-    "ending_as, revoke_attempts, next_revoke_attempt, last_error";
+    "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend";
 
 std::shared_ptr<spdlog::logger> logger() {
   static auto instance = [] {
@@ -76,10 +76,11 @@ Request request_from_row(SQLite::Statement& row) {
   r.revoke_attempts = row.getColumn(20).getInt();
   r.next_revoke_attempt = optional_instant(row.getColumn(21));
   r.last_error = row.getColumn(22).getString();
+  r.backend = row.getColumn(23).getString();
   return r;
 }
 
-/// Binds every column of `request_columns`, in order, starting at 1.
+/// Binds every column of `request_columns`, in order, as ?1 to ?24.
 void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(1, r.id);
   statement.bind(2, static_cast<std::int64_t>(r.version));
@@ -108,6 +109,7 @@ void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(21, r.revoke_attempts);
   bind_optional_instant(statement, 22, r.next_revoke_attempt);
   statement.bind(23, r.last_error);
+  statement.bind(24, r.backend);
 }
 
 /// Reads the columns of `audit_columns`, in order.
@@ -166,14 +168,14 @@ bool SqliteStore::commit(const workflows::Change& change) {
   if (change.expected_version) {
     SQLite::Statement update(*db_, std::string{"UPDATE requests SET ("} + request_columns + ") = (" +
                                        "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
-                                       "?21,?22,?23) WHERE id = ?1 AND version = ?24");
+                                       "?21,?22,?23,?24) WHERE id = ?1 AND version = ?25");
     bind_request(update, r);
-    update.bind(24, static_cast<std::int64_t>(*change.expected_version));
+    update.bind(25, static_cast<std::int64_t>(*change.expected_version));
     if (update.exec() != 1) return false;  // lost the race: the destructor rolls back
   } else {
     SQLite::Statement insert(*db_, std::string{"INSERT INTO requests ("} + request_columns +
                                        ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
-                                       "?19,?20,?21,?22,?23)");
+                                       "?19,?20,?21,?22,?23,?24)");
     bind_request(insert, r);
     insert.exec();
   }

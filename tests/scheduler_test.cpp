@@ -94,3 +94,23 @@ TEST_CASE("a crash in the middle of a revoke finishes the revoke at start-up", "
   CHECK(restarted.state(id) == RequestState::revoked);
   CHECK(restarted.backend->revokes.size() == 1);
 }
+
+TEST_CASE("a revoke goes to the backend that granted, even after the role's backend changed", "[restart]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  std::string id;
+  {
+    Harness h(two_approver_policy(), file);
+    id = h.submit("1h");
+    h.click("U0BOB", "approve", id);
+    h.click("U0CAROL", "approve", id);
+    REQUIRE(h.state(id) == RequestState::active);
+  }
+  auto changed = two_approver_policy();
+  changed.roles[0].backend = "another";  // the config moved on while access was live
+  Harness restarted(changed, file);
+  restarted.advance(1h);
+  CHECK(restarted.state(id) == RequestState::expired);
+  REQUIRE(restarted.backend->revokes.size() == 1);  // the harness registers its backend as "scripted"
+  CHECK(restarted.backend->revokes[0].backend == "scripted");
+}

@@ -77,6 +77,7 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
   request.reason = draft.reason;
   request.break_glass = draft.break_glass;
   request.requester = requester;
+  request.backend = role->backend;
   request.created_at = clock_.now();
   request.pending_deadline = request.created_at + policy_.pending_timeout;
 
@@ -247,11 +248,10 @@ std::optional<BackendCall> AccessWorkflow::prepare(const BackendWork& work) {
   if (grant && request->state != RequestState::approved) return std::nullopt;
   if (!grant && !request->ending_as) return std::nullopt;
   if (in_flight_.count(work.request_id)) return std::nullopt;
-  const Role* role = policy_.find_role(request->provider, request->role);
 
   BackendCall call;
   call.action = work.action;
-  call.backend = role ? role->backend : std::string{};
+  call.backend = request->backend;
   call.request_id = request->id;
   call.provider = request->provider;
   call.role = request->role;

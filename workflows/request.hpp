@@ -64,6 +64,7 @@ struct Request {
   std::optional<Instant> expires_at;
   std::optional<Instant> ended_at;
   std::string grant_id;  ///< the backend's handle for the grant, sent back on revoke
+  std::string backend;   ///< the backend chosen at submission; revokes go to it even if the role changes
 
   /// While a revoke is in flight or being retried: what the request becomes when it succeeds
   /// (expired or revoked). Set in the same transaction that decides to revoke, so a crash

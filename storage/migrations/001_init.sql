@@ -20,6 +20,7 @@ CREATE TABLE requests (
   expires_at          INTEGER,
   ended_at            INTEGER,
   grant_id            TEXT NOT NULL DEFAULT '',
+  backend             TEXT NOT NULL DEFAULT '',  -- who granted: revokes go there even if the config changes
   ending_as           TEXT,
   revoke_attempts     INTEGER NOT NULL DEFAULT 0,
   next_revoke_attempt INTEGER,
