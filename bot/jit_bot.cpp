@@ -125,13 +125,21 @@ void JitBot::perform(const workflows::BackendWork& work) {
   }
 }
 
+void JitBot::deliver_notices() {
+  if (outbox_wake_) {
+    outbox_wake_();
+  } else {
+    workflows::deliver_outbox(store_, chat_);
+  }
+}
+
 void JitBot::settle() {
-  workflows::deliver_outbox(store_, chat_);
+  deliver_notices();
   while (!pending_work_.empty()) {
     auto work = pending_work_.front();
     pending_work_.pop_front();
     perform(work);
-    workflows::deliver_outbox(store_, chat_);
+    deliver_notices();
   }
 }
 

@@ -49,11 +49,16 @@ class JitBot {
 
   void observe_backends(BackendObserver observer) { observer_ = std::move(observer); }
 
+  /// Hands outbox delivery to someone else (Slack delivers from a thread of its own, so a slow
+  /// or rate-limited post never holds up commands); `wake` is called whenever notices may wait.
+  void deliver_outbox_elsewhere(std::function<void()> wake) { outbox_wake_ = std::move(wake); }
+
  private:
   Reply status(const std::string& actor, const std::string& request_id);
   Reply list(const std::string& actor, int scope);
   Reply accept(const workflows::Outcome& outcome);
   void perform(const workflows::BackendWork& work);
+  void deliver_notices();
 
   const workflows::Policy& policy_;
   workflows::RequestStore& store_;
@@ -62,6 +67,7 @@ class JitBot {
   Backends backends_;
   std::deque<workflows::BackendWork> pending_work_;
   BackendObserver observer_;
+  std::function<void()> outbox_wake_;
 };
 
 }  // namespace jitbot::bot

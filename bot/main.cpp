@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "bot/shell_app.hpp"
+#include "bot/slack_app.hpp"
 #include "config/config.hpp"
 #include "storage/sqlite_store.hpp"
 #include "workflows/wording.hpp"
@@ -80,7 +81,8 @@ int main(int argc, char** argv) {
   std::string initial_user = "U0ALICE";
   shell->add_flag("--manual-clock", manual_clock, "time moves only with /wait (for scripted sessions)");
   shell->add_option("--as", initial_user, "the acting user at start");
-  auto* run = app.add_subcommand("run", "connect to Slack (Socket Mode)");
+  auto* run = app.add_subcommand(
+      "run", "the bot on Slack through Socket Mode; tokens from SLACK_APP_TOKEN and SLACK_BOT_TOKEN");
   auto* check = app.add_subcommand("check-config", "validate the config and print a summary");
   auto* requests = app.add_subcommand("requests", "inspect requests");
   auto* requests_list = requests->add_subcommand("list", "list requests, newest first");
@@ -121,11 +123,7 @@ int main(int argc, char** argv) {
     if (*shell) {
       return jitbot::bot::run_shell(*config, STDIN_FILENO, std::cout, {manual_clock, initial_user});
     }
-    if (*run) {
-      std::cerr << "jitbot run: the Slack adapter is not part of this build yet; use `jitbot shell` to try the "
-                   "whole flow in a terminal\n";
-      return exit_usage;
-    }
+    if (*run) return jitbot::bot::run_slack(*config);
     if (*requests_list) return list_requests(*config, state_filter, limit);
     if (*audit_verify) return verify_audit(*config);
   } catch (const std::exception& e) {

@@ -52,6 +52,14 @@ class TableReader {
     return *value;
   }
 
+  bool boolean(const std::string& key, bool fallback) const {
+    used_.insert(key);
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return fallback;
+    if (!node->is_boolean()) fail(key, "must be true or false");
+    return *node->value<bool>();
+  }
+
   std::int64_t integer(const std::string& key, std::int64_t fallback) const {
     used_.insert(key);
     const toml::node* node = table_.get(key);
@@ -62,7 +70,7 @@ class TableReader {
   }
 
   std::optional<Seconds> duration(const std::string& key, std::optional<Seconds> fallback = std::nullopt,
-                                  bool required = false) const {
+                                  bool required = false, bool allow_zero = false) const {
     used_.insert(key);
     const toml::node* node = table_.get(key);
     if (node == nullptr) {
@@ -71,6 +79,7 @@ class TableReader {
     }
     auto text = node->value<std::string>();
     if (!text || !node->is_string()) fail(key, "must be a duration string such as \"30m\" or \"2h30m\"");
+    if (allow_zero && (*text == "0s" || *text == "0")) return Seconds{0};
     auto parsed = workflows::parse_duration(*text);
     if (!parsed) fail(key, "\"" + *text + "\" is not a duration; use forms like \"90s\", \"30m\", \"2h30m\"");
     return parsed;
@@ -165,6 +174,14 @@ void read_slack(const std::filesystem::path& file, const toml::table& root, Conf
     slack.fail("api_url", "must start with https:// (or http:// for a local fake)");
   }
   if (config.slack.api_url.back() != '/') config.slack.api_url += '/';
+  if (auto ca_file = slack.string("ca_file", std::string{}); !ca_file.empty()) {
+    std::filesystem::path path{ca_file};
+    config.slack.ca_file = path.is_absolute() ? path : file.parent_path() / path;
+  }
+  config.slack.channel_post_interval = *slack.duration("channel_post_interval", config.slack.channel_post_interval, false, true);
+  config.slack.method_pacing = slack.boolean("method_pacing", config.slack.method_pacing);
+  config.slack.ping_timeout = *slack.duration("ping_timeout", config.slack.ping_timeout);
+  if (config.slack.ping_timeout < Seconds{2}) slack.fail("ping_timeout", "must be at least 2s");
   config.policy.approvals_channel = slack.string("approvals_channel", std::string{});
   config.policy.incident_channels = slack.strings("incident_channels", false);
   slack.reject_unknown_keys();

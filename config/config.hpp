@@ -36,6 +36,13 @@ struct DirectoryConfig {
 
 struct SlackConfig {
   std::string api_url = "https://slack.com/api/";
+  std::filesystem::path ca_file;  ///< extra trusted CA (PEM) for a private TLS endpoint; empty: system store only
+  /// Least time between two chat.postMessage calls to one channel (Slack allows about one a second).
+  workflows::Seconds channel_post_interval{1};
+  /// Spread each Web API method's calls over its Slack rate tier, so bursts queue in jitbot.
+  bool method_pacing = true;
+  /// A Socket Mode connection silent this long (no pong to our pings) is replaced.
+  workflows::Seconds ping_timeout{20};
 };
 
 struct Config {

@@ -1,0 +1,177 @@
+#include "adapters/slack/cards.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "workflows/wording.hpp"
+
+namespace jitbot::adapters::slack {
+namespace {
+
+using nlohmann::json;
+using workflows::Request;
+using workflows::RequestState;
+
+// Block Kit limits (slack-protocol.md section 4), with room left for our own wording.
+constexpr std::size_t section_text_limit = 3000;
+constexpr std::size_t field_text_limit = 2000;
+constexpr std::size_t reason_limit = 2000;
+constexpr std::size_t value_limit = 300;
+constexpr std::size_t fallback_text_limit = 3000;
+
+json mrkdwn(std::string text) { return {{"type", "mrkdwn"}, {"text", truncate_utf8(text, section_text_limit)}}; }
+
+json section(std::string text) { return {{"type", "section"}, {"text", mrkdwn(std::move(text))}}; }
+
+json field(std::string_view label, std::string_view value) {
+  return mrkdwn(truncate_utf8("*" + std::string(label) + "*\n" + std::string(value), field_text_limit));
+}
+
+json context(std::string text) { return {{"type", "context"}, {"elements", json::array({mrkdwn(std::move(text))})}}; }
+
+json button(std::string_view label, std::string_view action_id, const std::string& request_id,
+            std::string_view style) {
+  json element = {{"type", "button"},
+                  {"text", {{"type", "plain_text"}, {"text", std::string(label)}}},
+                  {"action_id", std::string(action_id)},
+                  {"value", request_id}};
+  if (!style.empty()) element["style"] = std::string(style);
+  return element;
+}
+
+std::string escaped_value(std::string_view text) { return escape_mrkdwn(truncate_utf8(text, value_limit)); }
+
+std::string slack_time(workflows::Instant at) { return workflows::format_rfc3339(at); }
+
+std::string decisions(const Request& request) {
+  std::string text;
+  for (const auto& approval : request.approvals) {
+    if (!text.empty()) text += "\n";
+    text += ":white_check_mark: Approved by " + mention(approval.approver) + " at " + slack_time(approval.at);
+  }
+  if (request.state == RequestState::denied && !request.decided_by.empty()) {
+    if (!text.empty()) text += "\n";
+    text += ":no_entry: Denied by " + mention(request.decided_by);
+    if (request.decided_at) text += " at " + slack_time(*request.decided_at);
+    if (!request.decision_note.empty()) text += ": " + escape_mrkdwn(truncate_utf8(request.decision_note, 500));
+  }
+  if ((request.state == RequestState::revoked || request.ending_as == RequestState::revoked) &&
+      !request.decided_by.empty()) {
+    if (!text.empty()) text += "\n";
+    text += ":lock: Revoked by " + mention(request.decided_by);
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string escape_mrkdwn(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string truncate_utf8(std::string_view text, std::size_t limit) {
+  if (text.size() <= limit) return std::string(text);
+  constexpr std::string_view ellipsis = "…";
+  std::size_t cut = limit > ellipsis.size() ? limit - ellipsis.size() : 0;
+  // Never split a multi-byte character: back up over continuation bytes (10xxxxxx).
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + std::string(ellipsis);
+}
+
+std::string mention(std::string_view user_id) {
+  bool plausible = !user_id.empty() && user_id.size() <= 32 &&
+                   std::all_of(user_id.begin(), user_id.end(), [](char c) {
+                     return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
+                   });
+  if (!plausible) return escape_mrkdwn(user_id);
+  return "<@" + std::string(user_id) + ">";
+}
+
+SlackMessage approval_card(const Request& request, const workflows::Policy& policy) {
+  SlackMessage message;
+  std::string headline = request.break_glass
+                             ? ":rotating_light: *BREAK-GLASS* access by " + mention(request.requester)
+                             : ":key: *Access request* from " + mention(request.requester);
+  message.blocks.push_back(section(headline));
+  message.blocks.push_back({{"type", "section"},
+                            {"fields", json::array({
+                                           field("Provider", escaped_value(request.provider)),
+                                           field("Role", escaped_value(request.role)),
+                                           field("Scope", escaped_value(request.scope)),
+                                           field("Duration", workflows::format_duration(request.duration)),
+                                           field("Break-glass", request.break_glass ? "yes" : "no"),
+                                           field("Request", request.id),
+                                       })}});
+  message.blocks.push_back(section("*Reason:* " + escape_mrkdwn(truncate_utf8(request.reason, reason_limit))));
+  if (auto decided = decisions(request); !decided.empty()) message.blocks.push_back(context(decided));
+  std::string state = escape_mrkdwn(workflows::state_summary(request, policy));
+  message.blocks.push_back(section("*Status:* " + state));
+
+  if (request.state == RequestState::pending) {
+    message.blocks.push_back({{"type", "actions"},
+                              {"block_id", "jit_decide"},
+                              {"elements", json::array({button("Approve", approve_action, request.id, "primary"),
+                                                        button("Deny", deny_action, request.id, "danger")})}});
+  } else if (request.state == RequestState::active && !request.ending_as) {
+    message.blocks.push_back(
+        {{"type", "actions"},
+         {"block_id", "jit_active"},
+         {"elements", json::array({button("Revoke", revoke_action, request.id, "danger")})}});
+  }
+  message.text = truncate_utf8((request.break_glass ? "Break-glass access: " : "Access request: ") +
+                                   escape_mrkdwn(workflows::access_summary(request)) + " — " + state,
+                               fallback_text_limit);
+  return message;
+}
+
+SlackMessage break_glass_alert(const Request& request) {
+  SlackMessage message;
+  std::string summary = escape_mrkdwn(workflows::access_summary(request));
+  message.blocks.push_back(section(":rotating_light: *Break-glass access* used by " + mention(request.requester) +
+                                   ": granted at once, without approval. Please review it."));
+  message.blocks.push_back({{"type", "section"},
+                            {"fields", json::array({
+                                           field("Provider", escaped_value(request.provider)),
+                                           field("Role", escaped_value(request.role)),
+                                           field("Scope", escaped_value(request.scope)),
+                                           field("Duration", workflows::format_duration(request.duration)),
+                                           field("Request", request.id),
+                                       })}});
+  message.blocks.push_back(section("*Reason:* " + escape_mrkdwn(truncate_utf8(request.reason, reason_limit))));
+  message.text = truncate_utf8("Break-glass: " + mention(request.requester) + " took " + summary, fallback_text_limit);
+  return message;
+}
+
+SlackMessage requester_dm(const workflows::Notice& notice, const Request& request) {
+  SlackMessage message;
+  message.text = truncate_utf8(escape_mrkdwn(workflows::requester_message(notice, request)), section_text_limit);
+  message.blocks.push_back(section(message.text));
+  if (notice.event == workflows::NoticeEvent::granted && !notice.console_url.empty()) {
+    // Slack's link syntax is <url|label>; a '|' or '>' inside the URL would end it early.
+    std::string url = escape_mrkdwn(truncate_utf8(notice.console_url, 2900));
+    if (url.find('|') == std::string::npos) {
+      message.blocks.push_back(section("<" + url + "|Open the console>"));
+    } else {
+      message.blocks.push_back(section("Console: " + url));
+    }
+  }
+  return message;
+}
+
+json ephemeral_reply(std::string_view text) {
+  return {{"response_type", "ephemeral"},
+          {"replace_original", false},
+          {"text", escape_mrkdwn(truncate_utf8(text, section_text_limit))}};
+}
+
+}  // namespace jitbot::adapters::slack

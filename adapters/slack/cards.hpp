@@ -1,0 +1,46 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "workflows/policy.hpp"
+#include "workflows/request.hpp"
+
+namespace jitbot::adapters::slack {
+
+/// Button action IDs on approval cards; a click is matched on these, never on its label.
+inline constexpr std::string_view approve_action = "jit_approve";
+inline constexpr std::string_view deny_action = "jit_deny";
+inline constexpr std::string_view revoke_action = "jit_revoke";
+
+/// Escapes text for Slack mrkdwn (&, <, >), so user input can never mention, ping
+/// (<!channel>) or forge a link. Everything a person typed goes through this.
+std::string escape_mrkdwn(std::string_view text);
+
+/// Cuts text to at most `limit` bytes at a UTF-8 character boundary, ending with "…" when cut.
+std::string truncate_utf8(std::string_view text, std::size_t limit);
+
+/// "<@U123>" for a Slack user ID, or the escaped text when it does not look like one.
+std::string mention(std::string_view user_id);
+
+/// A Slack message body: `text` (the notification fallback) and `blocks`.
+struct SlackMessage {
+  std::string text;
+  nlohmann::json blocks = nlohmann::json::array();
+};
+
+/// The approval card in the approvals channel: who asks for what and why, the decisions so
+/// far, where the request stands, and only the buttons that still make sense.
+SlackMessage approval_card(const workflows::Request& request, const workflows::Policy& policy);
+
+/// The break-glass alert for an incident channel.
+SlackMessage break_glass_alert(const workflows::Request& request);
+
+/// A DM to the requester; the console link, if any, appears only here.
+SlackMessage requester_dm(const workflows::Notice& notice, const workflows::Request& request);
+
+/// An answer only the person who typed or clicked sees (a response_url body).
+nlohmann::json ephemeral_reply(std::string_view text);
+
+}  // namespace jitbot::adapters::slack

@@ -1,0 +1,174 @@
+#include "adapters/slack/http_client.hpp"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <charconv>
+
+namespace jitbot::adapters::slack {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+constexpr std::size_t response_body_limit = 8 * 1024 * 1024;
+constexpr std::size_t idle_connections_per_origin = 8;
+
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value) {
+  long seconds = 0;
+  auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (error != std::errc{} || end == value.data() || seconds < 0) return std::nullopt;
+  return std::chrono::seconds{seconds};
+}
+
+/// A keep-alive connection that went stale fails at once with one of these; the request
+/// can then go out again on a fresh connection.
+bool is_stale_connection(const boost::system::error_code& error) {
+  return error == http::error::end_of_stream || error == asio::error::connection_reset ||
+         error == asio::error::broken_pipe || error == asio::error::eof || error == ssl::error::stream_truncated;
+}
+
+}  // namespace
+
+std::optional<Url> parse_url(std::string_view text) {
+  Url url;
+  std::string_view rest;
+  for (auto [scheme, tls] : {std::pair{"https://", true}, {"http://", false}, {"wss://", true}, {"ws://", false}}) {
+    std::string_view prefix{scheme};
+    if (text.substr(0, prefix.size()) == prefix) {
+      url.tls = tls;
+      rest = text.substr(prefix.size());
+      break;
+    }
+  }
+  if (rest.empty()) return std::nullopt;
+  auto slash = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, slash);
+  url.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (url.target.front() == '?') url.target.insert(0, "/");
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+  if (authority.front() == '[') {  // [IPv6]:port
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    url.host = std::string(authority.substr(1, close - 1));
+    if (close + 1 < authority.size() && authority[close + 1] == ':') url.port = authority.substr(close + 2);
+  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    url.host = std::string(authority.substr(0, colon));
+    url.port = std::string(authority.substr(colon + 1));
+  } else {
+    url.host = std::string(authority);
+  }
+  if (url.port.empty()) url.port = url.tls ? "443" : "80";
+  if (url.host.empty()) return std::nullopt;
+  return url;
+}
+
+void configure_tls(ssl::context& tls, const std::string& ca_file) {
+  tls.set_default_verify_paths();
+  if (!ca_file.empty()) tls.load_verify_file(ca_file);
+  tls.set_verify_mode(ssl::verify_peer);
+  SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
+}
+
+struct HttpClient::Connection {
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  beast::flat_buffer buffer;
+
+  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+};
+
+HttpClient::HttpClient(asio::io_context& io, ssl::context& tls) : io_(io), tls_(tls) {}
+HttpClient::~HttpClient() = default;
+
+asio::awaitable<std::unique_ptr<HttpClient::Connection>> HttpClient::connect(const Url& url,
+                                                                             std::chrono::milliseconds timeout) {
+  tcp::resolver resolver(io_);
+  auto endpoints = co_await resolver.async_resolve(url.host, url.port, use_awaitable);
+  auto connection = std::make_unique<Connection>();
+  if (url.tls) {
+    connection->secure.emplace(io_, tls_);
+    if (!SSL_set_tlsext_host_name(connection->secure->native_handle(), url.host.c_str())) {
+      throw boost::system::system_error(
+          boost::system::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()));
+    }
+    connection->secure->set_verify_callback(ssl::host_name_verification(url.host));
+  } else {
+    connection->plain.emplace(io_);
+  }
+  connection->tcp().expires_after(timeout);
+  co_await connection->tcp().async_connect(endpoints, use_awaitable);
+  connection->tcp().socket().set_option(tcp::no_delay(true));
+  if (connection->secure) {
+    connection->tcp().expires_after(timeout);
+    co_await connection->secure->async_handshake(ssl::stream_base::client, use_awaitable);
+  }
+  co_return connection;
+}
+
+asio::awaitable<HttpResponse> HttpClient::exchange(Connection& connection, const Url& url,
+                                                   const HttpRequest& request, std::chrono::milliseconds timeout) {
+  http::request<http::string_body> message{http::string_to_verb(request.method), url.target, 11};
+  bool default_port = url.port == (url.tls ? "443" : "80");
+  message.set(http::field::host, default_port ? url.host : url.host + ":" + url.port);
+  message.set(http::field::user_agent, "jitbot");
+  if (!request.content_type.empty()) message.set(http::field::content_type, request.content_type);
+  if (!request.bearer.empty()) message.set(http::field::authorization, "Bearer " + request.bearer);
+  message.keep_alive(true);
+  message.body() = request.body;
+  message.prepare_payload();
+
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(response_body_limit);
+  connection.tcp().expires_after(timeout);
+  if (connection.secure) {
+    co_await http::async_write(*connection.secure, message, use_awaitable);
+    co_await http::async_read(*connection.secure, connection.buffer, parser, use_awaitable);
+  } else {
+    co_await http::async_write(*connection.plain, message, use_awaitable);
+    co_await http::async_read(*connection.plain, connection.buffer, parser, use_awaitable);
+  }
+  connection.tcp().expires_never();
+  auto& response = parser.get();
+  HttpResponse result;
+  result.status = static_cast<int>(response.result_int());
+  result.body = std::move(response.body());
+  if (auto header = response.find(http::field::retry_after); header != response.end()) {
+    result.retry_after = parse_retry_after(header->value());
+  }
+  result.keep_alive = response.keep_alive();
+  co_return result;
+}
+
+asio::awaitable<HttpResponse> HttpClient::send(const Url& url, const HttpRequest& request,
+                                               std::chrono::milliseconds timeout) {
+  std::string origin = (url.tls ? "https://" : "http://") + url.host + ":" + url.port;
+  auto& pool = idle_[origin];
+  while (!pool.empty()) {
+    auto connection = std::move(pool.back());
+    pool.pop_back();
+    try {
+      auto response = co_await exchange(*connection, url, request, timeout);
+      if (response.keep_alive && pool.size() < idle_connections_per_origin) pool.push_back(std::move(connection));
+      co_return response;
+    } catch (const boost::system::system_error& e) {
+      if (!is_stale_connection(e.code())) throw;
+      // The server closed an idle keep-alive connection: try the next one, or a fresh one.
+    }
+  }
+  auto connection = co_await connect(url, timeout);
+  auto response = co_await exchange(*connection, url, request, timeout);
+  if (response.keep_alive && pool.size() < idle_connections_per_origin) pool.push_back(std::move(connection));
+  co_return response;
+}
+
+}  // namespace jitbot::adapters::slack

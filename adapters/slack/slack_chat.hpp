@@ -1,0 +1,36 @@
+#pragma once
+
+#include <map>
+
+#include "adapters/slack/cards.hpp"
+#include "adapters/slack/slack_client.hpp"
+#include "workflows/policy.hpp"
+#include "workflows/ports.hpp"
+
+namespace jitbot::adapters::slack {
+
+/// Shows the workflow's notices in Slack: approval cards posted once and then updated in
+/// place, break-glass alerts in the incident channels, and DMs to the requester.
+class SlackChat final : public workflows::ChatSink {
+ public:
+  SlackChat(SlackClient& slack, const workflows::Policy& policy) : slack_(slack), policy_(policy) {}
+
+  workflows::Delivery deliver(const workflows::Notice& notice, const workflows::Request& request,
+                              const std::optional<std::string>& card_location) override;
+
+ private:
+  workflows::Delivery post_card(const workflows::Notice& notice, const workflows::Request& request);
+  workflows::Delivery update_card(const workflows::Notice& notice, const workflows::Request& request,
+                                  const std::string& location);
+  workflows::Delivery post(const std::string& channel, const SlackMessage& message);
+  std::optional<std::string> dm_channel(const std::string& user_id, std::string& error);
+
+  SlackClient& slack_;
+  const workflows::Policy& policy_;
+  std::map<std::string, std::string> dm_channels_;  ///< user ID -> D… channel
+};
+
+/// A card's location is "CHANNEL ts", e.g. "C0APPROVALS 1700000000.000100".
+std::string card_location(const std::string& channel, const std::string& ts);
+
+}  // namespace jitbot::adapters::slack

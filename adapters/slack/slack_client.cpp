@@ -1,0 +1,294 @@
+#include "adapters/slack/slack_client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <atomic>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "adapters/slack/http_client.hpp"
+#include "adapters/slack/socket_mode.hpp"
+
+namespace jitbot::adapters::slack {
+namespace {
+
+namespace asio = boost::asio;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = spdlog::default_logger()->clone("slack");
+  return instance;
+}
+
+std::string url_encode(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+/// Slack's rate tiers in calls per minute (slack-protocol.md section 2); methods not listed
+/// are not paced here (chat.postMessage is paced per channel instead).
+int calls_per_minute(const std::string& method) {
+  static const std::map<std::string, int> tiers{
+      {"chat.update", 50},      {"chat.postEphemeral", 100}, {"views.open", 100},
+      {"conversations.open", 50}, {"users.info", 100},         {"usergroups.users.list", 20},
+  };
+  auto found = tiers.find(method);
+  return found == tiers.end() ? 0 : found->second;
+}
+
+/// Errors that say "try again", as opposed to "this call is wrong".
+bool is_transient(const std::string& error) {
+  static const std::set<std::string> transient{"internal_error", "fatal_error", "service_unavailable",
+                                               "request_timeout", "ratelimited"};
+  return transient.count(error) > 0;
+}
+
+/// A token bucket holding one minute's allowance, so ordinary bursts pass at once and only a
+/// sustained flood queues.
+struct MethodBucket {
+  double tokens = 0;
+  Clock::time_point refilled;
+};
+
+}  // namespace
+
+std::string form_encode(const nlohmann::json& arguments) {
+  std::string body;
+  for (const auto& [key, value] : arguments.items()) {
+    if (value.is_null()) continue;
+    if (!body.empty()) body += '&';
+    std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    body += url_encode(key) + "=" + url_encode(text);
+  }
+  return body;
+}
+
+struct SlackClient::Impl {
+  explicit Impl(SlackSettings settings_in) : settings(std::move(settings_in)), http(io, tls) {
+    configure_tls(tls, settings.ca_file);
+    thread = std::thread([this] { io.run(); });
+  }
+
+  ~Impl() {
+    work.reset();
+    io.stop();
+    if (thread.joinable()) thread.join();
+  }
+
+  asio::awaitable<void> sleep(Clock::duration duration) {
+    asio::steady_timer timer(io, duration);
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ignored));
+  }
+
+  /// Waits until the method (and, for posts, the channel) may be called, then takes the slot.
+  asio::awaitable<void> pace(const std::string& method, const std::string& channel) {
+    for (;;) {
+      auto now = Clock::now();
+      auto ready = std::max(held_until["method:" + method], held_until["channel:" + channel]);
+      int per_minute = settings.method_pacing ? calls_per_minute(method) : 0;
+      if (per_minute > 0) {
+        auto& bucket = buckets[method];
+        if (bucket.refilled == Clock::time_point{}) bucket = {static_cast<double>(per_minute), now};
+        double elapsed = std::chrono::duration<double>(now - bucket.refilled).count();
+        bucket.tokens = std::min<double>(per_minute, bucket.tokens + elapsed * per_minute / 60.0);
+        bucket.refilled = now;
+        if (bucket.tokens < 1) {
+          auto wait = std::chrono::duration<double>((1 - bucket.tokens) * 60.0 / per_minute);
+          ready = std::max(ready, now + std::chrono::duration_cast<Clock::duration>(wait));
+        }
+      }
+      if (ready <= now) break;
+      co_await sleep(ready - now);
+    }
+    if (settings.method_pacing && calls_per_minute(method) > 0) buckets[method].tokens -= 1;
+    if (method == "chat.postMessage" && !channel.empty()) {
+      held_until["channel:" + channel] = Clock::now() + settings.channel_post_interval;
+    }
+  }
+
+  asio::awaitable<ApiResult> call_async(std::string method, nlohmann::json arguments, std::string token,
+                                        std::string content) {
+    ApiResult result;
+    result.method = method;
+    auto url = parse_url(settings.api_url + method);
+    if (!url) {
+      result.error = "bad api_url";
+      co_return result;
+    }
+    std::string channel = arguments.is_object() ? arguments.value("channel", std::string{}) : std::string{};
+    HttpRequest request{"POST", content, "application/x-www-form-urlencoded", token};
+    for (int attempt = 1;; ++attempt) {
+      bool last = attempt >= settings.max_attempts;
+      co_await pace(method, channel);
+      HttpResponse response;
+      bool sent = false;
+      try {
+        response = co_await http.send(*url, request, settings.call_timeout);
+        sent = true;
+      } catch (const std::exception& e) {
+        result.error = std::string("network: ") + e.what();
+      }
+      if (!sent) {
+        if (last) co_return result;
+        logger()->warn("{} failed ({}); retrying", method, result.error);
+        co_await sleep(retry_delay(attempt));
+        continue;
+      }
+      if (response.status == 429) {
+        // Slack says how long to wait; the whole method waits, so queued calls do not pile on.
+        auto wait = response.retry_after.value_or(30s);
+        held_until["method:" + method] = std::max(held_until["method:" + method], Clock::now() + wait);
+        result.error = "ratelimited";
+        logger()->warn("{} was rate limited; waiting {} s as Slack asks", method, wait.count());
+        if (last) co_return result;
+        continue;
+      }
+      if (response.status >= 500) {
+        result.error = "http_" + std::to_string(response.status);
+        if (last) co_return result;
+        co_await sleep(retry_delay(attempt));
+        continue;
+      }
+      if (response.status != 200) {
+        result.error = "http_" + std::to_string(response.status);
+        co_return result;
+      }
+      auto body = nlohmann::json::parse(response.body, nullptr, false);
+      if (!body.is_object()) {
+        result.error = "invalid_response";
+        co_return result;
+      }
+      if (body.value("ok", false)) {
+        result.ok = true;
+        result.error.clear();
+        result.body = std::move(body);
+        co_return result;
+      }
+      result.error = body.value("error", std::string{"unknown_error"});
+      result.body = std::move(body);
+      if (!is_transient(result.error) || last) co_return result;
+      co_await sleep(retry_delay(attempt));
+    }
+  }
+
+  static Clock::duration retry_delay(int attempt) { return std::min<Clock::duration>(500ms * (1 << attempt), 10s); }
+
+  asio::awaitable<void> post_response(std::string response_url, nlohmann::json body) {
+    auto url = parse_url(response_url);
+    if (!url) {
+      logger()->warn("ignored a response_url that is not http(s)");
+      co_return;
+    }
+    HttpRequest request{"POST", body.dump(), "application/json; charset=utf-8", {}};
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+      try {
+        auto response = co_await http.send(*url, request, settings.call_timeout);
+        if (response.status < 500) {
+          if (response.status >= 300) logger()->warn("a response_url post got HTTP {}", response.status);
+          co_return;
+        }
+      } catch (const std::exception& e) {
+        logger()->warn("a response_url post failed: {}", e.what());
+      }
+      co_await sleep(retry_delay(attempt));
+    }
+  }
+
+  SlackSettings settings;
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+  asio::ssl::context tls{asio::ssl::context::tls_client};
+  HttpClient http;
+  std::map<std::string, Clock::time_point> held_until;
+  std::map<std::string, MethodBucket> buckets;
+  std::unique_ptr<SocketMode> socket_mode;
+  std::atomic<bool> stopped{false};
+  std::thread thread;
+};
+
+SlackClient::SlackClient(SlackSettings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
+
+SlackClient::~SlackClient() { stop(); }
+
+void SlackClient::start(EnvelopeHandler on_envelope, FatalHandler on_fatal) {
+  asio::post(impl_->io, [this, on_envelope = std::move(on_envelope), on_fatal = std::move(on_fatal)]() mutable {
+    auto open_url = [this]() {
+      return impl_->call_async("apps.connections.open", nlohmann::json::object(), impl_->settings.app_token, "");
+    };
+    impl_->socket_mode = std::make_unique<SocketMode>(impl_->io, impl_->tls, open_url, impl_->settings.ping_timeout,
+                                                      std::move(on_envelope), std::move(on_fatal));
+    impl_->socket_mode->start();
+  });
+}
+
+void SlackClient::stop() {
+  if (!impl_ || impl_->stopped.exchange(true)) return;
+  auto closed = std::make_shared<std::promise<void>>();
+  auto done = closed->get_future();
+  asio::post(impl_->io, [this, closed] {
+    if (impl_->socket_mode) impl_->socket_mode->stop();
+    closed->set_value();
+  });
+  done.wait_for(2s);
+  // Give close handshakes a moment, then end the network thread.
+  std::this_thread::sleep_for(100ms);
+  impl_->work.reset();
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+ApiResult SlackClient::call(const std::string& method, const nlohmann::json& arguments) {
+  auto future = asio::co_spawn(
+      impl_->io, impl_->call_async(method, arguments, impl_->settings.bot_token, form_encode(arguments)),
+      asio::use_future);
+  try {
+    // A call blocked behind a long Retry-After must not hold up shutdown.
+    while (future.wait_for(100ms) != std::future_status::ready) {
+      if (impl_->stopped) throw std::runtime_error("jitbot is stopping");
+    }
+    return future.get();
+  } catch (const std::exception& e) {
+    ApiResult stopped;
+    stopped.method = method;
+    stopped.error = std::string("not sent: ") + e.what();
+    return stopped;
+  }
+}
+
+void SlackClient::respond(const std::string& response_url, nlohmann::json body) {
+  asio::co_spawn(impl_->io, impl_->post_response(response_url, std::move(body)), asio::detached);
+}
+
+SocketModeStats SlackClient::stats() const {
+  auto promise = std::make_shared<std::promise<SocketModeStats>>();
+  auto future = promise->get_future();
+  asio::post(impl_->io, [this, promise] {
+    promise->set_value(impl_->socket_mode ? impl_->socket_mode->stats() : SocketModeStats{});
+  });
+  if (future.wait_for(1s) != std::future_status::ready) return {};
+  return future.get();
+}
+
+}  // namespace jitbot::adapters::slack

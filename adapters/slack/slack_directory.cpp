@@ -1,0 +1,82 @@
+#include "adapters/slack/slack_directory.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace jitbot::adapters::slack {
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = spdlog::default_logger()->clone("directory");
+  return instance;
+}
+
+std::string first_nonempty(std::initializer_list<std::string> candidates) {
+  for (const auto& candidate : candidates) {
+    if (!candidate.empty()) return candidate;
+  }
+  return {};
+}
+
+}  // namespace
+
+bool SlackDirectory::is_member(const std::string& user_id, const std::string& group_id) {
+  if (auto configured = overrides_.groups.find(group_id); configured != overrides_.groups.end()) {
+    const auto& members = configured->second;
+    return std::find(members.begin(), members.end(), user_id) != members.end();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (auto cached = groups_.find(group_id); cached != groups_.end() && Clock::now() - cached->second.fetched < ttl_) {
+      const auto& members = cached->second.value;
+      return std::find(members.begin(), members.end(), user_id) != members.end();
+    }
+  }
+  auto result = slack_.call("usergroups.users.list", {{"usergroup", group_id}});
+  if (!result.ok || !result.body.contains("users") || !result.body["users"].is_array()) {
+    // Without an answer nobody counts as a member: a refusal is safer than a wrong approval.
+    logger()->warn("could not read user group {} ({}); treating {} as not a member", group_id, result.describe(),
+                   user_id);
+    return false;
+  }
+  std::vector<std::string> members;
+  for (const auto& member : result.body["users"]) {
+    if (member.is_string()) members.push_back(member.get<std::string>());
+  }
+  bool found = std::find(members.begin(), members.end(), user_id) != members.end();
+  std::lock_guard lock(mutex_);
+  groups_[group_id] = {std::move(members), Clock::now()};
+  return found;
+}
+
+workflows::UserProfile SlackDirectory::profile(const std::string& user_id) {
+  if (auto configured = overrides_.users.find(user_id); configured != overrides_.users.end()) {
+    return {user_id, configured->second.email, configured->second.name};
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (auto cached = profiles_.find(user_id);
+        cached != profiles_.end() && Clock::now() - cached->second.fetched < ttl_) {
+      return cached->second.value;
+    }
+  }
+  auto result = slack_.call("users.info", {{"user", user_id}});
+  if (!result.ok || !result.body.contains("user") || !result.body["user"].is_object()) {
+    logger()->warn("could not look up {} ({})", user_id, result.describe());
+    return {user_id, {}, {}};
+  }
+  const auto& user = result.body["user"];
+  auto profile_json = user.contains("profile") && user["profile"].is_object() ? user["profile"] : nlohmann::json::object();
+  workflows::UserProfile profile{
+      user_id,
+      profile_json.value("email", std::string{}),
+      first_nonempty({user.value("real_name", std::string{}), profile_json.value("real_name", std::string{}),
+                      profile_json.value("display_name", std::string{}), user.value("name", std::string{})}),
+  };
+  std::lock_guard lock(mutex_);
+  profiles_[user_id] = {profile, Clock::now()};
+  return profile;
+}
+
+}  // namespace jitbot::adapters::slack

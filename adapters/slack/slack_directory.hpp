@@ -1,0 +1,41 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "adapters/slack/slack_client.hpp"
+#include "config/config.hpp"
+#include "workflows/ports.hpp"
+
+namespace jitbot::adapters::slack {
+
+/// Users and groups from Slack (users.info, usergroups.users.list), cached briefly. Entries in
+/// the config's [directory] take precedence, e.g. to map a Slack user to a cloud identity.
+/// Safe to share between threads.
+class SlackDirectory final : public workflows::Directory {
+ public:
+  SlackDirectory(SlackClient& slack, config::DirectoryConfig overrides,
+                 std::chrono::seconds ttl = std::chrono::seconds{300})
+      : slack_(slack), overrides_(std::move(overrides)), ttl_(ttl) {}
+
+  bool is_member(const std::string& user_id, const std::string& group_id) override;
+  workflows::UserProfile profile(const std::string& user_id) override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  template <class T>
+  struct Cached {
+    T value;
+    Clock::time_point fetched;
+  };
+
+  SlackClient& slack_;
+  config::DirectoryConfig overrides_;
+  std::chrono::seconds ttl_;
+  std::mutex mutex_;
+  std::map<std::string, Cached<workflows::UserProfile>> profiles_;
+  std::map<std::string, Cached<std::vector<std::string>>> groups_;
+};
+
+}  // namespace jitbot::adapters::slack
