@@ -168,6 +168,7 @@ struct SlackClient::Impl {
       if (response.status >= 500) {
         result.error = "http_" + std::to_string(response.status);
         if (last) co_return result;
+        logger()->warn("{} failed ({}); retrying", method, result.error);
         co_await sleep(retry_delay(attempt));
         continue;
       }
@@ -193,7 +194,8 @@ struct SlackClient::Impl {
     }
   }
 
-  static Clock::duration retry_delay(int attempt) { return std::min<Clock::duration>(500ms * (1 << attempt), 10s); }
+  /// 0.5 s, 1 s, 2 s, 4 s … capped at 10 s.
+  static Clock::duration retry_delay(int attempt) { return std::min<Clock::duration>(250ms * (1 << attempt), 10s); }
 
   asio::awaitable<void> post_response(std::string response_url, nlohmann::json body) {
     auto url = parse_url(response_url);

@@ -1,0 +1,603 @@
+#!/usr/bin/env node
+// Benchmarks `jitbot run` against the fake Slack (tests/fakes/fake_slack.js) on this machine.
+//
+//   node bench/slack_bench.js [--json FILE]      (from the repository root; bench/run.sh wraps it)
+//
+// Every phase starts its own jitbot (fresh SQLite file, WAL, synchronous=FULL) and its own fake
+// Slack, with channel_post_interval = 0s and method_pacing = false, so that nothing the bot does
+// on purpose to be polite to Slack is in the figures. The fake runs in this Node process: its
+// JSON, WebSocket and HTTP work shares the machine (and, for acks, the timestamps) with the bot,
+// so every figure below is "jitbot + the Node fake", never jitbot alone.
+//
+// Figures (targets are printed beside them, never asserted; this is a benchmark, not a test):
+//   1. ack latency of /jit status (acked empty, answered later via response_url): p50/p99/max
+//      over 1000 commands sent all at once, and 1000 paced one per timer tick (~1 per ms);
+//      plus /jit help paced (answered inside the ack) for contrast.
+//   2. click-to-grant: approve click -> backend process started, and -> chat.update showing
+//      "Active until", median over 50 requests made one at a time.
+//   3. full flows per second: request -> card posted -> approve -> grant -> card active,
+//      500 flows with 50 in flight.
+//   4. reconnect gap on disconnect(refresh_requested), 5 times, with a command sent right after.
+//   5. peak RSS (VmHWM) with 1000 pending requests and their 1000 cards posted.
+//   plus binary size (as built and stripped) and start-up time (spawn -> first socket opened).
+'use strict';
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { performance } = require('node:perf_hooks');
+const { BotUnderTest, USERS, APPROVALS } = require('../tests/slack/harness');
+
+const ROOT = path.resolve(__dirname, '..');
+const BINARY = process.env.JITBOT_BINARY || path.join(ROOT, 'build', 'bot', 'jitbot');
+
+const SIZES = {
+  ackBurst: 1000,
+  clicks: 50,
+  flows: 500,
+  flowWindow: 50,
+  reconnects: 5,
+  pending: 1000,
+  pendingWindow: 100,
+};
+const TARGETS = { ackP99Ms: 1, reconnectGapMs: 0, peakRssMb: 20, flowsPerSecond: 200 };
+const REQUEST_ARGS = '--provider aws --role prod-infra-admin --scope 123456789012 --duration 1h --reason "bench"';
+// The brief's trivial exec backend: reads the JSON on stdin, succeeds, prints an empty JSON object.
+// argv: /bin/sh -c SCRIPT sh grant|revoke  (the extra 'sh' is $0, so the action lands in $1).
+const TRIVIAL_BACKEND = ['/bin/sh', '-c', 'cat >/dev/null; echo "{}"', 'sh'];
+const REQ_ID = /req_[0-9A-Z]{26}/;
+
+/** Monotonic ms, the same clock as the fake's timestamps (process.hrtime). */
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+/** Wall-clock ms with sub-ms resolution, comparable with bash's $EPOCHREALTIME. */
+const wallMs = () => performance.timeOrigin + performance.now();
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ------------------------------------------------------------------------------------------------
+// Small statistics helpers
+// ------------------------------------------------------------------------------------------------
+
+/** Nearest-rank percentile of an unsorted array (p in 0..100). */
+function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}
+const median = (values) => percentile(values, 50);
+const max = (values) => values.reduce((m, v) => (v > m ? v : m), -Infinity);
+const fmt = (v, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
+
+// ------------------------------------------------------------------------------------------------
+// The bot under benchmark: the test harness's BotUnderTest, plus spawn time, CPU and memory.
+// ------------------------------------------------------------------------------------------------
+
+class BenchBot extends BotUnderTest {
+  async launch() {
+    this.spawnedAtMs = nowMs();
+    this.connectionsAtSpawn = this.slack.connectionLog.length;
+    await super.launch();
+    const first = this.slack.connectionLog[this.connectionsAtSpawn];
+    this.startupMs = first.opened - this.spawnedAtMs;
+  }
+
+  procStatus() {
+    const text = fs.readFileSync(`/proc/${this.process.pid}/status`, 'utf8');
+    const kb = (key) => {
+      const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+      return m ? Number(m[1]) : NaN;
+    };
+    return { vmHwmKb: kb('VmHWM'), vmRssKb: kb('VmRSS'), threads: Number(/^Threads:\s+(\d+)/m.exec(text)[1]) };
+  }
+
+  /** CPU seconds of the bot itself and of the backend processes it has reaped. */
+  cpu() {
+    const stat = fs.readFileSync(`/proc/${this.process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const tick = 100; // USER_HZ on Linux
+    return {
+      self: (Number(fields[11]) + Number(fields[12])) / tick,
+      children: (Number(fields[13]) + Number(fields[14])) / tick,
+    };
+  }
+}
+
+/** Starts a bot; retries a few times in case the binary is being relinked under us. */
+async function startBot(options) {
+  let lastError;
+  for (let attempt = 1; attempt <= 4; attempt++) {
+    const bot = new BenchBot({ backendCommand: TRIVIAL_BACKEND, ...options });
+    try {
+      await bot.start();
+      return bot;
+    } catch (error) {
+      lastError = error;
+      await bot.close().catch(() => {});
+      process.stderr.write(`bench: jitbot did not start (attempt ${attempt}): ${error.message.split('\n')[0]}; retrying\n`);
+      await sleep(5000);
+    }
+  }
+  throw lastError;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Event-driven observation of the fake (the harness's helpers poll every 5 ms and scan every
+// message per lookup, which would put the benchmark driver itself in the figures).
+// ------------------------------------------------------------------------------------------------
+
+class Watch {
+  constructor(slack) {
+    this.values = new Map();
+    this.waiters = new Map();
+    this.cards = new Map(); // request id -> {ts, postedAtMs, activeAtMs}
+    slack.on('message', ({ kind, channel, message }) => {
+      if (channel !== APPROVALS || !message.blocks) return;
+      const blocks = JSON.stringify(message.blocks);
+      const match = REQ_ID.exec(blocks);
+      if (!match) return;
+      const id = match[0];
+      const t = nowMs();
+      if (kind === 'posted') {
+        const card = { ts: message.ts, postedAtMs: t, activeAtMs: null };
+        this.cards.set(id, card);
+        this.fire(`card:${id}`, card);
+      } else if (kind === 'updated' && blocks.includes('*Status:* Active until')) {
+        const card = this.cards.get(id);
+        if (card && card.activeAtMs === null) card.activeAtMs = t;
+        this.fire(`active:${id}`, t);
+      }
+    });
+    slack.on('response', ({ response_url, post }) => {
+      if (!this.values.has(`answer:${response_url}`)) this.fire(`answer:${response_url}`, { text: post.text, atMs: nowMs() });
+    });
+  }
+
+  fire(key, value) {
+    if (this.values.has(key)) return;
+    this.values.set(key, value);
+    const waiters = this.waiters.get(key);
+    if (waiters) {
+      this.waiters.delete(key);
+      for (const w of waiters) w(value);
+    }
+  }
+
+  wait(key, timeoutMs = 30000) {
+    if (this.values.has(key)) return Promise.resolve(this.values.get(key));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`bench: timed out after ${timeoutMs} ms waiting for ${key}`)), timeoutMs);
+      const list = this.waiters.get(key) || [];
+      list.push((value) => {
+        clearTimeout(timer);
+        resolve(value);
+      });
+      this.waiters.set(key, list);
+    });
+  }
+}
+
+/** Runs `count` tasks with at most `window` in flight; resolves with their results in order. */
+async function pool(count, window, task) {
+  const results = new Array(count);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(window, count) }, worker));
+  return results;
+}
+
+function slash(slack, user, text) {
+  return slack.slashCommand({ user: user.id, text, channel: 'C0OPS', command: '/jit' });
+}
+
+async function submitRequest(bot, watch, user = USERS.alice) {
+  const sent = slash(bot.slack, user, `request ${REQUEST_ARGS}`);
+  const answer = await watch.wait(`answer:${sent.response_url}`);
+  const match = REQ_ID.exec(answer.text || '');
+  if (!match) throw new Error(`bench: no request ID in the answer: ${answer.text}`);
+  return match[0];
+}
+
+// ------------------------------------------------------------------------------------------------
+// 1. Ack latency
+// ------------------------------------------------------------------------------------------------
+
+async function ackBurst(bot, watch, { text, paced }) {
+  const { slack } = bot;
+  const sends = [];
+  const t0 = nowMs();
+  if (paced) {
+    // One envelope per timer tick: setTimeout(1) fires about once a millisecond, and the event
+    // loop reads acks between ticks, so the driver never holds an ack back for long.
+    await new Promise((resolve) => {
+      const tick = () => {
+        sends.push(slash(slack, USERS.alice, text));
+        if (sends.length < SIZES.ackBurst) setTimeout(tick, 1);
+        else resolve();
+      };
+      tick();
+    });
+  } else {
+    // All at once: 1000 envelopes written in one synchronous loop. No ack can be read by the
+    // fake before the loop ends, so the early envelopes' latency includes the rest of the loop.
+    for (let i = 0; i < SIZES.ackBurst; i++) sends.push(slash(slack, USERS.alice, text));
+  }
+  const sendMs = nowMs() - t0;
+  const acks = await Promise.all(sends.map((s) => slack.waitForAck(s.envelope_id, 20000)));
+  const lastAckMs = max(acks.map((a) => a.atMs)) - t0;
+  // Every command must also have been answered (in the ack for help, via response_url otherwise).
+  await Promise.all(sends.map((s) => watch.wait(`answer:${s.response_url}`, 30000)));
+  const lastAnswerMs = max(sends.map((s) => watch.values.get(`answer:${s.response_url}`).atMs)) - t0;
+  const latencies = acks.map((a) => a.latencyMs);
+  return {
+    command: text,
+    mode: paced ? `paced, 1 per timer tick (${fmt(sendMs / SIZES.ackBurst, 3)} ms apart on average)` : `all at once (written in ${fmt(sendMs, 1)} ms)`,
+    count: acks.length,
+    p50: median(latencies),
+    p99: percentile(latencies, 99),
+    max: max(latencies),
+    late: acks.filter((a) => a.late).length,
+    withPayload: acks.filter((a) => a.form === 'payload').length,
+    sendMs,
+    lastAckMs,
+    lastAnswerMs,
+  };
+}
+
+async function phaseAcks(results) {
+  const bot = await startBot({});
+  results.startups.push(bot.startupMs);
+  try {
+    const watch = new Watch(bot.slack);
+    // Warm-up: the first commands pay for lazily built things (database statements, TCP connections).
+    for (let i = 0; i < 20; i++) {
+      const s = slash(bot.slack, USERS.alice, 'status');
+      await bot.slack.waitForAck(s.envelope_id, 5000);
+      await watch.wait(`answer:${s.response_url}`);
+    }
+    results.acks = [];
+    results.acks.push(await ackBurst(bot, watch, { text: 'status', paced: false }));
+    await sleep(200);
+    results.acks.push(await ackBurst(bot, watch, { text: 'status', paced: true }));
+    await sleep(200);
+    results.acks.push(await ackBurst(bot, watch, { text: 'help', paced: true }));
+  } finally {
+    await bot.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// 2. Click-to-grant latency
+// ------------------------------------------------------------------------------------------------
+
+async function phaseClickToGrant(results) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-bench-'));
+  const log = path.join(dir, 'grants.log');
+  // Same work as the trivial backend, but bash first appends "ACTION REQUEST_ID $EPOCHREALTIME"
+  // with builtins only (no extra process), so the log says when the backend process was running.
+  const script = `printf '%s %s\\n' "$1" "$EPOCHREALTIME" >> '${log}'; cat >/dev/null; echo "{}"`;
+  const bot = await startBot({ dir, backendCommand: ['/bin/bash', '-c', script, 'bash'] });
+  results.startups.push(bot.startupMs);
+  try {
+    const watch = new Watch(bot.slack);
+    const samples = [];
+    for (let i = 0; i < SIZES.clicks; i++) {
+      const id = await submitRequest(bot, watch);
+      const card = await watch.wait(`card:${id}`);
+      await sleep(20); // let the courier and the workflow thread go idle: one unloaded click at a time
+      const before = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').length : 0;
+      const clickWall = wallMs();
+      const clickMs = nowMs();
+      const click = bot.slack.clickButton({ user: USERS.bob.id, channel: APPROVALS, ts: card.ts, action_id: 'jit_approve' });
+      const ack = await bot.slack.waitForAck(click.envelope_id, 5000);
+      const activeMs = await watch.wait(`active:${id}`, 10000);
+      const lines = fs.readFileSync(log, 'utf8').slice(before).split('\n').filter(Boolean);
+      const grant = lines.map((l) => l.split(' ')).find((f) => f[0] === 'grant');
+      samples.push({
+        ack: ack.atMs - clickMs,
+        backend: grant ? Number(grant[1]) * 1000 - clickWall : NaN,
+        active: activeMs - clickMs,
+      });
+    }
+    // The bot logs each backend run's own duration ("... grant for req_… succeeded in N ms").
+    const backendRuns = [...bot.stderr.matchAll(/grant for req_\w+ succeeded in (\d+) ms/g)].map((m) => Number(m[1]));
+    results.clicks = {
+      count: samples.length,
+      ack: median(samples.map((s) => s.ack)),
+      backend: median(samples.map((s) => s.backend)),
+      backendP90: percentile(samples.map((s) => s.backend), 90),
+      active: median(samples.map((s) => s.active)),
+      activeP90: percentile(samples.map((s) => s.active), 90),
+      activeMax: max(samples.map((s) => s.active)),
+      backendRunMs: median(backendRuns),
+    };
+  } finally {
+    await bot.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// 3. Full flows per second (+ 4. reconnects on the same bot afterwards)
+// ------------------------------------------------------------------------------------------------
+
+async function phaseFlows(results) {
+  const bot = await startBot({ keepDir: true });
+  results.startups.push(bot.startupMs);
+  try {
+    const watch = new Watch(bot.slack);
+    const cpuBefore = bot.cpu();
+    const nodeCpuBefore = process.cpuUsage();
+    const t0 = nowMs();
+    const durations = await pool(SIZES.flows, SIZES.flowWindow, async () => {
+      const start = nowMs();
+      const id = await submitRequest(bot, watch);
+      const card = await watch.wait(`card:${id}`);
+      bot.slack.clickButton({ user: USERS.bob.id, channel: APPROVALS, ts: card.ts, action_id: 'jit_approve' });
+      await watch.wait(`active:${id}`);
+      return nowMs() - start;
+    });
+    const elapsedMs = nowMs() - t0;
+    const cpuAfter = bot.cpu();
+    const nodeCpu = process.cpuUsage(nodeCpuBefore);
+    results.flows = {
+      count: durations.length,
+      window: SIZES.flowWindow,
+      elapsedMs,
+      perSecond: durations.length / (elapsedMs / 1000),
+      p50: median(durations),
+      p99: percentile(durations, 99),
+      botCpuS: cpuAfter.self - cpuBefore.self,
+      backendCpuS: cpuAfter.children - cpuBefore.children,
+      nodeCpuS: (nodeCpu.user + nodeCpu.system) / 1e6,
+      apiCalls: bot.slack.apiCalls.length,
+    };
+
+    await phaseReconnects(bot, watch, results);
+
+    // Everything the flows did is in the database: count ACTIVE requests with the CLI.
+    await bot.stop();
+    const listed = execFileSync(BINARY, ['requests', 'list', '--state', 'ACTIVE', '--limit', '100000', '--config', bot.configFile], {
+      encoding: 'utf8',
+    });
+    results.flows.persistedActive = listed.split('\n').filter((l) => REQ_ID.test(l)).length;
+  } finally {
+    bot.options.keepDir = false;
+    await bot.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// 4. Reconnect gap on refresh_requested
+// ------------------------------------------------------------------------------------------------
+
+async function phaseReconnects(bot, watch, results) {
+  const { slack } = bot;
+  const samples = [];
+  for (let i = 0; i < SIZES.reconnects; i++) {
+    await sleep(300);
+    const [oldId] = slack.disconnect('refresh_requested');
+    const disconnectMs = nowMs();
+    const sendMs = nowMs();
+    const sent = slash(slack, USERS.alice, 'status');
+    const ack = await slack.waitForAck(sent.envelope_id, 5000);
+    await watch.wait(`answer:${sent.response_url}`, 5000);
+    const old = slack.connectionLog.find((l) => l.id === oldId);
+    await slack.waitFor(() => old.closed !== null, 15000, `socket ${oldId} to close`);
+    const fresh = slack.connectionLog.find((l) => l.id > oldId && !l.rejected);
+    samples.push({
+      gap: Math.max(0, fresh.opened - old.closed),
+      overlap: old.closed - fresh.opened,
+      newOpenedAfter: fresh.opened - disconnectMs,
+      oldClosedAfter: old.closed - disconnectMs,
+      closedBy: old.closeCode,
+      commandAcked: !ack.late,
+      commandAckMs: ack.atMs - sendMs,
+      commandConn: ack.connectionId,
+      freshId: fresh.id,
+    });
+  }
+  results.reconnects = {
+    count: samples.length,
+    maxGap: max(samples.map((s) => s.gap)),
+    gaps: samples.map((s) => s.gap),
+    medianOverlap: median(samples.map((s) => s.overlap)),
+    medianNewOpened: median(samples.map((s) => s.newOpenedAfter)),
+    maxNewOpened: max(samples.map((s) => s.newOpenedAfter)),
+    medianCommandAck: median(samples.map((s) => s.commandAckMs)),
+    maxCommandAck: max(samples.map((s) => s.commandAckMs)),
+    allAcked: samples.every((s) => s.commandAcked),
+    onNewSocket: samples.filter((s) => s.commandConn === s.freshId).length,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// 5. Peak RSS with 1000 pending requests
+// ------------------------------------------------------------------------------------------------
+
+async function phaseRss(results) {
+  const bot = await startBot({});
+  results.startups.push(bot.startupMs);
+  try {
+    const watch = new Watch(bot.slack);
+    const idle = bot.procStatus();
+    const t0 = nowMs();
+    await pool(SIZES.pending, SIZES.pendingWindow, async () => {
+      const id = await submitRequest(bot, watch);
+      await watch.wait(`card:${id}`);
+    });
+    const elapsedMs = nowMs() - t0;
+    await sleep(200);
+    const loaded = bot.procStatus();
+    results.rss = {
+      pending: watch.cards.size,
+      idleRssMb: idle.vmRssKb / 1024,
+      idleHwmMb: idle.vmHwmKb / 1024,
+      peakMb: loaded.vmHwmKb / 1024,
+      rssMb: loaded.vmRssKb / 1024,
+      threads: loaded.threads,
+      submitMs: elapsedMs,
+    };
+  } finally {
+    await bot.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Binary size and start-up
+// ------------------------------------------------------------------------------------------------
+
+function binarySizes(results) {
+  const size = fs.statSync(BINARY).size;
+  let stripped = NaN;
+  const tmp = path.join(os.tmpdir(), `jitbot-stripped-${process.pid}`);
+  try {
+    execFileSync('strip', ['-o', tmp, BINARY], { stdio: 'ignore' });
+    stripped = fs.statSync(tmp).size;
+  } catch {
+    // no strip on this machine
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  results.binary = { path: path.relative(ROOT, BINARY), bytes: size, strippedBytes: stripped };
+}
+
+async function phaseStartups(results, extra) {
+  for (let i = 0; i < extra; i++) {
+    const bot = await startBot({});
+    results.startups.push(bot.startupMs);
+    await bot.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Report
+// ------------------------------------------------------------------------------------------------
+
+function table(rows) {
+  const widths = rows[0].map((_, c) => max(rows.map((r) => String(r[c]).length)));
+  const line = (r) => `| ${r.map((cell, c) => String(cell).padEnd(widths[c])).join(' | ')} |`;
+  const out = [line(rows[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`];
+  for (const r of rows.slice(1)) out.push(line(r));
+  return out.join('\n');
+}
+
+function report(r) {
+  const mb = (bytes) => `${fmt(bytes / 1024 / 1024, 1)} MB`;
+  const meets = (ok) => (ok ? 'yes' : 'NO');
+  const rows = [['Figure', 'Measured', 'Target', 'Meets']];
+  const details = [];
+  for (const a of r.acks || []) {
+    const isTargetRow = a.command === 'status';
+    rows.push([
+      `Ack latency, /jit ${a.command}, ${a.count} ${a.mode.startsWith('all') ? 'all at once' : 'paced ~1/ms'} (p50 / p99 / max)`,
+      `${fmt(a.p50, 3)} / ${fmt(a.p99, 3)} / ${fmt(a.max, 3)} ms`,
+      isTargetRow ? `p99 < ${TARGETS.ackP99Ms} ms` : '-',
+      isTargetRow ? meets(a.p99 < TARGETS.ackP99Ms) : '-',
+    ]);
+    details.push(`ack /jit ${a.command}, ${a.mode}: ${a.late} later than 3 s; last ack ${fmt(a.lastAckMs, 1)} ms and last answer ` +
+      `${fmt(a.lastAnswerMs, 1)} ms after the first send; ${a.withPayload} acks carried the answer`);
+  }
+  const c = r.clicks;
+  if (c) {
+    rows.push([`Click -> click acked (median of ${c.count})`, `${fmt(c.ack, 3)} ms`, '-', '-']);
+    rows.push([`Click -> backend process running (median / p90)`, `${fmt(c.backend)} / ${fmt(c.backendP90)} ms`, '-', '-']);
+    rows.push([`Click -> card shows "Active until" (median / p90 / max)`, `${fmt(c.active)} / ${fmt(c.activeP90)} / ${fmt(c.activeMax)} ms`, '-', '-']);
+    details.push(`click-to-grant: one click at a time; backend run as timed by jitbot itself (median) ${fmt(c.backendRunMs, 0)} ms`);
+  }
+  const f = r.flows;
+  if (f) {
+    rows.push([
+      `Full flows, ${f.count} with ${f.window} in flight`,
+      `${fmt(f.perSecond, 1)} flows/s (${fmt(f.elapsedMs / 1000, 2)} s)`,
+      `>= ${TARGETS.flowsPerSecond} flows/s`,
+      meets(f.perSecond >= TARGETS.flowsPerSecond),
+    ]);
+    rows.push([`Flow duration under that load (p50 / p99)`, `${fmt(f.p50, 1)} / ${fmt(f.p99, 1)} ms`, '-', '-']);
+    details.push(`flows: ${f.apiCalls} Web API calls; CPU during the phase: jitbot ${fmt(f.botCpuS)} s, backend processes ${fmt(f.backendCpuS)} s, ` +
+      `Node (driver + fake) ${fmt(f.nodeCpuS)} s, over ${fmt(f.elapsedMs / 1000)} s wall on ${os.cpus().length} CPUs; ` +
+      `${f.persistedActive} ACTIVE in the database after the run (jitbot requests list)`);
+  }
+  const rc = r.reconnects;
+  if (rc) {
+    rows.push([
+      `Reconnect gap, refresh_requested x${rc.count} (max)`,
+      `${fmt(rc.maxGap, 3)} ms (each: ${rc.gaps.map((g) => fmt(g, 1)).join(', ')})`,
+      `${TARGETS.reconnectGapMs} ms`,
+      meets(rc.maxGap <= TARGETS.reconnectGapMs),
+    ]);
+    rows.push([
+      `Command sent right after disconnect: acked? send -> ack (median / max)`,
+      `${rc.allAcked ? `${rc.count}/${rc.count} acked in time` : 'NOT all acked in time'}, ${fmt(rc.medianCommandAck)} / ${fmt(rc.maxCommandAck)} ms`,
+      '-',
+      '-',
+    ]);
+    details.push(`reconnects: new socket opened ${fmt(rc.medianNewOpened)} ms (max ${fmt(rc.maxNewOpened)}) after the disconnect frame; ` +
+      `old and new sockets overlapped ${fmt(rc.medianOverlap)} ms (median); ${rc.onNewSocket}/${rc.count} commands acked on the new socket`);
+  }
+  const m = r.rss;
+  if (m) {
+    rows.push([
+      `Peak RSS (VmHWM) with ${m.pending} pending requests`,
+      `${fmt(m.peakMb, 1)} MB (VmRSS now ${fmt(m.rssMb, 1)} MB; idle ${fmt(m.idleRssMb, 1)} MB)`,
+      `< ${TARGETS.peakRssMb} MB`,
+      meets(m.peakMb < TARGETS.peakRssMb),
+    ]);
+    details.push(`RSS: ${m.pending} requests submitted and carded in ${fmt(m.submitMs, 0)} ms (${SIZES.pendingWindow} in flight); ` +
+      `${m.threads} threads; idle VmHWM ${fmt(m.idleHwmMb, 1)} MB`);
+  }
+  rows.push([`Binary size (as built / stripped)`, `${mb(r.binary.bytes)} / ${mb(r.binary.strippedBytes)}`, '-', '-']);
+  if (r.startups.length) {
+    rows.push([
+      `Start-up: spawn -> first Socket Mode connection (median of ${r.startups.length} / max)`,
+      `${fmt(median(r.startups), 1)} / ${fmt(max(r.startups), 1)} ms`,
+      '-',
+      '-',
+    ]);
+  }
+  details.push(`load average at start / end: ${r.loadStart.map((v) => v.toFixed(2)).join(' ')} / ${r.loadEnd.map((v) => v.toFixed(2)).join(' ')}; ` +
+    `total run ${fmt(r.totalS, 1)} s`);
+  return ['', table(rows), '', 'Details:', ...details.map((d) => `  ${d}`)].join('\n');
+}
+
+async function main() {
+  const jsonAt = process.argv.indexOf('--json');
+  const jsonFile = jsonAt > 0 ? process.argv[jsonAt + 1] : null;
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt > 0 ? process.argv[onlyAt + 1].split(',') : null;
+  if (!fs.existsSync(BINARY)) {
+    console.error(`bench: no jitbot binary at ${BINARY}; build it first with: bash scripts/build.sh`);
+    process.exit(2);
+  }
+  const results = { startedAt: new Date().toISOString(), loadStart: os.loadavg(), startups: [], sizes: SIZES, targets: TARGETS };
+  const t0 = nowMs();
+  const step = (name) => process.stderr.write(`bench: ${name} (${fmt((nowMs() - t0) / 1000, 1)} s)\n`);
+
+  binarySizes(results);
+  const phases = [
+    ['acks', 'ack latency', phaseAcks],
+    ['clicks', 'click-to-grant', phaseClickToGrant],
+    ['flows', 'full flows + reconnects', phaseFlows],
+    ['rss', 'peak RSS with pending requests', phaseRss],
+    ['startup', 'start-up', (r) => phaseStartups(r, 3)],
+  ];
+  for (const [key, name, run] of phases) {
+    if (only && !only.includes(key)) continue;
+    step(name);
+    await run(results);
+  }
+  results.loadEnd = os.loadavg();
+  results.totalS = (nowMs() - t0) / 1000;
+
+  console.log(report(results));
+  if (jsonFile) fs.writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+main().catch((error) => {
+  console.error(error && error.stack ? error.stack : error);
+  process.exit(1);
+});
