@@ -1,0 +1,162 @@
+// What people see in Slack: approval cards, alerts, DMs, and how user text is made harmless.
+#include <catch2/catch.hpp>
+
+#include "adapters/slack/cards.hpp"
+#include "adapters/slack/slack_client.hpp"
+#include "support.hpp"
+
+namespace slack = jitbot::adapters::slack;
+using jitbot::workflows::Notice;
+using jitbot::workflows::NoticeEvent;
+using jitbot::workflows::Request;
+using jitbot::workflows::RequestState;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+Request pending_request() {
+  Request request;
+  request.id = "req_01JTESTTESTTESTTESTTESTTES";
+  request.state = RequestState::pending;
+  request.provider = "aws";
+  request.role = "admin";
+  request.scope = "123456789012";
+  request.duration = 2h;
+  request.reason = "INC-4421";
+  request.requester = "U0ALICE";
+  request.created_at = jitbot::testing::test_start();
+  request.pending_deadline = request.created_at + 30min;
+  return request;
+}
+
+std::vector<std::string> action_ids(const slack::SlackMessage& message) {
+  std::vector<std::string> ids;
+  for (const auto& block : message.blocks) {
+    if (block["type"] != "actions") continue;
+    for (const auto& element : block["elements"]) ids.push_back(element["action_id"]);
+  }
+  return ids;
+}
+
+std::string all_text(const json& node) {
+  std::string text;
+  if (node.is_object()) {
+    if (node.contains("text") && node["text"].is_string()) text += node["text"].get<std::string>() + "\n";
+    for (const auto& [key, value] : node.items()) text += all_text(value);
+  } else if (node.is_array()) {
+    for (const auto& value : node) text += all_text(value);
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("mrkdwn escaping neutralises mentions, channel pings and links") {
+  CHECK(slack::escape_mrkdwn("<!channel> <@U0BOB> <https://x|y> a&b") ==
+        "&lt;!channel&gt; &lt;@U0BOB&gt; &lt;https://x|y&gt; a&amp;b");
+  CHECK(slack::escape_mrkdwn("plain *bold* text") == "plain *bold* text");
+  CHECK(slack::mention("U0BOB") == "<@U0BOB>");
+  CHECK(slack::mention("U0BOB> <!here") == "U0BOB&gt; &lt;!here");
+}
+
+TEST_CASE("truncation never splits a UTF-8 character") {
+  std::string text = "ab€€€";  // € is three bytes
+  auto cut = slack::truncate_utf8(text, 8);
+  CHECK(cut.size() <= 8);
+  CHECK(cut == "ab€…");
+  CHECK(slack::truncate_utf8(text, 7) == "ab…");
+  CHECK(slack::truncate_utf8("short", 10) == "short");
+}
+
+TEST_CASE("a pending card shows the request and offers Approve and Deny") {
+  auto policy = jitbot::testing::two_approver_policy();
+  auto request = pending_request();
+  auto card = slack::approval_card(request, policy);
+  auto text = all_text(card.blocks);
+  CHECK(text.find("<@U0ALICE>") != std::string::npos);
+  CHECK(text.find("123456789012") != std::string::npos);
+  CHECK(text.find("2h") != std::string::npos);
+  CHECK(text.find("INC-4421") != std::string::npos);
+  CHECK(text.find("Pending: 0 of 2 approvals") != std::string::npos);
+  CHECK(action_ids(card) == std::vector<std::string>{"jit_approve", "jit_deny"});
+  for (const auto& block : card.blocks) {
+    if (block["type"] != "actions") continue;
+    for (const auto& button : block["elements"]) CHECK(button["value"] == request.id);
+  }
+}
+
+TEST_CASE("once decided, a card keeps only the buttons that still make sense") {
+  auto policy = jitbot::testing::two_approver_policy();
+  auto request = pending_request();
+  request.approvals = {{"U0BOB", request.created_at + 1min}, {"U0CAROL", request.created_at + 2min}};
+  request.state = RequestState::active;
+  request.granted_at = request.created_at + 2min;
+  request.expires_at = *request.granted_at + 2h;
+  auto active = slack::approval_card(request, policy);
+  CHECK(action_ids(active) == std::vector<std::string>{"jit_revoke"});
+  CHECK(all_text(active.blocks).find("Approved by <@U0CAROL> at") != std::string::npos);
+
+  request.ending_as = RequestState::expired;
+  CHECK(action_ids(slack::approval_card(request, policy)).empty());
+
+  auto denied = pending_request();
+  denied.state = RequestState::denied;
+  denied.decided_by = "U0BOB";
+  denied.decided_at = denied.created_at + 1min;
+  denied.decision_note = "not during the freeze <!here>";
+  auto card = slack::approval_card(denied, policy);
+  CHECK(action_ids(card).empty());
+  auto text = all_text(card.blocks);
+  CHECK(text.find("Denied by <@U0BOB>") != std::string::npos);
+  CHECK(text.find("&lt;!here&gt;") != std::string::npos);
+  CHECK(text.find("<!here>") == std::string::npos);
+}
+
+TEST_CASE("a huge reason still fits Slack's Block Kit limits") {
+  auto policy = jitbot::testing::two_approver_policy();
+  auto request = pending_request();
+  request.reason = std::string(20000, '<');  // escapes to four times its length
+  auto card = slack::approval_card(request, policy);
+  CHECK(card.blocks.size() <= 50);
+  for (const auto& block : card.blocks) {
+    if (block.contains("text")) CHECK(block["text"]["text"].get<std::string>().size() <= 3000);
+    if (block.contains("fields")) {
+      for (const auto& field : block["fields"]) CHECK(field["text"].get<std::string>().size() <= 2000);
+    }
+  }
+  CHECK(card.text.size() <= 3000);
+}
+
+TEST_CASE("the console link appears only in the requester's DM") {
+  auto request = pending_request();
+  request.state = RequestState::active;
+  request.expires_at = request.created_at + 2h;
+  Notice granted;
+  granted.kind = jitbot::workflows::NoticeKind::requester_dm;
+  granted.event = NoticeEvent::granted;
+  granted.console_url = "https://signin.aws.amazon.com/federation?Action=login&SigninToken=abc";
+  auto dm = slack::requester_dm(granted, request);
+  CHECK(all_text(dm.blocks).find("<https://signin.aws.amazon.com/federation?Action=login&amp;SigninToken=abc|Open "
+                                 "the console>") != std::string::npos);
+
+  auto policy = jitbot::testing::two_approver_policy();
+  CHECK(all_text(slack::approval_card(request, policy).blocks).find("signin") == std::string::npos);
+  CHECK(all_text(slack::break_glass_alert(request).blocks).find("signin") == std::string::npos);
+}
+
+TEST_CASE("the break-glass alert names who, what, where, how long and why") {
+  auto request = pending_request();
+  request.break_glass = true;
+  request.requester = "U0ONCALL";
+  auto alert = all_text(slack::break_glass_alert(request).blocks);
+  for (const char* expected : {"<@U0ONCALL>", "aws", "admin", "123456789012", "2h", "INC-4421", "Break-glass"}) {
+    CHECK(alert.find(expected) != std::string::npos);
+  }
+}
+
+TEST_CASE("Web API arguments are form-encoded with nested values as JSON") {
+  json arguments = {{"channel", "C1"}, {"text", "a&b=c d"}, {"blocks", json::array({{{"type", "divider"}}})}};
+  CHECK(slack::form_encode(arguments) ==
+        "blocks=%5B%7B%22type%22%3A%22divider%22%7D%5D&channel=C1&text=a%26b%3Dc%20d");
+}
