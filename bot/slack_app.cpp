@@ -190,7 +190,7 @@ std::optional<json> route_envelope(const slack::Envelope& envelope, InputQueue& 
     if (!action) return std::nullopt;
     auto input = Input::of(Input::Kind::click);
     input.user = payload.contains("user") && payload["user"].is_object() ? payload["user"].value("id", std::string{})
-                                                                            : std::string{};
+                                                                         : std::string{};
     input.action = *action;
     input.request_id = actions[0].value("value", std::string{});
     input.response_url = payload.value("response_url", std::string{});

@@ -178,7 +178,8 @@ void read_slack(const std::filesystem::path& file, const toml::table& root, Conf
     std::filesystem::path path{ca_file};
     config.slack.ca_file = path.is_absolute() ? path : file.parent_path() / path;
   }
-  config.slack.channel_post_interval = *slack.duration("channel_post_interval", config.slack.channel_post_interval, false, true);
+  config.slack.channel_post_interval =
+      *slack.duration("channel_post_interval", config.slack.channel_post_interval, false, true);
   config.slack.method_pacing = slack.boolean("method_pacing", config.slack.method_pacing);
   config.slack.ping_timeout = *slack.duration("ping_timeout", config.slack.ping_timeout);
   if (config.slack.ping_timeout < Seconds{2}) slack.fail("ping_timeout", "must be at least 2s");

@@ -29,8 +29,7 @@ json field(std::string_view label, std::string_view value) {
 
 json context(std::string text) { return {{"type", "context"}, {"elements", json::array({mrkdwn(std::move(text))})}}; }
 
-json button(std::string_view label, std::string_view action_id, const std::string& request_id,
-            std::string_view style) {
+json button(std::string_view label, std::string_view action_id, const std::string& request_id, std::string_view style) {
   json element = {{"type", "button"},
                   {"text", {{"type", "plain_text"}, {"text", std::string(label)}}},
                   {"action_id", std::string(action_id)},
@@ -89,19 +88,17 @@ std::string truncate_utf8(std::string_view text, std::size_t limit) {
 }
 
 std::string mention(std::string_view user_id) {
-  bool plausible = !user_id.empty() && user_id.size() <= 32 &&
-                   std::all_of(user_id.begin(), user_id.end(), [](char c) {
-                     return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
-                   });
+  bool plausible = !user_id.empty() && user_id.size() <= 32 && std::all_of(user_id.begin(), user_id.end(), [](char c) {
+    return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
+  });
   if (!plausible) return escape_mrkdwn(user_id);
   return "<@" + std::string(user_id) + ">";
 }
 
 SlackMessage approval_card(const Request& request, const workflows::Policy& policy) {
   SlackMessage message;
-  std::string headline = request.break_glass
-                             ? ":rotating_light: *BREAK-GLASS* access by " + mention(request.requester)
-                             : ":key: *Access request* from " + mention(request.requester);
+  std::string headline = request.break_glass ? ":rotating_light: *BREAK-GLASS* access by " + mention(request.requester)
+                                             : ":key: *Access request* from " + mention(request.requester);
   message.blocks.push_back(section(headline));
   message.blocks.push_back({{"type", "section"},
                             {"fields", json::array({
@@ -123,10 +120,9 @@ SlackMessage approval_card(const Request& request, const workflows::Policy& poli
                               {"elements", json::array({button("Approve", approve_action, request.id, "primary"),
                                                         button("Deny", deny_action, request.id, "danger")})}});
   } else if (request.state == RequestState::active && !request.ending_as) {
-    message.blocks.push_back(
-        {{"type", "actions"},
-         {"block_id", "jit_active"},
-         {"elements", json::array({button("Revoke", revoke_action, request.id, "danger")})}});
+    message.blocks.push_back({{"type", "actions"},
+                              {"block_id", "jit_active"},
+                              {"elements", json::array({button("Revoke", revoke_action, request.id, "danger")})}});
   }
   message.text = truncate_utf8((request.break_glass ? "Break-glass access: " : "Access request: ") +
                                    escape_mrkdwn(workflows::access_summary(request)) + " — " + state,

@@ -115,8 +115,8 @@ asio::awaitable<std::unique_ptr<HttpClient::Connection>> HttpClient::connect(con
   co_return connection;
 }
 
-asio::awaitable<HttpResponse> HttpClient::exchange(Connection& connection, const Url& url,
-                                                   const HttpRequest& request, std::chrono::milliseconds timeout) {
+asio::awaitable<HttpResponse> HttpClient::exchange(Connection& connection, const Url& url, const HttpRequest& request,
+                                                   std::chrono::milliseconds timeout) {
   http::request<http::string_body> message{http::string_to_verb(request.method), url.target, 11};
   bool default_port = url.port == (url.tls ? "443" : "80");
   message.set(http::field::host, default_port ? url.host : url.host + ":" + url.port);

@@ -39,9 +39,11 @@ Delivery SlackChat::deliver(const workflows::Notice& notice, const workflows::Re
 }
 
 Delivery SlackChat::post(const std::string& channel, const SlackMessage& message) {
-  auto result = slack_.call("chat.postMessage",
-                            {{"channel", channel}, {"text", message.text}, {"blocks", message.blocks},
-                             {"unfurl_links", false}, {"unfurl_media", false}});
+  auto result = slack_.call("chat.postMessage", {{"channel", channel},
+                                                 {"text", message.text},
+                                                 {"blocks", message.blocks},
+                                                 {"unfurl_links", false},
+                                                 {"unfurl_media", false}});
   if (!result.ok) return failed(result);
   return {true, card_location(result.body.value("channel", channel), result.body.value("ts", std::string{})), {}};
 }
@@ -57,7 +59,8 @@ Delivery SlackChat::update_card(const workflows::Notice& notice, const workflows
   std::string channel = location.substr(0, space);
   std::string ts = location.substr(space + 1);
   auto card = approval_card(request, policy_);
-  auto result = slack_.call("chat.update", {{"channel", channel}, {"ts", ts}, {"text", card.text}, {"blocks", card.blocks}});
+  auto result =
+      slack_.call("chat.update", {{"channel", channel}, {"ts", ts}, {"text", card.text}, {"blocks", card.blocks}});
   if (result.ok) return {true, location, {}};
   if (result.error == "message_not_found" || result.error == "cant_update_message") {
     // Someone deleted the card: post it again rather than leave approvers without buttons.

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -9,7 +10,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
-#include <atomic>
 #include <future>
 #include <map>
 #include <set>
@@ -50,7 +50,7 @@ std::string url_encode(std::string_view text) {
 /// are not paced here (chat.postMessage is paced per channel instead).
 int calls_per_minute(const std::string& method) {
   static const std::map<std::string, int> tiers{
-      {"chat.update", 50},      {"chat.postEphemeral", 100}, {"views.open", 100},
+      {"chat.update", 50},        {"chat.postEphemeral", 100}, {"views.open", 100},
       {"conversations.open", 50}, {"users.info", 100},         {"usergroups.users.list", 20},
   };
   auto found = tiers.find(method);
@@ -262,9 +262,9 @@ void SlackClient::stop() {
 }
 
 ApiResult SlackClient::call(const std::string& method, const nlohmann::json& arguments) {
-  auto future = asio::co_spawn(
-      impl_->io, impl_->call_async(method, arguments, impl_->settings.bot_token, form_encode(arguments)),
-      asio::use_future);
+  auto future =
+      asio::co_spawn(impl_->io, impl_->call_async(method, arguments, impl_->settings.bot_token, form_encode(arguments)),
+                     asio::use_future);
   try {
     // A call blocked behind a long Retry-After must not hold up shutdown.
     while (future.wait_for(100ms) != std::future_status::ready) {

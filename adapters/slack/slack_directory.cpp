@@ -67,7 +67,8 @@ workflows::UserProfile SlackDirectory::profile(const std::string& user_id) {
     return {user_id, {}, {}};
   }
   const auto& user = result.body["user"];
-  auto profile_json = user.contains("profile") && user["profile"].is_object() ? user["profile"] : nlohmann::json::object();
+  auto profile_json =
+      user.contains("profile") && user["profile"].is_object() ? user["profile"] : nlohmann::json::object();
   workflows::UserProfile profile{
       user_id,
       profile_json.value("email", std::string{}),

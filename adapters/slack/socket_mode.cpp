@@ -38,9 +38,9 @@ constexpr auto max_backoff = 30s;
 
 /// apps.connections.open errors that no retry can fix (the Node SDK's list, plus revoked tokens).
 bool is_fatal_open_error(const std::string& error) {
-  static const std::set<std::string> fatal{"not_authed",         "invalid_auth",  "account_inactive",
-                                           "user_removed_from_team", "team_disabled", "token_revoked",
-                                           "token_expired",      "not_allowed_token_type"};
+  static const std::set<std::string> fatal{
+      "not_authed",    "invalid_auth",  "account_inactive", "user_removed_from_team",
+      "team_disabled", "token_revoked", "token_expired",    "not_allowed_token_type"};
   return fatal.count(error) > 0;
 }
 
@@ -170,8 +170,8 @@ class WebSocketSession final : public SocketSession, public std::enable_shared_f
 
 }  // namespace
 
-SocketMode::SocketMode(asio::io_context& io, ssl::context& tls, OpenUrl open_url, std::chrono::milliseconds ping_timeout,
-                       EnvelopeHandler on_envelope, FatalHandler on_fatal)
+SocketMode::SocketMode(asio::io_context& io, ssl::context& tls, OpenUrl open_url,
+                       std::chrono::milliseconds ping_timeout, EnvelopeHandler on_envelope, FatalHandler on_fatal)
     : io_(io),
       tls_(tls),
       open_url_(std::move(open_url)),
@@ -316,8 +316,9 @@ void SocketMode::on_frame(SocketSession& session, const std::string& text) {
     std::string reason = frame.value("reason", std::string{});
     logger()->info("socket {}: Slack asks to reconnect ({})", session.id(), reason);
     if (reason == "link_disabled") {
-      fail("Slack turned Socket Mode off for this app (disconnect: link_disabled). Turn it on at api.slack.com/apps "
-           "→ Socket Mode, then start jitbot again.");
+      fail(
+          "Slack turned Socket Mode off for this app (disconnect: link_disabled). Turn it on at api.slack.com/apps "
+          "→ Socket Mode, then start jitbot again.");
       return;
     }
     session.disconnect_reason = reason;
@@ -340,7 +341,8 @@ void SocketMode::on_envelope(SocketSession& session, const nlohmann::json& frame
   // Slack redelivers an unacked event with a new envelope ID but the same event_id.
   bool fresh = first_sighting("envelope:" + envelope.envelope_id);
   if (fresh && envelope.payload.is_object()) {
-    if (auto event_id = envelope.payload.find("event_id"); event_id != envelope.payload.end() && event_id->is_string()) {
+    if (auto event_id = envelope.payload.find("event_id");
+        event_id != envelope.payload.end() && event_id->is_string()) {
       fresh = first_sighting("event:" + event_id->get<std::string>());
     }
   }

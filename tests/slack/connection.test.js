@@ -173,3 +173,29 @@ test('TLS: jitbot verifies the server certificate and its host name', async () =
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an envelope delivered twice is acked twice but handled once; a redelivered event is acked', async () => {
+  await withBot({}, async (bot) => {
+    const id = await bot.request(USERS.alice, `${AWS} --duration 1h --reason "dedup"`);
+    await bot.waitForCard(id);
+    const click = await bot.click(USERS.alice, id, 'jit_approve'); // refused: her own request
+    await bot.answerTo(click);
+    // The very same frame again, as a retry across sockets could bring it.
+    bot.slack.sendRaw(JSON.stringify(bot.slack._envelopes.get(click.envelope_id).envelope));
+    await bot.slack.waitFor(
+      () => bot.slack.clientErrors.some((e) => e.kind === 'duplicate_ack' && e.data.includes(click.envelope_id)),
+      5000,
+      'the duplicate to be acked too',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(bot.slack.responses(click.response_url).length, 1, 'answered once');
+
+    const first = bot.slack.sendEvent({ type: 'app_mention', user: USERS.bob.id, text: 'hi', channel: 'C0OPS' },
+      { event_id: 'Ev0DEDUP' });
+    const again = bot.slack.sendEvent({ type: 'app_mention', user: USERS.bob.id, text: 'hi', channel: 'C0OPS' },
+      { event_id: 'Ev0DEDUP', retry_attempt: 1, retry_reason: 'timeout' });
+    await bot.slack.waitForAck(first.envelope_id);
+    await bot.slack.waitForAck(again.envelope_id);
+    assert.equal(bot.slack.eventTimeouts.length, 0, 'no event missed its deadline');
+  });
+});
