@@ -278,8 +278,38 @@ std::vector<Request> SqliteStore::list(const workflows::RequestFilter& filter) {
   return query_requests(where, bindings, filter.limit);
 }
 
-std::vector<Request> SqliteStore::open_requests() {
-  return query_requests("state IN ('PENDING','APPROVED','ACTIVE','REVOKE_FAILED') OR ending_as IS NOT NULL", {}, 0);
+namespace {
+
+// Requests the scheduler may still have to act on, and when (Unix ms) it must: this mirrors
+// AccessWorkflow::tick, so only the rows that are due are ever loaded.
+constexpr const char* open_requests_sql =
+    "(state IN ('PENDING','APPROVED','ACTIVE','REVOKE_FAILED') OR ending_as IS NOT NULL)";
+constexpr const char* due_at_sql =
+    "(CASE WHEN ending_as IS NOT NULL THEN COALESCE(next_revoke_attempt, 0)"
+    " WHEN state = 'PENDING' THEN pending_deadline"
+    " WHEN state = 'APPROVED' THEN 0"
+    " WHEN state = 'ACTIVE' THEN expires_at END)";
+
+}  // namespace
+
+std::vector<Request> SqliteStore::due_requests(workflows::Instant now) {
+  return query_requests(
+      std::string{open_requests_sql} + " AND " + due_at_sql + " <= " + std::to_string(workflows::to_unix_millis(now)),
+      {}, 0);
+}
+
+std::optional<workflows::Instant> SqliteStore::next_due_at(const std::set<std::string>& except) {
+  std::string sql = std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql;
+  if (!except.empty()) {
+    sql += " AND id NOT IN (";
+    for (std::size_t i = 0; i < except.size(); ++i) sql += i == 0 ? "?" : ",?";
+    sql += ")";
+  }
+  SQLite::Statement query(*db_, sql);
+  int index = 1;
+  for (const auto& id : except) query.bind(index++, id);
+  if (!query.executeStep() || query.getColumn(0).isNull()) return std::nullopt;
+  return workflows::from_unix_millis(query.getColumn(0).getInt64());
 }
 
 std::vector<AuditEntry> SqliteStore::audit_trail(const std::string& request_id) {

@@ -33,7 +33,8 @@ class SqliteStore final : public workflows::RequestStore {
   bool commit(const workflows::Change& change) override;
   std::optional<workflows::Request> find(const std::string& id) override;
   std::vector<workflows::Request> list(const workflows::RequestFilter& filter) override;
-  std::vector<workflows::Request> open_requests() override;
+  std::vector<workflows::Request> due_requests(workflows::Instant now) override;
+  std::optional<workflows::Instant> next_due_at(const std::set<std::string>& except) override;
   std::vector<workflows::AuditEntry> audit_trail(const std::string& request_id) override;
   std::vector<workflows::Notice> undelivered_notices(int limit) override;
   void mark_delivered(std::int64_t notice_id) override;

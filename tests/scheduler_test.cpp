@@ -114,3 +114,19 @@ TEST_CASE("a revoke goes to the backend that granted, even after the role's back
   REQUIRE(restarted.backend->revokes.size() == 1);  // the harness registers its backend as "scripted"
   CHECK(restarted.backend->revokes[0].backend == "scripted");
 }
+
+TEST_CASE("the scheduler loads only what is due, and knows when the next thing is", "[expiry]") {
+  jitbot::testing::Harness h;
+  auto active = h.submit("1h");
+  h.click("U0BOB", "approve", active);
+  h.click("U0CAROL", "approve", active);  // active until start + 1h
+  h.clock.advance(10min);
+  auto pending = h.submit("2h");  // times out at start + 40m
+  REQUIRE(h.store.due_requests(h.clock.now()).empty());
+  CHECK(h.store.next_due_at({}) == h.clock.now() + 30min);
+  CHECK(h.store.next_due_at({pending}) == h.clock.now() + 50min);  // in flight elsewhere: the expiry is next
+  h.clock.advance(30min);
+  auto due = h.store.due_requests(h.clock.now());
+  REQUIRE(due.size() == 1);
+  CHECK(due.front().id == pending);
+}

@@ -363,7 +363,7 @@ void AccessWorkflow::record_cleanup(Request& request, Change& change, const Back
 std::vector<BackendWork> AccessWorkflow::tick() {
   std::vector<BackendWork> work;
   const Instant now = clock_.now();
-  for (const auto& request : store_.open_requests()) {
+  for (const auto& request : store_.due_requests(now)) {
     if (in_flight_.count(request.id)) continue;
     if (request.ending_as) {
       // A revoke decided on (expiry, revoke, failed-grant clean-up) that has not succeeded yet:
@@ -409,26 +409,8 @@ std::vector<BackendWork> AccessWorkflow::tick() {
 }
 
 std::optional<Instant> AccessWorkflow::next_due() {
-  std::optional<Instant> due;
-  auto consider = [&](Instant at) {
-    if (!due || at < *due) due = at;
-  };
-  for (const auto& request : store_.open_requests()) {
-    if (in_flight_.count(request.id)) continue;
-    if (request.ending_as) {
-      consider(request.next_revoke_attempt.value_or(clock_.now()));
-      continue;
-    }
-    switch (request.state) {
-      case RequestState::pending: consider(request.pending_deadline); break;
-      case RequestState::approved: consider(clock_.now()); break;
-      case RequestState::active:
-        if (request.expires_at) consider(*request.expires_at);
-        break;
-      default: break;
-    }
-  }
-  return due;
+  // Requests whose backend call is running now are not due again until it returns.
+  return store_.next_due_at(in_flight_);
 }
 
 }  // namespace jitbot::workflows

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,9 +84,12 @@ class RequestStore {
   virtual std::optional<Request> find(const std::string& id) = 0;
   virtual std::vector<Request> list(const RequestFilter& filter) = 0;
 
-  /// Requests that need the scheduler: pending, approved (grant unfinished), active, revoke_failed,
-  /// and any other with a revoke still to finish (ending_as set).
-  virtual std::vector<Request> open_requests() = 0;
+  /// Open requests the scheduler must act on by `now`: a pending deadline passed, a grant to
+  /// (re)do (approved), an expiry reached, or a revoke to finish or retry (ending_as set).
+  virtual std::vector<Request> due_requests(Instant now) = 0;
+
+  /// When the scheduler is next needed for any open request not in `except`; nullopt: never.
+  virtual std::optional<Instant> next_due_at(const std::set<std::string>& except) = 0;
 
   virtual std::vector<AuditEntry> audit_trail(const std::string& request_id) = 0;
 

@@ -38,7 +38,9 @@ test('request, one approval, grant, card updated, DM, expiry and revoke', async 
     assert.deepEqual(buttons(card), ['jit_approve', 'jit_deny']);
 
     await bot.click(USERS.bob, id, 'jit_approve');
-    await bot.waitForBackend('grant', id);
+    const grant = await bot.waitForBackend('grant', id);
+    assert.match(grant.line, /for U0ALICE \(alice@example\.com\)/, 'the backend gets the email from users.info');
+    assert.ok(bot.slack.callsTo('users.info').some((call) => call.args.user === 'U0ALICE'));
     const granted = await bot.waitForCard(id, isActive, 'the card showing active access');
     assert.match(cardText(granted), /Approved by <@U0BOB> at 20\d\d-/);
     assert.equal(granted.ts, card.ts, 'the same card is updated in place');
