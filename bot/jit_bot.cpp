@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <future>
+
 #include "bot/command_parser.hpp"
 #include "workflows/outbox.hpp"
 #include "workflows/wording.hpp"
@@ -104,25 +106,45 @@ Reply JitBot::list(const std::string& actor, int scope) {
   return {true, text};
 }
 
-void JitBot::perform(const workflows::BackendWork& work) {
-  auto call = workflow_.prepare(work);
-  if (!call) return;  // the request moved on; nothing to do
-  workflows::BackendResult result;
-  auto backend = backends_.find(call->backend);
+workflows::BackendResult JitBot::call_backend(const workflows::BackendCall& call) {
+  auto backend = backends_.find(call.backend);
   if (backend == backends_.end()) {
-    result.error = "backend \"" + call->backend + "\" is not configured";
-  } else if (call->action == workflows::BackendCall::Action::grant) {
-    result = backend->second->grant(*call);
-  } else {
-    result = backend->second->revoke(*call);
+    workflows::BackendResult missing;
+    missing.error = "backend \"" + call.backend + "\" is not configured";
+    return missing;
   }
-  if (observer_) observer_(*call, result);
-  if (call->action == workflows::BackendCall::Action::grant) {
-    auto cleanup = workflow_.record_grant(call->request_id, result);
+  if (call.action == workflows::BackendCall::Action::grant) return backend->second->grant(call);
+  return backend->second->revoke(call);
+}
+
+void JitBot::record(const workflows::BackendCall& call, const workflows::BackendResult& result) {
+  if (observer_) observer_(call, result);
+  if (call.action == workflows::BackendCall::Action::grant) {
+    auto cleanup = workflow_.record_grant(call.request_id, result);
     pending_work_.insert(pending_work_.end(), cleanup.begin(), cleanup.end());
   } else {
-    workflow_.record_revoke(call->request_id, result);
+    workflow_.record_revoke(call.request_id, result);
   }
+}
+
+void JitBot::perform_batch(std::vector<workflows::BackendWork> batch) {
+  // Preparing and recording touch the workflow and the store, so they stay on this thread;
+  // only the backend calls themselves (slow, independent) may run side by side.
+  std::vector<workflows::BackendCall> calls;
+  for (const auto& work : batch) {
+    if (auto call = workflow_.prepare(work)) calls.push_back(std::move(*call));  // else: moved on
+  }
+  std::vector<workflows::BackendResult> results(calls.size());
+  if (calls.size() == 1 || backend_concurrency_ == 1) {
+    for (std::size_t i = 0; i < calls.size(); ++i) results[i] = call_backend(calls[i]);
+  } else {
+    std::vector<std::future<workflows::BackendResult>> running;
+    for (const auto& call : calls) {
+      running.push_back(std::async(std::launch::async, [this, &call] { return call_backend(call); }));
+    }
+    for (std::size_t i = 0; i < running.size(); ++i) results[i] = running[i].get();
+  }
+  for (std::size_t i = 0; i < calls.size(); ++i) record(calls[i], results[i]);
 }
 
 void JitBot::deliver_notices() {
@@ -136,9 +158,10 @@ void JitBot::deliver_notices() {
 void JitBot::settle() {
   deliver_notices();
   while (!pending_work_.empty()) {
-    auto work = pending_work_.front();
-    pending_work_.pop_front();
-    perform(work);
+    auto take = std::min<std::size_t>(pending_work_.size(), static_cast<std::size_t>(backend_concurrency_));
+    std::vector<workflows::BackendWork> batch(pending_work_.begin(), pending_work_.begin() + take);
+    pending_work_.erase(pending_work_.begin(), pending_work_.begin() + take);
+    perform_batch(std::move(batch));
     deliver_notices();
   }
 }

@@ -1,11 +1,13 @@
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "workflows/lifecycle.hpp"
 #include "workflows/ports.hpp"
@@ -49,6 +51,10 @@ class JitBot {
 
   void observe_backends(BackendObserver observer) { observer_ = std::move(observer); }
 
+  /// Lets settle() run up to `calls` backend calls at once, each on a thread of its own. Only for
+  /// backends that are safe to call concurrently (exec: one process per call). Default 1.
+  void run_backends_concurrently(int calls) { backend_concurrency_ = std::max(1, calls); }
+
   /// Hands outbox delivery to someone else (Slack delivers from a thread of its own, so a slow
   /// or rate-limited post never holds up commands); `wake` is called whenever notices may wait.
   void deliver_outbox_elsewhere(std::function<void()> wake) { outbox_wake_ = std::move(wake); }
@@ -57,7 +63,9 @@ class JitBot {
   Reply status(const std::string& actor, const std::string& request_id);
   Reply list(const std::string& actor, int scope);
   Reply accept(const workflows::Outcome& outcome);
-  void perform(const workflows::BackendWork& work);
+  void perform_batch(std::vector<workflows::BackendWork> batch);
+  workflows::BackendResult call_backend(const workflows::BackendCall& call);
+  void record(const workflows::BackendCall& call, const workflows::BackendResult& result);
   void deliver_notices();
 
   const workflows::Policy& policy_;
@@ -68,6 +76,7 @@ class JitBot {
   std::deque<workflows::BackendWork> pending_work_;
   BackendObserver observer_;
   std::function<void()> outbox_wake_;
+  int backend_concurrency_ = 1;
 };
 
 }  // namespace jitbot::bot

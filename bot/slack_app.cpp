@@ -85,7 +85,10 @@ class InputQueue {
 /// waits for Slack's rate limit or an outage delays only other posts, never commands.
 class Courier {
  public:
-  Courier(const std::string& database, slack::SlackChat& chat) : store_(database), chat_(chat) {
+  // Relaxed durability: after an OS crash a delivered notice may be sent again, never lost;
+  // it spares an fsync per message, which otherwise caps how fast cards go out.
+  Courier(const std::string& database, slack::SlackChat& chat)
+      : store_(database, storage::SqliteStore::Durability::relaxed), chat_(chat) {
     thread_ = std::thread([this] { run(); });
   }
   ~Courier() {
@@ -222,6 +225,28 @@ slack::SlackSettings settings_from(const config::Config& config, std::string app
   return settings;
 }
 
+void handle(JitBot& bot, slack::SlackClient& client, const Input& input) {
+  try {
+    if (input.kind == Input::Kind::command) {
+      auto reply = bot.handle_command(input.user, input.text);
+      client.respond(input.response_url, slack::ephemeral_reply(reply.text));
+    } else {
+      auto reply = bot.handle_button(input.user, input.action, input.request_id);
+      // A click that works shows on the card itself; one the rules refuse is explained.
+      if (!reply.ok) client.respond(input.response_url, slack::ephemeral_reply(reply.text));
+    }
+  } catch (const std::exception& e) {
+    logger()->error("could not handle a {} from {}: {}", input.kind == Input::Kind::command ? "command" : "click",
+                    input.user, e.what());
+    client.respond(input.response_url,
+                   slack::ephemeral_reply("jitbot hit an internal error. Check with /jit status whether anything "
+                                          "changed, and tell the jitbot admins if it happens again."));
+  }
+}
+
+/// Backend calls that may run at once; exec backends are one process per call.
+constexpr int concurrent_backend_calls = 16;
+
 }  // namespace
 
 int run_slack(const config::Config& config) {
@@ -268,6 +293,7 @@ int run_slack(const config::Config& config) {
   JitBot bot(config.policy, store, directory, chat, clock, ids, make_backends(config));
   Courier courier(config.database.string(), chat);
   bot.deliver_outbox_elsewhere([&courier] { courier.kick(); });
+  bot.run_backends_concurrently(concurrent_backend_calls);
 
   std::thread signal_watcher = watch_signals(inputs, stop_signals);
   signal_watcher.detach();
@@ -281,31 +307,23 @@ int run_slack(const config::Config& config) {
     if (auto due = bot.next_due()) {
       wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*due - clock.now()), 0ms, wait);
     }
-    if (auto input = inputs.pop(wait)) {
-      if (input->kind == Input::Kind::stop) break;
+    // Everything that arrived is answered before the backend work it starts, which then runs
+    // as one batch (side by side), so a burst of approvals does not queue grant behind grant.
+    bool stopping = false;
+    for (auto input = inputs.pop(wait); input; input = inputs.pop(0ms)) {
+      if (input->kind == Input::Kind::stop) {
+        stopping = true;
+        break;
+      }
       if (input->kind == Input::Kind::fatal) {
         std::cerr << "jitbot run: " << input->text << "\n";
         exit_code = exit_failure;
+        stopping = true;
         break;
       }
-      try {
-        if (input->kind == Input::Kind::command) {
-          auto reply = bot.handle_command(input->user, input->text);
-          client.respond(input->response_url, slack::ephemeral_reply(reply.text));
-        } else {
-          auto reply = bot.handle_button(input->user, input->action, input->request_id);
-          // A click that works shows on the card itself; one the rules refuse is explained.
-          if (!reply.ok) client.respond(input->response_url, slack::ephemeral_reply(reply.text));
-        }
-        bot.settle();
-      } catch (const std::exception& e) {
-        logger()->error("could not handle a {} from {}: {}", input->kind == Input::Kind::command ? "command" : "click",
-                        input->user, e.what());
-        client.respond(input->response_url,
-                       slack::ephemeral_reply("jitbot hit an internal error. Check with /jit status whether anything "
-                                              "changed, and tell the jitbot admins if it happens again."));
-      }
+      handle(bot, client, *input);
     }
+    if (stopping) break;
     try {
       bot.run_due();
     } catch (const std::exception& e) {

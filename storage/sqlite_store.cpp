@@ -128,13 +128,13 @@ AuditEntry audit_entry_from_row(SQLite::Statement& row) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(const std::string& path) {
+SqliteStore::SqliteStore(const std::string& path, Durability durability) {
   try {
     db_ = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db_->setBusyTimeout(5000);
     if (path != ":memory:") db_->exec("PRAGMA journal_mode=WAL");
     // FULL: a commit is on disk before the backend is called, so a crash never forgets a grant.
-    db_->exec("PRAGMA synchronous=FULL");
+    db_->exec(durability == Durability::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     db_->exec("PRAGMA foreign_keys=ON");
     migrate();
   } catch (const SQLite::Exception& e) {

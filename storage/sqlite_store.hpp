@@ -27,7 +27,12 @@ class SqliteStore final : public workflows::RequestStore {
  public:
   /// Opens (creating if needed) and migrates the database. Throws std::runtime_error with
   /// the path and SQLite's message when the file cannot be opened or is not a jitbot database.
-  explicit SqliteStore(const std::string& path);
+  /// How a commit reaches the disk. `full` (every commit synced before it returns) for
+  /// decisions; `relaxed` (WAL synchronous=NORMAL: safe from kill -9, an OS crash may undo the
+  /// last commits) only where undoing means doing something twice, e.g. marking a notice delivered.
+  enum class Durability { full, relaxed };
+
+  explicit SqliteStore(const std::string& path, Durability durability = Durability::full);
   ~SqliteStore() override;
 
   bool commit(const workflows::Change& change) override;
