@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Benchmarks `jitbot run` against the fake Slack (tests/fakes/fake_slack.js) on this machine.
 //
-//   node bench/slack_bench.js [--json FILE]      (from the repository root; bench/run.sh wraps it)
+//   node bench/slack_bench.js [--json FILE] [--only acks,floor,clicks,flows,rss,startup]
+//   (from the repository root; bench/run.sh wraps it; docs/benchmarks.md explains the figures)
 //
 // Every phase starts its own jitbot (fresh SQLite file, WAL, synchronous=FULL) and its own fake
 // Slack, with channel_post_interval = 0s and method_pacing = false, so that nothing the bot does
@@ -10,10 +11,11 @@
 // so every figure below is "jitbot + the Node fake", never jitbot alone.
 //
 // Figures (targets are printed beside them, never asserted; this is a benchmark, not a test):
-//   1. ack latency of /jit status (acked empty, answered later via response_url): p50/p99/max
-//      over 1000 commands sent all at once, and 1000 paced one per timer tick (~1 per ms);
-//      plus /jit help paced (answered inside the ack) for contrast.
-//   2. click-to-grant: approve click -> backend process started, and -> chat.update showing
+//   1. ack latency of /jit status (acked with no payload, answered later via response_url):
+//      p50/p99/max over 1000 commands sent all at once, and 1000 paced one per timer tick
+//      (~1 per ms); plus /jit help paced (answered inside the ack) for contrast, and the same
+//      bursts against bench/null_client.js (a Node process that acks instantly) as a reference.
+//   2. click-to-grant: approve click -> backend process running, and -> chat.update showing
 //      "Active until", median over 50 requests made one at a time.
 //   3. full flows per second: request -> card posted -> approve -> grant -> card active,
 //      500 flows with 50 in flight.
@@ -25,9 +27,10 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const { BotUnderTest, USERS, APPROVALS } = require('../tests/slack/harness');
+const { FakeSlack } = require('../tests/fakes/fake_slack');
 
 const ROOT = path.resolve(__dirname, '..');
 const BINARY = process.env.JITBOT_BINARY || path.join(ROOT, 'build', 'bot', 'jitbot');
@@ -80,6 +83,14 @@ class BenchBot extends BotUnderTest {
     await super.launch();
     const first = this.slack.connectionLog[this.connectionsAtSpawn];
     this.startupMs = first.opened - this.spawnedAtMs;
+    const firstCall = (method) => this.slack.apiCalls.find((c) => c.method === method && c.atMs >= this.spawnedAtMs);
+    const auth = firstCall('auth.test');
+    const open = firstCall('apps.connections.open');
+    this.startup = {
+      total: this.startupMs,
+      authTest: auth ? auth.atMs - this.spawnedAtMs : NaN,
+      connectionsOpen: open ? open.atMs - this.spawnedAtMs : NaN,
+    };
   }
 
   procStatus() {
@@ -177,6 +188,18 @@ class Watch {
   }
 }
 
+/** Completions per second over the first and the last 100 completions (does the rate fall as the database fills?). */
+function segmentRates(t0, doneAt) {
+  const n = Math.min(100, Math.floor(doneAt.length / 2));
+  const sorted = [...doneAt].sort((a, b) => a - b);
+  const rate = (from, to) => n / ((to - from) / 1000);
+  return {
+    segment: n,
+    firstRate: rate(t0, sorted[n - 1]),
+    lastRate: rate(sorted[sorted.length - n - 1], sorted[sorted.length - 1]),
+  };
+}
+
 /** Runs `count` tasks with at most `window` in flight; resolves with their results in order. */
 async function pool(count, window, task) {
   const results = new Array(count);
@@ -207,8 +230,7 @@ async function submitRequest(bot, watch, user = USERS.alice) {
 // 1. Ack latency
 // ------------------------------------------------------------------------------------------------
 
-async function ackBurst(bot, watch, { text, paced }) {
-  const { slack } = bot;
+async function ackBurst(slack, watch, { text, paced, answered = true }) {
   const sends = [];
   const t0 = nowMs();
   if (paced) {
@@ -231,8 +253,11 @@ async function ackBurst(bot, watch, { text, paced }) {
   const acks = await Promise.all(sends.map((s) => slack.waitForAck(s.envelope_id, 20000)));
   const lastAckMs = max(acks.map((a) => a.atMs)) - t0;
   // Every command must also have been answered (in the ack for help, via response_url otherwise).
-  await Promise.all(sends.map((s) => watch.wait(`answer:${s.response_url}`, 30000)));
-  const lastAnswerMs = max(sends.map((s) => watch.values.get(`answer:${s.response_url}`).atMs)) - t0;
+  let lastAnswerMs = NaN;
+  if (answered) {
+    await Promise.all(sends.map((s) => watch.wait(`answer:${s.response_url}`, 30000)));
+    lastAnswerMs = max(sends.map((s) => watch.values.get(`answer:${s.response_url}`).atMs)) - t0;
+  }
   const latencies = acks.map((a) => a.latencyMs);
   return {
     command: text,
@@ -251,7 +276,7 @@ async function ackBurst(bot, watch, { text, paced }) {
 
 async function phaseAcks(results) {
   const bot = await startBot({});
-  results.startups.push(bot.startupMs);
+  results.startups.push(bot.startup);
   try {
     const watch = new Watch(bot.slack);
     // Warm-up: the first commands pay for lazily built things (database statements, TCP connections).
@@ -261,13 +286,41 @@ async function phaseAcks(results) {
       await watch.wait(`answer:${s.response_url}`);
     }
     results.acks = [];
-    results.acks.push(await ackBurst(bot, watch, { text: 'status', paced: false }));
+    results.acks.push(await ackBurst(bot.slack, watch, { text: 'status', paced: false }));
     await sleep(200);
-    results.acks.push(await ackBurst(bot, watch, { text: 'status', paced: true }));
+    results.acks.push(await ackBurst(bot.slack, watch, { text: 'status', paced: true }));
     await sleep(200);
-    results.acks.push(await ackBurst(bot, watch, { text: 'help', paced: true }));
+    results.acks.push(await ackBurst(bot.slack, watch, { text: 'help', paced: true }));
   } finally {
     await bot.close();
+  }
+}
+
+/**
+ * Calibration: the same bursts against bench/null_client.js, a separate Node process that acks
+ * every envelope at once and does nothing else: what the fake reports for a client that does no
+ * work (its own Node event loop is in the path, so it is a reference point, not a lower bound).
+ */
+async function phaseAckFloor(results) {
+  const slack = new FakeSlack({ ackDeadlineMs: 3000 });
+  await slack.start();
+  slack.addUser(USERS.alice);
+  slack.addChannel({ id: 'C0OPS', name: 'ops' });
+  const client = spawn(process.execPath, [path.join(__dirname, 'null_client.js')], {
+    env: { ...process.env, SLACK_API_URL: slack.apiUrl, SLACK_APP_TOKEN: slack.appToken },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    await slack.waitFor(() => slack.connectionLog.length > 0, 10000, 'the null client to connect');
+    for (let i = 0; i < 20; i++) await slack.waitForAck(slash(slack, USERS.alice, 'status').envelope_id, 5000);
+    results.ackFloor = [];
+    results.ackFloor.push({ ...(await ackBurst(slack, null, { text: 'status', paced: false, answered: false })), client: 'null' });
+    await sleep(200);
+    results.ackFloor.push({ ...(await ackBurst(slack, null, { text: 'status', paced: true, answered: false })), client: 'null' });
+  } finally {
+    client.kill('SIGTERM');
+    await new Promise((resolve) => (client.exitCode !== null ? resolve() : client.once('exit', resolve)));
+    await slack.stop();
   }
 }
 
@@ -282,7 +335,7 @@ async function phaseClickToGrant(results) {
   // with builtins only (no extra process), so the log says when the backend process was running.
   const script = `printf '%s %s\\n' "$1" "$EPOCHREALTIME" >> '${log}'; cat >/dev/null; echo "{}"`;
   const bot = await startBot({ dir, backendCommand: ['/bin/bash', '-c', script, 'bash'] });
-  results.startups.push(bot.startupMs);
+  results.startups.push(bot.startup);
   try {
     const watch = new Watch(bot.slack);
     const samples = [];
@@ -327,18 +380,20 @@ async function phaseClickToGrant(results) {
 
 async function phaseFlows(results) {
   const bot = await startBot({ keepDir: true });
-  results.startups.push(bot.startupMs);
+  results.startups.push(bot.startup);
   try {
     const watch = new Watch(bot.slack);
     const cpuBefore = bot.cpu();
     const nodeCpuBefore = process.cpuUsage();
     const t0 = nowMs();
+    const done = [];
     const durations = await pool(SIZES.flows, SIZES.flowWindow, async () => {
       const start = nowMs();
       const id = await submitRequest(bot, watch);
       const card = await watch.wait(`card:${id}`);
       bot.slack.clickButton({ user: USERS.bob.id, channel: APPROVALS, ts: card.ts, action_id: 'jit_approve' });
       await watch.wait(`active:${id}`);
+      done.push(nowMs());
       return nowMs() - start;
     });
     const elapsedMs = nowMs() - t0;
@@ -355,6 +410,7 @@ async function phaseFlows(results) {
       backendCpuS: cpuAfter.children - cpuBefore.children,
       nodeCpuS: (nodeCpu.user + nodeCpu.system) / 1e6,
       apiCalls: bot.slack.apiCalls.length,
+      ...segmentRates(t0, done),
     };
 
     await phaseReconnects(bot, watch, results);
@@ -421,14 +477,16 @@ async function phaseReconnects(bot, watch, results) {
 
 async function phaseRss(results) {
   const bot = await startBot({});
-  results.startups.push(bot.startupMs);
+  results.startups.push(bot.startup);
   try {
     const watch = new Watch(bot.slack);
     const idle = bot.procStatus();
     const t0 = nowMs();
+    const done = [];
     await pool(SIZES.pending, SIZES.pendingWindow, async () => {
       const id = await submitRequest(bot, watch);
       await watch.wait(`card:${id}`);
+      done.push(nowMs());
     });
     const elapsedMs = nowMs() - t0;
     await sleep(200);
@@ -441,6 +499,7 @@ async function phaseRss(results) {
       rssMb: loaded.vmRssKb / 1024,
       threads: loaded.threads,
       submitMs: elapsedMs,
+      ...segmentRates(t0, done),
     };
   } finally {
     await bot.close();
@@ -469,7 +528,7 @@ function binarySizes(results) {
 async function phaseStartups(results, extra) {
   for (let i = 0; i < extra; i++) {
     const bot = await startBot({});
-    results.startups.push(bot.startupMs);
+    results.startups.push(bot.startup);
     await bot.close();
   }
 }
@@ -500,7 +559,18 @@ function report(r) {
       isTargetRow ? meets(a.p99 < TARGETS.ackP99Ms) : '-',
     ]);
     details.push(`ack /jit ${a.command}, ${a.mode}: ${a.late} later than 3 s; last ack ${fmt(a.lastAckMs, 1)} ms and last answer ` +
-      `${fmt(a.lastAnswerMs, 1)} ms after the first send; ${a.withPayload} acks carried the answer`);
+      `${fmt(a.lastAnswerMs, 1)} ms after the first send (the last ack came ${fmt(a.lastAckMs - a.sendMs, 1)} ms after the last write); ` +
+      `${a.withPayload} acks carried the answer`);
+  }
+  for (const a of r.ackFloor || []) {
+    rows.push([
+      `  calibration: same, null client in Node acking at once, ${a.mode.startsWith('all') ? 'all at once' : 'paced ~1/ms'}`,
+      `${fmt(a.p50, 3)} / ${fmt(a.p99, 3)} / ${fmt(a.max, 3)} ms`,
+      '-',
+      '-',
+    ]);
+    details.push(`ack floor (null client), ${a.mode}: last ack ${fmt(a.lastAckMs, 1)} ms after the first send ` +
+      `(${fmt(a.lastAckMs - a.sendMs, 1)} ms after the last write)`);
   }
   const c = r.clicks;
   if (c) {
@@ -520,7 +590,8 @@ function report(r) {
     rows.push([`Flow duration under that load (p50 / p99)`, `${fmt(f.p50, 1)} / ${fmt(f.p99, 1)} ms`, '-', '-']);
     details.push(`flows: ${f.apiCalls} Web API calls; CPU during the phase: jitbot ${fmt(f.botCpuS)} s, backend processes ${fmt(f.backendCpuS)} s, ` +
       `Node (driver + fake) ${fmt(f.nodeCpuS)} s, over ${fmt(f.elapsedMs / 1000)} s wall on ${os.cpus().length} CPUs; ` +
-      `${f.persistedActive} ACTIVE in the database after the run (jitbot requests list)`);
+      `${f.persistedActive} ACTIVE in the database after the run (jitbot requests list); ` +
+      `${fmt(f.firstRate, 1)} flows/s over the first ${f.segment} completions, ${fmt(f.lastRate, 1)} over the last ${f.segment}`);
   }
   const rc = r.reconnects;
   if (rc) {
@@ -548,16 +619,20 @@ function report(r) {
       meets(m.peakMb < TARGETS.peakRssMb),
     ]);
     details.push(`RSS: ${m.pending} requests submitted and carded in ${fmt(m.submitMs, 0)} ms (${SIZES.pendingWindow} in flight); ` +
-      `${m.threads} threads; idle VmHWM ${fmt(m.idleHwmMb, 1)} MB`);
+      `${m.threads} threads; idle VmHWM ${fmt(m.idleHwmMb, 1)} MB; ` +
+      `${fmt(m.firstRate, 1)} requests/s over the first ${m.segment}, ${fmt(m.lastRate, 1)} over the last ${m.segment}`);
   }
   rows.push([`Binary size (as built / stripped)`, `${mb(r.binary.bytes)} / ${mb(r.binary.strippedBytes)}`, '-', '-']);
   if (r.startups.length) {
+    const totals = r.startups.map((s) => s.total);
     rows.push([
       `Start-up: spawn -> first Socket Mode connection (median of ${r.startups.length} / max)`,
-      `${fmt(median(r.startups), 1)} / ${fmt(max(r.startups), 1)} ms`,
+      `${fmt(median(totals), 1)} / ${fmt(max(totals), 1)} ms`,
       '-',
       '-',
     ]);
+    details.push(`start-up (medians from spawn): auth.test reaches the fake at ${fmt(median(r.startups.map((s) => s.authTest)), 1)} ms, ` +
+      `apps.connections.open at ${fmt(median(r.startups.map((s) => s.connectionsOpen)), 1)} ms, the socket opens at ${fmt(median(totals), 1)} ms`);
   }
   details.push(`load average at start / end: ${r.loadStart.map((v) => v.toFixed(2)).join(' ')} / ${r.loadEnd.map((v) => v.toFixed(2)).join(' ')}; ` +
     `total run ${fmt(r.totalS, 1)} s`);
@@ -580,6 +655,7 @@ async function main() {
   binarySizes(results);
   const phases = [
     ['acks', 'ack latency', phaseAcks],
+    ['floor', 'ack latency floor (null client)', phaseAckFloor],
     ['clicks', 'click-to-grant', phaseClickToGrant],
     ['flows', 'full flows + reconnects', phaseFlows],
     ['rss', 'peak RSS with pending requests', phaseRss],

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the Slack benchmark: `jitbot run` against the fake Slack in tests/fakes.
+#   bash bench/run.sh [--json FILE] [--only acks,clicks,flows,rss,startup]
+# It does not build anything; build first with `bash scripts/build.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+binary="${JITBOT_BINARY:-build/bot/jitbot}"
+if [[ ! -x "$binary" ]]; then
+  echo "bench: no jitbot binary at $binary. Build it first with: bash scripts/build.sh" >&2
+  exit 2
+fi
+if ! command -v node >/dev/null; then
+  echo "bench: node (20 or newer) is needed to run the fake Slack" >&2
+  exit 2
+fi
+if [[ ! -d tests/fakes/node_modules/ws ]]; then
+  echo "bench: the fake Slack's dependencies are missing; run: (cd tests/fakes && npm ci)" >&2
+  exit 2
+fi
+
+echo "jitbot Slack benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+exec node bench/slack_bench.js "$@"
