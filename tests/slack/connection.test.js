@@ -5,24 +5,7 @@ const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { BotUnderTest, USERS, APPROVALS, cardText, buttons } = require('./harness');
-
-const AWS = '--provider aws --role prod-infra-admin --scope 123456789012';
-
-async function withBot(options, body) {
-  const bot = new BotUnderTest(options);
-  try {
-    await bot.start();
-    await body(bot);
-  } catch (error) {
-    error.message += `\n--- jitbot stderr ---\n${bot.stderr.slice(-4000)}`;
-    throw error;
-  } finally {
-    await bot.close();
-  }
-}
-
-const isActive = (card) => /Active until/.test(cardText(card)) && buttons(card).join() === 'jit_revoke';
+const { AWS, BotUnderTest, USERS, APPROVALS, cardText, buttons, isActive, withBot } = require('./harness');
 
 test('missing or malformed tokens: exit 2 with a clear message that never shows the token', async () => {
   const cases = [

@@ -2,25 +2,9 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { BotUnderTest, USERS, APPROVALS, INCIDENTS, cardText, buttons } = require('./harness');
+const { AWS, USERS, APPROVALS, INCIDENTS, cardText, buttons, isActive, withBot } = require('./harness');
 
-const AWS = '--provider aws --role prod-infra-admin --scope 123456789012';
 const GCP = '--provider gcp --role roles/cloudsql.admin --scope dev-app';
-
-async function withBot(options, body) {
-  const bot = new BotUnderTest(options);
-  try {
-    await bot.start();
-    await body(bot);
-  } catch (error) {
-    error.message += `\n--- jitbot stderr ---\n${bot.stderr.slice(-4000)}`;
-    throw error;
-  } finally {
-    await bot.close();
-  }
-}
-
-const isActive = (card) => /Active until/.test(cardText(card)) && buttons(card).join() === 'jit_revoke';
 
 test('request, one approval, grant, card updated, DM, expiry and revoke', async () => {
   await withBot({}, async (bot) => {

@@ -243,6 +243,22 @@ class BotUnderTest {
   }
 }
 
+const AWS = '--provider aws --role prod-infra-admin --scope 123456789012';
+
+/// Runs `body` with a started bot, closes everything after, and shows jitbot's stderr on failure.
+async function withBot(options, body) {
+  const bot = new BotUnderTest(options);
+  try {
+    await bot.start();
+    await body(bot);
+  } catch (error) {
+    error.message += `\n--- jitbot stderr ---\n${bot.stderr.slice(-4000)}`;
+    throw error;
+  } finally {
+    await bot.close();
+  }
+}
+
 /// The text a person sees on a card: every mrkdwn text in its blocks.
 function cardText(card) {
   const texts = [];
@@ -263,4 +279,9 @@ function buttons(card) {
     .flatMap((block) => block.elements.map((element) => element.action_id));
 }
 
-module.exports = { BotUnderTest, USERS, APPROVALS, INCIDENTS, SRE_LEADS, cardText, buttons, writeConfig };
+/// A card that shows active access and offers only Revoke.
+const isActive = (card) => /Active until/.test(cardText(card)) && buttons(card).join() === 'jit_revoke';
+
+module.exports = {
+  AWS, BotUnderTest, USERS, APPROVALS, INCIDENTS, SRE_LEADS, cardText, buttons, isActive, withBot, writeConfig,
+};
