@@ -1,0 +1,94 @@
+// Runs a scripted `jitbot shell --manual-clock` session against a config with one native backend,
+// so an end-to-end test can drive request → approve → grant → expiry → revoke against a fake cloud.
+'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const SOURCE_DIR = path.resolve(__dirname, '..', '..');
+const BINARY = process.env.JITBOT_BINARY || path.join(SOURCE_DIR, 'build', 'bot', 'jitbot');
+
+// The people in the terminal's directory: Alice asks, Bob approves.
+const USERS = {
+  alice: { id: 'U0ALICE', name: 'Alice Liddell', email: 'alice@example.com' },
+  bob: { id: 'U0BOB', name: 'Bob Stone', email: 'bob@example.com' },
+};
+
+const toml = (value) => JSON.stringify(value);
+
+/// Writes jitbot.toml into a new temp folder. `backend` is the TOML of one [[backends]] entry
+/// (with its sub-tables) named "cloud"; `role` is {provider, name, scopes}.
+function writeConfig({ backend, role, dir }) {
+  dir = dir || fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-backend-e2e-'));
+  const lines = [
+    '[bot]',
+    `database = ${toml(path.join(dir, 'jitbot.db'))}`,
+    'pending_timeout = "30m"',
+    '',
+    '[slack]',
+    'approvals_channel = "C0APPROVALS"',
+    'incident_channels = ["C0INCIDENT"]',
+    '',
+    '[[roles]]',
+    `provider = ${toml(role.provider)}`,
+    `name = ${toml(role.name)}`,
+    `scopes = ${toml(role.scopes || ['*'])}`,
+    'backend = "cloud"',
+    'requesters = ["*"]',
+    `approvers = [${toml(USERS.bob.id)}]`,
+    'max_duration = "8h"',
+    `break_glass_requesters = [${toml(USERS.alice.id)}]`,
+    '',
+    '[directory.users]',
+    ...Object.values(USERS).map((u) => `${u.id} = { name = ${toml(u.name)}, email = ${toml(u.email)} }`),
+    '',
+    backend.trim(),
+    '',
+  ];
+  const file = path.join(dir, 'jitbot.toml');
+  fs.writeFileSync(file, lines.join('\n'));
+  return { dir, file };
+}
+
+/// Runs `jitbot shell --manual-clock --config FILE` with `lines` on stdin (async: a fake in this
+/// process keeps answering). Resolves {code, stdout, stderr}.
+function runShell(configFile, lines, { env = {}, timeoutMs = 120000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BINARY, ['shell', '--manual-clock', '--config', configFile], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(lines.join('\n') + '\n');
+  });
+}
+
+/// The usual story: Alice requests, Bob approves (click 1 is Approve on the first card), the
+/// grant runs, then `wait` later (default 2h) the access expires and is revoked.
+function approvalStory({ provider, role, scope, duration = '2h', reason = 'INC-4421', wait = duration }) {
+  return [
+    `/as ${USERS.alice.id}`,
+    `/jit request --provider ${provider} --role ${role} --scope ${scope} --duration ${duration} --reason ${toml(reason)}`,
+    `/as ${USERS.bob.id}`,
+    'click 1',
+    `/wait ${wait}`,
+    '/jit list --mine',
+  ];
+}
+
+/// "· backend cloud grant req_…: ok — message" lines the shell prints for each backend call.
+function backendLines(stdout, action) {
+  return stdout.split('\n').filter((l) => l.startsWith(`· backend cloud ${action} `));
+}
+
+module.exports = { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml };
