@@ -15,10 +15,18 @@
 #include <set>
 #include <thread>
 
-#include "adapters/slack/http_client.hpp"
+#include "adapters/http/http_client.hpp"
 #include "adapters/slack/socket_mode.hpp"
 
 namespace jitbot::adapters::slack {
+
+using adapters::http::HttpClient;
+using adapters::http::HttpRequest;
+using adapters::http::HttpResponse;
+using adapters::http::parse_url;
+using adapters::http::configure_tls;
+using adapters::http::TlsTrust;
+
 namespace {
 
 namespace asio = boost::asio;
@@ -86,7 +94,7 @@ std::string form_encode(const nlohmann::json& arguments) {
 
 struct SlackClient::Impl {
   explicit Impl(SlackSettings settings_in) : settings(std::move(settings_in)), http(io, tls) {
-    configure_tls(tls, settings.ca_file);
+    configure_tls(tls, TlsTrust{settings.ca_file, {}});
     thread = std::thread([this] { io.run(); });
   }
 
@@ -138,7 +146,7 @@ struct SlackClient::Impl {
       co_return result;
     }
     std::string channel = arguments.is_object() ? arguments.value("channel", std::string{}) : std::string{};
-    HttpRequest request{"POST", content, "application/x-www-form-urlencoded", token};
+    HttpRequest request{"POST", content, "application/x-www-form-urlencoded", token, {}};
     for (int attempt = 1;; ++attempt) {
       bool last = attempt >= settings.max_attempts;
       co_await pace(method, channel);
@@ -203,7 +211,7 @@ struct SlackClient::Impl {
       logger()->warn("ignored a response_url that is not http(s)");
       co_return;
     }
-    HttpRequest request{"POST", body.dump(), "application/json; charset=utf-8", {}};
+    HttpRequest request{"POST", body.dump(), "application/json; charset=utf-8", {}, {}};
     for (int attempt = 1; attempt <= 3; ++attempt) {
       try {
         auto response = co_await http.send(*url, request, settings.call_timeout);

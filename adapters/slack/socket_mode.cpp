@@ -15,9 +15,13 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <set>
 
-#include "adapters/slack/http_client.hpp"
+#include "adapters/http/http_client.hpp"
 
 namespace jitbot::adapters::slack {
+
+using adapters::http::Url;
+using adapters::http::parse_url;
+
 namespace {
 
 namespace asio = boost::asio;

@@ -1,6 +1,7 @@
 #pragma once
 
-// Only for adapters/slack/*.cpp: this header brings in Asio.
+// Only for .cpp files that already use Asio (adapters/http, adapters/slack): this header brings
+// in Asio. Everyone else uses web_client.hpp.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,31 +13,9 @@
 #include <string>
 #include <vector>
 
-namespace jitbot::adapters::slack {
+#include "adapters/http/web_client.hpp"
 
-/// The parts of an http(s):// or ws(s):// URL that a connection needs.
-struct Url {
-  bool tls = false;
-  std::string host;
-  std::string port;
-  std::string target;  ///< path and query, at least "/"
-};
-
-std::optional<Url> parse_url(std::string_view text);
-
-struct HttpRequest {
-  std::string method = "POST";
-  std::string body;
-  std::string content_type;
-  std::string bearer;  ///< the token for "Authorization: Bearer"; never logged
-};
-
-struct HttpResponse {
-  int status = 0;
-  std::string body;
-  std::optional<std::chrono::seconds> retry_after;
-  bool keep_alive = false;  ///< the server lets the connection be used again
-};
+namespace jitbot::adapters::http {
 
 /// A small HTTP/1.1 client over TCP or TLS (peer and host name verified) that keeps
 /// connections alive per origin, so a burst of Web API calls does not pay a handshake each.
@@ -60,7 +39,7 @@ class HttpClient {
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
 };
 
-/// Makes a TLS client context that verifies peers against the system store plus `ca_file`.
-void configure_tls(boost::asio::ssl::context& tls, const std::string& ca_file);
+/// Makes a TLS client context that verifies peers against the system store plus `trust`.
+void configure_tls(boost::asio::ssl::context& tls, const TlsTrust& trust);
 
-}  // namespace jitbot::adapters::slack
+}  // namespace jitbot::adapters::http

@@ -1,4 +1,4 @@
-#include "adapters/slack/http_client.hpp"
+#include "adapters/http/http_client.hpp"
 
 #include <openssl/ssl.h>
 
@@ -10,7 +10,7 @@
 #include <boost/beast/ssl.hpp>
 #include <charconv>
 
-namespace jitbot::adapters::slack {
+namespace jitbot::adapters::http {
 namespace {
 
 namespace asio = boost::asio;
@@ -72,9 +72,15 @@ std::optional<Url> parse_url(std::string_view text) {
   return url;
 }
 
-void configure_tls(ssl::context& tls, const std::string& ca_file) {
+std::string host_header(const Url& url) {
+  bool default_port = url.port == (url.tls ? "443" : "80");
+  return default_port ? url.host : url.host + ":" + url.port;
+}
+
+void configure_tls(ssl::context& tls, const TlsTrust& trust) {
   tls.set_default_verify_paths();
-  if (!ca_file.empty()) tls.load_verify_file(ca_file);
+  if (!trust.ca_file.empty()) tls.load_verify_file(trust.ca_file);
+  if (!trust.ca_pem.empty()) tls.add_certificate_authority(asio::buffer(trust.ca_pem));
   tls.set_verify_mode(ssl::verify_peer);
   SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
 }
@@ -118,11 +124,11 @@ asio::awaitable<std::unique_ptr<HttpClient::Connection>> HttpClient::connect(con
 asio::awaitable<HttpResponse> HttpClient::exchange(Connection& connection, const Url& url, const HttpRequest& request,
                                                    std::chrono::milliseconds timeout) {
   http::request<http::string_body> message{http::string_to_verb(request.method), url.target, 11};
-  bool default_port = url.port == (url.tls ? "443" : "80");
-  message.set(http::field::host, default_port ? url.host : url.host + ":" + url.port);
+  message.set(http::field::host, host_header(url));
   message.set(http::field::user_agent, "jitbot");
   if (!request.content_type.empty()) message.set(http::field::content_type, request.content_type);
   if (!request.bearer.empty()) message.set(http::field::authorization, "Bearer " + request.bearer);
+  for (const auto& [name, value] : request.headers) message.set(name, value);
   message.keep_alive(true);
   message.body() = request.body;
   message.prepare_payload();
@@ -171,4 +177,4 @@ asio::awaitable<HttpResponse> HttpClient::send(const Url& url, const HttpRequest
   co_return response;
 }
 
-}  // namespace jitbot::adapters::slack
+}  // namespace jitbot::adapters::http
