@@ -188,6 +188,107 @@ void read_slack(const std::filesystem::path& file, const toml::table& root, Conf
   slack.reject_unknown_keys();
 }
 
+/// The string keys each native backend type takes, and which of them it needs.
+struct BackendSchema {
+  std::vector<std::string> required;
+  std::vector<std::string> optional;
+  bool token_command = false;
+  bool roles = false;
+};
+
+const std::map<std::string, BackendSchema>& backend_schemas() {
+  static const std::map<std::string, BackendSchema> schemas{
+      {"aws",
+       {{"region", "instance_arn", "identity_store_id"},
+        {"profile", "endpoint_url", "sso_endpoint", "identitystore_endpoint", "sts_endpoint", "signin_url"},
+        false,
+        true}},
+      {"gcp", {{}, {"api_url", "token_env"}, true, false}},
+      {"azure", {{}, {"api_url", "token_env"}, true, true}},
+      {"kubernetes", {{}, {"kubeconfig", "context"}, false, false}},
+      {"duplocloud", {{"url"}, {"token_env"}, false, false}},
+      {"http", {{"url"}, {"secret_env"}, false, false}},
+  };
+  return schemas;
+}
+
+std::filesystem::path beside(const std::filesystem::path& file, const std::string& path) {
+  std::filesystem::path result{path};
+  return result.is_absolute() ? result : file.parent_path() / result;
+}
+
+bool is_url_key(const std::string& key) {
+  return key == "url" || key == "api_url" || key == "endpoint_url" || key.ends_with("_endpoint") || key == "signin_url";
+}
+
+void read_exec_backend(const std::filesystem::path& file, const TableReader& reader, BackendConfig& backend) {
+  backend.command = reader.strings("command", true);
+  std::filesystem::path program = beside(file, backend.command.front());
+  if (::access(program.c_str(), X_OK) != 0) {
+    reader.fail("command", "\"" + program.string() + "\" is not an executable file");
+  }
+  backend.command.front() = program.string();
+}
+
+void read_backend_roles(const std::filesystem::path& file, const TableReader& reader, BackendConfig& backend) {
+  const toml::table* roles = reader.subtable("roles");
+  if (roles == nullptr) return;
+  for (const auto& [key, node] : *roles) {
+    std::string name{key.str()};
+    if (!node.is_table()) reader.fail("roles", "\"" + name + "\" must be a table");
+    TableReader role_reader(file, *node.as_table(), reader.qualified("roles." + name));
+    BackendRoleConfig role;
+    if (backend.type == "aws") {
+      role.permission_set_arn = role_reader.string("permission_set_arn");
+      role.console = role_reader.boolean("console", false);
+      role.console_role_arn = role_reader.string("console_role_arn", std::string{});
+      if (role.console && role.console_role_arn.empty()) {
+        role_reader.fail("console_role_arn", "is required when console = true");
+      }
+    } else {
+      role.role_definition_id = role_reader.string("role_definition_id");
+    }
+    role_reader.reject_unknown_keys();
+    backend.roles[name] = role;
+  }
+}
+
+void read_native_backend(const std::filesystem::path& file, const TableReader& reader, BackendConfig& backend) {
+  const auto& schema = backend_schemas().at(backend.type);
+  auto read_setting = [&](const std::string& key, bool required) {
+    auto value = reader.string(key, required ? std::nullopt : std::optional<std::string>{std::string{}});
+    if (value.empty()) return;
+    if (is_url_key(key) && value.rfind("https://", 0) != 0 && value.rfind("http://", 0) != 0) {
+      reader.fail(key, "must start with https:// (or http:// for a local fake)");
+    }
+    if (key == "kubeconfig") value = beside(file, value).string();
+    backend.settings[key] = value;
+  };
+  for (const auto& key : schema.required) read_setting(key, true);
+  for (const auto& key : schema.optional) read_setting(key, false);
+  if (schema.token_command) {
+    backend.token_command = reader.strings("token_command", false);
+    if (!backend.token_command.empty() && reader.has("token_env")) {
+      reader.fail("token_command", "give token_env or token_command, not both");
+    }
+  }
+  if (auto ca_file = reader.string("ca_file", std::string{}); !ca_file.empty()) {
+    backend.ca_file = beside(file, ca_file);
+    if (!std::filesystem::exists(backend.ca_file)) reader.fail("ca_file", backend.ca_file.string() + " does not exist");
+  }
+  if (backend.type == "aws") backend.poll_interval = *reader.duration("poll_interval", Seconds{2});
+  if (schema.roles) read_backend_roles(file, reader, backend);
+  if (const toml::table* principals = reader.subtable("principals")) {
+    for (const auto& [key, node] : *principals) {
+      auto value = node.value<std::string>();
+      if (!value || value->empty()) {
+        reader.fail_at(node.source(), reader.qualified("principals." + std::string{key.str()}), "must be a non-empty string");
+      }
+      backend.principals[std::string{key.str()}] = *value;
+    }
+  }
+}
+
 void read_backends(const std::filesystem::path& file, const toml::table& root, Config& config) {
   const toml::node* node = root.get("backends");
   if (node == nullptr) return;
@@ -201,17 +302,43 @@ void read_backends(const std::filesystem::path& file, const toml::table& root, C
     backend.name = reader.string("name");
     if (config.find_backend(backend.name)) reader.fail("name", "backend \"" + backend.name + "\" is defined twice");
     backend.type = reader.string("type");
-    if (backend.type != "exec") reader.fail("type", "unknown backend type \"" + backend.type + "\"; known: exec");
-    backend.command = reader.strings("command", true);
-    std::filesystem::path program{backend.command.front()};
-    if (!program.is_absolute()) program = file.parent_path() / program;
-    if (::access(program.c_str(), X_OK) != 0) {
-      reader.fail("command", "\"" + program.string() + "\" is not an executable file");
+    if (backend.type == "exec") {
+      read_exec_backend(file, reader, backend);
+    } else if (backend_schemas().count(backend.type)) {
+      read_native_backend(file, reader, backend);
+    } else {
+      reader.fail("type", "unknown backend type \"" + backend.type + "\"; known: " + backend_types);
     }
-    backend.command.front() = program.string();
     backend.timeout = *reader.duration("timeout", Seconds{60});
     reader.reject_unknown_keys();
     config.backends.push_back(std::move(backend));
+  }
+}
+
+bool looks_like_guid(const std::string& text) {
+  static const std::string shape = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+  if (text.size() != shape.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (shape[i] == '-' ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+  }
+  return true;
+}
+
+/// What a role needs from its backend beyond the backend's own keys, checked once both are read.
+void check_role_against_backend(const TableReader& reader, const workflows::Role& role, const BackendConfig& backend) {
+  auto mapped = backend.roles.find(role.name);
+  if (backend.type == "aws" && mapped == backend.roles.end()) {
+    reader.fail("name", "backend \"" + backend.name + "\" (aws) has no [backends.roles.\"" + role.name +
+                            "\"] with the permission_set_arn for this role");
+  }
+  if (backend.type == "azure" && mapped == backend.roles.end() && !looks_like_guid(role.name)) {
+    reader.fail("name", "backend \"" + backend.name + "\" (azure) has no [backends.roles.\"" + role.name +
+                            "\"] role_definition_id, and the role name is not a role definition GUID");
+  }
+  if (backend.type == "gcp" && is_gcp_basic_role(role.name)) {
+    reader.fail("name", "\"" + role.name +
+                            "\" is a basic role; GCP cannot attach an IAM condition (the expiry) to basic roles, "
+                            "so grant a predefined or custom role instead");
   }
 }
 
@@ -231,7 +358,9 @@ void read_roles(const std::filesystem::path& file, const toml::table& root, Conf
     }
     role.scopes = reader.strings("scopes", true);
     role.backend = reader.string("backend");
-    if (!config.find_backend(role.backend)) reader.fail("backend", "no [[backends]] is named \"" + role.backend + "\"");
+    const BackendConfig* backend = config.find_backend(role.backend);
+    if (!backend) reader.fail("backend", "no [[backends]] is named \"" + role.backend + "\"");
+    check_role_against_backend(reader, role, *backend);
     role.requesters = principals(reader, "requesters", true);
     role.approvers = principals(reader, "approvers", true);
     if (std::find(role.approvers.begin(), role.approvers.end(), "*") != role.approvers.end()) {
@@ -292,6 +421,15 @@ void read_directory(const std::filesystem::path& file, const toml::table& root, 
 }
 
 }  // namespace
+
+bool is_gcp_basic_role(std::string_view role) {
+  return role == "roles/owner" || role == "roles/editor" || role == "roles/viewer";
+}
+
+std::string BackendConfig::setting(const std::string& key) const {
+  auto found = settings.find(key);
+  return found == settings.end() ? std::string{} : found->second;
+}
 
 const BackendConfig* Config::find_backend(const std::string& name) const {
   for (const auto& backend : backends) {

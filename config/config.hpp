@@ -16,11 +16,31 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// What a native backend knows about one of the [[roles]] it serves ([backends.roles.NAME]).
+struct BackendRoleConfig {
+  std::string permission_set_arn;  ///< aws
+  bool console = false;            ///< aws: also hand out a console sign-in link
+  std::string console_role_arn;    ///< aws: the role AssumeRole takes for that link; "{scope}" is replaced
+  std::string role_definition_id;  ///< azure
+};
+
+/// The backend types jitbot knows, for messages.
+inline constexpr const char* backend_types = "exec, http, aws, gcp, azure, kubernetes, duplocloud";
+
 struct BackendConfig {
   std::string name;
-  std::string type;                  ///< "exec" for now
-  std::vector<std::string> command;  ///< exec: argv, command[0] resolved against the config folder
+  std::string type;  ///< one of backend_types
   workflows::Seconds timeout{60};
+  std::vector<std::string> command;             ///< exec: argv, command[0] resolved against the config folder
+  std::map<std::string, std::string> settings;  ///< the type's own string keys (region, url, …), validated
+  std::vector<std::string> token_command;       ///< gcp, azure: prints an access token
+  std::filesystem::path ca_file;                ///< an extra trusted CA for this backend's TLS
+  workflows::Seconds poll_interval{2};          ///< aws: how often to ask whether an assignment is done
+  std::map<std::string, BackendRoleConfig> roles;
+  std::map<std::string, std::string> principals;  ///< Slack user ID or email -> the cloud's name for them
+
+  /// A string setting, or "" when it was not given.
+  std::string setting(const std::string& key) const;
 };
 
 struct DirectoryUser {
@@ -55,6 +75,9 @@ struct Config {
 
   const BackendConfig* find_backend(const std::string& name) const;
 };
+
+/// roles/owner, roles/editor and roles/viewer: GCP refuses IAM conditions on them.
+bool is_gcp_basic_role(std::string_view role);
 
 /// Reads and validates a TOML config; throws ConfigError naming file, line and key.
 Config load_config(const std::filesystem::path& file);

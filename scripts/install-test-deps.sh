@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# What the tests need beyond the build: Node.js, the fake Slack's packages and the official
-# Slack SDKs that prove the fake faithful (tests/fakes/package-lock.json pins them all).
+# What the tests need beyond the build: Node.js, the fakes' packages and the official Slack
+# SDKs that prove the fake Slack faithful (tests/fakes/package-lock.json pins them all), and the
+# real cloud clients that prove the cloud fakes faithful: the AWS CLI (Debian's awscli) and
+# kubectl (Debian's kubernetes-client) when the machine has none. gcloud is not in Debian's
+# archive; the gcloud proof test says so when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+needed=()
+command -v node >/dev/null || needed+=(nodejs)
+command -v npm >/dev/null || needed+=(npm)
+command -v aws >/dev/null || needed+=(awscli)
+command -v kubectl >/dev/null || needed+=(kubernetes-client)
+command -v openssl >/dev/null || needed+=(openssl)
+command -v curl >/dev/null || needed+=(curl)
+
+if ((${#needed[@]} > 0)); then
   sudo_cmd=()
   if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
-  echo "install-test-deps: installing nodejs and npm"
+  echo "install-test-deps: installing ${needed[*]}"
   "${sudo_cmd[@]}" apt-get update -q
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends nodejs npm
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${needed[@]}"
 fi
 
 # Reinstall only when the lock file changed since the last install.

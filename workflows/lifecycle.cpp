@@ -326,7 +326,8 @@ void AccessWorkflow::record_revoke(const std::string& request_id, const BackendR
       auto event = final_state == RequestState::expired ? NoticeEvent::expired : NoticeEvent::revoked;
       change.audit.push_back(audit(before, system_actor, "revoke_done", final_state));
       change.notices.push_back(card_notice(request, event));
-      change.notices.push_back(dm_notice(request, event, request.decided_by));
+      // The backend's own words ride along: some (DuploCloud) cannot end a session early and say so.
+      change.notices.push_back(dm_notice(request, event, result.message));
     } else {
       request.state = RequestState::revoke_failed;
       request.revoke_attempts += 1;

@@ -91,9 +91,12 @@ std::string requester_message(const Notice& notice, const Request& request) {
     case NoticeEvent::timed_out:
       return "Your request " + request.id + " (" + access +
              ") timed out without a decision. Request again if you still need it.";
-    case NoticeEvent::expired: return "Your access " + request.id + " (" + access + ") has expired and was removed.";
+    case NoticeEvent::expired:
+      return "Your access " + request.id + " (" + access + ") has expired and was removed." +
+             (notice.detail.empty() ? "" : " " + notice.detail);
     case NoticeEvent::revoked:
-      return "Your access " + request.id + " (" + access + ") was revoked by " + request.decided_by + ".";
+      return "Your access " + request.id + " (" + access + ") was revoked by " + request.decided_by + "." +
+             (notice.detail.empty() ? "" : " " + notice.detail);
     default: return "Update on your request " + request.id + ": " + std::string{to_string(notice.event)} + ".";
   }
 }

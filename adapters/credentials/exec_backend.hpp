@@ -27,4 +27,8 @@ class ExecBackend final : public workflows::CredentialBackend {
   workflows::Seconds timeout_;
 };
 
+/// Reads a backend's optional JSON reply (grant_id, expires_at, console_url, message); an empty
+/// reply is a plain success. Shared by the exec and http backends.
+workflows::BackendResult parse_backend_reply(const std::string& backend, const std::string& text);
+
 }  // namespace jitbot::adapters

@@ -1,0 +1,206 @@
+#include "adapters/credentials/aws/aws_backend.hpp"
+
+#include <thread>
+
+namespace jitbot::adapters::aws {
+namespace {
+
+using workflows::BackendCall;
+using workflows::BackendResult;
+
+constexpr const char* sso_target = "SWBExternalService.";
+
+std::string endpoint(const config::BackendConfig& config, const std::string& key, const std::string& service) {
+  if (auto own = config.setting(key); !own.empty()) return own;
+  if (auto shared = config.setting("endpoint_url"); !shared.empty()) return shared;
+  return "https://" + service + "." + config.setting("region") + ".amazonaws.com";
+}
+
+std::string signin_url(const config::BackendConfig& config) {
+  if (auto own = config.setting("signin_url"); !own.empty()) return own;
+  if (auto shared = config.setting("endpoint_url"); !shared.empty()) return cloud::join_url(shared, "federation");
+  return "https://signin.aws.amazon.com/federation";
+}
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+/// STS allows [\w+=,.@-]{2,64} in a session name.
+std::string session_name(const std::string& request_id) {
+  std::string name = "jitbot-";
+  for (char c : request_id) {
+    name += std::isalnum(static_cast<unsigned char>(c)) || std::string_view("+=,.@-_").find(c) != std::string_view::npos
+                ? c
+                : '-';
+  }
+  return name.substr(0, 64);
+}
+
+}  // namespace
+
+AwsBackend::AwsBackend(const config::BackendConfig& config)
+    : config_(config),
+      sso_{endpoint(config, "sso_endpoint", "sso"), "sso", config.setting("region")},
+      identity_store_{endpoint(config, "identitystore_endpoint", "identitystore"), "identitystore",
+                      config.setting("region")},
+      sts_{endpoint(config, "sts_endpoint", "sts"), "sts", config.setting("region")},
+      signin_url_(signin_url(config)),
+      api_(config.name, config.setting("profile"), http::TlsTrust{config.ca_file.string(), {}}) {}
+
+BackendResult AwsBackend::grant(const BackendCall& call) {
+  return cloud::guarded("aws", config_.name, call, [&] { return do_grant(call); });
+}
+
+BackendResult AwsBackend::revoke(const BackendCall& call) {
+  return cloud::guarded("aws", config_.name, call, [&] { return do_revoke(call); });
+}
+
+const config::BackendRoleConfig& AwsBackend::role_for(const BackendCall& call) const {
+  auto found = config_.roles.find(call.role);
+  if (found == config_.roles.end()) {
+    throw cloud::CloudError("backend " + config_.name + " has no [backends.roles.\"" + call.role +
+                                "\"] permission_set_arn; add it to the config",
+                            false);
+  }
+  return found->second;
+}
+
+std::string AwsBackend::principal_id(const BackendCall& call, cloud::Attempts& attempts) {
+  if (auto mapped = config_.principals.find(call.requester.user_id); mapped != config_.principals.end()) {
+    return mapped->second;
+  }
+  if (auto mapped = config_.principals.find(call.requester.email); mapped != config_.principals.end()) {
+    return mapped->second;
+  }
+  if (call.requester.email.empty()) {
+    throw cloud::CloudError("the requester " + call.requester.user_id +
+                                " has no email address, so jitbot cannot find them in IAM Identity Center; map them "
+                                "in [backends.principals]",
+                            false);
+  }
+  nlohmann::json filter{{"AttributePath", "UserName"}, {"AttributeValue", call.requester.email}};
+  nlohmann::json body{{"IdentityStoreId", config_.setting("identity_store_id")}, {"Filters", {filter}}};
+  auto reply = api_.json_call(identity_store_, "AWSIdentityStore.ListUsers", body, attempts);
+  if (!reply.contains("Users") || !reply["Users"].is_array() || reply["Users"].empty()) {
+    throw cloud::CloudError("IAM Identity Center has no user named " + call.requester.email + " in identity store " +
+                                config_.setting("identity_store_id") +
+                                "; create them there or map them in [backends.principals]",
+                            false);
+  }
+  return reply["Users"][0].value("UserId", std::string{});
+}
+
+nlohmann::json AwsBackend::assignment(const BackendCall& call, const std::string& principal) const {
+  return {{"InstanceArn", config_.setting("instance_arn")},
+          {"TargetId", call.scope},
+          {"TargetType", "AWS_ACCOUNT"},
+          {"PermissionSetArn", role_for(call).permission_set_arn},
+          {"PrincipalType", "USER"},
+          {"PrincipalId", principal}};
+}
+
+nlohmann::json AwsBackend::wait_until_done(const std::string& describe, const std::string& id_field,
+                                           const std::string& status_field, nlohmann::json status,
+                                           cloud::Attempts& attempts) {
+  while (status.value("Status", std::string{}) == "IN_PROGRESS") {
+    if (attempts.time_for_one_call() <= config_.poll_interval) {
+      throw cloud::CloudError("AWS was still working on it when the backend's timeout ran out; jitbot will try again",
+                              false);
+    }
+    std::this_thread::sleep_for(config_.poll_interval);
+    nlohmann::json body{{"InstanceArn", config_.setting("instance_arn")}, {id_field, status.value("RequestId", "")}};
+    auto reply = api_.json_call(sso_, sso_target + describe, body, attempts);
+    status = reply.value(status_field, nlohmann::json::object());
+  }
+  return status;
+}
+
+BackendResult AwsBackend::do_grant(const BackendCall& call) {
+  const auto& role = role_for(call);
+  cloud::Attempts attempts(config_.timeout);
+  std::string principal = principal_id(call, attempts);
+  // Creating an assignment that exists already succeeds, so a repeated grant (after a crash
+  // between the call and its commit) does not fail or grant twice.
+  auto reply = api_.json_call(sso_, std::string(sso_target) + "CreateAccountAssignment", assignment(call, principal),
+                              attempts);
+  auto status = wait_until_done("DescribeAccountAssignmentCreationStatus", "AccountAssignmentCreationRequestId",
+                                "AccountAssignmentCreationStatus",
+                                reply.value("AccountAssignmentCreationStatus", nlohmann::json::object()), attempts);
+  if (status.value("Status", std::string{}) != "SUCCEEDED") {
+    throw cloud::CloudError("IAM Identity Center could not create the assignment: " +
+                                status.value("FailureReason", status.value("Status", std::string{"no status"})),
+                            false);
+  }
+  BackendResult result;
+  result.ok = true;
+  result.grant_id = principal;
+  result.message = "IAM Identity Center assigned the permission set on account " + call.scope +
+                   "; it appears in the AWS access portal within a minute.";
+  if (role.console) {
+    // The access itself is granted; a missing link must not turn that into a failure that
+    // leaves the assignment behind unrecorded.
+    try {
+      result.console_url = console_url(call, role, attempts);
+    } catch (const cloud::CloudError& e) {
+      result.message += " No console link this time: " + std::string(e.what());
+    }
+  }
+  return result;
+}
+
+BackendResult AwsBackend::do_revoke(const BackendCall& call) {
+  cloud::Attempts attempts(config_.timeout);
+  std::string principal = call.grant_id.empty() ? principal_id(call, attempts) : call.grant_id;
+  nlohmann::json reply;
+  try {
+    // ConflictException (a grant or another revoke still running on this assignment) is retried.
+    reply = api_.json_call(sso_, std::string(sso_target) + "DeleteAccountAssignment", assignment(call, principal),
+                           attempts);
+  } catch (const AwsError& e) {
+    if (e.code() != "ResourceNotFoundException") throw;
+    BackendResult gone;
+    gone.ok = true;
+    gone.message = "The assignment was already gone.";
+    return gone;
+  }
+  auto status = wait_until_done("DescribeAccountAssignmentDeletionStatus", "AccountAssignmentDeletionRequestId",
+                                "AccountAssignmentDeletionStatus",
+                                reply.value("AccountAssignmentDeletionStatus", nlohmann::json::object()), attempts);
+  if (status.value("Status", std::string{}) != "SUCCEEDED") {
+    throw cloud::CloudError("IAM Identity Center could not delete the assignment: " +
+                                status.value("FailureReason", status.value("Status", std::string{"no status"})),
+                            true);
+  }
+  BackendResult result;
+  result.ok = true;
+  result.message = "IAM Identity Center removed the assignment on account " + call.scope + ".";
+  return result;
+}
+
+std::string AwsBackend::console_url(const BackendCall& call, const config::BackendRoleConfig& role,
+                                    cloud::Attempts& attempts) {
+  auto seconds = std::clamp<long long>(call.duration.count(), 900, 43200);
+  std::string form = "Action=AssumeRole&Version=2011-06-15&RoleArn=" +
+                     uri_encode(replace_all(role.console_role_arn, "{scope}", call.scope)) +
+                     "&RoleSessionName=" + uri_encode(session_name(call.request_id)) +
+                     "&DurationSeconds=" + std::to_string(seconds);
+  auto xml = api_.query_call(sts_, form, attempts);
+  // These keys only ever exist in this function: they buy the sign-in token and are dropped.
+  nlohmann::json session{{"sessionId", xml_text(xml, "AccessKeyId")},
+                         {"sessionKey", xml_text(xml, "SecretAccessKey")},
+                         {"sessionToken", xml_text(xml, "SessionToken")}};
+  auto reply = nlohmann::json::parse(
+      api_.get(signin_url_ + "?Action=getSigninToken&SessionType=json&Session=" + uri_encode(session.dump()), attempts),
+      nullptr, false);
+  if (!reply.is_object() || !reply.contains("SigninToken")) {
+    throw cloud::CloudError("the AWS sign-in endpoint gave no SigninToken", false);
+  }
+  return signin_url_ + "?Action=login&Issuer=jitbot&Destination=" + uri_encode("https://console.aws.amazon.com/") +
+         "&SigninToken=" + uri_encode(reply["SigninToken"].get<std::string>());
+}
+
+}  // namespace jitbot::adapters::aws

@@ -1,0 +1,139 @@
+#include "adapters/credentials/azure_backend.hpp"
+
+#include "adapters/credentials/digest.hpp"
+#include "workflows/time.hpp"
+
+namespace jitbot::adapters {
+namespace {
+
+using workflows::BackendCall;
+using workflows::BackendResult;
+
+constexpr const char* api_version = "2020-10-01";
+
+bool looks_like_guid(const std::string& text) {
+  static const std::string shape = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+  if (text.size() != shape.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (shape[i] == '-' ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+  }
+  return true;
+}
+
+/// ARM's error JSON: {"error": {"code", "message"}}.
+std::pair<std::string, std::string> arm_error(const http::HttpResponse& response) {
+  auto reply = nlohmann::json::parse(response.body, nullptr, false);
+  if (reply.is_object() && reply.contains("error") && reply["error"].is_object()) {
+    return {reply["error"].value("code", ""), reply["error"].value("message", "")};
+  }
+  return {"HTTP " + std::to_string(response.status), ""};
+}
+
+std::string advice_for(int status, const std::string& code) {
+  if (status == 401) return " Check jitbot's Azure access token (token_env or token_command).";
+  if (status == 403 || code == "AuthorizationFailed") {
+    return " Check that jitbot's identity may manage role assignments on this scope (e.g. User Access Administrator).";
+  }
+  if (code == "RoleDefinitionDoesNotExist") return " Check role_definition_id in [backends.roles].";
+  return "";
+}
+
+}  // namespace
+
+AzureBackend::AzureBackend(const config::BackendConfig& config)
+    : config_(config),
+      api_url_(config.setting("api_url").empty() ? "https://management.azure.com/" : config.setting("api_url")),
+      token_(config.name, config.setting("token_env").empty() ? "AZURE_ACCESS_TOKEN" : config.setting("token_env"),
+             config.token_command),
+      http_("Azure Resource Manager (backend " + config.name + ")", http::TlsTrust{config.ca_file.string(), {}}) {}
+
+std::string AzureBackend::request_guid(const std::string& request_id, const std::string& action) {
+  // A name-based (version 5 style) UUID: stable for one request and action, unique across them.
+  auto hash = sha256("jitbot:" + request_id + ":" + action).substr(0, 16);
+  hash[6] = static_cast<char>((hash[6] & 0x0f) | 0x50);
+  hash[8] = static_cast<char>((hash[8] & 0x3f) | 0x80);
+  auto hex = to_hex(hash);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+         hex.substr(20, 12);
+}
+
+std::string AzureBackend::scope(const BackendCall& call) const {
+  if (looks_like_guid(call.scope)) return "/subscriptions/" + call.scope;
+  return call.scope.front() == '/' ? call.scope : "/" + call.scope;
+}
+
+std::string AzureBackend::role_definition_id(const BackendCall& call) const {
+  auto mapped = config_.roles.find(call.role);
+  std::string id = mapped != config_.roles.end() ? mapped->second.role_definition_id : call.role;
+  if (id.find('/') != std::string::npos) return id;  // already a full resource ID
+  if (!looks_like_guid(id)) {
+    throw cloud::CloudError("backend " + config_.name + " has no role_definition_id for role " + call.role +
+                                "; add [backends.roles.\"" + call.role + "\"]",
+                            false);
+  }
+  return scope(call) + "/providers/Microsoft.Authorization/roleDefinitions/" + id;
+}
+
+std::string AzureBackend::principal_id(const BackendCall& call) const {
+  std::string principal = cloud::principal_for(config_.principals, call.requester);
+  if (!looks_like_guid(principal)) {
+    throw cloud::CloudError("jitbot does not know the Entra ID object ID of " + call.requester.user_id +
+                                (call.requester.email.empty() ? "" : " (" + call.requester.email + ")") +
+                                "; an admin should add it to [backends.principals] of backend " + config_.name,
+                            false);
+  }
+  return principal;
+}
+
+BackendResult AzureBackend::submit(const BackendCall& call, const std::string& request_type) {
+  bool assign = request_type == "AdminAssign";
+  nlohmann::json properties{{"principalId", principal_id(call)},
+                            {"roleDefinitionId", role_definition_id(call)},
+                            {"requestType", request_type},
+                            {"justification", "jitbot " + call.request_id + ": " + call.reason}};
+  if (assign) {
+    properties["scheduleInfo"] = {
+        {"startDateTime", workflows::format_rfc3339(std::chrono::time_point_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now()))},
+        {"expiration", {{"type", "AfterDuration"}, {"duration", "PT" + std::to_string(call.duration.count()) + "S"}}}};
+  }
+  std::string url = cloud::join_url(api_url_, scope(call).substr(1) +
+                                                  "/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/" +
+                                                  request_guid(call.request_id, assign ? "grant" : "revoke") +
+                                                  "?api-version=" + api_version);
+  std::string body = nlohmann::json{{"properties", properties}}.dump();
+  return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
+    auto response = http_.send(url, http::HttpRequest{"PUT", body, "application/json", token_.token(), {}}, attempts);
+    BackendResult result;
+    if (response.status >= 200 && response.status < 300) {
+      auto reply = nlohmann::json::parse(response.body, nullptr, false);
+      std::string status =
+          reply.is_object() ? reply.value("properties", nlohmann::json::object()).value("status", "") : "";
+      result.ok = true;
+      result.grant_id = assign ? request_guid(call.request_id, "grant") : "";
+      result.message = std::string(assign ? "Azure PIM assigned " : "Azure PIM removed ") + call.role + " on " +
+                       scope(call) + (status.empty() ? "" : " (" + status + ")") + ".";
+      return result;
+    }
+    auto [code, message] = arm_error(response);
+    // A repeated request after a crash: what we asked for is already so.
+    if ((assign && code == "RoleAssignmentExists") || (!assign && code == "RoleAssignmentDoesNotExist")) {
+      result.ok = true;
+      result.message = assign ? "The assignment already existed." : "The assignment was already gone.";
+      return result;
+    }
+    result.error = "Azure " + request_type + " on " + scope(call) + " failed: " + code +
+                   (message.empty() ? "" : ": " + message) + "." + advice_for(response.status, code);
+    return result;
+  });
+}
+
+BackendResult AzureBackend::grant(const BackendCall& call) {
+  return cloud::guarded("azure", config_.name, call, [&] { return submit(call, "AdminAssign"); });
+}
+
+BackendResult AzureBackend::revoke(const BackendCall& call) {
+  return cloud::guarded("azure", config_.name, call, [&] { return submit(call, "AdminRemove"); });
+}
+
+}  // namespace jitbot::adapters

@@ -1,0 +1,153 @@
+#include "adapters/credentials/cloud.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+#include "adapters/credentials/process.hpp"
+
+namespace jitbot::adapters::cloud {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr Millis max_backoff{8000};
+constexpr auto token_lifetime = std::chrono::minutes{5};
+
+Millis jittered(Millis base) {
+  thread_local std::mt19937 random{std::random_device{}()};
+  std::uniform_int_distribution<long> spread(base.count() / 2, base.count());
+  return Millis{spread(random)};
+}
+
+bool is_retryable_status(int status) { return status == 429 || (status >= 500 && status != 501); }
+
+std::shared_ptr<spdlog::logger> logger_for(const std::string& type) {
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  if (auto existing = spdlog::get(type)) return existing;
+  auto logger = spdlog::default_logger()->clone(type);
+  spdlog::register_logger(logger);
+  return logger;
+}
+
+}  // namespace
+
+Attempts::Attempts(workflows::Seconds budget) : deadline_(Clock::now() + budget) {}
+
+bool Attempts::pause(std::optional<Millis> hint) {
+  Millis wait = hint ? *hint : jittered(next_backoff_);
+  next_backoff_ = std::min(next_backoff_ * 2, max_backoff);
+  if (Clock::now() + wait >= deadline_) return false;
+  std::this_thread::sleep_for(wait);
+  ++count_;
+  return true;
+}
+
+Millis Attempts::time_for_one_call(Millis cap) const {
+  auto left = std::chrono::duration_cast<Millis>(deadline_ - Clock::now());
+  return std::clamp(left, Millis{1}, cap);
+}
+
+CloudHttp::CloudHttp(std::string service, const http::TlsTrust& trust)
+    : service_(std::move(service)), client_(trust) {}
+
+http::HttpResponse CloudHttp::send(const std::string& url, const http::HttpRequest& request,
+                                   const Attempts& attempts) {
+  auto parsed = http::parse_url(url);
+  if (!parsed) throw CloudError(service_ + ": \"" + url + "\" is not an http(s) URL", false);
+  http::HttpResponse response;
+  try {
+    response = client_.send(*parsed, request, attempts.time_for_one_call());
+  } catch (const http::NetworkError& e) {
+    throw CloudError(service_ + " could not be reached (" + e.what() + ")", true);
+  }
+  if (is_retryable_status(response.status)) {
+    std::optional<Millis> hint;
+    if (response.retry_after) hint = std::chrono::duration_cast<Millis>(*response.retry_after);
+    throw CloudError(service_ + " answered HTTP " + std::to_string(response.status) +
+                         (response.status == 429 ? " (throttled)" : " (unavailable)"),
+                     true, hint);
+  }
+  return response;
+}
+
+TokenSource::TokenSource(std::string backend, std::string env_name, std::vector<std::string> command)
+    : backend_(std::move(backend)), env_name_(std::move(env_name)), command_(std::move(command)) {}
+
+std::string TokenSource::token() {
+  if (command_.empty()) return required_env(backend_, env_name_, "an access token");
+  std::lock_guard lock(mutex_);
+  if (!cached_.empty() && Clock::now() - fetched_ < token_lifetime) return cached_;
+  auto argv = command_;
+  argv.front() = find_program(argv.front());
+  auto outcome = run_process(argv, "", workflows::Seconds{30});
+  bool succeeded = !outcome.timed_out && WIFEXITED(outcome.wait_status) && WEXITSTATUS(outcome.wait_status) == 0;
+  std::string token = last_line(outcome.out);
+  if (!succeeded || token.empty()) {
+    auto reason = last_line(outcome.err);
+    throw CloudError("backend " + backend_ + ": token_command " + command_.front() + " did not print a token" +
+                         (reason.empty() ? "" : " (" + reason + ")"),
+                     false);
+  }
+  cached_ = token;
+  fetched_ = Clock::now();
+  return cached_;
+}
+
+void TokenSource::refresh() {
+  std::lock_guard lock(mutex_);
+  cached_.clear();
+}
+
+std::string required_env(const std::string& backend, const std::string& env_name, const std::string& what) {
+  const char* value = std::getenv(env_name.c_str());
+  if (value == nullptr || *value == '\0') {
+    throw CloudError("backend " + backend + " needs " + what + " in the environment variable " + env_name +
+                         ", which is not set",
+                     false);
+  }
+  return value;
+}
+
+workflows::BackendResult guarded(const std::string& type, const std::string& backend,
+                                 const workflows::BackendCall& call,
+                                 const std::function<workflows::BackendResult()>& body) {
+  const char* action = call.action == workflows::BackendCall::Action::grant ? "grant" : "revoke";
+  auto started = Clock::now();
+  auto took = [&] { return std::chrono::duration_cast<Millis>(Clock::now() - started).count(); };
+  workflows::BackendResult result;
+  try {
+    result = body();
+  } catch (const CloudError& e) {
+    result.error = e.what();
+  } catch (const std::exception& e) {
+    result.error = "backend " + backend + " failed unexpectedly: " + e.what();
+  }
+  auto logger = logger_for(type);
+  if (result.ok) {
+    logger->info("{} {} for {} succeeded in {} ms", backend, action, call.request_id, took());
+  } else {
+    logger->warn("{} {} for {} failed in {} ms: {}", backend, action, call.request_id, took(), result.error);
+  }
+  return result;
+}
+
+std::string join_url(const std::string& base, const std::string& path) {
+  std::string_view tail{path};
+  while (!tail.empty() && tail.front() == '/') tail.remove_prefix(1);
+  return (!base.empty() && base.back() == '/' ? base : base + "/") + std::string(tail);
+}
+
+std::string principal_for(const std::map<std::string, std::string>& principals, const workflows::UserProfile& user) {
+  if (auto by_id = principals.find(user.user_id); by_id != principals.end()) return by_id->second;
+  if (auto by_email = principals.find(user.email); !user.email.empty() && by_email != principals.end()) {
+    return by_email->second;
+  }
+  return user.email;
+}
+
+}  // namespace jitbot::adapters::cloud

@@ -1,0 +1,243 @@
+#include "adapters/credentials/kubernetes_backend.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "adapters/credentials/digest.hpp"
+#include "workflows/time.hpp"
+
+namespace jitbot::adapters {
+namespace {
+
+namespace fs = std::filesystem;
+using workflows::BackendCall;
+using workflows::BackendResult;
+
+constexpr const char* service_account_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+constexpr const char* rbac = "/apis/rbac.authorization.k8s.io/v1";
+
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + file.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
+/// The entry named `name` in a kubeconfig list (clusters, users, contexts).
+YAML::Node named(const YAML::Node& list, const std::string& name, const std::string& what) {
+  if (list.IsSequence()) {
+    for (const auto& entry : list) {
+      if (entry["name"] && entry["name"].as<std::string>() == name) return entry[what];
+    }
+  }
+  throw std::runtime_error("the kubeconfig has no " + what + " named \"" + name + "\"");
+}
+
+std::string text(const YAML::Node& node, const char* key) {
+  return node && node[key] ? node[key].as<std::string>() : std::string{};
+}
+
+KubernetesAccess from_kubeconfig(const fs::path& file, std::string context) {
+  YAML::Node config = YAML::LoadFile(file.string());
+  if (context.empty()) context = text(config, "current-context");
+  if (context.empty()) throw std::runtime_error(file.string() + " has no current-context; set `context`");
+  auto chosen = named(config["contexts"], context, "context");
+  auto cluster = named(config["clusters"], text(chosen, "cluster"), "cluster");
+  auto user = named(config["users"], text(chosen, "user"), "user");
+  if (cluster["insecure-skip-tls-verify"] && cluster["insecure-skip-tls-verify"].as<bool>()) {
+    throw std::runtime_error("insecure-skip-tls-verify is not supported: give the cluster's certificate-authority");
+  }
+  auto relative = [&](const std::string& path) {
+    return path.empty() || fs::path(path).is_absolute() ? path : (file.parent_path() / path).string();
+  };
+  KubernetesAccess access;
+  access.server = text(cluster, "server");
+  access.ca_file = relative(text(cluster, "certificate-authority"));
+  if (auto data = text(cluster, "certificate-authority-data"); !data.empty() && !base64_decode(data, access.ca_pem)) {
+    throw std::runtime_error("certificate-authority-data in " + file.string() + " is not base64");
+  }
+  access.token = text(user, "token");
+  access.token_file = relative(text(user, "tokenFile"));
+  if (access.token.empty() && access.token_file.empty()) {
+    throw std::runtime_error("user \"" + text(chosen, "user") + "\" in " + file.string() +
+                             " has no token or tokenFile (jitbot authenticates with a bearer token)");
+  }
+  if (access.server.empty()) throw std::runtime_error("cluster in " + file.string() + " has no server");
+  return access;
+}
+
+KubernetesAccess in_cluster() {
+  KubernetesAccess access;
+  access.server = "https://" + env("KUBERNETES_SERVICE_HOST") + ":" + env("KUBERNETES_SERVICE_PORT");
+  access.ca_file = std::string(service_account_dir) + "/ca.crt";
+  access.token_file = std::string(service_account_dir) + "/token";
+  return access;
+}
+
+/// The API server's Status object: its message, or the HTTP status.
+std::string status_message(const http::HttpResponse& response) {
+  auto reply = nlohmann::json::parse(response.body, nullptr, false);
+  if (reply.is_object() && reply.contains("message") && reply["message"].is_string()) {
+    return reply.value("reason", "HTTP " + std::to_string(response.status)) + ": " + reply["message"].get<std::string>();
+  }
+  return "HTTP " + std::to_string(response.status);
+}
+
+std::string advice_for(int status) {
+  if (status == 401) return " Check the bearer token in jitbot's kubeconfig.";
+  if (status == 403) return " Check that jitbot's service account may create and delete (cluster)rolebindings.";
+  return "";
+}
+
+}  // namespace
+
+KubernetesAccess load_kubernetes_access(const std::string& kubeconfig, const std::string& context) {
+  std::string file = kubeconfig;
+  if (file.empty()) file = env("KUBECONFIG").substr(0, env("KUBECONFIG").find(':'));
+  if (file.empty() && fs::exists(env("HOME") + "/.kube/config")) file = env("HOME") + "/.kube/config";
+  if (file.empty()) {
+    if (env("KUBERNETES_SERVICE_HOST").empty()) {
+      throw std::runtime_error("no kubeconfig (set `kubeconfig` or KUBECONFIG) and not running in a cluster");
+    }
+    return in_cluster();
+  }
+  try {
+    return from_kubeconfig(file, context);
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error("cannot read kubeconfig " + file + ": " + e.what());
+  }
+}
+
+KubernetesBackend::KubernetesBackend(const config::BackendConfig& config) : config_(config) {
+  try {
+    access_ = load_kubernetes_access(config.setting("kubeconfig"), config.setting("context"));
+    std::string ca_file = !config.ca_file.empty() ? config.ca_file.string() : access_.ca_file;
+    http_ = std::make_unique<cloud::CloudHttp>("the Kubernetes API server (backend " + config.name + ")",
+                                               http::TlsTrust{ca_file, access_.ca_pem});
+  } catch (const std::exception& e) {
+    load_error_ = "backend " + config.name + ": " + e.what();
+  }
+}
+
+std::string KubernetesBackend::binding_name(const std::string& request_id) {
+  std::string name = "jitbot-";
+  for (char c : request_id) {
+    name += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(static_cast<unsigned char>(c)))
+                                                        : '-';
+  }
+  return name;
+}
+
+std::string KubernetesBackend::collection(const BackendCall& call) const {
+  if (call.scope == "*") return cloud::join_url(access_.server, std::string(rbac) + "/clusterrolebindings");
+  return cloud::join_url(access_.server, std::string(rbac) + "/namespaces/" + call.scope + "/rolebindings");
+}
+
+nlohmann::json KubernetesBackend::binding(const BackendCall& call) const {
+  bool cluster_wide = call.scope == "*";
+  std::string subject = cloud::principal_for(config_.principals, call.requester);
+  if (subject.empty()) {
+    throw cloud::CloudError("the requester " + call.requester.user_id +
+                                " has no email address to bind; map them in [backends.principals]",
+                            false);
+  }
+  nlohmann::json metadata{
+      {"name", binding_name(call.request_id)},
+      {"labels", {{"app.kubernetes.io/managed-by", "jitbot"}, {"jitbot.dev/request-id", call.request_id}}},
+      {"annotations",
+       {{"jitbot.dev/expires-at", workflows::format_rfc3339(call.expires_at)},
+        {"jitbot.dev/requester", call.requester.user_id},
+        {"jitbot.dev/reason", call.reason.substr(0, 1000)}}}};
+  if (!cluster_wide) metadata["namespace"] = call.scope;
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", cluster_wide ? "ClusterRoleBinding" : "RoleBinding"},
+          {"metadata", metadata},
+          {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", call.role}}},
+          {"subjects", {{{"kind", "User"}, {"apiGroup", "rbac.authorization.k8s.io"}, {"name", subject}}}}};
+}
+
+http::HttpResponse KubernetesBackend::send(const std::string& method, const std::string& url, const std::string& body,
+                                           cloud::Attempts& attempts) {
+  std::string token = access_.token;
+  if (!access_.token_file.empty()) {
+    token = read_file(access_.token_file);
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  }
+  http::HttpRequest request{method, body, body.empty() ? "" : "application/json", token, {}};
+  return http_->send(url, request, attempts);
+}
+
+BackendResult KubernetesBackend::do_grant(const BackendCall& call) {
+  auto document = binding(call);
+  std::string kind = document["kind"];
+  return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
+    BackendResult result;
+    auto created = send("POST", collection(call), document.dump(), attempts);
+    result.grant_id = binding_name(call.request_id);
+    result.message = kind + " " + result.grant_id + (call.scope == "*" ? "" : " in namespace " + call.scope) +
+                     " binds ClusterRole " + call.role + ".";
+    if (created.status == 201 || created.status == 200) {
+      result.ok = true;
+      return result;
+    }
+    if (created.status == 409) {
+      // Ours from before a restart, or someone else's that happens to have the name.
+      auto existing = send("GET", collection(call) + "/" + result.grant_id, "", attempts);
+      auto object = nlohmann::json::parse(existing.body, nullptr, false);
+      bool ours = existing.status == 200 && object.is_object() &&
+                  object.value("metadata", nlohmann::json::object()).value("labels", nlohmann::json::object()).value("jitbot.dev/request-id", "") ==
+                      call.request_id;
+      if (ours) {
+        result.ok = true;
+        return result;
+      }
+      result.error = kind + " " + result.grant_id + " already exists and was not made by jitbot for this request";
+      return result;
+    }
+    result.error = "Kubernetes refused to create " + kind + " " + result.grant_id + ": " + status_message(created) +
+                   "." + advice_for(created.status);
+    return result;
+  });
+}
+
+BackendResult KubernetesBackend::do_revoke(const BackendCall& call) {
+  return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
+    BackendResult result;
+    auto deleted = send("DELETE", collection(call) + "/" + binding_name(call.request_id), "", attempts);
+    if (deleted.status == 200 || deleted.status == 202 || deleted.status == 404) {
+      result.ok = true;
+      result.message = deleted.status == 404 ? "The binding was already gone."
+                                             : "Deleted " + binding_name(call.request_id) + ".";
+      return result;
+    }
+    result.error = "Kubernetes refused to delete " + binding_name(call.request_id) + ": " + status_message(deleted) +
+                   "." + advice_for(deleted.status);
+    return result;
+  });
+}
+
+BackendResult KubernetesBackend::grant(const BackendCall& call) {
+  return cloud::guarded("kubernetes", config_.name, call, [&] {
+    if (!load_error_.empty()) throw cloud::CloudError(load_error_, false);
+    return do_grant(call);
+  });
+}
+
+BackendResult KubernetesBackend::revoke(const BackendCall& call) {
+  return cloud::guarded("kubernetes", config_.name, call, [&] {
+    if (!load_error_.empty()) throw cloud::CloudError(load_error_, false);
+    return do_revoke(call);
+  });
+}
+
+}  // namespace jitbot::adapters
