@@ -156,7 +156,8 @@ nlohmann::json KubernetesBackend::binding(const BackendCall& call) const {
       {"labels", {{"app.kubernetes.io/managed-by", "jitbot"}, {"jitbot.dev/request-id", call.request_id}}},
       {"annotations",
        {{"jitbot.dev/expires-at", workflows::format_rfc3339(call.expires_at)},
-        {"jitbot.dev/requester", call.requester.user_id},
+        {"jitbot.dev/requester", subject},
+        {"jitbot.dev/slack-user", call.requester.user_id},
         {"jitbot.dev/reason", call.reason.substr(0, 1000)}}}};
   if (!cluster_wide) metadata["namespace"] = call.scope;
   return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
@@ -211,17 +212,41 @@ BackendResult KubernetesBackend::do_grant(const BackendCall& call) {
 }
 
 BackendResult KubernetesBackend::do_revoke(const BackendCall& call) {
+  std::string name = binding_name(call.request_id), url = collection(call) + "/" + name;
   return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
     BackendResult result;
-    auto deleted = send("DELETE", collection(call) + "/" + binding_name(call.request_id), "", attempts);
-    if (deleted.status == 200 || deleted.status == 202 || deleted.status == 404) {
-      result.ok = true;
-      result.message = deleted.status == 404 ? "The binding was already gone."
-                                             : "Deleted " + binding_name(call.request_id) + ".";
+    result.ok = true;
+    // Only our own binding goes: after a failed grant (a foreign binding with our name) the
+    // clean-up revoke must leave the other one alone.
+    auto existing = send("GET", url, "", attempts);
+    auto object = nlohmann::json::parse(existing.body, nullptr, false);
+    auto metadata = object.is_object() ? object.value("metadata", nlohmann::json::object()) : nlohmann::json::object();
+    if (existing.status == 404 ||
+        (existing.status == 200 &&
+         metadata.value("labels", nlohmann::json::object()).value("jitbot.dev/request-id", "") != call.request_id)) {
+      result.message = existing.status == 404 ? "The binding was already gone."
+                                              : "There was no binding of jitbot's for this request to delete.";
       return result;
     }
-    result.error = "Kubernetes refused to delete " + binding_name(call.request_id) + ": " + status_message(deleted) +
-                   "." + advice_for(deleted.status);
+    if (existing.status != 200) {
+      result.ok = false;
+      result.error = "Kubernetes refused to read " + name + ": " + status_message(existing) + "." +
+                     advice_for(existing.status);
+      return result;
+    }
+    // The uid precondition: if the binding was replaced since we read it, the API server says 409.
+    nlohmann::json options{{"kind", "DeleteOptions"},
+                           {"apiVersion", "v1"},
+                           {"preconditions", {{"uid", metadata.value("uid", "")}}}};
+    auto deleted = send("DELETE", url, options.dump(), attempts);
+    if (deleted.status == 200 || deleted.status == 202 || deleted.status == 404) {
+      result.message = deleted.status == 404 ? "The binding was already gone." : "Deleted " + name + ".";
+      return result;
+    }
+    if (deleted.status == 409) throw cloud::CloudError("the binding " + name + " changed while jitbot deleted it", true);
+    result.ok = false;
+    result.error = "Kubernetes refused to delete " + name + ": " + status_message(deleted) + "." +
+                   advice_for(deleted.status);
     return result;
   });
 }

@@ -71,8 +71,25 @@ std::string advice_for(const std::string& code) {
   return "";
 }
 
-[[noreturn]] void throw_aws_error(const std::string& what, const std::string& code, const std::string& message) {
-  throw AwsError(what + " failed: " + code + (message.empty() ? "" : ": " + message) + "." + advice_for(code), code,
+/// AWS's own message, made safe to show: a signature error goes on to echo the canonical
+/// request AWS computed (the session token among its headers), so only its first paragraph is
+/// kept, and any credential still in it is blotted out.
+std::string shareable(std::string message, const AwsCredentials& credentials) {
+  if (auto paragraph = message.find("\n\n"); paragraph != std::string::npos) message.resize(paragraph);
+  for (const auto* secret : {&credentials.session_token, &credentials.secret_access_key}) {
+    if (secret->empty()) continue;
+    for (auto at = message.find(*secret); at != std::string::npos; at = message.find(*secret)) {
+      message.replace(at, secret->size(), "[redacted]");
+    }
+  }
+  if (message.size() > 400) message = message.substr(0, 400) + "…";
+  return message;
+}
+
+[[noreturn]] void throw_aws_error(const std::string& what, const std::string& code, const std::string& message,
+                                  const AwsCredentials& credentials) {
+  auto safe = shareable(message, credentials);
+  throw AwsError(what + " failed: " + code + (safe.empty() ? "" : ": " + safe) + "." + advice_for(code), code,
                  is_retryable_code(code));
 }
 
@@ -134,8 +151,9 @@ nlohmann::json AwsApi::json_call(const AwsService& service, const std::string& t
     std::string code = reply.is_object() ? reply.value("__type", std::string{}) : std::string{};
     code = code.substr(code.find('#') + 1);  // "com.amazonaws.x#ConflictException" -> "ConflictException"
     if (code.empty()) code = "HTTP " + std::to_string(response.status);
+    code = code.substr(0, code.find(':'));  // "Code:http://internal.amazon.com/…" -> "Code"
     std::string message = reply.is_object() ? reply.value("message", reply.value("Message", std::string{})) : "";
-    throw_aws_error(operation, code, message);
+    throw_aws_error(operation, code, message, load_credentials(backend_, profile_));
   });
 }
 
@@ -148,7 +166,7 @@ std::string AwsApi::query_call(const AwsService& service, const std::string& for
     action = action.substr(action.find('=') + 1);
     std::string code = xml_text(response.body, "Code");
     throw_aws_error("AWS STS " + action, code.empty() ? "HTTP " + std::to_string(response.status) : code,
-                    xml_text(response.body, "Message"));
+                    xml_text(response.body, "Message"), load_credentials(backend_, profile_));
   });
 }
 

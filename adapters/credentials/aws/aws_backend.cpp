@@ -106,12 +106,15 @@ nlohmann::json AwsBackend::assignment(const BackendCall& call, const std::string
 nlohmann::json AwsBackend::wait_until_done(const std::string& describe, const std::string& id_field,
                                            const std::string& status_field, nlohmann::json status,
                                            cloud::Attempts& attempts) {
+  // Most assignments finish within a second or two: ask soon, then back off to poll_interval.
+  cloud::Millis wait{250};
   while (status.value("Status", std::string{}) == "IN_PROGRESS") {
-    if (attempts.time_for_one_call() <= config_.poll_interval) {
+    if (attempts.time_for_one_call() <= wait) {
       throw cloud::CloudError("AWS was still working on it when the backend's timeout ran out; jitbot will try again",
                               false);
     }
-    std::this_thread::sleep_for(config_.poll_interval);
+    std::this_thread::sleep_for(wait);
+    wait = std::min<cloud::Millis>(wait * 2, config_.poll_interval);
     nlohmann::json body{{"InstanceArn", config_.setting("instance_arn")}, {id_field, status.value("RequestId", "")}};
     auto reply = api_.json_call(sso_, sso_target + describe, body, attempts);
     status = reply.value(status_field, nlohmann::json::object());
@@ -170,25 +173,55 @@ BackendResult AwsBackend::do_revoke(const BackendCall& call) {
   auto status = wait_until_done("DescribeAccountAssignmentDeletionStatus", "AccountAssignmentDeletionRequestId",
                                 "AccountAssignmentDeletionStatus",
                                 reply.value("AccountAssignmentDeletionStatus", nlohmann::json::object()), attempts);
-  if (status.value("Status", std::string{}) != "SUCCEEDED") {
-    throw cloud::CloudError("IAM Identity Center could not delete the assignment: " +
-                                status.value("FailureReason", status.value("Status", std::string{"no status"})),
-                            true);
-  }
   BackendResult result;
   result.ok = true;
   result.message = "IAM Identity Center removed the assignment on account " + call.scope + ".";
-  return result;
+  if (status.value("Status", std::string{}) == "SUCCEEDED") return result;
+  // AWS also reports a missing assignment as a FAILED deletion ("404 … not found"): what counts
+  // is whether the assignment is still there.
+  if (!still_assigned(call, principal, attempts)) {
+    result.message = "The assignment was already gone.";
+    return result;
+  }
+  throw cloud::CloudError("IAM Identity Center could not delete the assignment: " +
+                              status.value("FailureReason", status.value("Status", std::string{"no status"})),
+                          true);
+}
+
+bool AwsBackend::still_assigned(const BackendCall& call, const std::string& principal, cloud::Attempts& attempts) {
+  nlohmann::json body{{"InstanceArn", config_.setting("instance_arn")},
+                      {"AccountId", call.scope},
+                      {"PermissionSetArn", role_for(call).permission_set_arn}};
+  for (;;) {
+    auto page = api_.json_call(sso_, std::string(sso_target) + "ListAccountAssignments", body, attempts);
+    for (const auto& assignment : page.value("AccountAssignments", nlohmann::json::array())) {
+      if (assignment.value("PrincipalId", "") == principal && assignment.value("PrincipalType", "") == "USER") {
+        return true;
+      }
+    }
+    if (!page.contains("NextToken") || !page["NextToken"].is_string()) return false;
+    body["NextToken"] = page["NextToken"];
+  }
 }
 
 std::string AwsBackend::console_url(const BackendCall& call, const config::BackendRoleConfig& role,
                                     cloud::Attempts& attempts) {
+  auto assume_role = [&](long long seconds) {
+    std::string form = "Action=AssumeRole&Version=2011-06-15&RoleArn=" +
+                       uri_encode(replace_all(role.console_role_arn, "{scope}", call.scope)) +
+                       "&RoleSessionName=" + uri_encode(session_name(call.request_id)) +
+                       "&DurationSeconds=" + std::to_string(seconds);
+    return api_.query_call(sts_, form, attempts);
+  };
   auto seconds = std::clamp<long long>(call.duration.count(), 900, 43200);
-  std::string form = "Action=AssumeRole&Version=2011-06-15&RoleArn=" +
-                     uri_encode(replace_all(role.console_role_arn, "{scope}", call.scope)) +
-                     "&RoleSessionName=" + uri_encode(session_name(call.request_id)) +
-                     "&DurationSeconds=" + std::to_string(seconds);
-  auto xml = api_.query_call(sts_, form, attempts);
+  std::string xml;
+  try {
+    xml = assume_role(seconds);
+  } catch (const AwsError& e) {
+    // A role's MaxSessionDuration is one hour unless raised: settle for an hour's link.
+    if (e.code() != "ValidationError" || seconds <= 3600) throw;
+    xml = assume_role(3600);
+  }
   // These keys only ever exist in this function: they buy the sign-in token and are dropped.
   nlohmann::json session{{"sessionId", xml_text(xml, "AccessKeyId")},
                          {"sessionKey", xml_text(xml, "SecretAccessKey")},

@@ -1,0 +1,211 @@
+'use strict';
+/**
+ * The duplocloud backend end to end: the real `jitbot shell` asks FakeDuploCloud for JIT console
+ * sessions (admin or per tenant), posts only the console link, and never keeps the AWS keys that
+ * come with it.
+ *
+ * Run: cd tests/backends && node --test duplocloud.e2e.test.js   (needs build/bot/jitbot or JITBOT_BINARY)
+ */
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml } = require('./shell_harness');
+const { FakeDuploCloud, DEFAULT_TENANTS } = require('../fakes/cloud/fake_duplocloud');
+
+const REQUEST_ID = /req_[0-9A-HJKMNP-TV-Z]{26}/;
+const [DEV, PROD] = DEFAULT_TENANTS;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+function requestIdIn(stdout) {
+  const match = REQUEST_ID.exec(stdout);
+  assert.ok(match, `no request ID in the shell output:\n${stdout}`);
+  return match[0];
+}
+
+/// The text of each DM the shell printed for a user (the lines under "── DM to USER …").
+function dmsTo(stdout, userId) {
+  const dms = [];
+  const lines = stdout.split('\n');
+  lines.forEach((line, i) => {
+    if (!line.startsWith(`── DM to ${userId}`)) return;
+    const body = [];
+    for (let j = i + 1; j < lines.length && lines[j].startsWith('  ') && !/^ {2}[→✗]/.test(lines[j]); j++) body.push(lines[j].trim());
+    dms.push(body.join('\n'));
+  });
+  return dms;
+}
+
+/// Every byte jitbot keeps: the database and its WAL/journal files.
+function databaseBytes(dir) {
+  return fs.readdirSync(dir).filter((f) => f.startsWith('jitbot.db')).map((f) => fs.readFileSync(path.join(dir, f)).toString('latin1')).join('');
+}
+
+/// Starts FakeDuploCloud (TLS) and a jitbot config whose backend "cloud" is it, then runs
+/// fn({fake, dir, shell}). options.env(fake) gives jitbot's extra environment (default: DUPLO_TOKEN
+/// = the admin token; a variable set to undefined is removed); options.backendExtra is more TOML.
+async function withDuplo(fn, { env = (fake) => ({ DUPLO_TOKEN: fake.adminToken }), backendExtra = '' } = {}) {
+  const fake = await new FakeDuploCloud().start();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-duplo-e2e-'));
+  try {
+    const backend = ['[[backends]]', 'name = "cloud"', 'type = "duplocloud"', `url = ${toml(`${fake.url}/`)}`,
+      `ca_file = ${toml(fake.caFile)}`, 'timeout = "20s"', backendExtra].join('\n');
+    const { file } = writeConfig({ dir, backend, role: { provider: 'duplo', name: 'admin' } });
+    await fn({ fake, dir, shell: (lines) => runShell(file, lines, { env: env(fake) }) });
+  } finally {
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const story = (scope, options = {}) => approvalStory({ provider: 'duplo', role: 'admin', scope, ...options });
+const grantOnly = (scope) => story(scope).filter((l) => !l.startsWith('/wait') && !l.startsWith('/jit list'));
+
+function assertOk(result) {
+  assert.equal(result.code, 0, `jitbot shell exited ${result.code}\n${result.stderr}`);
+}
+
+function backendLine(result, action, id) {
+  const lines = backendLines(result.stdout, action).filter((l) => l.includes(id));
+  assert.ok(lines.length >= 1, `no ${action} line for ${id}:\n${result.stdout}\n${result.stderr}`);
+  return lines[lines.length - 1];
+}
+
+/// None of the AWS keys the fake handed out, nor the API token, is in the output or the database.
+function assertNothingLeaked(fake, dir, results, token) {
+  const secrets = [...fake.secrets(), ...(token ? [token] : [])];
+  assert.ok(fake.secrets().length > 0, 'the fake issued no credentials to look for');
+  const kept = databaseBytes(dir);
+  for (const secret of secrets) {
+    for (const r of results) {
+      assert.ok(!r.stdout.includes(secret), `a secret (${secret.slice(0, 8)}…) is in stdout`);
+      assert.ok(!r.stderr.includes(secret), `a secret (${secret.slice(0, 8)}…) is in stderr`);
+    }
+    assert.ok(!kept.includes(secret), `a secret (${secret.slice(0, 8)}…) is in the SQLite files`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------------------------
+
+test('scope admin: the DM carries the console link; the AWS keys are never shown or stored', async () => {
+  await withDuplo(async ({ fake, dir, shell }) => {
+    const result = await shell(story('admin'));
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    assert.match(backendLine(result, 'grant', id), /: ok/);
+    assert.deepEqual(fake.calls.map((c) => [c.method, c.path, c.status]), [['GET', '/v3/admin/aws/jitAccess/admin', 200]]);
+    assert.equal(fake.issued.length, 1);
+    const dms = dmsTo(result.stdout, USERS.alice.id).join('\n');
+    assert.ok(dms.includes(`Console: ${fake.issued[0].ConsoleUrl}`), `the DM lacks the console link:\n${dms}`);
+
+    // Revoke: nothing to call (DuploCloud ends the session itself); the requester is told so.
+    assert.match(backendLine(result, 'revoke', id), /: ok/);
+    assert.equal(fake.calls.length, 1, 'the revoke called DuploCloud');
+    assert.match(dms, /DuploCloud/, `no DM tells the requester DuploCloud ends the session:\n${dms}`);
+    assertNothingLeaked(fake, dir, [result], fake.adminToken);
+  });
+});
+
+test('a tenant named in the scope is resolved to its ID through GetTenantsForUser', async () => {
+  await withDuplo(async ({ fake, dir, shell }) => {
+    const result = await shell(grantOnly(PROD.AccountName));
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    assert.match(backendLine(result, 'grant', id), /: ok/);
+    assert.deepEqual(fake.calls.map((c) => c.path), ['/admin/GetTenantsForUser', `/subscriptions/${PROD.TenantId}/GetAwsConsoleTokenUrl`]);
+    assert.deepEqual(fake.issued.map((i) => i.tenantId), [PROD.TenantId]);
+    assert.ok(dmsTo(result.stdout, USERS.alice.id).join('\n').includes(`Console: ${fake.issued[0].ConsoleUrl}`));
+    assertNothingLeaked(fake, dir, [result], fake.adminToken);
+  });
+});
+
+test('a tenant ID in the scope works too', async () => {
+  await withDuplo(async ({ fake, shell }) => {
+    const result = await shell(grantOnly(DEV.TenantId));
+    assertOk(result);
+    assert.match(backendLine(result, 'grant', requestIdIn(result.stdout)), /: ok/);
+    assert.deepEqual(fake.issued.map((i) => i.tenantId), [DEV.TenantId]);
+    assert.equal(fake.calls.at(-1).path, `/subscriptions/${DEV.TenantId}/GetAwsConsoleTokenUrl`);
+  });
+});
+
+test('an unknown tenant fails the grant naming it, without asking for credentials', async () => {
+  await withDuplo(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('staging'));
+    assertOk(result);
+    const line = backendLine(result, 'grant', requestIdIn(result.stdout));
+    assert.match(line, /FAILED/);
+    assert.match(line, /staging/);
+    assert.deepEqual(fake.issued, []);
+    assert.ok(fake.calls.every((c) => !c.path.includes('GetAwsConsoleTokenUrl')));
+  });
+});
+
+test('a non-admin token gets 403 for admin JIT: the grant fails at once, naming the status', async () => {
+  await withDuplo(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('admin'));
+    assertOk(result);
+    const line = backendLine(result, 'grant', requestIdIn(result.stdout));
+    assert.match(line, /FAILED/);
+    assert.match(line, /403|Forbidden|forbidden|admin/);
+    assert.equal(fake.calls.length, 1, 'a denial is not retried');
+    assert.match(dmsTo(result.stdout, USERS.alice.id).join('\n'), /grant failed/);
+    assertNoToken(result, fake.userToken);
+  }, { env: (fake) => ({ DUPLO_TOKEN: fake.userToken }) });
+});
+
+test('a wrong token fails with 401 and is never echoed', async () => {
+  const wrong = 'duplo-wrong-token-5c1e';
+  await withDuplo(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('admin'));
+    assertOk(result);
+    const line = backendLine(result, 'grant', requestIdIn(result.stdout));
+    assert.match(line, /FAILED/);
+    assert.match(line, /401|Unauthorized|unauthorized/);
+    assert.equal(fake.calls.length, 1);
+    assertNoToken(result, wrong);
+  }, { env: () => ({ DUPLO_TOKEN: wrong }) });
+});
+
+test('no DUPLO_TOKEN in the environment: a clear error naming the variable, no call', async () => {
+  await withDuplo(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('admin'));
+    // Either the config check refuses to start or the grant fails; both must name the variable.
+    assert.match(result.stdout + result.stderr, /DUPLO_TOKEN/);
+    assert.deepEqual(fake.calls, []);
+  }, { env: () => ({ DUPLO_TOKEN: undefined }) });
+});
+
+test('token_env names the variable the token is read from', async () => {
+  await withDuplo(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('admin'));
+    assertOk(result);
+    assert.match(backendLine(result, 'grant', requestIdIn(result.stdout)), /: ok/);
+    assert.deepEqual(fake.calls.map((c) => c.user), ['jitbot@example.com']);
+  }, {
+    // DUPLO_TOKEN holds a wrong token: only reading JITBOT_DUPLO_API_TOKEN succeeds.
+    env: (fake) => ({ JITBOT_DUPLO_API_TOKEN: fake.adminToken, DUPLO_TOKEN: 'not-this-one' }),
+    backendExtra: 'token_env = "JITBOT_DUPLO_API_TOKEN"',
+  });
+});
+
+test('a 503 is retried', async () => {
+  await withDuplo(async ({ fake, shell }) => {
+    fake.failNext(503, { retryAfter: 1 });
+    const result = await shell(grantOnly('admin'));
+    assertOk(result);
+    assert.match(backendLine(result, 'grant', requestIdIn(result.stdout)), /: ok/);
+    assert.deepEqual(fake.calls.map((c) => c.status), [503, 200]);
+    assert.equal(fake.issued.length, 1);
+  });
+});
+
+function assertNoToken(result, token) {
+  assert.ok(!result.stdout.includes(token) && !result.stderr.includes(token), 'the API token appears in the output');
+}

@@ -1,0 +1,187 @@
+'use strict';
+/**
+ * The http backend end to end: the real `jitbot shell` posts signed grant and revoke documents to
+ * FakeHttpBackend (the reference receiver), shows the receiver's reply to the requester, retries
+ * what is retryable and never reveals the signing secret.
+ *
+ * Run: cd tests/backends && node --test http_backend.e2e.test.js   (needs build/bot/jitbot or JITBOT_BINARY)
+ */
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml } = require('./shell_harness');
+const { FakeHttpBackend } = require('../fakes/cloud/fake_http_backend');
+
+const REQUEST_ID = /req_[0-9A-HJKMNP-TV-Z]{26}/;
+const CONSOLE_URL = 'https://access.internal.example.com/sessions/console?team=orders';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+function requestIdIn(stdout) {
+  const match = REQUEST_ID.exec(stdout);
+  assert.ok(match, `no request ID in the shell output:\n${stdout}`);
+  return match[0];
+}
+
+/// The text of each DM the shell printed for a user (the lines under "── DM to USER …").
+function dmsTo(stdout, userId) {
+  const dms = [];
+  const lines = stdout.split('\n');
+  lines.forEach((line, i) => {
+    if (!line.startsWith(`── DM to ${userId}`)) return;
+    const body = [];
+    for (let j = i + 1; j < lines.length && lines[j].startsWith('  ') && !/^ {2}[→✗]/.test(lines[j]); j++) body.push(lines[j].trim());
+    dms.push(body.join('\n'));
+  });
+  return dms;
+}
+
+/// Every byte jitbot keeps: the database and its WAL/journal files.
+function databaseBytes(dir) {
+  return fs.readdirSync(dir).filter((f) => f.startsWith('jitbot.db')).map((f) => fs.readFileSync(path.join(dir, f)).toString('latin1')).join('');
+}
+
+/// Starts FakeHttpBackend (TLS, base path /jit) and a jitbot config whose backend "cloud" posts to
+/// it, then runs fn({fake, dir, shell}). options.env(fake) gives jitbot's extra environment
+/// (default: JITBOT_HTTP_SECRET = the receiver's secret); options.backendExtra is more TOML.
+async function withReceiver(fn, { env = (fake) => ({ JITBOT_HTTP_SECRET: fake.secret }), backendExtra = '' } = {}) {
+  const fake = await new FakeHttpBackend({ consoleUrl: CONSOLE_URL }).start();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-http-e2e-'));
+  try {
+    const backend = ['[[backends]]', 'name = "cloud"', 'type = "http"', `url = ${toml(fake.baseUrl)}`,
+      `ca_file = ${toml(fake.caFile)}`, 'timeout = "20s"', backendExtra].join('\n');
+    const { file } = writeConfig({ dir, backend, role: { provider: 'platform', name: 'db-admin', scopes: ['orders'] } });
+    await fn({ fake, dir, shell: (lines) => runShell(file, lines, { env: env(fake) }) });
+  } finally {
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const story = () => approvalStory({ provider: 'platform', role: 'db-admin', scope: 'orders', reason: 'INC-4421 orders db' });
+const grantOnly = () => story().filter((l) => !l.startsWith('/wait') && !l.startsWith('/jit list'));
+
+function assertOk(result) {
+  assert.equal(result.code, 0, `jitbot shell exited ${result.code}\n${result.stderr}`);
+}
+
+function backendLine(result, action, id) {
+  const lines = backendLines(result.stdout, action).filter((l) => l.includes(id));
+  assert.ok(lines.length >= 1, `no ${action} line for ${id}:\n${result.stdout}\n${result.stderr}`);
+  return lines[lines.length - 1];
+}
+
+function assertSecretKept(result, dir, secret) {
+  assert.ok(!result.stdout.includes(secret), 'the secret is in stdout');
+  assert.ok(!result.stderr.includes(secret), 'the secret is in stderr');
+  assert.ok(!databaseBytes(dir).includes(secret), 'the secret is in the SQLite files');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------------------------
+
+test('grant and revoke reach the receiver signed, with the exec backend document; its reply reaches the DM', async () => {
+  await withReceiver(async ({ fake, dir, shell }) => {
+    const result = await shell(story());
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    assert.match(backendLine(result, 'grant', id), /: ok/);
+    assert.match(backendLine(result, 'revoke', id), /: ok/);
+    assert.deepEqual(fake.calls.map((c) => [c.path, c.status, c.verified]), [['/jit/grant', 200, true], ['/jit/revoke', 200, true]]);
+
+    const [grant, revoke] = fake.calls;
+    assert.match(grant.headers['content-type'], /^application\/json/);
+    assert.match(grant.headers['x-jitbot-timestamp'], /^\d+$/);
+    assert.match(grant.headers['x-jitbot-signature'], /^v0=[0-9a-f]{64}$/);
+    const doc = grant.document;
+    assert.deepEqual({ ...doc, expires_at: undefined }, {
+      version: 1, action: 'grant', request_id: id, provider: 'platform', role: 'db-admin', scope: 'orders',
+      duration_seconds: 7200, expires_at: undefined, reason: 'INC-4421 orders db', break_glass: false,
+      requester: { slack_user_id: USERS.alice.id, email: USERS.alice.email, name: USERS.alice.name },
+      approvers: [USERS.bob.id],
+    });
+    assert.match(doc.expires_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.equal(revoke.document.action, 'revoke');
+    assert.equal(revoke.document.request_id, id);
+    assert.equal(revoke.document.grant_id, fake.grants()[0].grant_id, 'the revoke carries the grant_id the grant returned');
+    assert.equal(fake.grants()[0].active, false);
+
+    // The revoke ran after "/wait 2h" on the manual clock: its timestamp must still be the real time.
+    const skew = Math.abs(Number(revoke.headers['x-jitbot-timestamp']) - Date.now() / 1000);
+    assert.ok(skew < 300, `the revoke's timestamp is ${skew}s off the real clock`);
+
+    const dm = dmsTo(result.stdout, USERS.alice.id).join('\n');
+    assert.match(dm, /Granted db-admin on orders to alice@example\.com\./, `the receiver's message is not in the DM:\n${dm}`);
+    assert.ok(dm.includes(`Console: ${CONSOLE_URL}`), `the receiver's console_url is not in the DM:\n${dm}`);
+    assertSecretKept(result, dir, fake.secret);
+  });
+});
+
+test('a 503 with Retry-After, then success: retried, granted once', async () => {
+  await withReceiver(async ({ fake, shell }) => {
+    fake.failNext(503, { retryAfter: 1, error: 'control plane restarting' });
+    const result = await shell(grantOnly());
+    assertOk(result);
+    assert.match(backendLine(result, 'grant', requestIdIn(result.stdout)), /: ok/);
+    assert.deepEqual(fake.calls.map((c) => [c.action, c.status]), [['grant', 503], ['grant', 200]]);
+    assert.equal(fake.grants().length, 1);
+  });
+});
+
+test('a lost reply (502 after the receiver granted) is retried with the same request ID: one grant', async () => {
+  await withReceiver(async ({ fake, shell }) => {
+    fake.failNext(502, { afterProcessing: true });
+    const result = await shell(grantOnly());
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    assert.match(backendLine(result, 'grant', id), /: ok/);
+    assert.deepEqual(fake.calls.map((c) => c.document?.request_id), [id, id]);
+    assert.equal(fake.grants().length, 1);
+    assert.equal(fake.grants()[0].grant_calls, 2);
+  });
+});
+
+test('a wrong secret fails the grant with the receiver\'s error, at once; the secret is never shown', async () => {
+  const wrong = 'wrong-http-secret-0b7d41';
+  await withReceiver(async ({ fake, dir, shell }) => {
+    const result = await shell(grantOnly());
+    assertOk(result);
+    const line = backendLine(result, 'grant', requestIdIn(result.stdout));
+    assert.match(line, /FAILED/);
+    assert.match(line, /invalid signature/, 'the receiver\'s "error" field is shown');
+    assert.equal(fake.calls.filter((c) => c.action === 'grant').length, 1, 'a 401 is not retried');
+    assert.match(dmsTo(result.stdout, USERS.alice.id).join('\n'), /grant failed: .*invalid signature/);
+    assert.deepEqual(fake.grants(), []);
+    assertSecretKept(result, dir, wrong);
+    assertSecretKept(result, dir, fake.secret);
+  }, { env: () => ({ JITBOT_HTTP_SECRET: wrong }) });
+});
+
+test('a 403 with an error field fails the grant with that error, not retried', async () => {
+  await withReceiver(async ({ fake, shell }) => {
+    fake.failNext(403, { error: 'alice is not on the orders on-call rota' });
+    const result = await shell(grantOnly());
+    assertOk(result);
+    const line = backendLine(result, 'grant', requestIdIn(result.stdout));
+    assert.match(line, /FAILED.*alice is not on the orders on-call rota/);
+    assert.equal(fake.calls.filter((c) => c.action === 'grant').length, 1);
+  });
+});
+
+test('secret_env names the variable the secret is read from', async () => {
+  await withReceiver(async ({ fake, shell }) => {
+    const result = await shell(grantOnly());
+    assertOk(result);
+    assert.match(backendLine(result, 'grant', requestIdIn(result.stdout)), /: ok/);
+    assert.deepEqual(fake.calls.map((c) => c.verified), [true]);
+  }, {
+    // JITBOT_HTTP_SECRET holds a wrong secret: only reading PLATFORM_JIT_SECRET succeeds.
+    env: (fake) => ({ PLATFORM_JIT_SECRET: fake.secret, JITBOT_HTTP_SECRET: 'not-this-one' }),
+    backendExtra: 'secret_env = "PLATFORM_JIT_SECRET"',
+  });
+});

@@ -1,0 +1,296 @@
+'use strict';
+/**
+ * The kubernetes backend end to end: the real `jitbot shell` grants and revokes RoleBindings and
+ * ClusterRoleBindings on FakeKubernetes (proven against kubectl in tests/fakes/cloud), through a
+ * kubeconfig file, over TLS with a Bearer token.
+ *
+ * Run: cd tests/backends && node --test kubernetes.e2e.test.js   (needs build/bot/jitbot or JITBOT_BINARY)
+ */
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml } = require('./shell_harness');
+const { FakeKubernetes, writeKubeconfig, RBAC_GROUP } = require('../fakes/cloud/fake_kubernetes');
+
+const ROLE = 'view'; // the [[roles]] name is the ClusterRole bound
+const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'jitbot' };
+const REQUEST_ID = /req_[0-9A-HJKMNP-TV-Z]{26}/;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+function requestIdIn(stdout) {
+  const match = REQUEST_ID.exec(stdout);
+  assert.ok(match, `no request ID in the shell output:\n${stdout}`);
+  return match[0];
+}
+
+/// The text of each DM the shell printed for a user (the lines under "── DM to USER …").
+function dmsTo(stdout, userId) {
+  const dms = [];
+  const lines = stdout.split('\n');
+  lines.forEach((line, i) => {
+    if (!line.startsWith(`── DM to ${userId}`)) return;
+    const body = [];
+    for (let j = i + 1; j < lines.length && lines[j].startsWith('  ') && !/^ {2}[→✗]/.test(lines[j]); j++) body.push(lines[j].trim());
+    dms.push(body.join('\n'));
+  });
+  return dms;
+}
+
+// Lower case, '_' as '-': a valid name for every kind of object, not only RBAC's laxer rule.
+const bindingName = (requestId) => `jitbot-${requestId.toLowerCase().replace(/[^a-z0-9]/g, '-')}`;
+
+/// Starts FakeKubernetes (TLS, namespace team-a), writes a kubeconfig for it and a jitbot config
+/// whose backend "cloud" reads it. `kubeconfigFor(fake, dir)` may write a different kubeconfig;
+/// `backendExtra` is more TOML for the [[backends]] entry.
+async function withCluster(fn, { kubeconfigFor, backendExtra = '' } = {}) {
+  const fake = await new FakeKubernetes({ namespaces: ['default', 'team-a'] }).start();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-k8s-e2e-'));
+  try {
+    const kubeconfig = kubeconfigFor
+      ? kubeconfigFor(fake, dir)
+      : writeKubeconfig(dir, { server: fake.url, caPem: fake.caPem, token: fake.token });
+    const backend = ['[[backends]]', 'name = "cloud"', 'type = "kubernetes"', `kubeconfig = ${toml(kubeconfig)}`,
+      'timeout = "20s"', backendExtra].join('\n');
+    const { file } = writeConfig({ dir, backend, role: { provider: 'k8s', name: ROLE } });
+    // KUBECONFIG and HOME point nowhere useful: only the configured kubeconfig may be read.
+    const env = { KUBECONFIG: path.join(dir, 'no-such-kubeconfig'), HOME: dir };
+    await fn({ fake, dir, shell: (lines) => runShell(file, lines, { env }) });
+  } finally {
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const requestLines = (scope) => [
+  `/as ${USERS.alice.id}`,
+  `/jit request --provider k8s --role ${ROLE} --scope ${scope} --duration 2h --reason "INC-4421"`,
+];
+const grantOnly = (scope) => approvalStory({ provider: 'k8s', role: ROLE, scope }).filter((l) => !l.startsWith('/wait') && !l.startsWith('/jit list'));
+const approveLines = (id) => [`/as ${USERS.bob.id}`, `/jit approve ${id}`];
+
+function assertOk(result) {
+  assert.equal(result.code, 0, `jitbot shell exited ${result.code}\n${result.stderr}`);
+}
+
+/// The one grant (or revoke) line for the request, e.g. "· backend cloud grant req_…: ok".
+function backendLine(result, action, id) {
+  const lines = backendLines(result.stdout, action).filter((l) => l.includes(id));
+  assert.ok(lines.length >= 1, `no ${action} line for ${id}:\n${result.stdout}\n${result.stderr}`);
+  return lines[lines.length - 1];
+}
+
+function assertNoSecret(result, secret) {
+  assert.ok(!result.stdout.includes(secret) && !result.stderr.includes(secret), 'the token appears in the output');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------------------------
+
+test('namespaced scope: approve creates the RoleBinding as documented; expiry deletes it', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const granted = await shell(grantOnly('team-a'));
+    assertOk(granted);
+    const id = requestIdIn(granted.stdout);
+    assert.match(backendLine(granted, 'grant', id), /: ok/);
+    assert.match(dmsTo(granted.stdout, USERS.alice.id).join('\n'), /Your access is active/);
+
+    const [binding] = fake.bindings({ name: bindingName(id) });
+    assert.ok(binding, `no RoleBinding ${bindingName(id)}; bindings: ${JSON.stringify(fake.bindings())}`);
+    assert.equal(binding.kind, 'RoleBinding');
+    assert.equal(binding.metadata.namespace, 'team-a');
+    assert.deepEqual(binding.roleRef, { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: ROLE });
+    assert.deepEqual(binding.subjects, [{ kind: 'User', apiGroup: RBAC_GROUP, name: USERS.alice.email }]);
+    assert.deepEqual(binding.metadata.labels, { ...MANAGED_BY, 'jitbot.dev/request-id': id });
+    const annotations = binding.metadata.annotations || {};
+    const expiresAt = Date.parse(annotations['jitbot.dev/expires-at']);
+    assert.ok(Math.abs(expiresAt - (Date.now() + 2 * 3600e3)) < 10 * 60e3, `expires-at ${annotations['jitbot.dev/expires-at']} is not about 2h from now`);
+    assert.equal(annotations['jitbot.dev/requester'], USERS.alice.email);
+    assert.equal(annotations['jitbot.dev/reason'], 'INC-4421');
+    const creates = fake.apiCalls().filter((c) => c.method === 'POST');
+    assert.deepEqual(creates.map((c) => [c.path, c.status]), [['/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings', 201]]);
+
+    // A later session (a restart) expires it.
+    const expired = await shell(['/wait 2h', '/jit list --mine']);
+    assertOk(expired);
+    assert.match(backendLine(expired, 'revoke', id), /: ok/);
+    assert.deepEqual(fake.bindings(), []);
+    const deletes = fake.apiCalls().filter((c) => c.method === 'DELETE');
+    assert.equal(deletes.length, 1);
+    assert.equal(deletes[0].path, `/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings/${bindingName(id)}`);
+    assert.match(dmsTo(expired.stdout, USERS.alice.id).join('\n'), /has expired and was removed/);
+    assertNoSecret(granted, fake.token);
+    assertNoSecret(expired, fake.token);
+  });
+});
+
+test('scope "*" makes a ClusterRoleBinding, deleted at expiry', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('*'));
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    assert.match(backendLine(result, 'grant', id), /: ok/);
+    assert.deepEqual(fake.bindings({ kind: 'RoleBinding' }), []);
+    const [binding] = fake.bindings({ kind: 'ClusterRoleBinding', name: bindingName(id) });
+    assert.ok(binding, `no ClusterRoleBinding ${bindingName(id)}: ${JSON.stringify(fake.bindings())}`);
+    assert.equal(binding.metadata.namespace, undefined);
+    assert.deepEqual(binding.roleRef, { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: ROLE });
+    assert.deepEqual(binding.subjects, [{ kind: 'User', apiGroup: RBAC_GROUP, name: USERS.alice.email }]);
+    assert.equal(binding.metadata.labels['jitbot.dev/request-id'], id);
+
+    const expired = await shell(['/wait 2h']);
+    assertOk(expired);
+    assert.match(backendLine(expired, 'revoke', id), /: ok/);
+    assert.deepEqual(fake.bindings(), []);
+    assert.ok(fake.apiCalls().some((c) => c.method === 'DELETE' && c.path === `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${bindingName(id)}`));
+  });
+});
+
+test('a binding that already carries our request-id label counts as granted (a grant repeated after a crash)', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const requested = await shell(requestLines('team-a'));
+    assertOk(requested);
+    const id = requestIdIn(requested.stdout);
+    // What an earlier grant attempt left behind before jitbot died without recording it.
+    const earlier = fake.addBinding({
+      kind: 'RoleBinding',
+      metadata: { name: bindingName(id), namespace: 'team-a', labels: { ...MANAGED_BY, 'jitbot.dev/request-id': id } },
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: ROLE },
+      subjects: [{ kind: 'User', apiGroup: RBAC_GROUP, name: USERS.alice.email }],
+    });
+
+    const approved = await shell([...approveLines(id), '/wait 2h']);
+    assertOk(approved);
+    assert.match(backendLine(approved, 'grant', id), /: ok/);
+    assert.ok(fake.apiCalls().some((c) => c.method === 'POST' && c.status === 409), 'the create met AlreadyExists');
+    assert.match(dmsTo(approved.stdout, USERS.alice.id).join('\n'), /Your access is active/);
+    // ...and being ours, it is deleted at expiry.
+    assert.match(backendLine(approved, 'revoke', id), /: ok/);
+    assert.deepEqual(fake.bindings({ name: earlier.metadata.name }), []);
+  });
+});
+
+test('a foreign binding with our name fails the grant and is left alone', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const requested = await shell(requestLines('team-a'));
+    assertOk(requested);
+    const id = requestIdIn(requested.stdout);
+    const foreign = fake.addBinding({
+      kind: 'RoleBinding',
+      metadata: { name: bindingName(id), namespace: 'team-a', labels: { team: 'platform' } },
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: 'admin' },
+      subjects: [{ kind: 'Group', apiGroup: RBAC_GROUP, name: 'platform-admins' }],
+    });
+
+    const approved = await shell(approveLines(id));
+    assertOk(approved);
+    const line = backendLine(approved, 'grant', id);
+    assert.match(line, /FAILED/);
+    assert.match(line, new RegExp(bindingName(id)), 'the error names the binding');
+    assert.match(dmsTo(approved.stdout, USERS.alice.id).join('\n'), /grant failed/);
+    // The clean-up after a failed grant must not delete what jitbot did not create.
+    const [still] = fake.bindings({ name: bindingName(id) });
+    assert.ok(still, 'the foreign binding was deleted');
+    assert.equal(still.metadata.uid, foreign.metadata.uid);
+    assert.deepEqual(still.subjects, foreign.subjects);
+  });
+});
+
+test('a revoke after someone deleted the binding succeeds', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const granted = await shell(grantOnly('team-a'));
+    assertOk(granted);
+    const id = requestIdIn(granted.stdout);
+    assert.match(backendLine(granted, 'grant', id), /: ok/);
+    assert.ok(fake.removeBinding('RoleBinding', 'team-a', bindingName(id)), 'the grant left no binding to remove');
+
+    const expired = await shell(['/wait 2h']);
+    assertOk(expired);
+    assert.match(backendLine(expired, 'revoke', id), /: ok/);
+    // Whether it looks first (GET) or deletes straight away, the binding is found gone: a 404.
+    assert.ok(fake.apiCalls().some((c) => c.status === 404 && c.path.endsWith(`/${bindingName(id)}`)), 'no 404 for the binding');
+    assert.match(dmsTo(expired.stdout, USERS.alice.id).join('\n'), /has expired and was removed/);
+  });
+});
+
+test('a wrong token fails the grant at once with a clear message, never echoing a token', async () => {
+  const wrong = 'wrong-token-7f3a9c';
+  await withCluster(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('team-a'));
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    const line = backendLine(result, 'grant', id);
+    assert.match(line, /FAILED/);
+    assert.match(line, /401|Unauthorized/);
+    assert.match(dmsTo(result.stdout, USERS.alice.id).join('\n'), /grant failed/);
+    assert.deepEqual(fake.bindings(), []);
+    assert.equal(fake.apiCalls().filter((c) => c.method === 'POST').length, 1, 'a 401 is not retried');
+    assertNoSecret(result, wrong);
+    assertNoSecret(result, fake.token);
+  }, { kubeconfigFor: (fake, dir) => writeKubeconfig(dir, { server: fake.url, caPem: fake.caPem, token: wrong }) });
+});
+
+test('a missing namespace fails the grant naming it', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('no-such-team'));
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    const line = backendLine(result, 'grant', id);
+    assert.match(line, /FAILED/);
+    assert.match(line, /no-such-team/);
+    assert.deepEqual(fake.bindings(), []);
+  });
+});
+
+test('throttling (429 with Retry-After) and a 5xx are retried', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    fake.failNext(429, 'TooManyRequests', { retryAfter: 1, method: 'POST' });
+    fake.failNext(503, 'ServiceUnavailable', { method: 'DELETE' });
+    const result = await shell(approvalStory({ provider: 'k8s', role: ROLE, scope: 'team-a' }));
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    assert.match(backendLine(result, 'grant', id), /: ok/);
+    assert.match(backendLine(result, 'revoke', id), /: ok/);
+    assert.deepEqual(fake.apiCalls().filter((c) => c.method !== 'GET').map((c) => `${c.method} ${c.status}`),
+      ['POST 429', 'POST 201', 'DELETE 503', 'DELETE 200']);
+    assert.deepEqual(fake.bindings(), []);
+  });
+});
+
+test('`context` picks a kubeconfig context other than current-context; tokenFile and quoted YAML are read', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('team-a'));
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    assert.match(backendLine(result, 'grant', id), /: ok/);
+    assert.equal(fake.bindings({ name: bindingName(id) }).length, 1);
+    assert.ok(fake.calls.every((c) => c.status !== 401), 'the current-context (wrong token) was used');
+  }, {
+    backendExtra: 'context = "jitbot"',
+    kubeconfigFor: (fake, dir) => {
+      const tokenFile = path.join(dir, 'sa-token');
+      fs.writeFileSync(tokenFile, `${fake.token}\n`);
+      // Double-quoted scalars here (the other tests write kubectl's plain style): both are YAML.
+      return writeKubeconfig(dir, [
+        { name: 'someone-else', server: fake.url, caPem: fake.caPem, token: 'not-ours' },
+        { name: 'jitbot', server: fake.url, caPem: fake.caPem, tokenFile },
+      ], { quoted: true });
+    },
+  });
+});
+
+test('[backends.principals] maps the requester to the name the cluster knows', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('team-a'));
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    assert.match(backendLine(result, 'grant', id), /: ok/);
+    const [binding] = fake.bindings({ name: bindingName(id) });
+    assert.deepEqual(binding.subjects, [{ kind: 'User', apiGroup: RBAC_GROUP, name: 'oidc:alice' }]);
+  }, { backendExtra: `\n[backends.principals]\n${toml(USERS.alice.email)} = "oidc:alice"` });
+});
