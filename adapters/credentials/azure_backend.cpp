@@ -90,7 +90,7 @@ BackendResult AzureBackend::submit(const BackendCall& call, const std::string& r
   nlohmann::json properties{{"principalId", principal_id(call)},
                             {"roleDefinitionId", role_definition_id(call)},
                             {"requestType", request_type},
-                            {"justification", "jitbot " + call.request_id + ": " + call.reason}};
+                            {"justification", call.reason}};
   if (assign) {
     properties["scheduleInfo"] = {
         {"startDateTime", workflows::format_rfc3339(std::chrono::time_point_cast<std::chrono::milliseconds>(
@@ -117,13 +117,16 @@ BackendResult AzureBackend::submit(const BackendCall& call, const std::string& r
     }
     auto [code, message] = arm_error(response);
     // A repeated request after a crash: what we asked for is already so.
-    if ((assign && code == "RoleAssignmentExists") || (!assign && code == "RoleAssignmentDoesNotExist")) {
+    // RoleAssignmentRequestExists: our own request (its name is derived from the request ID)
+    // went through before, and only its answer was lost.
+    if (code == "RoleAssignmentRequestExists" || (assign && code == "RoleAssignmentExists") ||
+        (!assign && code == "RoleAssignmentDoesNotExist")) {
       result.ok = true;
       result.message = assign ? "The assignment already existed." : "The assignment was already gone.";
       return result;
     }
-    result.error = "Azure " + request_type + " on " + scope(call) + " failed: " + code +
-                   (message.empty() ? "" : ": " + message) + "." + advice_for(response.status, code);
+    result.error = "Azure " + request_type + " on " + scope(call) + " failed: " +
+                   cloud::sentence(code + (message.empty() ? "" : ": " + message)) + advice_for(response.status, code);
     return result;
   });
 }

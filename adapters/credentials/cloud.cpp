@@ -136,6 +136,11 @@ workflows::BackendResult guarded(const std::string& type, const std::string& bac
   return result;
 }
 
+std::string sentence(std::string text) {
+  while (!text.empty() && (text.back() == '.' || text.back() == ' ' || text.back() == '\n')) text.pop_back();
+  return text + ".";
+}
+
 std::string join_url(const std::string& base, const std::string& path) {
   std::string_view tail{path};
   while (!tail.empty() && tail.front() == '/') tail.remove_prefix(1);

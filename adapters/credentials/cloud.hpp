@@ -114,6 +114,9 @@ std::string required_env(const std::string& backend, const std::string& env_name
 workflows::BackendResult guarded(const std::string& type, const std::string& backend, const workflows::BackendCall& call,
                                  const std::function<workflows::BackendResult()>& body);
 
+/// `text` ending in exactly one full stop, so a service's message and jitbot's advice read as sentences.
+std::string sentence(std::string text);
+
 /// "https://host/base/" + "path" with exactly one slash between them.
 std::string join_url(const std::string& base, const std::string& path);
 

@@ -83,7 +83,7 @@ nlohmann::json GcpBackend::post(const BackendCall& call, const std::string& meth
     }
     // 409 ABORTED / 412: the policy changed since we read it; the caller reads it again.
     bool concurrent_change = response.status == 409 || response.status == 412;
-    throw cloud::CloudError("GCP " + method + " on project " + call.scope + " failed: " + google_error(response) +
+    throw cloud::CloudError("GCP " + method + " on project " + call.scope + " failed: " + cloud::sentence(google_error(response)) +
                                 advice_for(response.status),
                             concurrent_change);
   }

@@ -205,8 +205,8 @@ BackendResult KubernetesBackend::do_grant(const BackendCall& call) {
       result.error = kind + " " + result.grant_id + " already exists and was not made by jitbot for this request";
       return result;
     }
-    result.error = "Kubernetes refused to create " + kind + " " + result.grant_id + ": " + status_message(created) +
-                   "." + advice_for(created.status);
+    result.error = "Kubernetes refused to create " + kind + " " + result.grant_id + ": " + cloud::sentence(status_message(created)) +
+                   advice_for(created.status);
     return result;
   });
 }
@@ -230,7 +230,7 @@ BackendResult KubernetesBackend::do_revoke(const BackendCall& call) {
     }
     if (existing.status != 200) {
       result.ok = false;
-      result.error = "Kubernetes refused to read " + name + ": " + status_message(existing) + "." +
+      result.error = "Kubernetes refused to read " + name + ": " + cloud::sentence(status_message(existing)) +
                      advice_for(existing.status);
       return result;
     }
@@ -245,7 +245,7 @@ BackendResult KubernetesBackend::do_revoke(const BackendCall& call) {
     }
     if (deleted.status == 409) throw cloud::CloudError("the binding " + name + " changed while jitbot deleted it", true);
     result.ok = false;
-    result.error = "Kubernetes refused to delete " + name + ": " + status_message(deleted) + "." +
+    result.error = "Kubernetes refused to delete " + name + ": " + cloud::sentence(status_message(deleted)) +
                    advice_for(deleted.status);
     return result;
   });

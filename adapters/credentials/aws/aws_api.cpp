@@ -89,7 +89,7 @@ std::string shareable(std::string message, const AwsCredentials& credentials) {
 [[noreturn]] void throw_aws_error(const std::string& what, const std::string& code, const std::string& message,
                                   const AwsCredentials& credentials) {
   auto safe = shareable(message, credentials);
-  throw AwsError(what + " failed: " + code + (safe.empty() ? "" : ": " + safe) + "." + advice_for(code), code,
+  throw AwsError(what + " failed: " + cloud::sentence(code + (safe.empty() ? "" : ": " + safe)) + advice_for(code), code,
                  is_retryable_code(code));
 }
 
