@@ -1,5 +1,7 @@
 #include "adapters/credentials/azure_backend.hpp"
 
+#include <set>
+
 #include "adapters/credentials/digest.hpp"
 #include "workflows/time.hpp"
 
@@ -10,6 +12,8 @@ using workflows::BackendCall;
 using workflows::BackendResult;
 
 constexpr const char* api_version = "2020-10-01";
+/// The grant_id of a grant that found the role already assigned outside jitbot.
+constexpr const char* standing_assignment = "standing-assignment";
 
 bool looks_like_guid(const std::string& text) {
   static const std::string shape = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
@@ -104,25 +108,26 @@ BackendResult AzureBackend::submit(const BackendCall& call, const std::string& r
   std::string body = nlohmann::json{{"properties", properties}}.dump();
   return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
     auto response = http_.send(url, http::HttpRequest{"PUT", body, "application/json", token_.token(), {}}, attempts);
+    if (response.status >= 200 && response.status < 300) return accepted(call, assign, response);
+    auto [code, message] = arm_error(response);
+    if (code == "RoleAssignmentRequestExists") {
+      // Our own request (its name comes from the request ID) went through before and only its
+      // answer was lost: ARM will not take the name twice, so ask how that one ended.
+      auto earlier = http_.send(url, http::HttpRequest{"GET", "", "", token_.token(), {}}, attempts);
+      if (earlier.status >= 200 && earlier.status < 300) return accepted(call, assign, earlier);
+    }
     BackendResult result;
-    if (response.status >= 200 && response.status < 300) {
-      auto reply = nlohmann::json::parse(response.body, nullptr, false);
-      std::string status =
-          reply.is_object() ? reply.value("properties", nlohmann::json::object()).value("status", "") : "";
+    if (assign && code == "RoleAssignmentExists") {
+      // Someone gave them this role outside jitbot; it is not jitbot's to take away at expiry.
       result.ok = true;
-      result.grant_id = assign ? request_guid(call.request_id, "grant") : "";
-      result.message = std::string(assign ? "Azure PIM assigned " : "Azure PIM removed ") + call.role + " on " +
-                       scope(call) + (status.empty() ? "" : " (" + status + ")") + ".";
+      result.grant_id = standing_assignment;
+      result.message = "They already hold " + call.role + " on " + scope(call) +
+                       " outside jitbot; that assignment stays when this access ends.";
       return result;
     }
-    auto [code, message] = arm_error(response);
-    // A repeated request after a crash: what we asked for is already so.
-    // RoleAssignmentRequestExists: our own request (its name is derived from the request ID)
-    // went through before, and only its answer was lost.
-    if (code == "RoleAssignmentRequestExists" || (assign && code == "RoleAssignmentExists") ||
-        (!assign && code == "RoleAssignmentDoesNotExist")) {
+    if (!assign && code == "RoleAssignmentDoesNotExist") {
       result.ok = true;
-      result.message = assign ? "The assignment already existed." : "The assignment was already gone.";
+      result.message = "The assignment was already gone.";
       return result;
     }
     result.error = "Azure " + request_type + " on " + scope(call) + " failed: " +
@@ -131,12 +136,38 @@ BackendResult AzureBackend::submit(const BackendCall& call, const std::string& r
   });
 }
 
+BackendResult AzureBackend::accepted(const BackendCall& call, bool assign, const http::HttpResponse& response) const {
+  auto reply = nlohmann::json::parse(response.body, nullptr, false);
+  std::string status =
+      reply.is_object() ? reply.value("properties", nlohmann::json::object()).value("status", "") : "";
+  BackendResult result;
+  // Statuses of an assignment request that ended without the assignment.
+  static const std::set<std::string> refused{"Failed", "Denied", "Canceled", "Invalid", "TimedOut", "Revoked"};
+  if (assign && refused.count(status)) {
+    result.error = "Azure PIM did not assign " + call.role + " on " + scope(call) + ": the request is " + status + ".";
+    return result;
+  }
+  result.ok = true;
+  result.grant_id = assign ? request_guid(call.request_id, "grant") : "";
+  result.message = std::string(assign ? "Azure PIM assigned " : "Azure PIM removed ") + call.role + " on " +
+                   scope(call) + (status.empty() ? "" : " (" + status + ")") + ".";
+  return result;
+}
+
 BackendResult AzureBackend::grant(const BackendCall& call) {
   return cloud::guarded("azure", config_.name, call, [&] { return submit(call, "AdminAssign"); });
 }
 
 BackendResult AzureBackend::revoke(const BackendCall& call) {
-  return cloud::guarded("azure", config_.name, call, [&] { return submit(call, "AdminRemove"); });
+  return cloud::guarded("azure", config_.name, call, [&] {
+    if (call.grant_id == standing_assignment) {
+      BackendResult kept;
+      kept.ok = true;
+      kept.message = "Their assignment from outside jitbot stays in place.";
+      return kept;
+    }
+    return submit(call, "AdminRemove");
+  });
 }
 
 }  // namespace jitbot::adapters

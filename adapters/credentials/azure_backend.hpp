@@ -20,6 +20,9 @@ class AzureBackend final : public workflows::CredentialBackend {
 
  private:
   workflows::BackendResult submit(const workflows::BackendCall& call, const std::string& request_type);
+  /// The result for a request ARM took (its answer now, or on a later GET).
+  workflows::BackendResult accepted(const workflows::BackendCall& call, bool assign,
+                                    const http::HttpResponse& response) const;
   std::string scope(const workflows::BackendCall& call) const;
   std::string role_definition_id(const workflows::BackendCall& call) const;
   std::string principal_id(const workflows::BackendCall& call) const;

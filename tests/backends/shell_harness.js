@@ -69,6 +69,8 @@ function runShell(configFile, lines, { env = {}, timeoutMs = 120000 } = {}) {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A shell that exits before reading its stdin (a config error) must not crash the test with EPIPE.
+    child.stdin.on('error', () => {});
     child.stdin.end(lines.join('\n') + '\n');
   });
 }

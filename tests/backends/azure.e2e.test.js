@@ -1,0 +1,250 @@
+'use strict';
+/**
+ * End to end: the real `jitbot shell` with a `type = "azure"` backend against FakeAzure over TLS.
+ * Alice asks for Contributor on a subscription, Bob approves, jitbot PUTs a PIM AdminAssign schedule
+ * request, and an AdminRemove request when the access expires.
+ *
+ * Run: cd tests/backends && node --test azure.e2e.test.js   (needs build/bot/jitbot, or JITBOT_BINARY)
+ */
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { FakeAzure, durationSeconds, GUID } = require('../fakes/cloud/fake_azure');
+const { makeTestCertificate } = require('../fakes/cloud/fake_server');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml } = require('./shell_harness');
+
+const SUBSCRIPTION = '6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b';
+const SCOPE = `/subscriptions/${SUBSCRIPTION}`;
+const CONTRIBUTOR = 'b24988ac-6180-42a0-ab88-20f7382dd24c';
+const ALICE_OBJECT_ID = '11111111-2222-3333-4444-555555555555';
+const BOB_OBJECT_ID = '99999999-8888-4777-8666-555555555555';
+const TOKEN = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.e2e-secret-azure-token.c2ln';
+const REASON = 'INC-4421 database failover';
+const CERT = makeTestCertificate();
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+async function withFake(fn, options = {}) {
+  const fake = new FakeAzure({ tls: { key: CERT.key, cert: CERT.cert }, token: TOKEN, ...options });
+  await fake.start();
+  // The active assignments after every successful PUT, to look at them between grant and revoke.
+  fake.snapshots = [];
+  fake.onCall((call) => call.method === 'PUT' && call.status === 201 && fake.snapshots.push(fake.activeAssignments()));
+  try {
+    await fn(fake);
+  } finally {
+    await fake.stop();
+  }
+}
+
+/** The [[backends]] entry with its role and principal tables. */
+function backend(fake, { principals = { [USERS.alice.email]: ALICE_OBJECT_ID }, timeout = '20s' } = {}) {
+  return [
+    '[[backends]]',
+    'name = "cloud"',
+    'type = "azure"',
+    `api_url = ${toml(`${fake.url}/`)}`,
+    `ca_file = ${toml(CERT.certFile)}`,
+    `timeout = ${toml(timeout)}`,
+    '',
+    '[backends.roles.Contributor]',
+    `role_definition_id = ${toml(CONTRIBUTOR)}`,
+    '',
+    '[backends.principals]',
+    ...Object.entries(principals).map(([who, id]) => `${toml(who)} = ${toml(id)}`),
+  ].join('\n');
+}
+
+/** Writes the config and runs the approval story for `scope` through `jitbot shell`. */
+async function session(fake, { scope = SCOPE, duration = '2h', env = { AZURE_ACCESS_TOKEN: TOKEN }, moreLines = [], ...backendOptions } = {}) {
+  const { file } = writeConfig({ backend: backend(fake, backendOptions), role: { provider: 'azure', name: 'Contributor', scopes: ['*'] } });
+  const story = [...approvalStory({ provider: 'azure', role: 'Contributor', scope, duration, reason: REASON }), ...moreLines];
+  const cleared = Object.fromEntries(Object.keys(process.env).filter((k) => /^AZURE_/.test(k)).map((k) => [k, '']));
+  const result = await runShell(file, story, { env: { ...cleared, ...env } });
+  return { ...result, requestId: /Request (req_[0-9A-Z]+) submitted/.exec(result.stdout)?.[1], activeUntil: /Active until (\S+)/.exec(result.stdout)?.[1] };
+}
+
+function assertOk(result, action) {
+  const lines = backendLines(result.stdout, action);
+  assert.ok(lines.length >= 1, `no ${action} line:\n${result.stdout}${result.stderr}`);
+  assert.match(lines.at(-1), /: ok/, lines.at(-1));
+}
+
+function assertNoSecret(result, secret = TOKEN) {
+  assert.ok(!result.stdout.includes(secret), 'the token appears in the shell output');
+  assert.ok(!result.stderr.includes(secret), 'the token appears on stderr');
+}
+
+const byType = (fake, requestType) => fake.puts().filter((c) => c.body?.properties?.requestType === requestType);
+const roleDefinitionFor = (scope) => `${scope}/providers/Microsoft.Authorization/roleDefinitions/${CONTRIBUTOR}`;
+
+// ---------------------------------------------------------------------------------------------
+// The story
+// ---------------------------------------------------------------------------------------------
+
+test('grant PUTs an AdminAssign request (GUID name, principal, role definition, justification, duration); expiry PUTs AdminRemove', async () => {
+  await withFake(async (fake) => {
+    const result = await session(fake);
+    assert.equal(result.code, 0, result.stderr);
+    assertOk(result, 'grant');
+    assertOk(result, 'revoke');
+    assertNoSecret(result);
+
+    const [grant] = byType(fake, 'AdminAssign');
+    assert.ok(grant, JSON.stringify(fake.calls));
+    assert.match(grant.name, GUID);
+    assert.equal(grant.scope, SCOPE);
+    assert.equal(grant.apiVersion, '2020-10-01');
+    assert.equal(grant.status, 201);
+    const p = grant.body.properties;
+    assert.equal(p.principalId, ALICE_OBJECT_ID, 'from [backends.principals]');
+    assert.equal(p.roleDefinitionId, roleDefinitionFor(SCOPE), 'from [backends.roles.Contributor]');
+    assert.equal(p.justification, REASON);
+    assert.equal(p.scheduleInfo.expiration.type, 'AfterDuration');
+    assert.equal(durationSeconds(p.scheduleInfo.expiration.duration), 2 * 3600, p.scheduleInfo.expiration.duration);
+    if (p.scheduleInfo.startDateTime) {
+      const end = Date.parse(p.scheduleInfo.startDateTime) + durationSeconds(p.scheduleInfo.expiration.duration) * 1000;
+      assert.ok(Math.abs(end - Date.parse(result.activeUntil)) <= 1000, `start + duration ${new Date(end).toISOString()} vs card ${result.activeUntil}`);
+    }
+    assert.deepEqual(fake.snapshots[0].map((a) => [a.scope, a.principalId]), [[SCOPE, ALICE_OBJECT_ID]]);
+
+    const [revoke] = byType(fake, 'AdminRemove');
+    assert.ok(revoke, 'an AdminRemove request was sent');
+    assert.match(revoke.name, GUID);
+    assert.notEqual(revoke.name, grant.name, 'the revoke is a request of its own');
+    assert.equal(revoke.scope, SCOPE);
+    assert.equal(revoke.status, 201);
+    assert.equal(revoke.body.properties.principalId, ALICE_OBJECT_ID);
+    assert.equal(revoke.body.properties.roleDefinitionId, p.roleDefinitionId);
+    assert.deepEqual(fake.activeAssignments(), []);
+    assert.deepEqual(fake.puts().map((c) => c.status), [201, 201]);
+    assert.ok(fake.calls.every((c) => c.auth === 'valid'));
+  });
+});
+
+test('scopes: a bare subscription ID means /subscriptions/<id>; a resource group scope is used as it is', async () => {
+  await withFake(async (fake) => {
+    const bare = await session(fake, { scope: SUBSCRIPTION });
+    assertOk(bare, 'grant');
+    assertOk(bare, 'revoke');
+    assert.ok(fake.puts().every((c) => c.scope === SCOPE && c.status === 201), JSON.stringify(fake.puts()));
+    assert.equal(byType(fake, 'AdminAssign')[0].body.properties.roleDefinitionId, roleDefinitionFor(SCOPE));
+  });
+  await withFake(async (fake) => {
+    const group = `${SCOPE}/resourceGroups/rg-payments`;
+    const result = await session(fake, { scope: group });
+    assertOk(result, 'grant');
+    assertOk(result, 'revoke');
+    assert.ok(fake.puts().every((c) => c.scope === group && c.status === 201), JSON.stringify(fake.puts()));
+  });
+});
+
+test('a 429 with Retry-After (and a 503 after it) is retried with the same request name, after the delay asked for', async () => {
+  await withFake(async (fake) => {
+    fake.throttleNext(1);
+    fake.failNext(503, 'ServiceUnavailable', 'The service is temporarily unavailable.');
+    const result = await session(fake);
+    assert.equal(result.code, 0, result.stderr);
+    assertOk(result, 'grant');
+    assertOk(result, 'revoke');
+    const grants = fake.puts().slice(0, 3);
+    assert.deepEqual(grants.map((c) => c.status), [429, 503, 201]);
+    assert.equal(new Set(grants.map((c) => c.name)).size, 1, 'every attempt PUTs the same GUID');
+    assert.ok(grants[1].at - grants[0].at >= 950, `retried ${grants[1].at - grants[0].at} ms after Retry-After: 1`);
+    assert.deepEqual(fake.activeAssignments(), []);
+  });
+});
+
+test('a grant whose answer was lost is re-sent with the same GUID; RoleAssignmentRequestExists means it is done', async () => {
+  await withFake(async (fake) => {
+    fake.dropResponseAfterNextPut();
+    const result = await session(fake);
+    assertOk(result, 'grant');
+    assertOk(result, 'revoke');
+    const assigns = byType(fake, 'AdminAssign');
+    assert.equal(assigns[0].status, 'dropped');
+    assert.equal(new Set(assigns.map((c) => c.name)).size, 1, 'the retry reuses the GUID derived from the request ID');
+    assert.deepEqual(fake.activeAssignments(), []);
+  });
+});
+
+test('a revoke whose answer was lost is not stuck: its re-sent GUID (RoleAssignmentRequestExists) means it is done', async () => {
+  await withFake(async (fake) => {
+    fake.onCall((call) => call.method === 'PUT' && call.status === 201 && call.body.properties.requestType === 'AdminAssign' && fake.dropResponseAfterNextPut());
+    // Time enough for jitbot's revoke retries (30 s, doubling) should the first re-send fail.
+    const result = await session(fake, { moreLines: ['/wait 10m'] });
+    assertOk(result, 'grant');
+    assertOk(result, 'revoke');
+    const removes = byType(fake, 'AdminRemove');
+    assert.equal(removes[0].status, 'dropped');
+    assert.equal(new Set(removes.map((c) => c.name)).size, 1);
+    assert.deepEqual(fake.activeAssignments(), []);
+  });
+});
+
+test('a role already assigned outside jitbot counts as granted, and is left in place at expiry', async () => {
+  await withFake(async (fake) => {
+    const standing = { scope: SCOPE, principalId: ALICE_OBJECT_ID, roleDefinitionId: roleDefinitionFor(SCOPE) };
+    fake.addAssignment(standing);
+    const result = await session(fake);
+    assertOk(result, 'grant');
+    assertOk(result, 'revoke');
+    assert.match(backendLines(result.stdout, 'grant')[0], /outside jitbot/);
+    assert.deepEqual(fake.puts().map((c) => c.code), ['RoleAssignmentExists'], 'no AdminRemove was sent');
+    assert.equal(fake.activeAssignments().length, 1, 'the standing assignment survives');
+  });
+});
+
+test('RoleAssignmentDoesNotExist at expiry (removed in the portal meanwhile) counts as revoked', async () => {
+  await withFake(async (fake) => {
+    // Once granted, someone removes it in the portal before it expires.
+    fake.onCall((call) => call.method === 'PUT' && byType(fake, 'AdminAssign').length === 1 &&
+      byType(fake, 'AdminRemove').length === 0 && fake.removeAssignments());
+    const result = await session(fake);
+    assertOk(result, 'grant');
+    assertOk(result, 'revoke');
+    assert.deepEqual(fake.puts().map((c) => c.code).slice(-1), ['RoleAssignmentDoesNotExist']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Refusals
+// ---------------------------------------------------------------------------------------------
+
+test('a requester without a [backends.principals] entry fails the grant, telling the admin to add one; nothing is sent', async () => {
+  await withFake(async (fake) => {
+    const result = await session(fake, { principals: { [USERS.bob.email]: BOB_OBJECT_ID } });
+    assert.equal(result.code, 0, result.stderr);
+    const [grant] = backendLines(result.stdout, 'grant');
+    assert.match(grant, /FAILED/);
+    assert.match(grant, /principals/);
+    assert.ok(grant.includes(USERS.alice.email) || grant.includes(USERS.alice.id), grant);
+    assert.equal(byType(fake, 'AdminAssign').length, 0);
+    assert.deepEqual(fake.activeAssignments(), []);
+  });
+});
+
+test('a wrong token fails the grant at once, naming InvalidAuthenticationToken; the token is never shown', async () => {
+  await withFake(async (fake) => {
+    const wrong = 'eyJ0eXAiOiJKV1QifQ.e2e-wrong-azure-token.c2ln';
+    const result = await session(fake, { env: { AZURE_ACCESS_TOKEN: wrong } });
+    const [grant] = backendLines(result.stdout, 'grant');
+    assert.match(grant, /FAILED.*InvalidAuthenticationToken/);
+    // One call per backend operation: the grant, then the revokes that clean a failed grant up.
+    const operations = backendLines(result.stdout, 'grant').length + backendLines(result.stdout, 'revoke').length;
+    assert.equal(fake.calls.length, operations, 'a denial is not retried within an operation');
+    assert.ok(fake.calls.every((c) => c.status === 401));
+    assertNoSecret(result, wrong);
+    assert.deepEqual(fake.activeAssignments(), []);
+  });
+});
+
+test('no token at all fails the grant with a message naming AZURE_ACCESS_TOKEN, before any call', async () => {
+  await withFake(async (fake) => {
+    const result = await session(fake, { env: {} });
+    const [grant] = backendLines(result.stdout, 'grant');
+    assert.match(grant, /FAILED.*AZURE_ACCESS_TOKEN/);
+    assert.equal(fake.calls.length, 0);
+  });
+});
