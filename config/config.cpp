@@ -276,13 +276,17 @@ void read_native_backend(const std::filesystem::path& file, const TableReader& r
     backend.ca_file = beside(file, ca_file);
     if (!std::filesystem::exists(backend.ca_file)) reader.fail("ca_file", backend.ca_file.string() + " does not exist");
   }
-  if (backend.type == "aws") backend.poll_interval = *reader.duration("poll_interval", Seconds{2});
+  if (backend.type == "aws") {
+    backend.poll_interval = *reader.duration("poll_interval", Seconds{2});
+    if (backend.poll_interval < Seconds{1}) reader.fail("poll_interval", "must be at least 1s");
+  }
   if (schema.roles) read_backend_roles(file, reader, backend);
   if (const toml::table* principals = reader.subtable("principals")) {
     for (const auto& [key, node] : *principals) {
       auto value = node.value<std::string>();
       if (!value || value->empty()) {
-        reader.fail_at(node.source(), reader.qualified("principals." + std::string{key.str()}), "must be a non-empty string");
+        reader.fail_at(node.source(), reader.qualified("principals." + std::string{key.str()}),
+                       "must be a non-empty string");
       }
       backend.principals[std::string{key.str()}] = *value;
     }
@@ -313,15 +317,6 @@ void read_backends(const std::filesystem::path& file, const toml::table& root, C
     reader.reject_unknown_keys();
     config.backends.push_back(std::move(backend));
   }
-}
-
-bool looks_like_guid(const std::string& text) {
-  static const std::string shape = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-  if (text.size() != shape.size()) return false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (shape[i] == '-' ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
-  }
-  return true;
 }
 
 /// What a role needs from its backend beyond the backend's own keys, checked once both are read.
@@ -421,6 +416,15 @@ void read_directory(const std::filesystem::path& file, const toml::table& root, 
 }
 
 }  // namespace
+
+bool looks_like_guid(std::string_view text) {
+  static constexpr std::string_view shape = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+  if (text.size() != shape.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (shape[i] == '-' ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+  }
+  return true;
+}
 
 bool is_gcp_basic_role(std::string_view role) {
   return role == "roles/owner" || role == "roles/editor" || role == "roles/viewer";

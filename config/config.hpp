@@ -76,6 +76,9 @@ struct Config {
   const BackendConfig* find_backend(const std::string& name) const;
 };
 
+/// 8-4-4-4-12 hex digits: an Azure role definition or object ID.
+bool looks_like_guid(std::string_view text);
+
 /// roles/owner, roles/editor and roles/viewer: GCP refuses IAM conditions on them.
 bool is_gcp_basic_role(std::string_view role);
 

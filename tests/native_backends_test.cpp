@@ -132,7 +132,7 @@ TEST_CASE("Azure request names are GUIDs, stable per request and action", "[nati
   CHECK(grant != adapters::AzureBackend::request_guid("req_01ABD", "grant"));
   REQUIRE(grant.size() == 36);
   CHECK(grant[8] == '-');
-  CHECK(grant[14] == '5');  // name-based version
+  CHECK(grant[14] == '5');                                          // name-based version
   CHECK(std::string("89ab").find(grant[19]) != std::string::npos);  // RFC 4122 variant
 }
 
@@ -148,7 +148,8 @@ TEST_CASE("a kubeconfig gives the server, the CA and the token of the chosen con
 kind: Config
 clusters:
 - cluster:
-    certificate-authority-data: )" + adapters::base64_encode(ca) + R"(
+    certificate-authority-data: )" + adapters::base64_encode(ca) +
+                                          R"(
     server: https://127.0.0.1:6443
   name: prod
 - cluster:
@@ -177,5 +178,20 @@ users:
   CHECK(staging.server == "https://10.0.0.1:6443");
   CHECK(staging.ca_file == (dir.path() / "ca.crt").string());
   CHECK(staging.token_file == (dir.path() / "token").string());
-  CHECK_THROWS_WITH(adapters::load_kubernetes_access(file.string(), "dev"), Catch::Contains("no context named \"dev\""));
+  CHECK_THROWS_WITH(adapters::load_kubernetes_access(file.string(), "dev"),
+                    Catch::Contains("no context named \"dev\""));
+}
+
+TEST_CASE("a token_command's token comes back whole, however long", "[native]") {
+  // Entra ID access tokens are JWTs of a few kilobytes; a cut one is refused with 401.
+  ScratchDir dir;
+  auto script = dir.write("token.sh", "#!/bin/sh\necho 'warming up' >&2\nprintf 'x%.0s' $(seq 1 3000)\necho\n", true);
+  adapters::cloud::TokenSource source("z", "UNUSED_TOKEN_ENV", {script.string()});
+  CHECK(source.token() == std::string(3000, 'x'));
+}
+
+TEST_CASE("text cut for a cloud field never splits a character", "[native]") {
+  CHECK(adapters::cloud::utf8_prefix("héllo", 2) == "h");  // 'é' is two bytes: dropped, not halved
+  CHECK(adapters::cloud::utf8_prefix("héllo", 3) == "hé");
+  CHECK(adapters::cloud::utf8_prefix("short", 200) == "short");
 }

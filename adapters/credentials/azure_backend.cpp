@@ -8,21 +8,13 @@
 namespace jitbot::adapters {
 namespace {
 
+using config::looks_like_guid;
 using workflows::BackendCall;
 using workflows::BackendResult;
 
 constexpr const char* api_version = "2020-10-01";
 /// The grant_id of a grant that found the role already assigned outside jitbot.
 constexpr const char* standing_assignment = "standing-assignment";
-
-bool looks_like_guid(const std::string& text) {
-  static const std::string shape = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-  if (text.size() != shape.size()) return false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (shape[i] == '-' ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
-  }
-  return true;
-}
 
 /// ARM's error JSON: {"error": {"code", "message"}}.
 std::pair<std::string, std::string> arm_error(const http::HttpResponse& response) {
@@ -101,10 +93,9 @@ BackendResult AzureBackend::submit(const BackendCall& call, const std::string& r
                               std::chrono::system_clock::now()))},
         {"expiration", {{"type", "AfterDuration"}, {"duration", "PT" + std::to_string(call.duration.count()) + "S"}}}};
   }
-  std::string url = cloud::join_url(api_url_, scope(call).substr(1) +
-                                                  "/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/" +
-                                                  request_guid(call.request_id, assign ? "grant" : "revoke") +
-                                                  "?api-version=" + api_version);
+  std::string url = cloud::join_url(
+      api_url_, scope(call).substr(1) + "/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/" +
+                    request_guid(call.request_id, assign ? "grant" : "revoke") + "?api-version=" + api_version);
   std::string body = nlohmann::json{{"properties", properties}}.dump();
   return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
     auto response = http_.send(url, http::HttpRequest{"PUT", body, "application/json", token_.token(), {}}, attempts);
@@ -130,21 +121,22 @@ BackendResult AzureBackend::submit(const BackendCall& call, const std::string& r
       result.message = "The assignment was already gone.";
       return result;
     }
-    result.error = "Azure " + request_type + " on " + scope(call) + " failed: " +
-                   cloud::sentence(code + (message.empty() ? "" : ": " + message)) + advice_for(response.status, code);
+    result.error = "Azure " + request_type + " on " + scope(call) +
+                   " failed: " + cloud::sentence(code + (message.empty() ? "" : ": " + message)) +
+                   advice_for(response.status, code);
     return result;
   });
 }
 
 BackendResult AzureBackend::accepted(const BackendCall& call, bool assign, const http::HttpResponse& response) const {
   auto reply = nlohmann::json::parse(response.body, nullptr, false);
-  std::string status =
-      reply.is_object() ? reply.value("properties", nlohmann::json::object()).value("status", "") : "";
+  std::string status = reply.is_object() ? reply.value("properties", nlohmann::json::object()).value("status", "") : "";
   BackendResult result;
-  // Statuses of an assignment request that ended without the assignment.
-  static const std::set<std::string> refused{"Failed", "Denied", "Canceled", "Invalid", "TimedOut", "Revoked"};
-  if (assign && refused.count(status)) {
-    result.error = "Azure PIM did not assign " + call.role + " on " + scope(call) + ": the request is " + status + ".";
+  // Statuses of a request that ended without doing what it asked.
+  static const std::set<std::string> refused{"Failed", "Denied", "Canceled", "Invalid", "TimedOut"};
+  if (refused.count(status) || (assign && status == "Revoked")) {
+    result.error = std::string("Azure PIM did not ") + (assign ? "assign " : "remove ") + call.role + " on " +
+                   scope(call) + ": the request is " + status + ".";
     return result;
   }
   result.ok = true;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <random>
 #include <thread>
@@ -39,7 +40,9 @@ std::shared_ptr<spdlog::logger> logger_for(const std::string& type) {
 Attempts::Attempts(workflows::Seconds budget) : deadline_(Clock::now() + budget) {}
 
 bool Attempts::pause(std::optional<Millis> hint) {
-  Millis wait = hint ? *hint : jittered(next_backoff_);
+  // A service's hint is a floor, not an exact time: a "Retry-After: 0" must not become a tight
+  // loop, and jitter keeps parallel workers from retrying in step.
+  Millis wait = std::max(hint.value_or(Millis{0}), jittered(next_backoff_));
   next_backoff_ = std::min(next_backoff_ * 2, max_backoff);
   if (Clock::now() + wait >= deadline_) return false;
   std::this_thread::sleep_for(wait);
@@ -52,13 +55,12 @@ Millis Attempts::time_for_one_call(Millis cap) const {
   return std::clamp(left, Millis{1}, cap);
 }
 
-CloudHttp::CloudHttp(std::string service, const http::TlsTrust& trust)
-    : service_(std::move(service)), client_(trust) {}
+CloudHttp::CloudHttp(std::string service, const http::TlsTrust& trust) : service_(std::move(service)), client_(trust) {}
 
-http::HttpResponse CloudHttp::send(const std::string& url, const http::HttpRequest& request,
-                                   const Attempts& attempts) {
+http::HttpResponse CloudHttp::send(const std::string& url, const http::HttpRequest& request, const Attempts& attempts) {
   auto parsed = http::parse_url(url);
-  if (!parsed) throw CloudError(service_ + ": \"" + url + "\" is not an http(s) URL", false);
+  // Never the URL itself: its query may carry credentials (the AWS sign-in token request does).
+  if (!parsed) throw CloudError(service_ + ": a configured URL is not an http(s) URL", false);
   http::HttpResponse response;
   try {
     response = client_.send(*parsed, request, attempts.time_for_one_call());
@@ -86,7 +88,10 @@ std::string TokenSource::token() {
   argv.front() = find_program(argv.front());
   auto outcome = run_process(argv, "", workflows::Seconds{30});
   bool succeeded = !outcome.timed_out && WIFEXITED(outcome.wait_status) && WEXITSTATUS(outcome.wait_status) == 0;
-  std::string token = last_line(outcome.out);
+  // Not last_line(): tokens are JWTs of a few kilobytes and must not be cut.
+  std::string token = outcome.out;
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  token.erase(0, std::min(token.find_last_of('\n') + 1, token.size()));
   if (!succeeded || token.empty()) {
     auto reason = last_line(outcome.err);
     throw CloudError("backend " + backend_ + ": token_command " + command_.front() + " did not print a token" +
@@ -106,9 +111,9 @@ void TokenSource::refresh() {
 std::string required_env(const std::string& backend, const std::string& env_name, const std::string& what) {
   const char* value = std::getenv(env_name.c_str());
   if (value == nullptr || *value == '\0') {
-    throw CloudError("backend " + backend + " needs " + what + " in the environment variable " + env_name +
-                         ", which is not set",
-                     false);
+    throw CloudError(
+        "backend " + backend + " needs " + what + " in the environment variable " + env_name + ", which is not set",
+        false);
   }
   return value;
 }
@@ -127,13 +132,26 @@ workflows::BackendResult guarded(const std::string& type, const std::string& bac
   } catch (const std::exception& e) {
     result.error = "backend " + backend + " failed unexpectedly: " + e.what();
   }
-  auto logger = logger_for(type);
+  auto logger = spdlog::default_logger();
+  try {
+    logger = logger_for(type);
+  } catch (const spdlog::spdlog_ex&) {
+    // Registered elsewhere meanwhile: the default logger will do.
+  }
   if (result.ok) {
     logger->info("{} {} for {} succeeded in {} ms", backend, action, call.request_id, took());
   } else {
     logger->warn("{} {} for {} failed in {} ms: {}", backend, action, call.request_id, took(), result.error);
   }
   return result;
+}
+
+std::string utf8_prefix(const std::string& text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t end = max_bytes;
+  // Step back over continuation bytes (10xxxxxx) so no character is cut in half.
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
 }
 
 std::string sentence(std::string text) {

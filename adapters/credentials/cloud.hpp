@@ -111,8 +111,12 @@ std::string required_env(const std::string& backend, const std::string& env_name
 
 /// Runs a backend's grant or revoke body and turns what it throws into a failed result, logged
 /// under the backend's name. `type` names the logger ("aws", "gcp", …).
-workflows::BackendResult guarded(const std::string& type, const std::string& backend, const workflows::BackendCall& call,
+workflows::BackendResult guarded(const std::string& type, const std::string& backend,
+                                 const workflows::BackendCall& call,
                                  const std::function<workflows::BackendResult()>& body);
+
+/// At most `max_bytes` of `text`, cut at a character boundary (JSON refuses broken UTF-8).
+std::string utf8_prefix(const std::string& text, std::size_t max_bytes);
 
 /// `text` ending in exactly one full stop, so a service's message and jitbot's advice read as sentences.
 std::string sentence(std::string text);

@@ -53,8 +53,9 @@ bool base64_decode(std::string_view text, std::string& bytes) {
   }
   if (compact.size() % 4 != 0) return false;
   bytes.assign(3 * compact.size() / 4, '\0');
-  int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
-                                reinterpret_cast<const unsigned char*>(compact.data()), static_cast<int>(compact.size()));
+  int written =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
+                      reinterpret_cast<const unsigned char*>(compact.data()), static_cast<int>(compact.size()));
   if (written < 0) return false;
   // EVP_DecodeBlock counts the padding as zero bytes.
   std::size_t padding = 0;

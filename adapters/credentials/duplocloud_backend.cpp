@@ -23,8 +23,8 @@ DuploCloudBackend::DuploCloudBackend(const config::BackendConfig& config)
 
 nlohmann::json DuploCloudBackend::get(const std::string& path, cloud::Attempts& attempts) {
   std::string token = cloud::required_env(config_.name, token_env_, "a DuploCloud API token");
-  auto response = http_.send(cloud::join_url(config_.setting("url"), path),
-                             http::HttpRequest{"GET", "", "", token, {}}, attempts);
+  auto response =
+      http_.send(cloud::join_url(config_.setting("url"), path), http::HttpRequest{"GET", "", "", token, {}}, attempts);
   if (response.status < 200 || response.status >= 300) {
     // The body may echo credentials on some errors; only the status is reported.
     throw cloud::CloudError("DuploCloud refused GET " + path + ": HTTP " + std::to_string(response.status) + "." +
@@ -32,7 +32,8 @@ nlohmann::json DuploCloudBackend::get(const std::string& path, cloud::Attempts& 
                             false);
   }
   auto reply = nlohmann::json::parse(response.body, nullptr, false);
-  if (reply.is_discarded()) throw cloud::CloudError("DuploCloud answered GET " + path + " with something that is not JSON", false);
+  if (reply.is_discarded())
+    throw cloud::CloudError("DuploCloud answered GET " + path + " with something that is not JSON", false);
   return reply;
 }
 
@@ -50,9 +51,9 @@ std::string DuploCloudBackend::tenant_id(const std::string& scope, cloud::Attemp
 
 BackendResult DuploCloudBackend::do_grant(const BackendCall& call) {
   return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
-    std::string path = call.scope == "admin"
-                           ? "v3/admin/aws/jitAccess/" + aws::uri_encode(call.role)
-                           : "subscriptions/" + aws::uri_encode(tenant_id(call.scope, attempts)) + "/GetAwsConsoleTokenUrl";
+    std::string path = call.scope == "admin" ? "v3/admin/aws/jitAccess/" + aws::uri_encode(call.role)
+                                             : "subscriptions/" + aws::uri_encode(tenant_id(call.scope, attempts)) +
+                                                   "/GetAwsConsoleTokenUrl";
     auto session = get(path, attempts);
     std::string console = session.is_object() ? session.value("ConsoleUrl", "") : "";
     if (console.empty()) throw cloud::CloudError("DuploCloud gave no ConsoleUrl for " + path, false);
@@ -76,8 +77,9 @@ BackendResult DuploCloudBackend::revoke(const BackendCall& call) {
     // DuploCloud has no call to end a JIT session: it expires it itself.
     BackendResult result;
     result.ok = true;
-    result.message = "DuploCloud has no way to end a JIT session early: the console session ends when DuploCloud "
-                     "expires it (one hour after it was opened, by default).";
+    result.message =
+        "DuploCloud has no way to end a JIT session early: the console session ends when DuploCloud "
+        "expires it (one hour after it was opened, by default).";
     return result;
   });
 }

@@ -49,7 +49,8 @@ GcpBackend::GcpBackend(const config::BackendConfig& config)
     : config_(config),
       api_url_(config.setting("api_url").empty() ? "https://cloudresourcemanager.googleapis.com/"
                                                  : config.setting("api_url")),
-      token_(config.name, config.setting("token_env").empty() ? "GOOGLE_OAUTH_ACCESS_TOKEN" : config.setting("token_env"),
+      token_(config.name,
+             config.setting("token_env").empty() ? "GOOGLE_OAUTH_ACCESS_TOKEN" : config.setting("token_env"),
              config.token_command),
       http_("GCP Resource Manager (backend " + config.name + ")", http::TlsTrust{config.ca_file.string(), {}}) {}
 
@@ -78,13 +79,14 @@ nlohmann::json GcpBackend::post(const BackendCall& call, const std::string& meth
     }
     if (response.status >= 200 && response.status < 300) {
       auto reply = nlohmann::json::parse(response.body, nullptr, false);
-      if (!reply.is_object()) throw cloud::CloudError("GCP " + method + " answered with something that is not JSON", false);
+      if (!reply.is_object())
+        throw cloud::CloudError("GCP " + method + " answered with something that is not JSON", false);
       return reply;
     }
     // 409 ABORTED / 412: the policy changed since we read it; the caller reads it again.
     bool concurrent_change = response.status == 409 || response.status == 412;
-    throw cloud::CloudError("GCP " + method + " on project " + call.scope + " failed: " + cloud::sentence(google_error(response)) +
-                                advice_for(response.status),
+    throw cloud::CloudError("GCP " + method + " on project " + call.scope +
+                                " failed: " + cloud::sentence(google_error(response)) + advice_for(response.status),
                             concurrent_change);
   }
 }
@@ -103,8 +105,9 @@ void GcpBackend::update_policy(const BackendCall& call, const std::function<bool
 BackendResult GcpBackend::grant(const BackendCall& call) {
   return cloud::guarded("gcp", config_.name, call, [&] {
     if (config::is_gcp_basic_role(call.role)) {
-      throw cloud::CloudError(call.role + " is a basic role; GCP cannot attach an IAM condition (the expiry) to it, "
-                                          "so jitbot does not grant it. Use a predefined or custom role.",
+      throw cloud::CloudError(call.role +
+                                  " is a basic role; GCP cannot attach an IAM condition (the expiry) to it, "
+                                  "so jitbot does not grant it. Use a predefined or custom role.",
                               false);
     }
     std::string who = member(call), title = condition_title(call);
@@ -119,7 +122,7 @@ BackendResult GcpBackend::grant(const BackendCall& call) {
                           {"members", {who}},
                           {"condition",
                            {{"title", title},
-                            {"description", "jitbot: " + call.reason.substr(0, 200)},
+                            {"description", "jitbot: " + cloud::utf8_prefix(call.reason, 200)},
                             {"expression", "request.time < timestamp(\"" + expiry + "\")"}}}});
       return true;
     });

@@ -60,8 +60,8 @@ BackendResult HttpBackend::post(const BackendCall& call) {
     auto response = http_.send(url, request, attempts);
     if (response.status >= 200 && response.status < 300) return parse_backend_reply(name_, response.body);
     BackendResult failed;
-    failed.error = "backend " + name_ + " refused the " + (call.action == BackendCall::Action::grant ? "grant" : "revoke") +
-                   ": " + refusal(response);
+    failed.error = "backend " + name_ + " refused the " +
+                   (call.action == BackendCall::Action::grant ? "grant" : "revoke") + ": " + refusal(response);
     if (response.status == 401) failed.error += "; check that " + secret_env_ + " matches the receiver's secret";
     return failed;
   });

@@ -88,7 +88,8 @@ KubernetesAccess in_cluster() {
 std::string status_message(const http::HttpResponse& response) {
   auto reply = nlohmann::json::parse(response.body, nullptr, false);
   if (reply.is_object() && reply.contains("message") && reply["message"].is_string()) {
-    return reply.value("reason", "HTTP " + std::to_string(response.status)) + ": " + reply["message"].get<std::string>();
+    return reply.value("reason", "HTTP " + std::to_string(response.status)) + ": " +
+           reply["message"].get<std::string>();
   }
   return "HTTP " + std::to_string(response.status);
 }
@@ -147,9 +148,9 @@ nlohmann::json KubernetesBackend::binding(const BackendCall& call) const {
   bool cluster_wide = call.scope == "*";
   std::string subject = cloud::principal_for(config_.principals, call.requester);
   if (subject.empty()) {
-    throw cloud::CloudError("the requester " + call.requester.user_id +
-                                " has no email address to bind; map them in [backends.principals]",
-                            false);
+    throw cloud::CloudError(
+        "the requester " + call.requester.user_id + " has no email address to bind; map them in [backends.principals]",
+        false);
   }
   nlohmann::json metadata{
       {"name", binding_name(call.request_id)},
@@ -158,7 +159,7 @@ nlohmann::json KubernetesBackend::binding(const BackendCall& call) const {
        {{"jitbot.dev/expires-at", workflows::format_rfc3339(call.expires_at)},
         {"jitbot.dev/requester", subject},
         {"jitbot.dev/slack-user", call.requester.user_id},
-        {"jitbot.dev/reason", call.reason.substr(0, 1000)}}}};
+        {"jitbot.dev/reason", cloud::utf8_prefix(call.reason, 1000)}}}};
   if (!cluster_wide) metadata["namespace"] = call.scope;
   return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
           {"kind", cluster_wide ? "ClusterRoleBinding" : "RoleBinding"},
@@ -171,7 +172,11 @@ http::HttpResponse KubernetesBackend::send(const std::string& method, const std:
                                            cloud::Attempts& attempts) {
   std::string token = access_.token;
   if (!access_.token_file.empty()) {
-    token = read_file(access_.token_file);
+    try {
+      token = read_file(access_.token_file);
+    } catch (const std::exception& e) {
+      throw cloud::CloudError("backend " + config_.name + ": the kubeconfig's tokenFile: " + e.what(), false);
+    }
     while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
   }
   http::HttpRequest request{method, body, body.empty() ? "" : "application/json", token, {}};
@@ -196,17 +201,20 @@ BackendResult KubernetesBackend::do_grant(const BackendCall& call) {
       auto existing = send("GET", collection(call) + "/" + result.grant_id, "", attempts);
       auto object = nlohmann::json::parse(existing.body, nullptr, false);
       bool ours = existing.status == 200 && object.is_object() &&
-                  object.value("metadata", nlohmann::json::object()).value("labels", nlohmann::json::object()).value("jitbot.dev/request-id", "") ==
-                      call.request_id;
+                  object.value("metadata", nlohmann::json::object())
+                          .value("labels", nlohmann::json::object())
+                          .value("jitbot.dev/request-id", "") == call.request_id;
       if (ours) {
         result.ok = true;
         return result;
       }
+      // Deleted between our POST and GET: create it again.
+      if (existing.status == 404) throw cloud::CloudError(kind + " " + result.grant_id + " vanished; retrying", true);
       result.error = kind + " " + result.grant_id + " already exists and was not made by jitbot for this request";
       return result;
     }
-    result.error = "Kubernetes refused to create " + kind + " " + result.grant_id + ": " + cloud::sentence(status_message(created)) +
-                   advice_for(created.status);
+    result.error = "Kubernetes refused to create " + kind + " " + result.grant_id + ": " +
+                   cloud::sentence(status_message(created)) + advice_for(created.status);
     return result;
   });
 }
@@ -235,15 +243,15 @@ BackendResult KubernetesBackend::do_revoke(const BackendCall& call) {
       return result;
     }
     // The uid precondition: if the binding was replaced since we read it, the API server says 409.
-    nlohmann::json options{{"kind", "DeleteOptions"},
-                           {"apiVersion", "v1"},
-                           {"preconditions", {{"uid", metadata.value("uid", "")}}}};
+    nlohmann::json options{
+        {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"preconditions", {{"uid", metadata.value("uid", "")}}}};
     auto deleted = send("DELETE", url, options.dump(), attempts);
     if (deleted.status == 200 || deleted.status == 202 || deleted.status == 404) {
       result.message = deleted.status == 404 ? "The binding was already gone." : "Deleted " + name + ".";
       return result;
     }
-    if (deleted.status == 409) throw cloud::CloudError("the binding " + name + " changed while jitbot deleted it", true);
+    if (deleted.status == 409)
+      throw cloud::CloudError("the binding " + name + " changed while jitbot deleted it", true);
     result.ok = false;
     result.error = "Kubernetes refused to delete " + name + ": " + cloud::sentence(status_message(deleted)) +
                    advice_for(deleted.status);

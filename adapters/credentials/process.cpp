@@ -59,8 +59,6 @@ std::vector<std::string> child_environment() {
   return env;
 }
 
-
-
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 /// Reads what `fd` has into `sink`, at most 64 KiB per call so a chatty backend cannot keep
@@ -179,6 +177,5 @@ ProcessOutcome run_process(const std::vector<std::string>& argv, const std::stri
   ::kill(-pid, SIGKILL);
   return result;
 }
-
 
 }  // namespace jitbot::adapters

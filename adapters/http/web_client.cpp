@@ -6,6 +6,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/system/system_error.hpp>
+#include <future>
 #include <thread>
 
 #include "adapters/http/http_client.hpp"
@@ -43,6 +44,8 @@ HttpResponse WebClient::send(const Url& url, const HttpRequest& request, std::ch
     return response.get();
   } catch (const boost::system::system_error& e) {
     throw NetworkError(url.host + ":" + url.port + ": " + e.code().message());
+  } catch (const std::future_error& e) {
+    throw NetworkError(url.host + ":" + url.port + ": the HTTP client stopped (" + std::string(e.what()) + ")");
   }
 }
 

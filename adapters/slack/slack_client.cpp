@@ -20,11 +20,11 @@
 
 namespace jitbot::adapters::slack {
 
+using adapters::http::configure_tls;
 using adapters::http::HttpClient;
 using adapters::http::HttpRequest;
 using adapters::http::HttpResponse;
 using adapters::http::parse_url;
-using adapters::http::configure_tls;
 using adapters::http::TlsTrust;
 
 namespace {

@@ -19,8 +19,8 @@
 
 namespace jitbot::adapters::slack {
 
-using adapters::http::Url;
 using adapters::http::parse_url;
+using adapters::http::Url;
 
 namespace {
 

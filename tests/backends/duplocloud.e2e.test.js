@@ -11,39 +11,14 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, backendLines, toml } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes } = require('./shell_harness');
 const { FakeDuploCloud, DEFAULT_TENANTS } = require('../fakes/cloud/fake_duplocloud');
 
-const REQUEST_ID = /req_[0-9A-HJKMNP-TV-Z]{26}/;
 const [DEV, PROD] = DEFAULT_TENANTS;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
-
-function requestIdIn(stdout) {
-  const match = REQUEST_ID.exec(stdout);
-  assert.ok(match, `no request ID in the shell output:\n${stdout}`);
-  return match[0];
-}
-
-/// The text of each DM the shell printed for a user (the lines under "── DM to USER …").
-function dmsTo(stdout, userId) {
-  const dms = [];
-  const lines = stdout.split('\n');
-  lines.forEach((line, i) => {
-    if (!line.startsWith(`── DM to ${userId}`)) return;
-    const body = [];
-    for (let j = i + 1; j < lines.length && lines[j].startsWith('  ') && !/^ {2}[→✗]/.test(lines[j]); j++) body.push(lines[j].trim());
-    dms.push(body.join('\n'));
-  });
-  return dms;
-}
-
-/// Every byte jitbot keeps: the database and its WAL/journal files.
-function databaseBytes(dir) {
-  return fs.readdirSync(dir).filter((f) => f.startsWith('jitbot.db')).map((f) => fs.readFileSync(path.join(dir, f)).toString('latin1')).join('');
-}
 
 /// Starts FakeDuploCloud (TLS) and a jitbot config whose backend "cloud" is it, then runs
 /// fn({fake, dir, shell}). options.env(fake) gives jitbot's extra environment (default: DUPLO_TOKEN

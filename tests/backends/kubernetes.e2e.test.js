@@ -11,35 +11,15 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, backendLines, toml } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo } = require('./shell_harness');
 const { FakeKubernetes, writeKubeconfig, RBAC_GROUP } = require('../fakes/cloud/fake_kubernetes');
 
 const ROLE = 'view'; // the [[roles]] name is the ClusterRole bound
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'jitbot' };
-const REQUEST_ID = /req_[0-9A-HJKMNP-TV-Z]{26}/;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
-
-function requestIdIn(stdout) {
-  const match = REQUEST_ID.exec(stdout);
-  assert.ok(match, `no request ID in the shell output:\n${stdout}`);
-  return match[0];
-}
-
-/// The text of each DM the shell printed for a user (the lines under "── DM to USER …").
-function dmsTo(stdout, userId) {
-  const dms = [];
-  const lines = stdout.split('\n');
-  lines.forEach((line, i) => {
-    if (!line.startsWith(`── DM to ${userId}`)) return;
-    const body = [];
-    for (let j = i + 1; j < lines.length && lines[j].startsWith('  ') && !/^ {2}[→✗]/.test(lines[j]); j++) body.push(lines[j].trim());
-    dms.push(body.join('\n'));
-  });
-  return dms;
-}
 
 // Lower case, '_' as '-': a valid name for every kind of object, not only RBAC's laxer rule.
 const bindingName = (requestId) => `jitbot-${requestId.toLowerCase().replace(/[^a-z0-9]/g, '-')}`;

@@ -93,4 +93,33 @@ function backendLines(stdout, action) {
   return stdout.split('\n').filter((l) => l.startsWith(`· backend cloud ${action} `));
 }
 
-module.exports = { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml };
+const REQUEST_ID = /req_[0-9A-HJKMNP-TV-Z]{26}/;
+
+/// The first request ID the shell printed (fails the test when there is none).
+function requestIdIn(stdout) {
+  const match = REQUEST_ID.exec(stdout);
+  if (!match) throw new Error(`no request ID in the shell output:\n${stdout}`);
+  return match[0];
+}
+
+/// The text of each DM the shell printed for a user (the lines under "── DM to USER …").
+function dmsTo(stdout, userId) {
+  const dms = [];
+  const lines = stdout.split('\n');
+  lines.forEach((line, i) => {
+    if (!line.startsWith(`── DM to ${userId}`)) return;
+    const body = [];
+    for (let j = i + 1; j < lines.length && lines[j].startsWith('  ') && !/^ {2}[→✗]/.test(lines[j]); j++) body.push(lines[j].trim());
+    dms.push(body.join('\n'));
+  });
+  return dms;
+}
+
+/// Every byte jitbot keeps: the database and its WAL/journal files (to prove a secret is not there).
+function databaseBytes(dir) {
+  return fs.readdirSync(dir).filter((f) => f.startsWith('jitbot.db')).map((f) => fs.readFileSync(path.join(dir, f)).toString('latin1')).join('');
+}
+
+module.exports = {
+  BINARY, USERS, REQUEST_ID, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes,
+};

@@ -49,9 +49,9 @@ std::chrono::sys_seconds now() {
 /// Codes AWS uses for "slow down" or "busy, try again"; conflicts are an operation on the same
 /// assignment still in progress.
 bool is_retryable_code(const std::string& code) {
-  for (const char* retryable : {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded",
-                                "ConflictException", "InternalServerException", "ServiceUnavailable",
-                                "IDPCommunicationError"}) {
+  for (const char* retryable :
+       {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded", "ConflictException",
+        "InternalServerException", "ServiceUnavailable", "IDPCommunicationError"}) {
     if (code == retryable) return true;
   }
   return false;
@@ -89,8 +89,8 @@ std::string shareable(std::string message, const AwsCredentials& credentials) {
 [[noreturn]] void throw_aws_error(const std::string& what, const std::string& code, const std::string& message,
                                   const AwsCredentials& credentials) {
   auto safe = shareable(message, credentials);
-  throw AwsError(what + " failed: " + cloud::sentence(code + (safe.empty() ? "" : ": " + safe)) + advice_for(code), code,
-                 is_retryable_code(code));
+  throw AwsError(what + " failed: " + cloud::sentence(code + (safe.empty() ? "" : ": " + safe)) + advice_for(code),
+                 code, is_retryable_code(code));
 }
 
 }  // namespace
@@ -107,7 +107,8 @@ AwsCredentials load_credentials(const std::string& backend, const std::string& p
   if (credentials.access_key_id.empty() || credentials.secret_access_key.empty()) {
     throw cloud::CloudError("backend " + backend +
                                 " has no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give "
-                                "profile \"" + name + "\" aws_access_key_id and aws_secret_access_key in " + file,
+                                "profile \"" +
+                                name + "\" aws_access_key_id and aws_secret_access_key in " + file,
                             false);
   }
   return credentials;
@@ -117,11 +118,9 @@ AwsApi::AwsApi(std::string backend, std::string profile, const http::TlsTrust& t
     : backend_(std::move(backend)), profile_(std::move(profile)), http_("AWS (backend " + backend_ + ")", trust) {}
 
 http::HttpResponse AwsApi::signed_post(const AwsService& service, const http::HttpRequest& unsigned_request,
-                                       cloud::Attempts& attempts) {
+                                       const AwsCredentials& credentials, cloud::Attempts& attempts) {
   auto url = http::parse_url(service.endpoint);
   if (!url) throw cloud::CloudError("backend " + backend_ + ": bad AWS endpoint " + service.endpoint, false);
-  // Read per call, so rotated keys and refreshed session tokens are picked up.
-  auto credentials = load_credentials(backend_, profile_);
   SigningRequest to_sign{"POST", url->target, "", {{"Host", http::host_header(*url)}}, unsigned_request.body};
   to_sign.headers.emplace_back("Content-Type", unsigned_request.content_type);
   for (const auto& header : unsigned_request.headers) to_sign.headers.push_back(header);
@@ -141,7 +140,9 @@ nlohmann::json AwsApi::json_call(const AwsService& service, const std::string& t
                                  cloud::Attempts& attempts) {
   return cloud::retrying(attempts, [&](cloud::Attempts& tries) {
     http::HttpRequest request{"POST", body.dump(), "application/x-amz-json-1.1", {}, {{"X-Amz-Target", target}}};
-    auto response = signed_post(service, request, tries);
+    // Read per attempt, so rotated keys and refreshed session tokens are picked up.
+    auto credentials = load_credentials(backend_, profile_);
+    auto response = signed_post(service, request, credentials, tries);
     auto reply = nlohmann::json::parse(response.body, nullptr, false);
     std::string operation = "AWS " + target.substr(target.find('.') + 1);
     if (response.status >= 200 && response.status < 300) {
@@ -153,20 +154,21 @@ nlohmann::json AwsApi::json_call(const AwsService& service, const std::string& t
     if (code.empty()) code = "HTTP " + std::to_string(response.status);
     code = code.substr(0, code.find(':'));  // "Code:http://internal.amazon.com/…" -> "Code"
     std::string message = reply.is_object() ? reply.value("message", reply.value("Message", std::string{})) : "";
-    throw_aws_error(operation, code, message, load_credentials(backend_, profile_));
+    throw_aws_error(operation, code, message, credentials);
   });
 }
 
 std::string AwsApi::query_call(const AwsService& service, const std::string& form, cloud::Attempts& attempts) {
   return cloud::retrying(attempts, [&](cloud::Attempts& tries) {
     http::HttpRequest request{"POST", form, "application/x-www-form-urlencoded; charset=utf-8", {}, {}};
-    auto response = signed_post(service, request, tries);
+    auto credentials = load_credentials(backend_, profile_);
+    auto response = signed_post(service, request, credentials, tries);
     if (response.status >= 200 && response.status < 300) return response.body;
     std::string action = form.substr(0, form.find('&'));
     action = action.substr(action.find('=') + 1);
     std::string code = xml_text(response.body, "Code");
     throw_aws_error("AWS STS " + action, code.empty() ? "HTTP " + std::to_string(response.status) : code,
-                    xml_text(response.body, "Message"), load_credentials(backend_, profile_));
+                    xml_text(response.body, "Message"), credentials);
   });
 }
 
@@ -187,7 +189,8 @@ std::string xml_text(const std::string& xml, const std::string& tag) {
   std::string raw = xml.substr(start, close - start), text;
   for (std::size_t i = 0; i < raw.size(); ++i) {
     bool decoded = false;
-    for (auto [entity, character] : {std::pair{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}}) {
+    for (auto [entity, character] :
+         {std::pair{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}}) {
       std::string_view name{entity};
       if (raw.compare(i, name.size(), name) == 0) {
         text += character;

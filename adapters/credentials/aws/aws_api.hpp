@@ -48,7 +48,7 @@ class AwsApi {
 
  private:
   http::HttpResponse signed_post(const AwsService& service, const http::HttpRequest& unsigned_request,
-                                 cloud::Attempts& attempts);
+                                 const AwsCredentials& credentials, cloud::Attempts& attempts);
 
   std::string backend_;
   std::string profile_;

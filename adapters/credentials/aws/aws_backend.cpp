@@ -95,12 +95,9 @@ std::string AwsBackend::principal_id(const BackendCall& call, cloud::Attempts& a
 }
 
 nlohmann::json AwsBackend::assignment(const BackendCall& call, const std::string& principal) const {
-  return {{"InstanceArn", config_.setting("instance_arn")},
-          {"TargetId", call.scope},
-          {"TargetType", "AWS_ACCOUNT"},
-          {"PermissionSetArn", role_for(call).permission_set_arn},
-          {"PrincipalType", "USER"},
-          {"PrincipalId", principal}};
+  return {
+      {"InstanceArn", config_.setting("instance_arn")},        {"TargetId", call.scope},  {"TargetType", "AWS_ACCOUNT"},
+      {"PermissionSetArn", role_for(call).permission_set_arn}, {"PrincipalType", "USER"}, {"PrincipalId", principal}};
 }
 
 nlohmann::json AwsBackend::wait_until_done(const std::string& describe, const std::string& id_field,
@@ -128,8 +125,8 @@ BackendResult AwsBackend::do_grant(const BackendCall& call) {
   std::string principal = principal_id(call, attempts);
   // Creating an assignment that exists already succeeds, so a repeated grant (after a crash
   // between the call and its commit) does not fail or grant twice.
-  auto reply = api_.json_call(sso_, std::string(sso_target) + "CreateAccountAssignment", assignment(call, principal),
-                              attempts);
+  auto reply =
+      api_.json_call(sso_, std::string(sso_target) + "CreateAccountAssignment", assignment(call, principal), attempts);
   auto status = wait_until_done("DescribeAccountAssignmentCreationStatus", "AccountAssignmentCreationRequestId",
                                 "AccountAssignmentCreationStatus",
                                 reply.value("AccountAssignmentCreationStatus", nlohmann::json::object()), attempts);
@@ -148,7 +145,7 @@ BackendResult AwsBackend::do_grant(const BackendCall& call) {
     // leaves the assignment behind unrecorded.
     try {
       result.console_url = console_url(call, role, attempts);
-    } catch (const cloud::CloudError& e) {
+    } catch (const std::exception& e) {
       result.message += " No console link this time: " + std::string(e.what());
     }
   }

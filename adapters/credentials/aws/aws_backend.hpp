@@ -20,8 +20,8 @@ class AwsBackend final : public workflows::CredentialBackend {
   std::string principal_id(const workflows::BackendCall& call, cloud::Attempts& attempts);
   nlohmann::json assignment(const workflows::BackendCall& call, const std::string& principal) const;
   /// Asks `describe` until the operation leaves IN_PROGRESS; returns the final status object.
-  nlohmann::json wait_until_done(const std::string& describe, const std::string& id_field, const std::string& status_field,
-                                 nlohmann::json status, cloud::Attempts& attempts);
+  nlohmann::json wait_until_done(const std::string& describe, const std::string& id_field,
+                                 const std::string& status_field, nlohmann::json status, cloud::Attempts& attempts);
   bool still_assigned(const workflows::BackendCall& call, const std::string& principal, cloud::Attempts& attempts);
   std::string console_url(const workflows::BackendCall& call, const config::BackendRoleConfig& role,
                           cloud::Attempts& attempts);

@@ -106,7 +106,7 @@ std::string join_query(Parameters parameters) {
 }
 
 struct CanonicalHeaders {
-  std::string block;   ///< "name:value\n" lines
+  std::string block;         ///< "name:value\n" lines
   std::string signed_names;  ///< "a;b;c"
 };
 
@@ -149,8 +149,8 @@ Signature finish(const SigningRequest& request, const std::string& query, const 
   Signature signature;
   signature.canonical_request = request.method + "\n" + canonical_path(request, options) + "\n" + query + "\n" +
                                 headers.block + "\n" + headers.signed_names + "\n" + payload_hash;
-  signature.string_to_sign = std::string(algorithm) + "\n" + amz_date(options.time) + "\n" +
-                             credential_scope(options) + "\n" + to_hex(sha256(signature.canonical_request));
+  signature.string_to_sign = std::string(algorithm) + "\n" + amz_date(options.time) + "\n" + credential_scope(options) +
+                             "\n" + to_hex(sha256(signature.canonical_request));
   signature.signature = to_hex(hmac_sha256(signing_key(credentials, options), signature.string_to_sign));
   return signature;
 }
@@ -213,7 +213,9 @@ Signature sign_with_query(const SigningRequest& request, const AwsCredentials& c
                           const SigningOptions& options) {
   auto headers = canonical_headers(request.headers);
   auto parameters = canonical_parameters(request.query);
-  auto add = [&](std::string key, std::string_view value) { parameters.emplace_back(std::move(key), uri_encode(value)); };
+  auto add = [&](std::string key, std::string_view value) {
+    parameters.emplace_back(std::move(key), uri_encode(value));
+  };
   add("X-Amz-Algorithm", algorithm);
   add("X-Amz-Credential", credentials.access_key_id + "/" + credential_scope(options));
   add("X-Amz-Date", amz_date(options.time));

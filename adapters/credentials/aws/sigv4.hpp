@@ -29,9 +29,9 @@ struct SigningOptions {
   std::string region;
   std::string service;
   std::chrono::sys_seconds time;
-  bool normalize_path = true;        ///< remove "." and ".." segments and repeated slashes (all but S3)
-  bool sign_body = false;            ///< add and sign x-amz-content-sha256
-  bool omit_session_token = false;   ///< add the token after signing (services that want it unsigned)
+  bool normalize_path = true;          ///< remove "." and ".." segments and repeated slashes (all but S3)
+  bool sign_body = false;              ///< add and sign x-amz-content-sha256
+  bool omit_session_token = false;     ///< add the token after signing (services that want it unsigned)
   std::chrono::seconds expires{3600};  ///< presigned URLs only
 };
 

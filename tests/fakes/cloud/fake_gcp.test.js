@@ -14,30 +14,12 @@ const http = require('node:http');
 const https = require('node:https');
 const { FakeGcp, CONCURRENT_MESSAGE, BASIC_ROLES } = require('./fake_gcp');
 const { makeTestCertificate } = require('./fake_server');
+const { TOKEN, PROJECT, initialBindings, expiring, withFake, urlSafe } = require('./gcp_fixtures');
 
-const TOKEN = 'ya29.fake-gcp-token';
-const PROJECT = 'proj-jitbot-1';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-const initialBindings = () => [
-  { role: 'roles/owner', members: ['user:owner@example.com'] },
-  { role: 'roles/viewer', members: ['group:devs@example.com', 'serviceAccount:ci@proj-jitbot-1.iam.gserviceaccount.com'] },
-];
-
-const expiring = (title, at = '2030-01-01T00:00:00Z') => ({ title, description: 'test', expression: `request.time < timestamp("${at}")` });
-
-async function withFake(options, fn) {
-  const fake = new FakeGcp({ token: TOKEN, projects: { [PROJECT]: { bindings: initialBindings() } }, ...options });
-  await fake.start();
-  try {
-    await fn(fake);
-  } finally {
-    await fake.stop();
-  }
-}
 
 /** POSTs JSON (http or https; `ca` trusts the test certificate). Resolves {status, headers, body}. */
 function post(url, body, { token = TOKEN, ca, raw } = {}) {
@@ -67,9 +49,6 @@ async function readModifyWrite(fake, edit) {
   const bindings = edit(read.bindings || []);
   return setPolicy(fake, { version: 3, etag: read.etag, bindings });
 }
-
-/** An etag in the URL-safe base64 alphabet gcloud writes it back in. */
-const urlSafe = (etag) => etag.replace(/\+/g, '-').replace(/\//g, '_');
 
 function assertGoogleError(reply, code, status) {
   assert.equal(reply.status, code, JSON.stringify(reply.body));

@@ -13,38 +13,16 @@ const os = require('node:os');
 const path = require('node:path');
 const util = require('node:util');
 const { execFile } = require('node:child_process');
-const { FakeGcp } = require('./fake_gcp');
 const { makeTestCertificate } = require('./fake_server');
+const { TOKEN, PROJECT, initialBindings, expiring, withFake, urlSafe } = require('./gcp_fixtures');
 
 const execFileAsync = util.promisify(execFile);
 const GCLOUD = process.env.GCLOUD || '/usr/bin/gcloud';
-const TOKEN = 'ya29.fake-gcp-token';
-const PROJECT = 'proj-jitbot-1';
 
 if (!fs.existsSync(GCLOUD)) {
   console.log(`SKIPPED: gcloud not found at ${GCLOUD}; install the Google Cloud SDK (or set GCLOUD) to run the gcloud proof.`);
   process.exit(77);
 }
-
-const initialBindings = () => [
-  { role: 'roles/owner', members: ['user:owner@example.com'] },
-  { role: 'roles/viewer', members: ['group:devs@example.com', 'serviceAccount:ci@proj-jitbot-1.iam.gserviceaccount.com'] },
-];
-
-const expiring = (title, at = '2030-01-01T00:00:00Z') => ({ title, description: 'test', expression: `request.time < timestamp("${at}")` });
-
-async function withFake(options, fn) {
-  const fake = new FakeGcp({ token: TOKEN, projects: { [PROJECT]: { bindings: initialBindings() } }, ...options });
-  await fake.start();
-  try {
-    await fn(fake);
-  } finally {
-    await fake.stop();
-  }
-}
-
-/** An etag in the URL-safe base64 alphabet gcloud writes it back in. */
-const urlSafe = (etag) => etag.replace(/\+/g, '-').replace(/\//g, '_');
 
 // ---------------------------------------------------------------------------------------------
 // Proof with the real gcloud
