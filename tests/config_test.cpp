@@ -42,16 +42,6 @@ std::string users_only_role() {
   return role;
 }
 
-std::string error_of(const ScratchDir& dir, const std::string& text) {
-  auto file = dir.write("jitbot.toml", text);
-  try {
-    config::load_config(file);
-  } catch (const config::ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
 
 TEST_CASE("the example config loads", "[config]") {
@@ -123,7 +113,7 @@ max_duration = "forever"
   };
   for (const auto& c : cases) {
     INFO(c.text);
-    auto message = error_of(dir, c.text);
+    auto message = config_error_of(dir, c.text);
     CHECK(message.find(c.says) != std::string::npos);
     CHECK(message.find((dir.path() / "jitbot.toml").string()) == 0);
   }
@@ -134,7 +124,7 @@ TEST_CASE("the error's line points at the offending key", "[config]") {
   dir.write("backend.sh", "#!/bin/sh\n", true);
   auto text = backend_and_bot + good_role;
   text.replace(text.find("max_duration = \"4h\""), 19, "max_duration = \"4x\"");
-  auto message = error_of(dir, text);
+  auto message = config_error_of(dir, text);
   // Count the lines up to the bad key, as a person reading the file would.
   auto line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(text.find("max_duration")), '\n');
   CHECK(message.find("jitbot.toml:" + std::to_string(line) + ": roles[0].max_duration") != std::string::npos);

@@ -50,16 +50,6 @@ std::string with_line_after(std::string text, const std::string& key, const std:
   return text.insert(end + 1, line + "\n");
 }
 
-std::string error_of(const ScratchDir& dir, const std::string& text) {
-  auto file = dir.write("jitbot.toml", text);
-  try {
-    config::load_config(file);
-  } catch (const config::ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
 
 TEST_CASE("an aws backend's keys, roles and principals are read", "[native][config]") {
@@ -104,11 +94,11 @@ TEST_CASE("native backend configs are refused with the key and the reason", "[na
   };
   for (const auto& c : cases) {
     INFO(c.text);
-    CHECK_THAT(error_of(dir, c.text), Catch::Contains(c.says));
+    CHECK_THAT(config_error_of(dir, c.text), Catch::Contains(c.says));
   }
   // An azure role named by its role definition GUID needs no mapping.
-  CHECK(error_of(dir, bot + "[[backends]]\nname = \"z\"\ntype = \"azure\"\nca_file = \"ca.pem\"\n" +
-                          role_on("z", "azure", "b24988ac-6180-42a0-ab88-20f7382dd24c")) == "(no error)");
+  CHECK(config_error_of(dir, bot + "[[backends]]\nname = \"z\"\ntype = \"azure\"\nca_file = \"ca.pem\"\n" +
+                                 role_on("z", "azure", "b24988ac-6180-42a0-ab88-20f7382dd24c")) == "(no error)");
 }
 
 TEST_CASE("the http backend's signature is Slack's scheme with the v0 prefix", "[native]") {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "workflows/lifecycle.hpp"
 #include "workflows/request_id.hpp"
 
@@ -135,6 +136,17 @@ inline workflows::Policy two_approver_policy() {
   role.break_glass_requesters = {"U0ONCALL"};
   policy.roles.push_back(role);
   return policy;
+}
+
+/// What load_config says of `text` written as jitbot.toml in `dir`, or "(no error)".
+inline std::string config_error_of(const ScratchDir& dir, const std::string& text) {
+  auto file = dir.write("jitbot.toml", text);
+  try {
+    config::load_config(file);
+  } catch (const config::ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace jitbot::testing

@@ -3,7 +3,7 @@
 // random AWS keys, recorded so tests can prove jitbot never stores, logs or posts them.
 'use strict';
 const crypto = require('node:crypto');
-const { FakeServer, sendJson, makeTestCertificate } = require('./fake_server');
+const { FakeServer, sendJson } = require('./fake_server');
 
 const random = (alphabet, length) => Array.from(crypto.randomBytes(length), (b) => alphabet[b % alphabet.length]).join('');
 const UPPER_ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -46,15 +46,12 @@ class FakeDuploCloud {
   }
 
   async start() {
-    let tls = null;
-    if (this.tlsOption === true) tls = makeTestCertificate();
-    else if (this.tlsOption) tls = this.tlsOption;
-    if (tls) {
-      this.caPem = tls.cert;
-      this.caFile = tls.certFile;
-    }
-    this.server = new FakeServer((req, body, res) => this.handle(req, res), { tls: tls && { key: tls.key, cert: tls.cert } });
+    this.server = new FakeServer((req, body, res) => this.handle(req, res), { tls: this.tlsOption });
     await this.server.start();
+    if (this.server.caPem) {
+      this.caPem = this.server.caPem;
+      this.caFile = this.server.caFile;
+    }
     this.url = this.server.url;
     return this;
   }

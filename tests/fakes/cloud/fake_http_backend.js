@@ -5,7 +5,7 @@
 // behaviour docs/credential-backends.md asks a real control plane to have.
 'use strict';
 const crypto = require('node:crypto');
-const { FakeServer, sendJson, makeTestCertificate } = require('./fake_server');
+const { FakeServer, sendJson } = require('./fake_server');
 
 const MAX_SKEW_SECONDS = 5 * 60;
 
@@ -45,15 +45,12 @@ class FakeHttpBackend {
   }
 
   async start() {
-    let tls = null;
-    if (this.tlsOption === true) tls = makeTestCertificate();
-    else if (this.tlsOption) tls = this.tlsOption;
-    if (tls) {
-      this.caPem = tls.cert;
-      this.caFile = tls.certFile;
-    }
-    this.server = new FakeServer((req, body, res) => this.handle(req, body, res), { tls: tls && { key: tls.key, cert: tls.cert } });
+    this.server = new FakeServer((req, body, res) => this.handle(req, body, res), { tls: this.tlsOption });
     await this.server.start();
+    if (this.server.caPem) {
+      this.caPem = this.server.caPem;
+      this.caFile = this.server.caFile;
+    }
     this.url = this.server.url;
     this.baseUrl = this.url + this.basePath;
     return this;

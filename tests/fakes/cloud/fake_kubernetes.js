@@ -13,7 +13,7 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { FakeServer, sendJson, makeTestCertificate } = require('./fake_server');
+const { FakeServer, sendJson } = require('./fake_server');
 const { decodeBinding } = require('./fake_kubernetes_protobuf');
 
 const RBAC_GROUP = 'rbac.authorization.k8s.io';
@@ -346,15 +346,12 @@ class FakeKubernetes {
   }
 
   async start() {
-    let tls = null;
-    if (this.tlsOption === true) tls = makeTestCertificate();
-    else if (this.tlsOption) tls = this.tlsOption;
-    if (tls) {
-      this.caPem = tls.cert;
-      this.caFile = tls.certFile;
-    }
-    this.server = new FakeServer((req, body, res) => this.handle(req, body, res), { tls: tls && { key: tls.key, cert: tls.cert } });
+    this.server = new FakeServer((req, body, res) => this.handle(req, body, res), { tls: this.tlsOption });
     await this.server.start();
+    if (this.server.caPem) {
+      this.caPem = this.server.caPem;
+      this.caFile = this.server.caFile;
+    }
     this.url = this.server.url;
     for (const name of this.namespaceNames) this.addNamespace(name);
     return this;

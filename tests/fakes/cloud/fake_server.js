@@ -10,10 +10,14 @@ const { execFileSync } = require('node:child_process');
 
 class FakeServer {
   /// handler(req, body: Buffer, res) may be async; it must answer through res.
-  /// options.tls: {key, cert} PEM strings → https.
+  /// options.tls: {key, cert[, certFile]} PEM strings → https; true → a fresh test certificate.
+  /// caPem and caFile (when known) are what a client must trust.
   constructor(handler, options = {}) {
     this.handler = handler;
-    this.tls = options.tls || null;
+    const tls = options.tls === true ? makeTestCertificate() : options.tls || null;
+    this.tls = tls && { key: tls.key, cert: tls.cert };
+    this.caPem = tls ? tls.cert : null;
+    this.caFile = tls ? tls.certFile || null : null;
     this.requests = []; // {method, url, headers, body (string)}
     this.server = null;
     this.url = null; // "http(s)://127.0.0.1:PORT" (no trailing slash)
