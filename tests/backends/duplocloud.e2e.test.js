@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine } = require('./shell_harness');
 const { FakeDuploCloud, DEFAULT_TENANTS } = require('../fakes/cloud/fake_duplocloud');
 
 const [DEV, PROD] = DEFAULT_TENANTS;
@@ -40,15 +40,7 @@ async function withDuplo(fn, { env = (fake) => ({ DUPLO_TOKEN: fake.adminToken }
 const story = (scope, options = {}) => approvalStory({ provider: 'duplo', role: 'admin', scope, ...options });
 const grantOnly = (scope) => story(scope).filter((l) => !l.startsWith('/wait') && !l.startsWith('/jit list'));
 
-function assertOk(result) {
-  assert.equal(result.code, 0, `jitbot shell exited ${result.code}\n${result.stderr}`);
-}
-
-function backendLine(result, action, id) {
-  const lines = backendLines(result.stdout, action).filter((l) => l.includes(id));
-  assert.ok(lines.length >= 1, `no ${action} line for ${id}:\n${result.stdout}\n${result.stderr}`);
-  return lines[lines.length - 1];
-}
+const assertOk = assertShellOk;
 
 /// None of the AWS keys the fake handed out, nor the API token, is in the output or the database.
 function assertNothingLeaked(fake, dir, results, token) {

@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine } = require('./shell_harness');
 const { FakeHttpBackend } = require('../fakes/cloud/fake_http_backend');
 
 const CONSOLE_URL = 'https://access.internal.example.com/sessions/console?team=orders';
@@ -40,15 +40,7 @@ async function withReceiver(fn, { env = (fake) => ({ JITBOT_HTTP_SECRET: fake.se
 const story = () => approvalStory({ provider: 'platform', role: 'db-admin', scope: 'orders', reason: 'INC-4421 orders db' });
 const grantOnly = () => story().filter((l) => !l.startsWith('/wait') && !l.startsWith('/jit list'));
 
-function assertOk(result) {
-  assert.equal(result.code, 0, `jitbot shell exited ${result.code}\n${result.stderr}`);
-}
-
-function backendLine(result, action, id) {
-  const lines = backendLines(result.stdout, action).filter((l) => l.includes(id));
-  assert.ok(lines.length >= 1, `no ${action} line for ${id}:\n${result.stdout}\n${result.stderr}`);
-  return lines[lines.length - 1];
-}
+const assertOk = assertShellOk;
 
 function assertSecretKept(result, dir, secret) {
   assert.ok(!result.stdout.includes(secret), 'the secret is in stdout');

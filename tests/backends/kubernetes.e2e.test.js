@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, assertShellOk, backendLine } = require('./shell_harness');
 const { FakeKubernetes, writeKubeconfig, RBAC_GROUP } = require('../fakes/cloud/fake_kubernetes');
 
 const ROLE = 'view'; // the [[roles]] name is the ClusterRole bound
@@ -53,16 +53,7 @@ const requestLines = (scope) => [
 const grantOnly = (scope) => approvalStory({ provider: 'k8s', role: ROLE, scope }).filter((l) => !l.startsWith('/wait') && !l.startsWith('/jit list'));
 const approveLines = (id) => [`/as ${USERS.bob.id}`, `/jit approve ${id}`];
 
-function assertOk(result) {
-  assert.equal(result.code, 0, `jitbot shell exited ${result.code}\n${result.stderr}`);
-}
-
-/// The one grant (or revoke) line for the request, e.g. "· backend cloud grant req_…: ok".
-function backendLine(result, action, id) {
-  const lines = backendLines(result.stdout, action).filter((l) => l.includes(id));
-  assert.ok(lines.length >= 1, `no ${action} line for ${id}:\n${result.stdout}\n${result.stderr}`);
-  return lines[lines.length - 1];
-}
+const assertOk = assertShellOk;
 
 function assertNoSecret(result, secret) {
   assert.ok(!result.stdout.includes(secret) && !result.stderr.includes(secret), 'the token appears in the output');

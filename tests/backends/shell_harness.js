@@ -120,6 +120,19 @@ function databaseBytes(dir) {
   return fs.readdirSync(dir).filter((f) => f.startsWith('jitbot.db')).map((f) => fs.readFileSync(path.join(dir, f)).toString('latin1')).join('');
 }
 
+/// Fails the test unless the shell exited 0 (its stderr explains why not).
+function assertShellOk(result) {
+  if (result.code !== 0) throw new Error(`jitbot shell exited ${result.code}\n${result.stderr}`);
+}
+
+/// The last grant (or revoke) line for the request, e.g. "· backend cloud grant req_…: ok".
+function backendLine(result, action, id) {
+  const lines = backendLines(result.stdout, action).filter((l) => l.includes(id));
+  if (lines.length === 0) throw new Error(`no ${action} line for ${id}:\n${result.stdout}\n${result.stderr}`);
+  return lines[lines.length - 1];
+}
+
 module.exports = {
   BINARY, USERS, REQUEST_ID, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes,
+  assertShellOk, backendLine,
 };
