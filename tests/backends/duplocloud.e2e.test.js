@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine } = require('./shell_harness');
 const { FakeDuploCloud, DEFAULT_TENANTS } = require('../fakes/cloud/fake_duplocloud');
 
 const [DEV, PROD] = DEFAULT_TENANTS;

@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine } = require('./shell_harness');
 const { FakeHttpBackend } = require('../fakes/cloud/fake_http_backend');
 
 const CONSOLE_URL = 'https://access.internal.example.com/sessions/console?team=orders';

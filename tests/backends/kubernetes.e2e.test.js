@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, assertShellOk, backendLine } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, assertShellOk, backendLine } = require('./shell_harness');
 const { FakeKubernetes, writeKubeconfig, RBAC_GROUP } = require('../fakes/cloud/fake_kubernetes');
 
 const ROLE = 'view'; // the [[roles]] name is the ClusterRole bound
