@@ -29,7 +29,9 @@ std::unique_ptr<workflows::CredentialBackend> make_backend(const config::Backend
 
 Backends make_backends(const config::Config& config) {
   Backends backends;
-  for (const auto& backend : config.backends) backends[backend.name] = make_backend(backend);
+  for (const auto& backend : config.backends) {
+    backends[backend.name] = BackendEntry{make_backend(backend), backend.timeout, backend.max_concurrent};
+  }
   return backends;
 }
 

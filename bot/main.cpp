@@ -6,11 +6,10 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "bot/admin_cli.hpp"
 #include "bot/shell_app.hpp"
 #include "bot/slack_app.hpp"
 #include "config/config.hpp"
-#include "storage/sqlite_store.hpp"
-#include "workflows/wording.hpp"
 
 namespace {
 
@@ -34,36 +33,6 @@ std::optional<jitbot::config::Config> load(const std::string& path) {
   }
 }
 
-int list_requests(const jitbot::config::Config& config, const std::string& state, int limit) {
-  jitbot::storage::SqliteStore store(config.database.string());
-  jitbot::workflows::RequestFilter filter;
-  filter.limit = limit;
-  if (!state.empty()) {
-    auto parsed = jitbot::workflows::parse_request_state(state);
-    if (!parsed) {
-      std::cerr << "jitbot: unknown state " << state << " (PENDING, APPROVED, ACTIVE, EXPIRED, REVOKED, DENIED, "
-                << "TIMED_OUT, CANCELLED, GRANT_FAILED, REVOKE_FAILED)\n";
-      return exit_usage;
-    }
-    filter.states = {*parsed};
-  }
-  for (const auto& request : store.list(filter)) {
-    std::cout << jitbot::workflows::list_line(request, config.policy) << "\n";
-  }
-  return exit_ok;
-}
-
-int verify_audit(const jitbot::config::Config& config) {
-  jitbot::storage::SqliteStore store(config.database.string());
-  auto result = store.verify_audit();
-  if (result.intact) {
-    std::cout << "audit trail intact: " << result.records << " records, hash chain verified\n";
-    return exit_ok;
-  }
-  std::cout << "audit trail BROKEN after " << result.records << " good records: " << result.problem << "\n";
-  return exit_failure;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,17 +53,42 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand(
       "run", "the bot on Slack through Socket Mode; tokens from SLACK_APP_TOKEN and SLACK_BOT_TOKEN");
   auto* check = app.add_subcommand("check-config", "validate the config and print a summary");
-  auto* requests = app.add_subcommand("requests", "inspect requests");
-  auto* requests_list = requests->add_subcommand("list", "list requests, newest first");
+  auto* requests = app.add_subcommand("requests", "inspect and act on requests (for when chat or a backend is down)");
   requests->require_subcommand(1);
+  auto* requests_list = requests->add_subcommand("list", "list requests, newest first");
   std::string state_filter;
   int limit = 50;
   requests_list->add_option("--state", state_filter, "only this state, e.g. ACTIVE");
   requests_list->add_option("--limit", limit, "at most this many")->check(CLI::Range(1, 100000));
+  std::string request_id;
+  std::string reason;
+  std::string acting_as;
+  auto* requests_show = requests->add_subcommand("show", "one request, its pending backend jobs and its audit trail");
+  auto* requests_revoke = requests->add_subcommand("revoke", "end active access now, calling the backend from here");
+  auto* requests_cancel = requests->add_subcommand("cancel", "cancel a pending request");
+  auto* requests_resolve =
+      requests->add_subcommand("resolve", "record that access was removed by hand; stops revoke retries");
+  for (auto* sub : {requests_show, requests_revoke, requests_cancel, requests_resolve}) {
+    sub->add_option("ID", request_id, "the request ID (req_…)")->required();
+  }
+  for (auto* sub : {requests_revoke, requests_cancel, requests_resolve}) {
+    sub->add_option("--reason", reason, "why, for the audit trail and the requester");
+    sub->add_option("--as", acting_as, "the operator's name in the audit trail (default: $USER)");
+  }
+  auto* outbox = app.add_subcommand("outbox", "chat notices waiting or set aside");
+  outbox->require_subcommand(1);
+  auto* outbox_list = outbox->add_subcommand("list", "notices not yet delivered");
+  bool parked_only = false;
+  outbox_list->add_flag("--parked", parked_only, "only those set aside after failing");
+  outbox_list->add_option("--limit", limit, "at most this many")->check(CLI::Range(1, 100000));
+  auto* outbox_retry = outbox->add_subcommand("retry", "make a parked notice due again now");
+  std::int64_t notice_id = 0;
+  outbox_retry->add_option("ID", notice_id, "the notice number from outbox list")->required();
   auto* audit = app.add_subcommand("audit", "the audit trail");
   auto* audit_verify = audit->add_subcommand("verify", "recompute the audit hash chain");
   audit->require_subcommand(1);
-  for (auto* sub : {shell, run, check, requests_list, audit_verify}) {
+  for (auto* sub : {shell, run, check, requests_list, requests_show, requests_revoke, requests_cancel, requests_resolve,
+                    outbox_list, outbox_retry, audit_verify}) {
     sub->add_option("--config,-c", config_path, "TOML config file")->check(CLI::ExistingFile);
   }
 
@@ -116,16 +110,20 @@ int main(int argc, char** argv) {
   if (!config) return exit_usage;
 
   try {
-    if (*check) {
-      std::cout << jitbot::config::summarize(*config);
-      return exit_ok;
-    }
+    namespace admin = jitbot::bot::admin;
+    if (*check) return admin::check_config(*config);
     if (*shell) {
       return jitbot::bot::run_shell(*config, STDIN_FILENO, std::cout, {manual_clock, initial_user});
     }
     if (*run) return jitbot::bot::run_slack(*config);
-    if (*requests_list) return list_requests(*config, state_filter, limit);
-    if (*audit_verify) return verify_audit(*config);
+    if (*requests_list) return admin::list_requests(*config, state_filter, limit);
+    if (*requests_show) return admin::show_request(*config, request_id);
+    if (*requests_revoke) return admin::revoke_request(*config, request_id, reason, acting_as);
+    if (*requests_cancel) return admin::cancel_request(*config, request_id, reason, acting_as);
+    if (*requests_resolve) return admin::resolve_request(*config, request_id, reason, acting_as);
+    if (*outbox_list) return admin::list_outbox(*config, parked_only, limit);
+    if (*outbox_retry) return admin::retry_notice(*config, notice_id);
+    if (*audit_verify) return admin::verify_audit(*config);
   } catch (const std::exception& e) {
     std::cerr << "jitbot: " << e.what() << "\n";
     return exit_failure;

@@ -106,7 +106,8 @@ class ShellSession {
     if (interactive) {
       out_ << "jitbot shell on " << config_.file.string() << "\n" << shell_help << "\n";
     }
-    bot_.run_due();  // finish what a previous run left: overdue timeouts, revokes, grants, notices
+    store_.release_leases();  // one process per SQLite file: a previous one's claims died with it
+    bot_.run_due();           // finish what a previous run left: overdue timeouts, revokes, grants, notices
     LineReader reader(input_fd);
     for (;;) {
       if (interactive) out_ << "\n" << user_ << "> " << std::flush;

@@ -6,7 +6,6 @@
 
 #include <condition_variable>
 #include <cstdlib>
-#include <deque>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -17,10 +16,11 @@
 #include "adapters/slack/slack_directory.hpp"
 #include "bot/assembly.hpp"
 #include "bot/command_parser.hpp"
-#include "bot/jit_bot.hpp"
+#include "bot/courier.hpp"
+#include "bot/inbox.hpp"
+#include "bot/job_workers.hpp"
 #include "bot/random_ids.hpp"
 #include "storage/sqlite_store.hpp"
-#include "workflows/outbox.hpp"
 
 namespace jitbot::bot {
 namespace {
@@ -38,110 +38,34 @@ constexpr int exit_ok = 0;
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 
-/// Something a person did in Slack, or a reason to stop, handed from the network thread to
-/// the thread that owns the workflow.
-struct Input {
-  enum class Kind { command, click, stop, fatal };
-  Kind kind = Kind::command;
-  std::string user;
-  std::string text;    ///< command text, or the fatal message
-  std::string action;  ///< approve, deny, revoke
-  std::string request_id;
-  std::string response_url;
-
-  static Input of(Kind kind, std::string text = {}) {
-    Input input;
-    input.kind = kind;
-    input.text = std::move(text);
-    return input;
-  }
-};
-
-class InputQueue {
+/// How the main thread learns that it is time to stop: a signal, or a fatal Slack error.
+class StopSignal {
  public:
-  void push(Input input) {
+  void stop(int exit_code, std::string message = {}) {
     {
       std::lock_guard lock(mutex_);
-      inputs_.push_back(std::move(input));
+      if (stopped_) return;
+      stopped_ = true;
+      exit_code_ = exit_code;
+      message_ = std::move(message);
     }
-    ready_.notify_one();
+    changed_.notify_all();
   }
 
-  std::optional<Input> pop(std::chrono::milliseconds timeout) {
+  /// Waits for stop(); returns the exit code, and the message (if any) in `message`.
+  int wait(std::string& message) {
     std::unique_lock lock(mutex_);
-    if (!ready_.wait_for(lock, timeout, [this] { return !inputs_.empty(); })) return std::nullopt;
-    Input input = std::move(inputs_.front());
-    inputs_.pop_front();
-    return input;
+    changed_.wait(lock, [this] { return stopped_; });
+    message = message_;
+    return exit_code_;
   }
 
  private:
   std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<Input> inputs_;
-};
-
-/// Delivers the outbox on a thread of its own, with its own database connection: a post that
-/// waits for Slack's rate limit or an outage delays only other posts, never commands.
-class Courier {
- public:
-  // Relaxed durability: after an OS crash a delivered notice may be sent again, never lost;
-  // it spares an fsync per message, which otherwise caps how fast cards go out.
-  Courier(const std::string& database, slack::SlackChat& chat)
-      : store_(database, storage::SqliteStore::Durability::relaxed), chat_(chat) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Courier() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-
-  void kick() {
-    {
-      std::lock_guard lock(mutex_);
-      kicked_ = true;
-    }
-    wake_.notify_one();
-  }
-
- private:
-  void run() {
-    auto retry_in = 1s;
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      wake_.wait_for(lock, retry_in, [this] { return kicked_ || stopping_; });
-      if (stopping_) break;
-      kicked_ = false;
-      lock.unlock();
-      bool all_delivered = deliver_once();
-      lock.lock();
-      // Failed notices stay in the outbox; try again later, less often while Slack refuses.
-      retry_in = all_delivered ? 5s : std::min<std::chrono::seconds>(retry_in * 2, 60s);
-      if (all_delivered) retry_in = 1s;
-    }
-  }
-
-  bool deliver_once() {
-    try {
-      workflows::deliver_outbox(store_, chat_);
-      return store_.undelivered_notices(1).empty();
-    } catch (const std::exception& e) {
-      logger()->error("outbox delivery failed: {}", e.what());
-      return false;
-    }
-  }
-
-  storage::SqliteStore store_;
-  slack::SlackChat& chat_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool kicked_ = false;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::condition_variable changed_;
+  bool stopped_ = false;
+  int exit_code_ = 0;
+  std::string message_;
 };
 
 std::optional<std::string> token_from_environment(const char* name, std::string_view prefix, std::string& problem) {
@@ -168,48 +92,70 @@ std::optional<std::string> action_for(std::string_view action_id) {
   return std::nullopt;
 }
 
-/// Runs on the network thread: turns an envelope into an Input at once. Commands that need
-/// no database (help, a malformed command) are answered in the ack itself.
-std::optional<json> route_envelope(const slack::Envelope& envelope, InputQueue& inputs) {
+/// The typed input a Slack envelope carries, or nullopt for one jitbot ignores.
+std::optional<workflows::Input> input_of(const slack::Envelope& envelope) {
   const json& payload = envelope.payload;
   if (!payload.is_object()) return std::nullopt;
+  workflows::Input input;
+  input.reply_to = payload.value("response_url", std::string{});
   if (envelope.type == "slash_commands") {
-    auto input = Input::of(Input::Kind::command);
-    input.user = payload.value("user_id", std::string{});
+    input.kind = workflows::Input::Kind::command;
+    input.actor = payload.value("user_id", std::string{});
     input.text = payload.value("text", std::string{});
-    input.response_url = payload.value("response_url", std::string{});
-    auto parsed = parse_command(input.text);
-    if (auto* failure = std::get_if<ParseError>(&parsed)) {
-      return slack::ephemeral_reply(failure->message + "\nUsage: " + failure->usage);
-    }
-    if (std::get<Command>(parsed).verb == Verb::help) return slack::ephemeral_reply(help_text());
-    inputs.push(std::move(input));
-    return std::nullopt;
+    return input;
   }
   if (envelope.type == "interactive" && payload.value("type", std::string{}) == "block_actions") {
     const json& actions = payload.contains("actions") ? payload["actions"] : json::array();
     if (!actions.is_array() || actions.empty() || !actions[0].is_object()) return std::nullopt;
     auto action = action_for(actions[0].value("action_id", std::string{}));
     if (!action) return std::nullopt;
-    auto input = Input::of(Input::Kind::click);
-    input.user = payload.contains("user") && payload["user"].is_object() ? payload["user"].value("id", std::string{})
-                                                                         : std::string{};
-    input.action = *action;
-    input.request_id = actions[0].value("value", std::string{});
-    input.response_url = payload.value("response_url", std::string{});
-    inputs.push(std::move(input));
+    input.kind = workflows::Input::Kind::click;
+    input.actor = payload.contains("user") && payload["user"].is_object() ? payload["user"].value("id", std::string{})
+                                                                          : std::string{};
+    input.text = *action;
+    input.target = actions[0].value("value", std::string{});
+    return input;
+  }
+  return std::nullopt;
+}
+
+/// Runs on the network thread, before the ack: answers what needs no database in the ack
+/// itself, queues read-only questions, and keeps everything else in the inbox table.
+std::optional<json> route_envelope(const slack::Envelope& envelope, Inbox& inbox) {
+  auto input = input_of(envelope);
+  if (!input) {
+    logger()->debug("ignored an envelope of type {}", envelope.type);
     return std::nullopt;
   }
-  logger()->debug("ignored an envelope of type {}", envelope.type);
+  if (input->kind == workflows::Input::Kind::command) {
+    auto parsed = parse_command(input->text);
+    if (auto* failure = std::get_if<ParseError>(&parsed)) {
+      return slack::ephemeral_reply(failure->message + "\nUsage: " + failure->usage);
+    }
+    auto verb = std::get<Command>(parsed).verb;
+    if (verb == Verb::help) return slack::ephemeral_reply(help_text());
+    if (verb == Verb::status || verb == Verb::list) {
+      inbox.ask(std::move(*input));
+      return std::nullopt;
+    }
+  }
+  try {
+    inbox.keep(std::move(*input));
+  } catch (const std::exception& e) {
+    logger()->error("could not keep an input: {}", e.what());
+    return slack::ephemeral_reply(
+        "jitbot could not record this (its database is unavailable); nothing was changed. "
+        "Try again in a moment.");
+  }
   return std::nullopt;
 }
 
 /// Waits for SIGINT or SIGTERM on a thread of its own (they are blocked everywhere else).
-std::thread watch_signals(InputQueue& inputs, sigset_t signals) {
-  return std::thread([&inputs, signals] {
+std::thread watch_signals(StopSignal& stop, sigset_t signals) {
+  return std::thread([&stop, signals] {
     int received = 0;
     sigwait(&signals, &received);
-    inputs.push(Input::of(Input::Kind::stop));
+    stop.stop(exit_ok);
   });
 }
 
@@ -225,27 +171,13 @@ slack::SlackSettings settings_from(const config::Config& config, std::string app
   return settings;
 }
 
-void handle(JitBot& bot, slack::SlackClient& client, const Input& input) {
-  try {
-    if (input.kind == Input::Kind::command) {
-      auto reply = bot.handle_command(input.user, input.text);
-      client.respond(input.response_url, slack::ephemeral_reply(reply.text));
-    } else {
-      auto reply = bot.handle_button(input.user, input.action, input.request_id);
-      // A click that works shows on the card itself; one the rules refuse is explained.
-      if (!reply.ok) client.respond(input.response_url, slack::ephemeral_reply(reply.text));
-    }
-  } catch (const std::exception& e) {
-    logger()->error("could not handle a {} from {}: {}", input.kind == Input::Kind::command ? "command" : "click",
-                    input.user, e.what());
-    client.respond(input.response_url,
-                   slack::ephemeral_reply("jitbot hit an internal error. Check with /jit status whether anything "
-                                          "changed, and tell the jitbot admins if it happens again."));
-  }
+/// Sends a person the answer to what they typed or clicked. A click that works shows on the
+/// card itself; one the rules refuse is explained.
+void answer(slack::SlackClient& client, const workflows::Input& input, const Reply& reply) {
+  if (input.reply_to.empty()) return;
+  if (input.kind == workflows::Input::Kind::click && reply.ok) return;
+  client.respond(input.reply_to, slack::ephemeral_reply(reply.text));
 }
-
-/// Backend calls that may run at once; exec backends are one process per call.
-constexpr int concurrent_backend_calls = 16;
 
 }  // namespace
 
@@ -269,7 +201,6 @@ int run_slack(const config::Config& config) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  InputQueue inputs;
   slack::SlackClient client(settings_from(config, *app_token, *bot_token));
   auto identity = client.call("auth.test", json::object());
   if (!identity.ok && (identity.error == "invalid_auth" || identity.error == "not_authed" ||
@@ -285,52 +216,46 @@ int run_slack(const config::Config& config) {
     logger()->warn("auth.test failed ({}); carrying on, Socket Mode will keep trying", identity.describe());
   }
 
-  storage::SqliteStore store(config.database.string());
+  {
+    // One SQLite file serves one process: whatever a previous process held died with it.
+    storage::SqliteStore store(config.database.string());
+    store.release_leases();
+  }
   slack::SlackDirectory directory(client, config.directory);
   slack::SlackChat chat(client, config.policy);
   SystemClock clock;
   RandomIds ids(clock);
-  JitBot bot(config.policy, store, directory, chat, clock, ids, make_backends(config));
-  Courier courier(config.database.string(), chat);
-  bot.deliver_outbox_elsewhere([&courier] { courier.kick(); });
-  bot.run_backends_concurrently(concurrent_backend_calls);
+  Backends backends = make_backends(config);
+  EngineParts parts{config.database.string(), config.policy, directory, clock, ids};
 
-  std::thread signal_watcher = watch_signals(inputs, stop_signals);
-  signal_watcher.detach();
-  client.start([&inputs](const slack::Envelope& envelope) { return route_envelope(envelope, inputs); },
-               [&inputs](const std::string& message) { inputs.push(Input::of(Input::Kind::fatal, message)); });
+  // Each part works from the database on threads of its own and nudges the others when it
+  // leaves them work; none waits for another.
+  Courier courier(config.database.string(), chat, config.policy, clock);
+  JobWorkers jobs(parts, backends, [&courier] { courier.kick(); });
+  SchedulerThread scheduler(parts, [&] {
+    jobs.kick();
+    courier.kick();
+  });
+  Inbox inbox(
+      parts, [&client](const workflows::Input& input, const Reply& reply) { answer(client, input, reply); },
+      [&] {
+        jobs.kick();
+        courier.kick();
+      });
 
-  bot.run_due();  // finish what a previous run left: overdue expiries, revokes, grants, notices
-  int exit_code = exit_ok;
-  for (;;) {
-    auto wait = 60'000ms;
-    if (auto due = bot.next_due()) {
-      wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*due - clock.now()), 0ms, wait);
-    }
-    // Everything that arrived is answered before the backend work it starts, which then runs
-    // as one batch (side by side), so a burst of approvals does not queue grant behind grant.
-    bool stopping = false;
-    for (auto input = inputs.pop(wait); input; input = inputs.pop(0ms)) {
-      if (input->kind == Input::Kind::stop) {
-        stopping = true;
-        break;
-      }
-      if (input->kind == Input::Kind::fatal) {
-        std::cerr << "jitbot run: " << input->text << "\n";
-        exit_code = exit_failure;
-        stopping = true;
-        break;
-      }
-      handle(bot, client, *input);
-    }
-    if (stopping) break;
-    try {
-      bot.run_due();
-    } catch (const std::exception& e) {
-      logger()->error("scheduled work failed: {}", e.what());
-    }
-  }
+  StopSignal stop;
+  std::thread signal_watcher = watch_signals(stop, stop_signals);
+  client.start([&inbox](const slack::Envelope& envelope) { return route_envelope(envelope, inbox); },
+               [&stop](const std::string& message) { stop.stop(exit_failure, message); });
+
+  std::string message;
+  int exit_code = stop.wait(message);
+  if (!message.empty()) std::cerr << "jitbot run: " << message << "\n";
   client.stop();
+  // The watcher waits in sigwait(); a signal aimed at it (blocked everywhere else) ends that
+  // wait when we stopped for another reason.
+  pthread_kill(signal_watcher.native_handle(), SIGTERM);
+  signal_watcher.join();
   return exit_code;
 }
 

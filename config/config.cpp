@@ -293,6 +293,8 @@ void read_native_backend(const std::filesystem::path& file, const TableReader& r
   }
 }
 
+constexpr Seconds max_backend_timeout{3600};
+
 void read_backends(const std::filesystem::path& file, const toml::table& root, Config& config) {
   const toml::node* node = root.get("backends");
   if (node == nullptr) return;
@@ -314,6 +316,15 @@ void read_backends(const std::filesystem::path& file, const toml::table& root, C
       reader.fail("type", "unknown backend type \"" + backend.type + "\"; known: " + backend_types);
     }
     backend.timeout = *reader.duration("timeout", Seconds{60});
+    // A job holds its lease for the timeout: past an hour, a dead worker's call would wait that
+    // long to be retried, and no cloud call should take that long.
+    if (backend.timeout > max_backend_timeout) {
+      reader.fail("timeout", "is too long: at most " + workflows::format_duration(max_backend_timeout));
+    }
+    backend.max_concurrent = static_cast<int>(reader.integer("max_concurrent", backend.max_concurrent));
+    if (backend.max_concurrent < 1 || backend.max_concurrent > 64) {
+      reader.fail("max_concurrent", "must be between 1 and 64");
+    }
     reader.reject_unknown_keys();
     config.backends.push_back(std::move(backend));
   }

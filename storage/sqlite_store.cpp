@@ -22,7 +22,17 @@ constexpr const char* audit_columns = "sequence, request_id, at, actor, action, 
 constexpr const char* request_columns =
     "id, version, state, provider, role, scope, duration_seconds, reason, break_glass, requester, created_at, "
     "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
-    "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend";
+    "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend, grant_started_at";
+
+constexpr const char* request_placeholders =
+    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25";
+
+constexpr const char* notice_columns =
+    "id, kind, event, target, request_id, detail, console_url, attempts, last_error, parked_at, next_attempt_at";
+
+constexpr const char* job_columns = "id, request_id, action, backend, attempts, not_before, last_error";
+
+constexpr const char* input_columns = "id, kind, actor, body, target, reply_to, received_at, attempts";
 
 std::shared_ptr<spdlog::logger> logger() {
   static auto instance = [] {
@@ -77,10 +87,11 @@ Request request_from_row(SQLite::Statement& row) {
   r.next_revoke_attempt = optional_instant(row.getColumn(21));
   r.last_error = row.getColumn(22).getString();
   r.backend = row.getColumn(23).getString();
+  r.grant_started_at = optional_instant(row.getColumn(24));
   return r;
 }
 
-/// Binds every column of `request_columns`, in order, as ?1 to ?24.
+/// Binds every column of `request_columns`, in order, as ?1 to ?25.
 void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(1, r.id);
   statement.bind(2, static_cast<std::int64_t>(r.version));
@@ -110,6 +121,63 @@ void bind_request(SQLite::Statement& statement, const Request& r) {
   bind_optional_instant(statement, 22, r.next_revoke_attempt);
   statement.bind(23, r.last_error);
   statement.bind(24, r.backend);
+  bind_optional_instant(statement, 25, r.grant_started_at);
+}
+
+std::int64_t millis(Instant at) { return static_cast<std::int64_t>(workflows::to_unix_millis(at)); }
+
+std::string_view action_name(workflows::BackendCall::Action action) {
+  return action == workflows::BackendCall::Action::grant ? "grant" : "revoke";
+}
+
+/// Reads the columns of `notice_columns`; nullopt (logged) for a row this version cannot read.
+std::optional<Notice> notice_from_row(SQLite::Statement& row) {
+  auto kind = workflows::parse_notice_kind(row.getColumn(1).getString());
+  auto event = workflows::parse_notice_event(row.getColumn(2).getString());
+  if (!kind || !event) {
+    logger()->error("outbox row {} has an unknown kind or event; skipped", row.getColumn(0).getInt64());
+    return std::nullopt;
+  }
+  Notice n;
+  n.id = row.getColumn(0).getInt64();
+  n.kind = *kind;
+  n.event = *event;
+  n.target = row.getColumn(3).getString();
+  n.request_id = row.getColumn(4).getString();
+  n.detail = row.getColumn(5).getString();
+  n.console_url = row.getColumn(6).getString();
+  n.attempts = row.getColumn(7).getInt();
+  n.last_error = row.getColumn(8).getString();
+  n.parked = !row.getColumn(9).isNull();
+  n.next_attempt_at = workflows::from_unix_millis(row.getColumn(10).getInt64());
+  return n;
+}
+
+workflows::Job job_from_row(SQLite::Statement& row) {
+  workflows::Job job;
+  job.id = row.getColumn(0).getInt64();
+  job.request_id = row.getColumn(1).getString();
+  job.action = row.getColumn(2).getString() == "grant" ? workflows::BackendCall::Action::grant
+                                                       : workflows::BackendCall::Action::revoke;
+  job.backend = row.getColumn(3).getString();
+  job.attempts = row.getColumn(4).getInt();
+  job.not_before = workflows::from_unix_millis(row.getColumn(5).getInt64());
+  job.last_error = row.getColumn(6).getString();
+  return job;
+}
+
+workflows::Input input_from_row(SQLite::Statement& row) {
+  workflows::Input input;
+  input.id = row.getColumn(0).getInt64();
+  input.kind =
+      row.getColumn(1).getString() == "click" ? workflows::Input::Kind::click : workflows::Input::Kind::command;
+  input.actor = row.getColumn(2).getString();
+  input.text = row.getColumn(3).getString();
+  input.target = row.getColumn(4).getString();
+  input.reply_to = row.getColumn(5).getString();
+  input.received_at = workflows::from_unix_millis(row.getColumn(6).getInt64());
+  input.attempts = row.getColumn(7).getInt();
+  return input;
 }
 
 /// Reads the columns of `audit_columns`, in order.
@@ -167,15 +235,13 @@ bool SqliteStore::commit(const workflows::Change& change) {
   SQLite::Transaction transaction(*db_);
   if (change.expected_version) {
     SQLite::Statement update(*db_, std::string{"UPDATE requests SET ("} + request_columns + ") = (" +
-                                       "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
-                                       "?21,?22,?23,?24) WHERE id = ?1 AND version = ?25");
+                                       request_placeholders + ") WHERE id = ?1 AND version = ?26");
     bind_request(update, r);
-    update.bind(25, static_cast<std::int64_t>(*change.expected_version));
+    update.bind(26, static_cast<std::int64_t>(*change.expected_version));
     if (update.exec() != 1) return false;  // lost the race: the destructor rolls back
   } else {
-    SQLite::Statement insert(*db_, std::string{"INSERT INTO requests ("} + request_columns +
-                                       ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
-                                       "?19,?20,?21,?22,?23,?24)");
+    SQLite::Statement insert(
+        *db_, std::string{"INSERT INTO requests ("} + request_columns + ") VALUES (" + request_placeholders + ")");
     bind_request(insert, r);
     insert.exec();
   }
@@ -184,24 +250,64 @@ bool SqliteStore::commit(const workflows::Change& change) {
                              "INSERT OR IGNORE INTO approvals (request_id, approver, approved_at) VALUES (?, ?, ?)");
     insert.bind(1, r.id);
     insert.bind(2, approval.approver);
-    insert.bind(3, static_cast<std::int64_t>(workflows::to_unix_millis(approval.at)));
+    insert.bind(3, millis(approval.at));
     insert.exec();
   }
   for (const auto& entry : change.audit) append_audit(entry);
-  for (const auto& notice : change.notices) {
-    SQLite::Statement insert(*db_,
-                             "INSERT INTO outbox (kind, event, target, request_id, detail, console_url) "
-                             "VALUES (?, ?, ?, ?, ?, ?)");
-    insert.bind(1, std::string{workflows::to_string(notice.kind)});
-    insert.bind(2, std::string{workflows::to_string(notice.event)});
-    insert.bind(3, notice.target);
-    insert.bind(4, notice.request_id);
-    insert.bind(5, notice.detail);
-    insert.bind(6, notice.console_url);
-    insert.exec();
+  for (const auto& notice : change.notices) insert_notice(notice);
+  if (change.settles) write_settlement(*change.settles);
+  for (const auto& job : change.jobs) insert_job(job);
+  if (change.consumes_input) {
+    SQLite::Statement remove(*db_, "DELETE FROM inbox WHERE id = ?");
+    remove.bind(1, static_cast<std::int64_t>(*change.consumes_input));
+    remove.exec();
   }
   transaction.commit();
   return true;
+}
+
+void SqliteStore::insert_notice(const Notice& notice) {
+  SQLite::Statement insert(*db_,
+                           "INSERT INTO outbox (kind, event, target, request_id, detail, console_url) "
+                           "VALUES (?, ?, ?, ?, ?, ?)");
+  insert.bind(1, std::string{workflows::to_string(notice.kind)});
+  insert.bind(2, std::string{workflows::to_string(notice.event)});
+  insert.bind(3, notice.target);
+  insert.bind(4, notice.request_id);
+  insert.bind(5, notice.detail);
+  insert.bind(6, notice.console_url);
+  insert.exec();
+}
+
+void SqliteStore::insert_job(const workflows::Job& job) {
+  // One job per request and action: asking again only brings the existing one forward.
+  SQLite::Statement insert(*db_,
+                           "INSERT INTO jobs (request_id, action, backend, attempts, not_before, last_error) "
+                           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, action) "
+                           "DO UPDATE SET not_before = MIN(jobs.not_before, excluded.not_before)");
+  insert.bind(1, job.request_id);
+  insert.bind(2, std::string{action_name(job.action)});
+  insert.bind(3, job.backend);
+  insert.bind(4, job.attempts);
+  insert.bind(5, millis(job.not_before));
+  insert.bind(6, job.last_error);
+  insert.exec();
+}
+
+void SqliteStore::write_settlement(const workflows::JobSettlement& settlement) {
+  if (settlement.retry_at) {
+    SQLite::Statement update(*db_,
+                             "UPDATE jobs SET attempts = attempts + 1, not_before = ?, lease_until = NULL, "
+                             "last_error = ? WHERE id = ?");
+    update.bind(1, millis(*settlement.retry_at));
+    update.bind(2, settlement.error);
+    update.bind(3, static_cast<std::int64_t>(settlement.job_id));
+    update.exec();
+  } else {
+    SQLite::Statement remove(*db_, "DELETE FROM jobs WHERE id = ?");
+    remove.bind(1, static_cast<std::int64_t>(settlement.job_id));
+    remove.exec();
+  }
 }
 
 void SqliteStore::append_audit(const AuditEntry& entry) {
@@ -280,15 +386,11 @@ std::vector<Request> SqliteStore::list(const workflows::RequestFilter& filter) {
 
 namespace {
 
-// Requests the scheduler may still have to act on, and when (Unix ms) it must: this mirrors
-// AccessWorkflow::tick, so only the rows that are due are ever loaded.
-constexpr const char* open_requests_sql =
-    "(state IN ('PENDING','APPROVED','ACTIVE','REVOKE_FAILED') OR ending_as IS NOT NULL)";
-constexpr const char* due_at_sql =
-    "(CASE WHEN ending_as IS NOT NULL THEN COALESCE(next_revoke_attempt, 0)"
-    " WHEN state = 'PENDING' THEN pending_deadline"
-    " WHEN state = 'APPROVED' THEN 0"
-    " WHEN state = 'ACTIVE' THEN expires_at END)";
+// Requests the scheduler may have to act on, and when (Unix ms) it must: this mirrors
+// AccessWorkflow::tick, so only the rows that are due are ever loaded. Grants and revokes are
+// jobs of their own.
+constexpr const char* open_requests_sql = "(state IN ('PENDING','ACTIVE') AND ending_as IS NULL)";
+constexpr const char* due_at_sql = "(CASE WHEN state = 'PENDING' THEN pending_deadline ELSE expires_at END)";
 
 }  // namespace
 
@@ -298,16 +400,8 @@ std::vector<Request> SqliteStore::due_requests(workflows::Instant now) {
       {}, 0);
 }
 
-std::optional<workflows::Instant> SqliteStore::next_due_at(const std::set<std::string>& except) {
-  std::string sql = std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql;
-  if (!except.empty()) {
-    sql += " AND id NOT IN (";
-    for (std::size_t i = 0; i < except.size(); ++i) sql += i == 0 ? "?" : ",?";
-    sql += ")";
-  }
-  SQLite::Statement query(*db_, sql);
-  int index = 1;
-  for (const auto& id : except) query.bind(index++, id);
+std::optional<workflows::Instant> SqliteStore::next_due_at() {
+  SQLite::Statement query(*db_, std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql);
   if (!query.executeStep() || query.getColumn(0).isNull()) return std::nullopt;
   return workflows::from_unix_millis(query.getColumn(0).getInt64());
 }
@@ -351,31 +445,80 @@ AuditVerification SqliteStore::verify_audit() {
   return result;
 }
 
-std::vector<Notice> SqliteStore::undelivered_notices(int limit) {
-  SQLite::Statement query(*db_,
-                          "SELECT id, kind, event, target, request_id, detail, console_url, attempts FROM outbox "
-                          "ORDER BY id LIMIT ?");
-  query.bind(1, limit);
-  std::vector<Notice> out;
-  while (query.executeStep()) {
-    auto kind = workflows::parse_notice_kind(query.getColumn(1).getString());
-    auto event = workflows::parse_notice_event(query.getColumn(2).getString());
-    if (!kind || !event) {
-      logger()->error("outbox row {} has an unknown kind or event; skipped", query.getColumn(0).getInt64());
-      continue;
-    }
-    Notice n;
-    n.id = query.getColumn(0).getInt64();
-    n.kind = *kind;
-    n.event = *event;
-    n.target = query.getColumn(3).getString();
-    n.request_id = query.getColumn(4).getString();
-    n.detail = query.getColumn(5).getString();
-    n.console_url = query.getColumn(6).getString();
-    n.attempts = query.getColumn(7).getInt();
-    out.push_back(std::move(n));
+std::optional<workflows::Job> SqliteStore::claim_job(Instant now, Instant lease_until,
+                                                     const workflows::JobFilter& filter) {
+  const auto& busy = filter.busy_backends;
+  std::string not_busy;
+  for (std::size_t i = 0; i < busy.size(); ++i) not_busy += i == 0 ? "?" : ",?";
+  // A lease that ran out means the worker died mid-call: that counts as an attempt.
+  SQLite::Statement claim(
+      *db_, std::string{"UPDATE jobs SET lease_until = ?1, attempts = attempts + (lease_until IS NOT NULL) "
+                        "WHERE id = (SELECT id FROM jobs WHERE not_before <= ?2 AND "
+                        "(lease_until IS NULL OR lease_until <= ?2)"} +
+                (busy.empty() ? "" : " AND backend NOT IN (" + not_busy + ")") +
+                (filter.request_id ? " AND request_id = ?" : "") + " ORDER BY not_before, id LIMIT 1) RETURNING " +
+                job_columns);
+  claim.bind(1, millis(lease_until));
+  claim.bind(2, millis(now));
+  int index = 3;
+  for (const auto& backend : busy) claim.bind(index++, backend);
+  if (filter.request_id) claim.bind(index, *filter.request_id);
+  if (!claim.executeStep()) return std::nullopt;
+  auto job = job_from_row(claim);
+  while (claim.executeStep()) {
   }
+  return job;
+}
+
+void SqliteStore::release_leases() {
+  SQLite::Transaction transaction(*db_);
+  db_->exec("UPDATE jobs SET lease_until = NULL, attempts = attempts + 1 WHERE lease_until IS NOT NULL");
+  db_->exec("UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL");
+  db_->exec("UPDATE inbox SET lease_until = NULL, attempts = attempts + 1 WHERE lease_until IS NOT NULL");
+  transaction.commit();
+}
+
+void SqliteStore::settle_job(const workflows::JobSettlement& settlement, const std::optional<AuditEntry>& audit) {
+  SQLite::Transaction transaction(*db_);
+  write_settlement(settlement);
+  if (audit) append_audit(*audit);
+  transaction.commit();
+}
+
+std::optional<Instant> SqliteStore::next_job_at() {
+  SQLite::Statement query(*db_,
+                          "SELECT MIN(CASE WHEN lease_until IS NULL THEN not_before "
+                          "ELSE MAX(not_before, lease_until) END) FROM jobs");
+  if (!query.executeStep() || query.getColumn(0).isNull()) return std::nullopt;
+  return workflows::from_unix_millis(query.getColumn(0).getInt64());
+}
+
+std::vector<workflows::Job> SqliteStore::jobs_of(const std::string& request_id) {
+  SQLite::Statement query(*db_, std::string{"SELECT "} + job_columns + " FROM jobs WHERE request_id = ? ORDER BY id");
+  query.bind(1, request_id);
+  std::vector<workflows::Job> out;
+  while (query.executeStep()) out.push_back(job_from_row(query));
   return out;
+}
+
+std::optional<Notice> SqliteStore::claim_notice(Instant now, Instant lease_until) {
+  SQLite::Statement claim(*db_, std::string{"UPDATE outbox SET lease_until = ?1 WHERE id = (SELECT o.id FROM outbox o "
+                                            "WHERE o.parked_at IS NULL AND o.next_attempt_at <= ?2 "
+                                            "AND (o.lease_until IS NULL OR o.lease_until <= ?2) "
+                                            "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.request_id = o.request_id "
+                                            "AND e.target = o.target AND e.id < o.id AND e.parked_at IS NULL) "
+                                            "ORDER BY o.next_attempt_at, o.id LIMIT 1) RETURNING "} +
+                                    notice_columns);
+  claim.bind(1, millis(lease_until));
+  claim.bind(2, millis(now));
+  while (claim.executeStep()) {
+    if (auto notice = notice_from_row(claim)) {
+      while (claim.executeStep()) {
+      }
+      return notice;
+    }
+  }
+  return std::nullopt;
 }
 
 void SqliteStore::mark_delivered(std::int64_t notice_id) {
@@ -384,11 +527,87 @@ void SqliteStore::mark_delivered(std::int64_t notice_id) {
   remove.exec();
 }
 
-void SqliteStore::mark_failed_delivery(std::int64_t notice_id, const std::string& error) {
-  SQLite::Statement update(*db_, "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?");
+void SqliteStore::mark_failed_delivery(const Notice& notice, const std::string& error,
+                                       const std::optional<Instant>& retry_at,
+                                       const std::vector<Notice>& announcements) {
+  SQLite::Transaction transaction(*db_);
+  SQLite::Statement update(*db_,
+                           "UPDATE outbox SET attempts = attempts + 1, last_error = ?, lease_until = NULL, "
+                           "next_attempt_at = COALESCE(?, next_attempt_at), parked_at = CASE WHEN ? THEN NULL "
+                           "ELSE CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) END WHERE id = ?");
   update.bind(1, error);
-  update.bind(2, static_cast<std::int64_t>(notice_id));
+  bind_optional_instant(update, 2, retry_at);
+  update.bind(3, retry_at ? 1 : 0);
+  update.bind(4, static_cast<std::int64_t>(notice.id));
   update.exec();
+  for (const auto& announcement : announcements) insert_notice(announcement);
+  transaction.commit();
+}
+
+std::optional<Instant> SqliteStore::next_notice_at() {
+  SQLite::Statement query(*db_,
+                          "SELECT MIN(CASE WHEN lease_until IS NULL THEN next_attempt_at "
+                          "ELSE MAX(next_attempt_at, lease_until) END) FROM outbox WHERE parked_at IS NULL");
+  if (!query.executeStep() || query.getColumn(0).isNull()) return std::nullopt;
+  return workflows::from_unix_millis(query.getColumn(0).getInt64());
+}
+
+std::vector<Notice> SqliteStore::list_notices(const workflows::OutboxFilter& filter) {
+  std::string sql = std::string{"SELECT "} + notice_columns + " FROM outbox" +
+                    (filter.parked_only ? " WHERE parked_at IS NOT NULL" : "") + " ORDER BY id";
+  if (filter.limit > 0) sql += " LIMIT " + std::to_string(filter.limit);
+  SQLite::Statement query(*db_, sql);
+  std::vector<Notice> out;
+  while (query.executeStep()) {
+    if (auto notice = notice_from_row(query)) out.push_back(std::move(*notice));
+  }
+  return out;
+}
+
+bool SqliteStore::retry_notice(std::int64_t notice_id, Instant now) {
+  SQLite::Statement update(*db_,
+                           "UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = ?, lease_until = NULL "
+                           "WHERE id = ?");
+  update.bind(1, millis(now));
+  update.bind(2, static_cast<std::int64_t>(notice_id));
+  return update.exec() == 1;
+}
+
+std::int64_t SqliteStore::put_input(const workflows::Input& input) {
+  SQLite::Statement insert(*db_,
+                           "INSERT INTO inbox (kind, actor, body, target, reply_to, received_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?)");
+  insert.bind(1, input.kind == workflows::Input::Kind::click ? "click" : "command");
+  insert.bind(2, input.actor);
+  insert.bind(3, input.text);
+  insert.bind(4, input.target);
+  insert.bind(5, input.reply_to);
+  insert.bind(6, millis(input.received_at));
+  insert.exec();
+  return db_->getLastInsertRowid();
+}
+
+std::optional<workflows::Input> SqliteStore::claim_input(Instant now, Instant lease_until) {
+  // An input whose lease ran out was being handled when the process died: count it, so one
+  // that crashes jitbot every time can be dropped instead of crashing it for ever.
+  SQLite::Statement claim(*db_, std::string{"UPDATE inbox SET lease_until = ?1, attempts = attempts + "
+                                            "(lease_until IS NOT NULL) WHERE id = (SELECT id FROM inbox WHERE "
+                                            "lease_until IS NULL OR lease_until <= ?2 ORDER BY id LIMIT 1) "
+                                            "RETURNING "} +
+                                    input_columns);
+  claim.bind(1, millis(lease_until));
+  claim.bind(2, millis(now));
+  if (!claim.executeStep()) return std::nullopt;
+  auto input = input_from_row(claim);
+  while (claim.executeStep()) {
+  }
+  return input;
+}
+
+void SqliteStore::finish_input(std::int64_t input_id) {
+  SQLite::Statement remove(*db_, "DELETE FROM inbox WHERE id = ?");
+  remove.bind(1, static_cast<std::int64_t>(input_id));
+  remove.exec();
 }
 
 std::optional<std::string> SqliteStore::card_location(const std::string& request_id) {

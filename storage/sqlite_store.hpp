@@ -39,13 +39,35 @@ class SqliteStore final : public workflows::RequestStore {
   std::optional<workflows::Request> find(const std::string& id) override;
   std::vector<workflows::Request> list(const workflows::RequestFilter& filter) override;
   std::vector<workflows::Request> due_requests(workflows::Instant now) override;
-  std::optional<workflows::Instant> next_due_at(const std::set<std::string>& except) override;
+  std::optional<workflows::Instant> next_due_at() override;
   std::vector<workflows::AuditEntry> audit_trail(const std::string& request_id) override;
-  std::vector<workflows::Notice> undelivered_notices(int limit) override;
+
+  std::optional<workflows::Job> claim_job(workflows::Instant now, workflows::Instant lease_until,
+                                          const workflows::JobFilter& filter) override;
+  void settle_job(const workflows::JobSettlement& settlement,
+                  const std::optional<workflows::AuditEntry>& audit) override;
+  std::optional<workflows::Instant> next_job_at() override;
+  std::vector<workflows::Job> jobs_of(const std::string& request_id) override;
+
+  std::optional<workflows::Notice> claim_notice(workflows::Instant now, workflows::Instant lease_until) override;
   void mark_delivered(std::int64_t notice_id) override;
-  void mark_failed_delivery(std::int64_t notice_id, const std::string& error) override;
+  void mark_failed_delivery(const workflows::Notice& notice, const std::string& error,
+                            const std::optional<workflows::Instant>& retry_at,
+                            const std::vector<workflows::Notice>& announcements) override;
+  std::optional<workflows::Instant> next_notice_at() override;
+  std::vector<workflows::Notice> list_notices(const workflows::OutboxFilter& filter) override;
+  bool retry_notice(std::int64_t notice_id, workflows::Instant now) override;
+
+  std::int64_t put_input(const workflows::Input& input) override;
+  std::optional<workflows::Input> claim_input(workflows::Instant now, workflows::Instant lease_until) override;
+  void finish_input(std::int64_t input_id) override;
+
   std::optional<std::string> card_location(const std::string& request_id) override;
   void save_card_location(const std::string& request_id, const std::string& location) override;
+
+  /// Voids every lease (jobs, notices, inputs). Only for `jitbot run` at start-up: one SQLite
+  /// file serves one process, so whatever a previous process held died with it.
+  void release_leases();
 
   /// Recomputes the audit hash chain from the first record.
   AuditVerification verify_audit();
@@ -58,6 +80,9 @@ class SqliteStore final : public workflows::RequestStore {
                                                  int limit);
   void load_approvals(workflows::Request& request);
   void append_audit(const workflows::AuditEntry& entry);
+  void insert_notice(const workflows::Notice& notice);
+  void insert_job(const workflows::Job& job);
+  void write_settlement(const workflows::JobSettlement& settlement);
 
   std::unique_ptr<SQLite::Database> db_;
 };

@@ -16,7 +16,7 @@ struct Harness {
     auto owned = std::make_unique<ScriptedBackend>();
     backend = owned.get();
     bot::Backends backends;
-    backends["scripted"] = std::move(owned);
+    backends["scripted"] = bot::BackendEntry{std::move(owned), std::chrono::seconds{60}, 4};
     jit = std::make_unique<bot::JitBot>(policy, store, directory, chat, clock, ids, std::move(backends));
     directory.groups["S0LEADS"] = {"U0DAVE"};
   }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness.hpp"
+#include "workflows/wording.hpp"
 
 using namespace jitbot;
 using namespace jitbot::testing;
@@ -225,6 +226,11 @@ TEST_CASE("a failed revoke is retried with backoff and never shown as ended mean
   request = h.store.find(id).value();
   CHECK(request.state == RequestState::revoke_failed);
   CHECK(request.next_revoke_attempt == h.clock.now() + 60s);  // doubled
+  // The card shows every attempt; the incident channels and the requester hear once.
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::revoke_failed) == 2);
+  CHECK(h.chat.count(NoticeKind::incident_alert, NoticeEvent::revoke_failed) == 2);  // one per incident channel
+  CHECK(h.chat.count(NoticeKind::requester_dm, NoticeEvent::revoke_failed) == 1);
+  CHECK(workflows::state_summary(request, h.policy).find("attempt 2") != std::string::npos);
 
   h.advance(60s);
   CHECK(h.backend->revokes.size() == 3);
@@ -294,12 +300,14 @@ TEST_CASE("notices survive a chat outage and are delivered in order afterwards",
   auto id = h.submit();
   h.click("U0BOB", "approve", id);
   CHECK(h.chat.shown.empty());
-  CHECK(h.store.undelivered_notices(100).size() == 2);
+  CHECK(h.store.undelivered_notices().size() == 2);
   h.chat.down = false;
   h.jit->settle();
+  CHECK(h.chat.shown.empty());  // each failed notice waits for its own retry time
+  h.advance(3s);
   REQUIRE(h.chat.shown.size() == 2);
   CHECK(h.chat.shown[0].event == NoticeEvent::submitted);
   CHECK(h.chat.shown[1].event == NoticeEvent::approval_added);
-  CHECK(h.store.undelivered_notices(100).empty());
+  CHECK(h.store.undelivered_notices().empty());
   CHECK(h.store.card_location(id) == "C/1");
 }

@@ -53,11 +53,12 @@ class ScriptedBackend final : public workflows::CredentialBackend {
   std::vector<workflows::BackendCall> grants;
   std::vector<workflows::BackendCall> revokes;
   bool fail_grants = false;
+  std::string grant_error = "no such permission set";
   int failing_revokes = 0;  ///< this many revokes fail before one succeeds
 
   workflows::BackendResult grant(const workflows::BackendCall& call) override {
     grants.push_back(call);
-    if (fail_grants) return {false, {}, {}, {}, {}, "no such permission set"};
+    if (fail_grants) return {false, {}, {}, {}, {}, grant_error};
     return {true, "grant-" + call.request_id, {}, "https://console.example/" + call.request_id, "granted", {}};
   }
   workflows::BackendResult revoke(const workflows::BackendCall& call) override {
@@ -75,9 +76,11 @@ class RecordingChat final : public workflows::ChatSink {
  public:
   std::vector<workflows::Notice> shown;
   bool down = false;
+  std::set<std::string> missing_channels;  ///< targets that answer channel_not_found, for good
   workflows::Delivery deliver(const workflows::Notice& notice, const workflows::Request&,
                               const std::optional<std::string>& location) override {
     if (down) return {false, {}, "slack is down"};
+    if (missing_channels.count(notice.target)) return {false, {}, "channel_not_found", true};
     shown.push_back(notice);
     return {true, location.value_or("C/" + std::to_string(shown.size())), {}};
   }

@@ -8,6 +8,17 @@ namespace {
 constexpr int max_commit_attempts = 3;
 constexpr std::chrono::seconds first_revoke_retry{30};
 constexpr std::chrono::seconds max_revoke_retry{30 * 60};
+// A job that threw (not a backend's answer, but our own trouble: a locked database, a bug)
+// is retried sooner: the cause is usually gone in seconds.
+constexpr std::chrono::seconds first_job_retry{5};
+constexpr std::chrono::seconds max_job_retry{5 * 60};
+
+/// first, doubled per earlier attempt, capped.
+std::chrono::seconds backoff(int attempts, std::chrono::seconds first, std::chrono::seconds cap) {
+  auto delay = first;
+  for (int i = 1; i < attempts && delay < cap; ++i) delay *= 2;
+  return std::min(delay, cap);
+}
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -64,9 +75,38 @@ Notice AccessWorkflow::dm_notice(const Request& request, NoticeEvent event, cons
   return notice;
 }
 
+std::vector<Notice> AccessWorkflow::incident_notices(const Request& request, NoticeEvent event,
+                                                     const std::string& detail) const {
+  std::vector<Notice> alerts;
+  for (const auto& channel : policy_.incident_channels) {
+    Notice alert = card_notice(request, event);
+    alert.kind = NoticeKind::incident_alert;
+    alert.target = channel;
+    alert.detail = detail;
+    alerts.push_back(alert);
+  }
+  return alerts;
+}
+
+Job AccessWorkflow::job_for(const Request& request, BackendCall::Action action, Instant not_before) const {
+  Job job;
+  job.request_id = request.id;
+  job.action = action;
+  job.backend = request.backend;
+  job.not_before = not_before;
+  return job;
+}
+
+bool AccessWorkflow::commit(Change& change) {
+  change.consumes_input = input_id_;
+  if (!store_.commit(change)) return false;
+  input_id_.reset();
+  return true;
+}
+
 Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& draft) {
   const Role* role = nullptr;
-  if (auto refusal = check_new_request(policy_, directory_, requester, draft, role)) return {false, *refusal, {}, {}};
+  if (auto refusal = check_new_request(policy_, directory_, requester, draft, role)) return {false, *refusal, {}};
 
   Request request;
   request.id = ids_.next_request_id();
@@ -82,7 +122,7 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
   request.pending_deadline = request.created_at + policy_.pending_timeout;
 
   Change change;
-  Outcome outcome{true, {}, request.id, {}};
+  Outcome outcome{true, {}, request.id};
   if (draft.break_glass) {
     // Break-glass skips approval: it is approved on creation, granted at once, and every
     // incident channel hears about it so a human reviews it after the fact.
@@ -90,13 +130,9 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
     request.decided_at = request.created_at;
     change.audit.push_back(audit(request, requester, "break_glass", RequestState::approved, draft.reason));
     change.notices.push_back(card_notice(request, NoticeEvent::break_glass));
-    for (const auto& channel : policy_.incident_channels) {
-      Notice alert = card_notice(request, NoticeEvent::break_glass);
-      alert.kind = NoticeKind::incident_alert;
-      alert.target = channel;
-      change.notices.push_back(alert);
-    }
-    outcome.work.push_back({request.id, BackendCall::Action::grant});
+    auto alerts = incident_notices(request, NoticeEvent::break_glass, {});
+    change.notices.insert(change.notices.end(), alerts.begin(), alerts.end());
+    change.jobs.push_back(job_for(request, BackendCall::Action::grant, request.created_at));
     outcome.message = "Break-glass request " + request.id + " for " + describe_access(request) +
                       " is being granted now. The incident channels have been alerted and it will be reviewed.";
   } else {
@@ -109,34 +145,28 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
   }
   request.version = 1;
   change.request = request;
-  if (!store_.commit(change)) return {false, "Could not save the request; try again.", {}, {}};
+  if (!commit(change)) return {false, "Could not save the request; try again.", {}};
   return outcome;
 }
 
 Outcome AccessWorkflow::transition(const std::string& request_id, const Decide& decide) {
   for (int attempt = 0; attempt < max_commit_attempts; ++attempt) {
     auto current = store_.find(request_id);
-    if (!current)
-      return {false, "There is no request " + request_id + ". Check the ID with /jit list.", request_id, {}};
+    if (!current) return {false, "There is no request " + request_id + ". Check the ID with /jit list.", request_id};
     Request next = *current;
     Change change;
     change.expected_version = current->version;
-    Outcome outcome{true, {}, request_id, {}};
-    if (auto refusal = decide(next, change)) return {false, *refusal, request_id, {}};
+    if (auto refusal = decide(next, change)) return {false, *refusal, request_id};
     next.version = current->version + 1;
+    if (next.state == RequestState::approved && current->state != RequestState::approved) {
+      change.jobs.push_back(job_for(next, BackendCall::Action::grant, clock_.now()));
+    }
     change.request = next;
     // The compare-and-set: if another click or replica got there first, decide again on
     // what it left, so the rules see the real current state.
-    if (store_.commit(change)) {
-      if (next.state == RequestState::approved && current->state != RequestState::approved) {
-        outcome.work.push_back({request_id, BackendCall::Action::grant});
-      }
-      if (next.ending_as && !current->ending_as) outcome.work.push_back({request_id, BackendCall::Action::revoke});
-      return outcome;
-    }
+    if (commit(change)) return {true, {}, request_id};
   }
-  return {
-      false, "Request " + request_id + " changed while you acted on it; look at it again and retry.", request_id, {}};
+  return {false, "Request " + request_id + " changed while you acted on it; look at it again and retry.", request_id};
 }
 
 Outcome AccessWorkflow::approve(const std::string& actor, const std::string& request_id) {
@@ -205,77 +235,182 @@ Outcome AccessWorkflow::cancel(const std::string& actor, const std::string& requ
   return outcome;
 }
 
-void AccessWorkflow::start_revoke(Request& request, Change& change, const std::string& actor, RequestState ending_as) {
+void AccessWorkflow::start_revoke(Request& request, Change& change, const std::string& actor, RequestState ending_as,
+                                  const std::string& note) {
   Request before = request;
   request.ending_as = ending_as;
   if (ending_as == RequestState::revoked) {
     request.decided_by = actor;
     request.decided_at = clock_.now();
+    if (!note.empty()) request.decision_note = note;
   }
   // The state stays ACTIVE (or REVOKE_FAILED) until the backend confirms: access may still exist.
-  change.audit.push_back(
-      audit(before, actor, ending_as == RequestState::revoked ? "revoke" : "expire", request.state, "revoke started"));
+  change.audit.push_back(audit(before, actor, ending_as == RequestState::revoked ? "revoke" : "expire", request.state,
+                               note.empty() ? "revoke started" : "revoke started: " + note));
   change.notices.push_back(card_notice(request, NoticeEvent::revoking));
+  change.jobs.push_back(job_for(request, BackendCall::Action::revoke, clock_.now()));
 }
 
 Outcome AccessWorkflow::revoke(const std::string& actor, const std::string& request_id) {
-  bool retry_only = false;
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
     const Role* role = policy_.find_role(request.provider, request.role);
     if (role == nullptr) return "Role " + request.provider + "/" + request.role + " is no longer configured.";
     if (auto refusal = check_revoke(*role, directory_, actor, request)) return refusal;
     if (request.state == RequestState::revoke_failed) {
       // Already ending; an explicit revoke means "retry now".
-      retry_only = true;
       request.next_revoke_attempt = clock_.now();
       change.audit.push_back(audit(request, actor, "retry_revoke", request.state));
+      change.jobs.push_back(job_for(request, BackendCall::Action::revoke, clock_.now()));
       return std::nullopt;
     }
     start_revoke(request, change, actor, RequestState::revoked);
     return std::nullopt;
   });
-  if (outcome.ok) {
-    if (retry_only && !in_flight_.count(request_id)) outcome.work.push_back({request_id, BackendCall::Action::revoke});
-    outcome.message = "Revoking " + request_id + " now.";
-  }
+  if (outcome.ok) outcome.message = "Revoking " + request_id + " now.";
   return outcome;
 }
 
-std::optional<BackendCall> AccessWorkflow::prepare(const BackendWork& work) {
-  auto request = store_.find(work.request_id);
-  if (!request) return std::nullopt;
-  bool grant = work.action == BackendCall::Action::grant;
-  if (grant && request->state != RequestState::approved) return std::nullopt;
-  if (!grant && !request->ending_as) return std::nullopt;
-  if (in_flight_.count(work.request_id)) return std::nullopt;
+Outcome AccessWorkflow::revoke_by_operator(const std::string& operator_name, const std::string& request_id,
+                                           const std::string& note) {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+    if (request.ending_as) {
+      // Already ending (revoking, retrying, or cleaning up a failed grant): retry now.
+      request.next_revoke_attempt = clock_.now();
+      change.audit.push_back(audit(request, operator_name, "retry_revoke", request.state, note));
+      change.jobs.push_back(job_for(request, BackendCall::Action::revoke, clock_.now()));
+      return std::nullopt;
+    }
+    if (request.state != RequestState::active) {
+      return "Request " + request.id + " is " + std::string{to_string(request.state)} +
+             "; only active access can be revoked (use cancel for a pending request).";
+    }
+    start_revoke(request, change, operator_name, RequestState::revoked, note);
+    return std::nullopt;
+  });
+  if (outcome.ok) outcome.message = "Revoking " + request_id + ".";
+  return outcome;
+}
+
+Outcome AccessWorkflow::cancel_by_operator(const std::string& operator_name, const std::string& request_id,
+                                           const std::string& note) {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+    if (request.state != RequestState::pending) {
+      return "Request " + request.id + " is " + std::string{to_string(request.state)} +
+             "; only a pending request can be cancelled.";
+    }
+    Request before = request;
+    request.state = RequestState::cancelled;
+    request.decided_by = operator_name;
+    request.decision_note = note;
+    request.decided_at = clock_.now();
+    request.ended_at = clock_.now();
+    change.audit.push_back(audit(before, operator_name, "cancel", RequestState::cancelled, note));
+    change.notices.push_back(card_notice(request, NoticeEvent::cancelled));
+    change.notices.push_back(dm_notice(request, NoticeEvent::cancelled, note));
+    return std::nullopt;
+  });
+  if (outcome.ok) outcome.message = "Cancelled " + request_id + ".";
+  return outcome;
+}
+
+Outcome AccessWorkflow::resolve_by_operator(const std::string& operator_name, const std::string& request_id,
+                                            const std::string& note) {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+    bool access_may_exist = request.state == RequestState::active || request.state == RequestState::revoke_failed ||
+                            request.ending_as.has_value();
+    if (!access_may_exist) {
+      return "Request " + request.id + " is " + std::string{to_string(request.state)} +
+             " and holds no access; there is nothing to resolve.";
+    }
+    Request before = request;
+    bool failed_grant = request.state == RequestState::grant_failed;
+    if (!failed_grant) {
+      request.state = RequestState::revoked;
+      request.decided_by = operator_name;
+      request.decided_at = clock_.now();
+      request.decision_note = note;
+    }
+    request.ending_as.reset();
+    request.next_revoke_attempt.reset();
+    request.ended_at = clock_.now();
+    change.audit.push_back(audit(before, operator_name, "resolve", request.state, "access removed by hand: " + note));
+    change.notices.push_back(card_notice(request, failed_grant ? NoticeEvent::grant_failed : NoticeEvent::revoked));
+    if (!failed_grant) change.notices.push_back(dm_notice(request, NoticeEvent::revoked, note));
+    // No more revoke retries: the operator says the access is gone.
+    for (const auto& job : store_.jobs_of(request.id)) {
+      if (job.action == BackendCall::Action::revoke) change.settles = JobSettlement{job.id, std::nullopt, {}};
+    }
+    return std::nullopt;
+  });
+  if (outcome.ok) outcome.message = "Resolved " + request_id + ": recorded that access was removed by hand.";
+  return outcome;
+}
+
+std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
+  auto request = store_.find(job.request_id);
+  bool grant = job.action == BackendCall::Action::grant;
+  bool still_wanted = request && (grant ? request->state == RequestState::approved : request->ending_as.has_value());
+  if (!still_wanted) {
+    store_.settle_job({job.id, std::nullopt, {}}, std::nullopt);
+    return std::nullopt;
+  }
+  if (grant && !request->grant_started_at) {
+    // Remember the first start, so a grant re-run after a crash still expires on time.
+    auto outcome = transition(request->id, [&](Request& r, Change&) -> std::optional<std::string> {
+      if (r.state != RequestState::approved) return "moved on";
+      if (!r.grant_started_at) r.grant_started_at = clock_.now();
+      return std::nullopt;
+    });
+    request = store_.find(job.request_id);
+    if (!outcome.ok || !request || request->state != RequestState::approved) return std::nullopt;
+  }
 
   BackendCall call;
-  call.action = work.action;
+  call.action = job.action;
   call.backend = request->backend;
   call.request_id = request->id;
   call.provider = request->provider;
   call.role = request->role;
   call.scope = request->scope;
   call.duration = request->duration;
-  call.expires_at = request->expires_at.value_or(clock_.now() + request->duration);
+  call.expires_at = request->expires_at.value_or(request->grant_started_at.value_or(clock_.now()) + request->duration);
   call.reason = request->reason;
   call.break_glass = request->break_glass;
   call.requester = directory_.profile(request->requester);
   call.approvers = approver_ids(*request);
   call.grant_id = request->grant_id;
-  in_flight_.insert(work.request_id);
   return call;
 }
 
-std::vector<BackendWork> AccessWorkflow::record_grant(const std::string& request_id, const BackendResult& result) {
-  in_flight_.erase(request_id);
-  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+void AccessWorkflow::record_result(const Job& job, const BackendResult& result) {
+  if (job.action == BackendCall::Action::grant) {
+    record_grant(job, result);
+  } else {
+    record_revoke(job, result);
+  }
+}
+
+void AccessWorkflow::job_failed(const Job& job, const std::string& error) {
+  Instant retry_at = clock_.now() + backoff(job.attempts + 1, first_job_retry, max_job_retry);
+  AuditEntry entry;
+  entry.request_id = job.request_id;
+  entry.at = clock_.now();
+  entry.actor = system_actor;
+  entry.action = job.action == BackendCall::Action::grant ? "grant_job_error" : "revoke_job_error";
+  entry.detail = error + " (retry at " + format_rfc3339(retry_at) + ")";
+  store_.settle_job({job.id, retry_at, error}, entry);
+}
+
+void AccessWorkflow::record_grant(const Job& job, const BackendResult& result) {
+  auto outcome = transition(job.request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
     if (request.state != RequestState::approved) return "not approved";
     Request before = request;
+    change.settles = JobSettlement{job.id, std::nullopt, {}};
     if (result.ok) {
       request.state = RequestState::active;
       request.granted_at = clock_.now();
-      request.expires_at = clock_.now() + request.duration;
+      // The expiry counts from the first attempt: a re-run after a crash does not extend access.
+      request.expires_at = request.grant_started_at.value_or(clock_.now()) + request.duration;
       // A backend whose grants end sooner on their own (a session limit) wins: never claim longer.
       if (result.expires_at && *result.expires_at < *request.expires_at) request.expires_at = result.expires_at;
       request.grant_id = result.grant_id;
@@ -295,22 +430,17 @@ std::vector<BackendWork> AccessWorkflow::record_grant(const std::string& request
       change.audit.push_back(audit(before, system_actor, "grant", RequestState::grant_failed, result.error));
       change.notices.push_back(card_notice(request, NoticeEvent::grant_failed));
       change.notices.push_back(dm_notice(request, NoticeEvent::grant_failed, result.error));
+      change.jobs.push_back(job_for(request, BackendCall::Action::revoke, clock_.now()));
     }
     return std::nullopt;
   });
-  return outcome.work;
+  if (!outcome.ok) store_.settle_job({job.id, std::nullopt, {}}, std::nullopt);  // moved on meanwhile
 }
 
-std::chrono::seconds AccessWorkflow::revoke_backoff(int attempts) const {
-  auto delay = first_revoke_retry;
-  for (int i = 1; i < attempts && delay < max_revoke_retry; ++i) delay *= 2;
-  return std::min(delay, max_revoke_retry);
-}
-
-void AccessWorkflow::record_revoke(const std::string& request_id, const BackendResult& result) {
-  in_flight_.erase(request_id);
-  transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+void AccessWorkflow::record_revoke(const Job& job, const BackendResult& result) {
+  auto outcome = transition(job.request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
     if (!request.ending_as) return "not revoking";
+    change.settles = JobSettlement{job.id, std::nullopt, {}};
     if (request.state == RequestState::grant_failed) {
       record_cleanup(request, change, result);
       return std::nullopt;
@@ -328,20 +458,26 @@ void AccessWorkflow::record_revoke(const std::string& request_id, const BackendR
       change.notices.push_back(card_notice(request, event));
       // The backend's own words ride along: some (DuploCloud) cannot end a session early and say so.
       change.notices.push_back(dm_notice(request, event, result.message));
-    } else {
-      request.state = RequestState::revoke_failed;
-      request.revoke_attempts += 1;
-      request.last_error = result.error;
-      request.next_revoke_attempt = clock_.now() + revoke_backoff(request.revoke_attempts);
-      change.audit.push_back(audit(before, system_actor, "revoke_failed", RequestState::revoke_failed,
-                                   result.error + " (retry at " + format_rfc3339(*request.next_revoke_attempt) + ")"));
-      // Only the first failure is announced; the card shows the retries after that.
-      if (before.state != RequestState::revoke_failed) {
-        change.notices.push_back(card_notice(request, NoticeEvent::revoke_failed));
-      }
+      return std::nullopt;
+    }
+    request.state = RequestState::revoke_failed;
+    request.revoke_attempts += 1;
+    request.last_error = result.error;
+    request.next_revoke_attempt = clock_.now() + backoff(request.revoke_attempts, first_revoke_retry, max_revoke_retry);
+    change.settles->retry_at = request.next_revoke_attempt;
+    change.settles->error = result.error;
+    change.audit.push_back(audit(before, system_actor, "revoke_failed", RequestState::revoke_failed,
+                                 result.error + " (retry at " + format_rfc3339(*request.next_revoke_attempt) + ")"));
+    // The card always shows the current attempt and next try; people are alerted once.
+    change.notices.push_back(card_notice(request, NoticeEvent::revoke_failed));
+    if (before.state != RequestState::revoke_failed) {
+      auto alerts = incident_notices(request, NoticeEvent::revoke_failed, result.error);
+      change.notices.insert(change.notices.end(), alerts.begin(), alerts.end());
+      change.notices.push_back(dm_notice(request, NoticeEvent::revoke_failed, result.error));
     }
     return std::nullopt;
   });
+  if (!outcome.ok) store_.settle_job({job.id, std::nullopt, {}}, std::nullopt);  // moved on meanwhile
 }
 
 void AccessWorkflow::record_cleanup(Request& request, Change& change, const BackendResult& result) {
@@ -355,63 +491,45 @@ void AccessWorkflow::record_cleanup(Request& request, Change& change, const Back
     return;
   }
   request.revoke_attempts += 1;
-  request.next_revoke_attempt = clock_.now() + revoke_backoff(request.revoke_attempts);
+  request.next_revoke_attempt = clock_.now() + backoff(request.revoke_attempts, first_revoke_retry, max_revoke_retry);
+  change.settles->retry_at = request.next_revoke_attempt;
+  change.settles->error = result.error;
   // last_error keeps the grant's failure, which is what people need to fix; this one is audited.
   change.audit.push_back(audit(before, system_actor, "cleanup_failed", RequestState::grant_failed,
                                result.error + " (retry at " + format_rfc3339(*request.next_revoke_attempt) + ")"));
+  change.notices.push_back(card_notice(request, NoticeEvent::cleanup_failed));
+  if (request.revoke_attempts == 1) {
+    auto alerts = incident_notices(request, NoticeEvent::cleanup_failed, result.error);
+    change.notices.insert(change.notices.end(), alerts.begin(), alerts.end());
+    change.notices.push_back(dm_notice(request, NoticeEvent::cleanup_failed, result.error));
+  }
 }
 
-std::vector<BackendWork> AccessWorkflow::tick() {
-  std::vector<BackendWork> work;
+void AccessWorkflow::tick() {
   const Instant now = clock_.now();
   for (const auto& request : store_.due_requests(now)) {
-    if (in_flight_.count(request.id)) continue;
-    if (request.ending_as) {
-      // A revoke decided on (expiry, revoke, failed-grant clean-up) that has not succeeded yet:
-      // interrupted by a crash, or failed and now due for a retry.
-      if (!request.next_revoke_attempt || *request.next_revoke_attempt <= now) {
-        work.push_back({request.id, BackendCall::Action::revoke});
-      }
-      continue;
-    }
-    switch (request.state) {
-      case RequestState::pending:
-        if (request.pending_deadline <= now) {
-          transition(request.id, [&](Request& r, Change& change) -> std::optional<std::string> {
-            if (r.state != RequestState::pending) return "moved on";
-            Request before = r;
-            r.state = RequestState::timed_out;
-            r.ended_at = now;
-            change.audit.push_back(audit(before, system_actor, "time_out", RequestState::timed_out));
-            change.notices.push_back(card_notice(r, NoticeEvent::timed_out));
-            change.notices.push_back(dm_notice(r, NoticeEvent::timed_out));
-            return std::nullopt;
-          });
-        }
-        break;
-      case RequestState::approved:
-        // Approved but not (yet) active: a grant that a crash interrupted. Idempotent on the ID.
-        work.push_back({request.id, BackendCall::Action::grant});
-        break;
-      case RequestState::active:
-        if (request.expires_at && *request.expires_at <= now) {
-          auto outcome = transition(request.id, [&](Request& r, Change& change) -> std::optional<std::string> {
-            if (r.state != RequestState::active || r.ending_as) return "moved on";
-            start_revoke(r, change, system_actor, RequestState::expired);
-            return std::nullopt;
-          });
-          work.insert(work.end(), outcome.work.begin(), outcome.work.end());
-        }
-        break;
-      default: break;
+    if (request.state == RequestState::pending && request.pending_deadline <= now) {
+      transition(request.id, [&](Request& r, Change& change) -> std::optional<std::string> {
+        if (r.state != RequestState::pending) return "moved on";
+        Request before = r;
+        r.state = RequestState::timed_out;
+        r.ended_at = now;
+        change.audit.push_back(audit(before, system_actor, "time_out", RequestState::timed_out));
+        change.notices.push_back(card_notice(r, NoticeEvent::timed_out));
+        change.notices.push_back(dm_notice(r, NoticeEvent::timed_out));
+        return std::nullopt;
+      });
+    } else if (request.state == RequestState::active && !request.ending_as && request.expires_at &&
+               *request.expires_at <= now) {
+      transition(request.id, [&](Request& r, Change& change) -> std::optional<std::string> {
+        if (r.state != RequestState::active || r.ending_as) return "moved on";
+        start_revoke(r, change, system_actor, RequestState::expired);
+        return std::nullopt;
+      });
     }
   }
-  return work;
 }
 
-std::optional<Instant> AccessWorkflow::next_due() {
-  // Requests whose backend call is running now are not due again until it returns.
-  return store_.next_due_at(in_flight_);
-}
+std::optional<Instant> AccessWorkflow::next_due() { return store_.next_due_at(); }
 
 }  // namespace jitbot::workflows

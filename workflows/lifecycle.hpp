@@ -12,24 +12,17 @@
 
 namespace jitbot::workflows {
 
-/// A backend call that a committed transition asks for. It is carried out by the caller
-/// (synchronously in the terminal, on a worker in Slack) and its result fed back through
-/// record_grant / record_revoke.
-struct BackendWork {
-  std::string request_id;
-  BackendCall::Action action = BackendCall::Action::grant;
-};
-
-/// The answer to whoever acted, plus the backend work the action started.
+/// The answer to whoever acted.
 struct Outcome {
   bool ok = false;
   std::string message;  ///< plain text for the actor (adapters escape it)
   std::string request_id;
-  std::vector<BackendWork> work;
 };
 
-/// The request lifecycle. Every method is one compare-and-set transition (with its audit
-/// record and outbox notices) followed, where needed, by backend work for the caller to do.
+/// The request lifecycle. Every method is one compare-and-set transition with its audit
+/// records, outbox notices and backend jobs, so whatever a transition starts survives a crash.
+/// Instances are cheap and hold no shared state: each thread (input handling, job workers,
+/// the scheduler) uses its own, on its own store connection.
 class AccessWorkflow {
  public:
   AccessWorkflow(const Policy& policy, RequestStore& store, Directory& directory, const Clock& clock, IdSource& ids);
@@ -40,15 +33,28 @@ class AccessWorkflow {
   Outcome cancel(const std::string& actor, const std::string& request_id);
   Outcome revoke(const std::string& actor, const std::string& request_id);
 
-  /// The call to make for `work`, or nullopt when the request has moved on (nothing to do).
-  std::optional<BackendCall> prepare(const BackendWork& work);
-  /// Records a grant's result; returns the clean-up revoke a failed grant needs.
-  std::vector<BackendWork> record_grant(const std::string& request_id, const BackendResult& result);
-  void record_revoke(const std::string& request_id, const BackendResult& result);
+  /// Operator actions from the admin CLI, for when chat or a backend is down. The operator is
+  /// trusted (they hold the database), so no role rules apply; every step is audited.
+  Outcome revoke_by_operator(const std::string& operator_name, const std::string& request_id, const std::string& note);
+  Outcome cancel_by_operator(const std::string& operator_name, const std::string& request_id, const std::string& note);
+  /// Records that access was removed by hand: ends the request and stops revoke retries.
+  Outcome resolve_by_operator(const std::string& operator_name, const std::string& request_id, const std::string& note);
 
-  /// Times out undecided requests, starts due revokes and retries, and resumes grants and
-  /// revokes that a crash interrupted. Run at start-up and whenever next_due() arrives.
-  std::vector<BackendWork> tick();
+  /// The inbox row that the next committed transition handles (see Change::consumes_input).
+  void handling_input(std::optional<std::int64_t> input_id) { input_id_ = input_id; }
+
+  /// The backend call a claimed job makes, or nullopt when its request has moved on (the job is
+  /// then finished). Records when a grant first started.
+  std::optional<BackendCall> start_job(const Job& job);
+  /// Records a job's result in one transition with the job's end or its retry.
+  void record_result(const Job& job, const BackendResult& result);
+  /// Reschedules a job whose handling threw (a database error, a backend bug) with backoff, and
+  /// audits why; other jobs are not affected.
+  void job_failed(const Job& job, const std::string& error);
+
+  /// Times out undecided requests and starts due expiries. Run at start-up and whenever
+  /// next_due() arrives; grants, revokes and their retries are jobs and run on their own.
+  void tick();
 
   /// When tick() next has something to do; nullopt when nothing is scheduled.
   std::optional<Instant> next_due();
@@ -63,21 +69,26 @@ class AccessWorkflow {
   /// Loads the request, lets `decide` mutate it (or refuse with a message), commits with
   /// compare-and-set, and re-decides on a fresh copy if another writer won the race.
   Outcome transition(const std::string& request_id, const Decide& decide);
+  bool commit(Change& change);
 
   AuditEntry audit(const Request& before, const std::string& actor, const std::string& action, RequestState to,
                    const std::string& detail = {}) const;
   Notice card_notice(const Request& request, NoticeEvent event) const;
   Notice dm_notice(const Request& request, NoticeEvent event, const std::string& detail = {}) const;
-  std::chrono::seconds revoke_backoff(int attempts) const;
+  std::vector<Notice> incident_notices(const Request& request, NoticeEvent event, const std::string& detail) const;
+  Job job_for(const Request& request, BackendCall::Action action, Instant not_before) const;
+  void record_grant(const Job& job, const BackendResult& result);
+  void record_revoke(const Job& job, const BackendResult& result);
   void record_cleanup(Request& request, Change& change, const BackendResult& result);
-  void start_revoke(Request& request, Change& change, const std::string& actor, RequestState ending_as);
+  void start_revoke(Request& request, Change& change, const std::string& actor, RequestState ending_as,
+                    const std::string& note = {});
 
   const Policy& policy_;
   RequestStore& store_;
   Directory& directory_;
   const Clock& clock_;
   IdSource& ids_;
-  std::set<std::string> in_flight_;  ///< backend calls prepared but not yet recorded
+  std::optional<std::int64_t> input_id_;
 };
 
 }  // namespace jitbot::workflows

@@ -1,33 +1,89 @@
 #include "workflows/outbox.hpp"
 
-#include <set>
+#include <exception>
 
 namespace jitbot::workflows {
+namespace {
 
-int deliver_outbox(RequestStore& store, ChatSink& chat, int batch) {
-  int delivered = 0;
-  std::set<std::string> blocked_targets;
-  for (const auto& notice : store.undelivered_notices(batch)) {
-    std::string lane = notice.target + "|" + notice.request_id;
-    if (blocked_targets.count(lane)) continue;
-    auto request = store.find(notice.request_id);
-    if (!request) {
-      store.mark_delivered(notice.id);  // nothing left to talk about
-      continue;
-    }
+/// In the terminal one thread does everything, so a lease only guards against a crash.
+constexpr std::chrono::minutes terminal_lease{1};
+
+std::string describe_failure(const Notice& notice, const std::string& error) {
+  std::string what = notice.kind == NoticeKind::approval_card  ? "approval card"
+                     : notice.kind == NoticeKind::requester_dm ? "DM"
+                                                               : "alert";
+  return std::string{what} + " (" + std::string{to_string(notice.event)} + ") to " + notice.target + ": " + error;
+}
+
+std::vector<Notice> parking_announcements(const Notice& parked, const Policy& policy, const std::string& error) {
+  std::vector<Notice> announcements;
+  // Alerts go to the incident channels already: announcing their own failure there could loop.
+  if (parked.kind == NoticeKind::incident_alert) return announcements;
+  for (const auto& channel : policy.incident_channels) {
+    Notice alert;
+    alert.kind = NoticeKind::incident_alert;
+    alert.event = NoticeEvent::notice_parked;
+    alert.target = channel;
+    alert.request_id = parked.request_id;
+    alert.detail = "#" + std::to_string(parked.id) + " " + describe_failure(parked, error);
+    announcements.push_back(alert);
+  }
+  return announcements;
+}
+
+Delivery attempt(RequestStore& store, ChatSink& chat, const Notice& notice, const Request& request) {
+  try {
     auto location = notice.kind == NoticeKind::approval_card ? store.card_location(notice.request_id) : std::nullopt;
-    Delivery delivery = chat.deliver(notice, *request, location);
-    if (!delivery.ok) {
-      store.mark_failed_delivery(notice.id, delivery.error);
-      blocked_targets.insert(lane);
-      continue;
-    }
-    if (notice.kind == NoticeKind::approval_card && !delivery.card_location.empty() &&
+    Delivery delivery = chat.deliver(notice, request, location);
+    if (delivery.ok && notice.kind == NoticeKind::approval_card && !delivery.card_location.empty() &&
         delivery.card_location != location) {
       store.save_card_location(notice.request_id, delivery.card_location);
     }
+    return delivery;
+  } catch (const std::exception& e) {
+    return {false, {}, std::string{"internal error: "} + e.what(), false};
+  }
+}
+
+}  // namespace
+
+Instant next_delivery_attempt(const Notice& notice, int attempts, Instant now, const DeliveryRetries& retries) {
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(retries.first_retry);
+  for (int i = 1; i < attempts && delay < retries.max_retry; ++i) delay *= 2;
+  delay = std::min(delay, std::chrono::duration_cast<std::chrono::milliseconds>(retries.max_retry));
+  // Knuth's multiplicative hash: a well-spread fraction per (notice, attempt) with no randomness.
+  auto spread = static_cast<std::uint64_t>(notice.id) * 2654435761u + static_cast<std::uint64_t>(attempts) * 40503u;
+  double fraction = static_cast<double>(spread % 1000) / 1000.0;
+  return now + std::chrono::milliseconds{
+                   static_cast<std::int64_t>(static_cast<double>(delay.count()) * (0.8 + 0.4 * fraction))};
+}
+
+bool deliver_notice(RequestStore& store, ChatSink& chat, const Policy& policy, const Notice& notice, Instant now,
+                    const DeliveryRetries& retries) {
+  auto request = store.find(notice.request_id);
+  if (!request) {
+    store.mark_delivered(notice.id);  // nothing left to talk about
+    return false;
+  }
+  Delivery delivery = attempt(store, chat, notice, *request);
+  if (delivery.ok) {
     store.mark_delivered(notice.id);
-    ++delivered;
+    return true;
+  }
+  int attempts = notice.attempts + 1;
+  if (delivery.permanent || attempts >= retries.max_attempts) {
+    store.mark_failed_delivery(notice, delivery.error, std::nullopt,
+                               parking_announcements(notice, policy, delivery.error));
+  } else {
+    store.mark_failed_delivery(notice, delivery.error, next_delivery_attempt(notice, attempts, now, retries), {});
+  }
+  return false;
+}
+
+int deliver_due_notices(RequestStore& store, ChatSink& chat, const Policy& policy, const Clock& clock) {
+  int delivered = 0;
+  while (auto notice = store.claim_notice(clock.now(), clock.now() + terminal_lease)) {
+    if (deliver_notice(store, chat, policy, *notice, clock.now())) ++delivered;
   }
   return delivered;
 }

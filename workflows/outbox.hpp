@@ -1,12 +1,30 @@
 #pragma once
 
+#include "workflows/policy.hpp"
 #include "workflows/ports.hpp"
 
 namespace jitbot::workflows {
 
-/// Delivers undelivered notices oldest first. A failed notice stays in the outbox for the next
-/// pass, and later notices for the same target wait behind it so a card never goes backwards.
-/// Returns how many were delivered.
-int deliver_outbox(RequestStore& store, ChatSink& chat, int batch = 200);
+/// How hard the outbox tries before it sets a notice aside.
+struct DeliveryRetries {
+  int max_attempts = 8;
+  Seconds first_retry{2};
+  Seconds max_retry{300};
+};
+
+/// When a notice that has failed `attempts` times is due again: exponential backoff with a
+/// jitter of ±20% drawn from the notice's ID, so retries of many notices spread out.
+Instant next_delivery_attempt(const Notice& notice, int attempts, Instant now, const DeliveryRetries& retries);
+
+/// Delivers one claimed notice and records the result: delivered, due again later, or parked
+/// (a permanent error, or too many attempts). Parking is announced once to the incident
+/// channels. Whatever the chat adapter throws counts as a failed attempt of this notice only.
+/// Returns true when the notice was delivered.
+bool deliver_notice(RequestStore& store, ChatSink& chat, const Policy& policy, const Notice& notice, Instant now,
+                    const DeliveryRetries& retries = {});
+
+/// Delivers every notice due at the clock's time, one after another; for the terminal, where
+/// nothing else waits. Returns how many were delivered.
+int deliver_due_notices(RequestStore& store, ChatSink& chat, const Policy& policy, const Clock& clock);
 
 }  // namespace jitbot::workflows

@@ -58,6 +58,52 @@ class CredentialBackend {
   virtual BackendResult revoke(const BackendCall& call) = 0;
 };
 
+/// A backend call to make: written in the transition that decides on it, claimed by a worker
+/// with a lease, and finished or rescheduled in the transition that records its result. A job
+/// whose worker died (its lease ran out) is claimed again; the request ID keeps it idempotent.
+struct Job {
+  std::int64_t id = 0;  ///< assigned by the store
+  std::string request_id;
+  BackendCall::Action action = BackendCall::Action::grant;
+  std::string backend;
+  int attempts = 0;  ///< runs that ended without a recorded result, or failed and wait to retry
+  Instant not_before;
+  std::string last_error;
+};
+
+/// Which due jobs a worker may take.
+struct JobFilter {
+  std::set<std::string> busy_backends;    ///< backends running as many calls as they may
+  std::optional<std::string> request_id;  ///< only this request's jobs (the admin CLI)
+};
+
+/// What becomes of a claimed job: finished (deleted), or due again at `retry_at`.
+struct JobSettlement {
+  std::int64_t job_id = 0;
+  std::optional<Instant> retry_at;
+  std::string error;
+};
+
+/// A command or click as it arrived from chat, kept until it is handled, so that nothing a
+/// person was told "received" (the ack) is lost to a crash.
+struct Input {
+  enum class Kind { command, click };
+  std::int64_t id = 0;  ///< assigned by the store
+  Kind kind = Kind::command;
+  std::string actor;
+  std::string text;      ///< command text, or the click's action
+  std::string target;    ///< the clicked request's ID
+  std::string reply_to;  ///< where to answer (a Slack response_url)
+  Instant received_at;
+  int attempts = 0;
+};
+
+/// One row of the outbox as an operator sees it (`jitbot outbox list`).
+struct OutboxFilter {
+  bool parked_only = false;
+  int limit = 100;
+};
+
 struct RequestFilter {
   std::optional<std::string> requester;
   std::vector<RequestState> states;  ///< empty: any state
@@ -70,6 +116,13 @@ struct Change {
   std::optional<std::int64_t> expected_version;  ///< nullopt: a new request
   std::vector<AuditEntry> audit;
   std::vector<Notice> notices;
+  /// Backend calls to make; one per request and action, so enqueueing again only brings it forward.
+  std::vector<Job> jobs;
+  /// The job whose result this change records.
+  std::optional<JobSettlement> settles;
+  /// The inbox row this change handles: removed in the same transaction, so a crash after the
+  /// commit never handles it twice.
+  std::optional<std::int64_t> consumes_input;
 };
 
 /// Persistence for requests, their audit trail and the outbox of chat notices.
@@ -88,14 +141,42 @@ class RequestStore {
   /// (re)do (approved), an expiry reached, or a revoke to finish or retry (ending_as set).
   virtual std::vector<Request> due_requests(Instant now) = 0;
 
-  /// When the scheduler is next needed for any open request not in `except`; nullopt: never.
-  virtual std::optional<Instant> next_due_at(const std::set<std::string>& except) = 0;
+  /// When the scheduler is next needed for any open request; nullopt: never.
+  virtual std::optional<Instant> next_due_at() = 0;
 
   virtual std::vector<AuditEntry> audit_trail(const std::string& request_id) = 0;
 
-  virtual std::vector<Notice> undelivered_notices(int limit) = 0;
+  /// Leases one due job (not_before passed, no live lease) that `filter` admits, soonest
+  /// first; nullopt when none is due.
+  virtual std::optional<Job> claim_job(Instant now, Instant lease_until, const JobFilter& filter) = 0;
+  /// Finishes or reschedules a job outside a transition (its request moved on, or handling it
+  /// failed), appending `audit` if given.
+  virtual void settle_job(const JobSettlement& settlement, const std::optional<AuditEntry>& audit) = 0;
+  /// When the next job falls due (leased jobs count from when their lease runs out).
+  virtual std::optional<Instant> next_job_at() = 0;
+  virtual std::vector<Job> jobs_of(const std::string& request_id) = 0;
+
+  /// Leases the next due notice whose earlier notices for the same request and target are all
+  /// delivered or parked, so a card is posted before it is updated and never goes backwards.
+  virtual std::optional<Notice> claim_notice(Instant now, Instant lease_until) = 0;
   virtual void mark_delivered(std::int64_t notice_id) = 0;
-  virtual void mark_failed_delivery(std::int64_t notice_id, const std::string& error) = 0;
+  /// Records a failed delivery: due again at `retry_at`, or parked when it is nullopt, with
+  /// `announcements` (notices about the parking) written in the same transaction.
+  virtual void mark_failed_delivery(const Notice& notice, const std::string& error,
+                                    const std::optional<Instant>& retry_at,
+                                    const std::vector<Notice>& announcements) = 0;
+  virtual std::optional<Instant> next_notice_at() = 0;
+  virtual std::vector<Notice> list_notices(const OutboxFilter& filter) = 0;
+  /// Makes a parked or waiting notice due now; false when there is no such notice.
+  virtual bool retry_notice(std::int64_t notice_id, Instant now) = 0;
+  /// Every notice not yet delivered, parked or not, oldest first (for tests and tools).
+  std::vector<Notice> undelivered_notices() { return list_notices({false, 0}); }
+
+  /// Keeps a chat input until it is handled (see Change::consumes_input and finish_input).
+  virtual std::int64_t put_input(const Input& input) = 0;
+  virtual std::optional<Input> claim_input(Instant now, Instant lease_until) = 0;
+  /// Drops an input that was handled without a transition (a refusal, a read-only answer).
+  virtual void finish_input(std::int64_t input_id) = 0;
 
   /// Where the request's approval card was posted, so it can be updated in place.
   virtual std::optional<std::string> card_location(const std::string& request_id) = 0;
@@ -117,6 +198,7 @@ struct Delivery {
   bool ok = false;
   std::string card_location;  ///< for approval cards: where the card now lives
   std::string error;
+  bool permanent = false;  ///< retrying cannot help (no such channel, not allowed, bad message)
 };
 
 /// Shows notices to people: approval cards (posted once, then updated in place), DMs, alerts.

@@ -26,7 +26,7 @@ constexpr std::array<std::pair<NoticeKind, std::string_view>, 3> kind_names{{
     {NoticeKind::incident_alert, "incident_alert"},
 }};
 
-constexpr std::array<std::pair<NoticeEvent, std::string_view>, 12> event_names{{
+constexpr std::array<std::pair<NoticeEvent, std::string_view>, 14> event_names{{
     {NoticeEvent::submitted, "submitted"},
     {NoticeEvent::approval_added, "approval_added"},
     {NoticeEvent::granted, "granted"},
@@ -39,6 +39,8 @@ constexpr std::array<std::pair<NoticeEvent, std::string_view>, 12> event_names{{
     {NoticeEvent::expired, "expired"},
     {NoticeEvent::revoke_failed, "revoke_failed"},
     {NoticeEvent::break_glass, "break_glass"},
+    {NoticeEvent::cleanup_failed, "cleanup_failed"},
+    {NoticeEvent::notice_parked, "notice_parked"},
 }};
 
 template <typename Enum, std::size_t N>

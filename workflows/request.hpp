@@ -60,6 +60,8 @@ struct Request {
   std::string decision_note;  ///< the deny reason, if one was given
   std::optional<Instant> decided_at;
 
+  /// When the first grant attempt began: a grant re-run after a crash still ends on time.
+  std::optional<Instant> grant_started_at;
   std::optional<Instant> granted_at;
   std::optional<Instant> expires_at;
   std::optional<Instant> ended_at;
@@ -110,6 +112,8 @@ enum class NoticeEvent {
   expired,
   revoke_failed,
   break_glass,
+  cleanup_failed,  ///< a failed grant's clean-up revoke failed: access may exist
+  notice_parked,   ///< another notice could not be delivered and was set aside
 };
 
 std::string_view to_string(NoticeKind kind);
@@ -126,6 +130,9 @@ struct Notice {
   std::string detail;       ///< a failure reason or deny note, shown as given (escaped by adapters)
   std::string console_url;  ///< only ever in a requester DM
   int attempts = 0;
+  std::string last_error;  ///< why the last delivery failed
+  bool parked = false;     ///< given up on until an operator retries it (`jitbot outbox retry`)
+  std::optional<Instant> next_attempt_at;
 };
 
 }  // namespace jitbot::workflows

@@ -45,12 +45,17 @@ std::string state_summary(const Request& request, const Policy& policy) {
     case RequestState::timed_out: return "Timed out at " + at(request.ended_at) + " without a decision";
     case RequestState::cancelled: return "Cancelled by the requester";
     case RequestState::grant_failed:
-      return "Grant failed: " + request.last_error +
-             (request.ending_as ? ". Removing anything the backend may have granted partly; access may still exist"
-                                : ". Nothing is granted");
+      if (!request.ending_as) return "Grant failed: " + request.last_error + ". Nothing is granted";
+      if (request.revoke_attempts == 0) {
+        return "Grant failed: " + request.last_error +
+               ". Removing anything the backend may have granted partly; access may still exist";
+      }
+      return "Grant failed: " + request.last_error + ". Clean-up failed (attempt " +
+             std::to_string(request.revoke_attempts) + "), next try at " + at(request.next_revoke_attempt) +
+             "; access may still exist";
     case RequestState::revoke_failed:
       return "Revoke failed (attempt " + std::to_string(request.revoke_attempts) + "): " + request.last_error +
-             ". Retrying at " + at(request.next_revoke_attempt) + "; access may still exist";
+             ". Next try at " + at(request.next_revoke_attempt) + "; access may still exist";
   }
   return "Unknown state";
 }
@@ -97,7 +102,38 @@ std::string requester_message(const Notice& notice, const Request& request) {
     case NoticeEvent::revoked:
       return "Your access " + request.id + " (" + access + ") was revoked by " + request.decided_by + "." +
              (notice.detail.empty() ? "" : " " + notice.detail);
+    case NoticeEvent::revoke_failed:
+      return "Your access " + request.id + " (" + access + ") could not be revoked: " + notice.detail +
+             ". jitbot keeps retrying and the incident channels know; your access may still exist until it succeeds.";
+    case NoticeEvent::cleanup_failed:
+      return "jitbot could not clean up after the failed grant of " + request.id + " (" + access +
+             "): " + notice.detail + ". It keeps retrying; some access may exist until it succeeds.";
+    case NoticeEvent::cancelled:
+      return "Your request " + request.id + " (" + access + ") was cancelled by " + request.decided_by +
+             (notice.detail.empty() ? "." : ": " + notice.detail);
     default: return "Update on your request " + request.id + ": " + std::string{to_string(notice.event)} + ".";
+  }
+}
+
+std::string incident_message(const Notice& notice, const Request& request) {
+  std::string access = access_summary(request);
+  switch (notice.event) {
+    case NoticeEvent::revoke_failed:
+      return "Access " + request.id + " (" + access + ", requested by " + request.requester +
+             ") could not be revoked: " + notice.detail + ". jitbot retries with backoff; access may still exist. If " +
+             "the backend cannot recover, remove the access by hand and run `jitbot requests resolve " + request.id +
+             "`.";
+    case NoticeEvent::cleanup_failed:
+      return "The grant of " + request.id + " (" + access + ", requested by " + request.requester +
+             ") failed and could not be cleaned up: " + notice.detail +
+             ". jitbot retries with backoff; partial access may exist. Check the backend, or remove it by hand and "
+             "run `jitbot requests resolve " +
+             request.id + "`.";
+    case NoticeEvent::notice_parked:
+      return "jitbot could not deliver a message about " + request.id + " and set it aside: " + notice.detail +
+             ". Fix the cause (a channel jitbot is not in, a user it cannot DM), then run `jitbot outbox retry` with "
+             "the number after #.";
+    default: return "Alert about " + request.id + " (" + access + "): " + std::string{to_string(notice.event)} + ".";
   }
 }
 

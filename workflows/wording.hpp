@@ -26,4 +26,9 @@ std::string status_details(const Request& request, const Policy& policy);
 /// The message the requester gets for a DM notice.
 std::string requester_message(const Notice& notice, const Request& request);
 
+/// An alert for the incident channels about trouble that needs a human (a revoke that keeps
+/// failing, a failed grant that could not be cleaned up, a notice that could not be delivered).
+/// Break-glass alerts have their own layout in each adapter.
+std::string incident_message(const Notice& notice, const Request& request);
+
 }  // namespace jitbot::workflows

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "workflows/text.hpp"
+
 extern char** environ;
 
 namespace jitbot::adapters {
@@ -87,7 +89,7 @@ std::string last_line(const std::string& text) {
   auto line = text.substr(start, end - start + 1);
   auto first = line.find_first_not_of(" \t");
   line = first == std::string::npos ? std::string{} : line.substr(first);
-  if (line.size() > 500) line = line.substr(0, 500) + "…";
+  line = workflows::cut_utf8(line, 500);
   return line;
 }
 

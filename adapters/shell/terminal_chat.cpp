@@ -92,6 +92,11 @@ void TerminalChat::print_card(const workflows::Notice& notice, const Request& re
 }
 
 void TerminalChat::print_alert(const workflows::Notice& notice, const Request& request) {
+  if (notice.event != NoticeEvent::break_glass) {
+    out_ << "\n── #" << terminal_safe(notice.target) << " · ⚠ ALERT · " << request.id << " ──\n";
+    out_ << "  " << terminal_safe(workflows::incident_message(notice, request)) << "\n";
+    return;
+  }
   out_ << "\n── #" << terminal_safe(notice.target) << " · 🚨 BREAK-GLASS ALERT · " << request.id << " ──\n";
   out_ << "  " << person(request.requester)
        << " used break-glass: " << terminal_safe(workflows::access_summary(request)) << "\n";

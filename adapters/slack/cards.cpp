@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "workflows/text.hpp"
 #include "workflows/wording.hpp"
 
 namespace jitbot::adapters::slack {
@@ -78,14 +79,7 @@ std::string escape_mrkdwn(std::string_view text) {
   return out;
 }
 
-std::string truncate_utf8(std::string_view text, std::size_t limit) {
-  if (text.size() <= limit) return std::string(text);
-  constexpr std::string_view ellipsis = "…";
-  std::size_t cut = limit > ellipsis.size() ? limit - ellipsis.size() : 0;
-  // Never split a multi-byte character: back up over continuation bytes (10xxxxxx).
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return std::string(text.substr(0, cut)) + std::string(ellipsis);
-}
+std::string truncate_utf8(std::string_view text, std::size_t limit) { return workflows::cut_utf8(text, limit); }
 
 std::string mention(std::string_view user_id) {
   bool plausible = !user_id.empty() && user_id.size() <= 32 && std::all_of(user_id.begin(), user_id.end(), [](char c) {
@@ -145,6 +139,14 @@ SlackMessage break_glass_alert(const Request& request) {
                                        })}});
   message.blocks.push_back(section("*Reason:* " + escape_mrkdwn(truncate_utf8(request.reason, reason_limit))));
   message.text = truncate_utf8("Break-glass: " + mention(request.requester) + " took " + summary, fallback_text_limit);
+  return message;
+}
+
+SlackMessage incident_alert(const workflows::Notice& notice, const Request& request) {
+  SlackMessage message;
+  message.text =
+      truncate_utf8(":warning: " + escape_mrkdwn(workflows::incident_message(notice, request)), section_text_limit);
+  message.blocks.push_back(section(message.text));
   return message;
 }
 

@@ -37,6 +37,10 @@ SlackMessage approval_card(const workflows::Request& request, const workflows::P
 /// The break-glass alert for an incident channel.
 SlackMessage break_glass_alert(const workflows::Request& request);
 
+/// An alert for the incident channels about trouble that needs a human (a revoke that keeps
+/// failing, an undeliverable notice).
+SlackMessage incident_alert(const workflows::Notice& notice, const workflows::Request& request);
+
 /// A DM to the requester; the console link, if any, appears only here.
 SlackMessage requester_dm(const workflows::Notice& notice, const workflows::Request& request);
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "adapters/slack/cards.hpp"
 
 namespace jitbot::adapters::slack {
@@ -15,7 +17,18 @@ std::shared_ptr<spdlog::logger> logger() {
   return instance;
 }
 
-Delivery failed(const ApiResult& result) { return {false, {}, result.describe()}; }
+/// Slack errors that no retry can fix: the message or its target is wrong until a human acts.
+bool is_permanent(const std::string& error) {
+  // Token and scope errors (invalid_auth, missing_scope) are not here: they stop every notice
+  // alike, an outage to retry, not a reason to park notices one by one.
+  static const std::set<std::string> permanent{
+      "channel_not_found",     "not_in_channel", "is_archived",   "channel_is_archived", "invalid_blocks",
+      "invalid_blocks_format", "msg_too_long",   "no_text",       "invalid_arguments",   "user_not_found",
+      "user_not_visible",      "user_disabled",  "cannot_dm_bot", "restricted_action",   "too_many_attachments"};
+  return permanent.count(error) > 0;
+}
+
+Delivery failed(const ApiResult& result) { return {false, {}, result.describe(), is_permanent(result.error)}; }
 
 }  // namespace
 
@@ -27,11 +40,13 @@ Delivery SlackChat::deliver(const workflows::Notice& notice, const workflows::Re
     case NoticeKind::approval_card:
       if (card_location) return update_card(notice, request, *card_location);
       return post_card(notice, request);
-    case NoticeKind::incident_alert: return post(notice.target, break_glass_alert(request));
+    case NoticeKind::incident_alert:
+      if (notice.event == workflows::NoticeEvent::break_glass) return post(notice.target, break_glass_alert(request));
+      return post(notice.target, incident_alert(notice, request));
     case NoticeKind::requester_dm: {
-      std::string error;
-      auto channel = dm_channel(notice.target, error);
-      if (!channel) return {false, {}, error};
+      Delivery failure;
+      auto channel = dm_channel(notice.target, failure);
+      if (!channel) return failure;
       return post(*channel, requester_dm(notice, request));
     }
   }
@@ -70,17 +85,21 @@ Delivery SlackChat::update_card(const workflows::Notice& notice, const workflows
   return failed(result);
 }
 
-std::optional<std::string> SlackChat::dm_channel(const std::string& user_id, std::string& error) {
-  if (auto known = dm_channels_.find(user_id); known != dm_channels_.end()) return known->second;
+std::optional<std::string> SlackChat::dm_channel(const std::string& user_id, Delivery& failure) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto known = dm_channels_.find(user_id); known != dm_channels_.end()) return known->second;
+  }
   auto result = slack_.call("conversations.open", {{"users", user_id}});
   std::string channel;
   if (result.ok && result.body.contains("channel") && result.body["channel"].is_object()) {
     channel = result.body["channel"].value("id", std::string{});
   }
   if (channel.empty()) {
-    error = result.ok ? "conversations.open gave no channel" : result.describe();
+    failure = result.ok ? Delivery{false, {}, "conversations.open gave no channel", false} : failed(result);
     return std::nullopt;
   }
+  std::lock_guard lock(mutex_);
   dm_channels_[user_id] = channel;
   return channel;
 }

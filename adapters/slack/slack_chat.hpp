@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <mutex>
 
 #include "adapters/slack/cards.hpp"
 #include "adapters/slack/slack_client.hpp"
@@ -10,7 +11,8 @@
 namespace jitbot::adapters::slack {
 
 /// Shows the workflow's notices in Slack: approval cards posted once and then updated in
-/// place, break-glass alerts in the incident channels, and DMs to the requester.
+/// place, break-glass and trouble alerts in the incident channels, and DMs to the requester.
+/// Safe to call from several threads; notices of one request and target come one at a time.
 class SlackChat final : public workflows::ChatSink {
  public:
   SlackChat(SlackClient& slack, const workflows::Policy& policy) : slack_(slack), policy_(policy) {}
@@ -23,10 +25,11 @@ class SlackChat final : public workflows::ChatSink {
   workflows::Delivery update_card(const workflows::Notice& notice, const workflows::Request& request,
                                   const std::string& location);
   workflows::Delivery post(const std::string& channel, const SlackMessage& message);
-  std::optional<std::string> dm_channel(const std::string& user_id, std::string& error);
+  std::optional<std::string> dm_channel(const std::string& user_id, workflows::Delivery& failure);
 
   SlackClient& slack_;
   const workflows::Policy& policy_;
+  std::mutex mutex_;                                ///< couriers deliver from several threads
   std::map<std::string, std::string> dm_channels_;  ///< user ID -> D… channel
 };
 

@@ -81,12 +81,17 @@ struct MethodBucket {
 
 }  // namespace
 
+std::string utf8_json(const nlohmann::json& value) {
+  // Replace, never throw: one notice with broken text must not stop the outbox.
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string form_encode(const nlohmann::json& arguments) {
   std::string body;
   for (const auto& [key, value] : arguments.items()) {
     if (value.is_null()) continue;
     if (!body.empty()) body += '&';
-    std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    std::string text = value.is_string() ? value.get<std::string>() : utf8_json(value);
     body += url_encode(key) + "=" + url_encode(text);
   }
   return body;
@@ -211,7 +216,7 @@ struct SlackClient::Impl {
       logger()->warn("ignored a response_url that is not http(s)");
       co_return;
     }
-    HttpRequest request{"POST", body.dump(), "application/json; charset=utf-8", {}, {}};
+    HttpRequest request{"POST", utf8_json(body), "application/json; charset=utf-8", {}, {}};
     for (int attempt = 1; attempt <= 3; ++attempt) {
       try {
         auto response = co_await http.send(*url, request, settings.call_timeout);

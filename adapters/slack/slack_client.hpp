@@ -85,6 +85,9 @@ class SlackClient {
   std::unique_ptr<Impl> impl_;
 };
 
+/// JSON text that is valid UTF-8 whatever the strings inside hold (bad bytes become U+FFFD).
+std::string utf8_json(const nlohmann::json& value);
+
 /// application/x-www-form-urlencoded, with nested values JSON-encoded as Slack expects.
 std::string form_encode(const nlohmann::json& arguments);
 

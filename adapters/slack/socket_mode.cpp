@@ -362,7 +362,7 @@ void SocketMode::on_envelope(SocketSession& session, const nlohmann::json& frame
   }
   nlohmann::json ack = {{"envelope_id", envelope.envelope_id}};
   if (ack_payload) ack["payload"] = std::move(*ack_payload);
-  session.send(ack.dump());
+  session.send(utf8_json(ack));
 }
 
 bool SocketMode::first_sighting(const std::string& key) {

@@ -1,0 +1,63 @@
+#include "bot/courier.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "storage/sqlite_store.hpp"
+#include "workflows/outbox.hpp"
+
+namespace jitbot::bot {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = spdlog::default_logger()->clone("courier");
+  return instance;
+}
+
+constexpr auto poll_interval = 1000ms;
+/// A courier that dies mid-post loses its claim after this; the notice may then go out twice,
+/// which is better than never. Slack calls give up well before (5 attempts of 10 s at most).
+constexpr auto delivery_lease = 120s;
+
+}  // namespace
+
+Courier::Courier(const std::string& database, workflows::ChatSink& chat, const workflows::Policy& policy,
+                 const workflows::Clock& clock, int threads)
+    : database_(database), chat_(chat), policy_(policy), clock_(clock) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { deliver(); });
+}
+
+Courier::~Courier() {
+  waker_.stop();
+  for (auto& thread : threads_) thread.join();
+}
+
+void Courier::deliver() {
+  // Relaxed durability: after an OS crash a delivered notice may be sent again, never lost;
+  // it spares an fsync per message, which otherwise caps how fast cards go out.
+  std::optional<storage::SqliteStore> store;
+  for (;;) {
+    auto ticket = waker_.ticket();
+    std::optional<workflows::Instant> next;
+    try {
+      if (!store) store.emplace(database_, storage::SqliteStore::Durability::relaxed);
+      while (auto notice = store->claim_notice(clock_.now(), clock_.now() + delivery_lease)) {
+        bool delivered = workflows::deliver_notice(*store, chat_, policy_, *notice, clock_.now());
+        // The next notice in this lane may be due now, and another thread may be idle.
+        if (delivered) waker_.kick();
+        if (waker_.stopped()) return;
+      }
+      next = store->next_notice_at();
+    } catch (const std::exception& e) {
+      logger()->error("outbox delivery failed (retrying): {}", e.what());
+    }
+    auto wait =
+        idle_wait(next ? *next - clock_.now() : std::chrono::system_clock::duration{}, next.has_value(), poll_interval);
+    if (!waker_.wait(ticket, wait)) return;
+  }
+}
+
+}  // namespace jitbot::bot

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bot/waker.hpp"
+#include "workflows/policy.hpp"
+#include "workflows/ports.hpp"
+
+namespace jitbot::bot {
+
+/// Delivers the outbox from threads of their own, each on its own database connection. Each
+/// thread claims one due notice at a time, so notices of different requests and targets go
+/// out side by side, a slow or failing one holds up only its own lane, and a backlog drains as
+/// fast as the chat accepts it.
+class Courier {
+ public:
+  Courier(const std::string& database, workflows::ChatSink& chat, const workflows::Policy& policy,
+          const workflows::Clock& clock, int threads = 8);
+  ~Courier();
+  Courier(const Courier&) = delete;
+  Courier& operator=(const Courier&) = delete;
+
+  /// There may be new notices.
+  void kick() { waker_.kick(); }
+
+ private:
+  void deliver();
+
+  std::string database_;
+  workflows::ChatSink& chat_;
+  const workflows::Policy& policy_;
+  const workflows::Clock& clock_;
+  Waker waker_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace jitbot::bot

@@ -1,0 +1,118 @@
+#include "bot/inbox.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "storage/sqlite_store.hpp"
+
+namespace jitbot::bot {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = spdlog::default_logger()->clone("inbox");
+  return instance;
+}
+
+constexpr auto poll_interval = 1000ms;
+/// Input is handled in milliseconds, or in seconds when the directory is slow; a claim that
+/// outlives this belonged to a process that died.
+constexpr auto input_lease = 120s;
+/// An input that was being handled when jitbot died this many times is dropped, not retried:
+/// it may be what kills it.
+constexpr int max_input_attempts = 3;
+
+}  // namespace
+
+Inbox::Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled, int threads)
+    : parts_(std::move(parts)), answer_(std::move(answer)), on_handled_(std::move(on_handled)) {
+  // WAL with synchronous=NORMAL: a kept input survives a crash of jitbot (the threat while
+  // Slack waits for the ack); an OS crash may lose the last few.
+  writer_ = std::make_unique<storage::SqliteStore>(parts_.database, storage::SqliteStore::Durability::relaxed);
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+}
+
+Inbox::~Inbox() {
+  waker_.stop();
+  for (auto& thread : threads_) thread.join();
+}
+
+void Inbox::keep(workflows::Input input) {
+  input.received_at = parts_.clock.now();
+  {
+    std::lock_guard lock(mutex_);
+    writer_->put_input(input);
+  }
+  waker_.kick();
+}
+
+void Inbox::ask(workflows::Input input) {
+  input.received_at = parts_.clock.now();
+  {
+    std::lock_guard lock(mutex_);
+    questions_.push_back(std::move(input));
+  }
+  waker_.kick();
+}
+
+std::optional<workflows::Input> Inbox::next(workflows::RequestStore& store) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!questions_.empty()) {
+      auto question = std::move(questions_.front());
+      questions_.pop_front();
+      return question;
+    }
+  }
+  auto now = parts_.clock.now();
+  return store.claim_input(now, now + input_lease);
+}
+
+void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const workflows::Input& input) {
+  Reply reply;
+  if (input.attempts >= max_input_attempts) {
+    logger()->error("dropped input {} from {}: jitbot stopped {} times while handling it", input.id, input.actor,
+                    input.attempts);
+    reply = {false,
+             "jitbot could not handle this (it failed several times). Check with /jit status whether "
+             "anything changed, and tell the jitbot admins."};
+  } else {
+    try {
+      reply = handler.handle(input);
+    } catch (const std::exception& e) {
+      logger()->error("could not handle input {} from {}: {}", input.id, input.actor, e.what());
+      reply = {false,
+               "jitbot hit an internal error. Check with /jit status whether anything changed, and tell the "
+               "jitbot admins if it happens again."};
+    }
+  }
+  // A transition already removed it; a refusal or a read-only answer did not.
+  if (input.id != 0) store.finish_input(input.id);
+  answer_(input, reply);
+}
+
+void Inbox::work() {
+  std::optional<storage::SqliteStore> store;
+  std::optional<workflows::AccessWorkflow> workflow;
+  std::optional<InputHandler> handler;
+  for (;;) {
+    auto ticket = waker_.ticket();
+    try {
+      if (!store) {
+        store.emplace(parts_.database);
+        workflow.emplace(parts_.policy, *store, parts_.directory, parts_.clock, parts_.ids);
+        handler.emplace(parts_.policy, *store, *workflow);
+      }
+      while (auto input = next(*store)) {
+        handle(*handler, *store, *input);
+        if (on_handled_) on_handled_();
+        if (waker_.stopped()) return;
+      }
+    } catch (const std::exception& e) {
+      logger()->error("inbox: {}", e.what());
+    }
+    if (!waker_.wait(ticket, poll_interval)) return;
+  }
+}
+
+}  // namespace jitbot::bot

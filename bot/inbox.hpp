@@ -1,0 +1,52 @@
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bot/input_handler.hpp"
+#include "bot/job_workers.hpp"
+#include "bot/waker.hpp"
+
+namespace jitbot::bot {
+
+/// Sends a person the answer to their input (in Slack: a POST to the response_url).
+using Answer = std::function<void(const workflows::Input& input, const Reply& reply)>;
+
+/// Chat input, from the moment it is acked until it is handled. What changes state is written
+/// to the inbox table before the ack (keep()) and removed by the transition that handles it,
+/// so a crash loses none and handles none twice; read-only questions (status, list) are kept
+/// in memory only. A few threads handle input side by side, so one that waits on a slow
+/// directory lookup holds up nobody else.
+class Inbox {
+ public:
+  Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled, int threads = 4);
+  ~Inbox();
+  Inbox(const Inbox&) = delete;
+  Inbox& operator=(const Inbox&) = delete;
+
+  /// Writes the input to the inbox table; call before acking. Throws when it cannot be kept.
+  void keep(workflows::Input input);
+
+  /// Queues a read-only question (nothing is lost if a crash drops it).
+  void ask(workflows::Input input);
+
+ private:
+  void work();
+  std::optional<workflows::Input> next(workflows::RequestStore& store);
+  void handle(InputHandler& handler, workflows::RequestStore& store, const workflows::Input& input);
+
+  EngineParts parts_;
+  Answer answer_;
+  std::function<void()> on_handled_;
+  std::mutex mutex_;
+  std::deque<workflows::Input> questions_;
+  std::unique_ptr<workflows::RequestStore> writer_;  ///< the network thread's connection, for keep()
+  Waker waker_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace jitbot::bot

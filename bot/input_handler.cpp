@@ -1,0 +1,103 @@
+#include "bot/input_handler.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "bot/command_parser.hpp"
+#include "workflows/wording.hpp"
+
+namespace jitbot::bot {
+namespace {
+
+using workflows::RequestState;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = spdlog::default_logger()->clone("bot");
+  return instance;
+}
+
+constexpr int list_limit = 20;
+
+Reply reply_of(const workflows::Outcome& outcome) { return {outcome.ok, outcome.message}; }
+
+}  // namespace
+
+Reply InputHandler::handle(const workflows::Input& input) {
+  workflow_.handling_input(input.id);
+  Reply reply = input.kind == workflows::Input::Kind::command ? command(input.actor, input.text)
+                                                              : click(input.actor, input.text, input.target);
+  workflow_.handling_input(std::nullopt);
+  return reply;
+}
+
+Reply InputHandler::command(const std::string& actor, std::string_view text) {
+  auto parsed = parse_command(text);
+  if (auto* failure = std::get_if<ParseError>(&parsed)) {
+    return {false, failure->message + "\nUsage: " + failure->usage};
+  }
+  const Command& command = std::get<Command>(parsed);
+  switch (command.verb) {
+    case Verb::request: return reply_of(workflow_.submit(actor, command.request));
+    case Verb::approve: return reply_of(workflow_.approve(actor, command.request_id));
+    case Verb::deny: return reply_of(workflow_.deny(actor, command.request_id, command.note));
+    case Verb::revoke: return reply_of(workflow_.revoke(actor, command.request_id));
+    case Verb::cancel: return reply_of(workflow_.cancel(actor, command.request_id));
+    case Verb::status: return status(actor, command.request_id);
+    case Verb::list: return list(actor, static_cast<int>(command.list_scope));
+    case Verb::help: return {true, help_text()};
+  }
+  return {false, help_text()};
+}
+
+Reply InputHandler::click(const std::string& actor, const std::string& action, const std::string& request_id) {
+  if (action == "approve") return reply_of(workflow_.approve(actor, request_id));
+  if (action == "deny") return reply_of(workflow_.deny(actor, request_id, {}));
+  if (action == "revoke") return reply_of(workflow_.revoke(actor, request_id));
+  logger()->warn("ignored a click with unknown action '{}'", action);
+  return {false, "That button is not one jitbot knows; nothing was changed."};
+}
+
+Reply InputHandler::status(const std::string& actor, const std::string& request_id) {
+  if (!request_id.empty()) {
+    auto request = store_.find(request_id);
+    if (!request) return {false, "There is no request " + request_id + ". Check the ID with /jit list."};
+    return {true, workflows::status_details(*request, policy_)};
+  }
+  workflows::RequestFilter filter;
+  filter.requester = actor;
+  filter.states = {RequestState::pending, RequestState::approved, RequestState::active, RequestState::revoke_failed};
+  filter.limit = list_limit;
+  auto requests = store_.list(filter);
+  if (requests.empty()) return {true, "You have no open requests. Start one with /jit request (see /jit help)."};
+  std::string text = "Your open requests:";
+  for (const auto& request : requests) text += "\n  " + workflows::list_line(request, policy_);
+  return {true, text};
+}
+
+Reply InputHandler::list(const std::string& actor, int scope) {
+  workflows::RequestFilter filter;
+  filter.limit = list_limit;
+  std::string title;
+  switch (static_cast<ListScope>(scope)) {
+    case ListScope::mine:
+      filter.requester = actor;
+      title = "Your requests";
+      break;
+    case ListScope::pending:
+      filter.states = {RequestState::pending};
+      title = "Pending requests";
+      break;
+    case ListScope::active:
+      // Revokes in trouble still mean access may exist, so they count as active.
+      filter.states = {RequestState::approved, RequestState::active, RequestState::revoke_failed};
+      title = "Active access";
+      break;
+    case ListScope::recent: title = "Recent requests"; break;
+  }
+  auto requests = store_.list(filter);
+  if (requests.empty()) return {true, title + ": none."};
+  std::string text = title + " (newest first, at most " + std::to_string(list_limit) + "):";
+  for (const auto& request : requests) text += "\n  " + workflows::list_line(request, policy_);
+  return {true, text};
+}
+
+}  // namespace jitbot::bot

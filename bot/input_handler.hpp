@@ -1,0 +1,43 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "workflows/lifecycle.hpp"
+#include "workflows/ports.hpp"
+
+namespace jitbot::bot {
+
+/// The answer shown only to the person who typed or clicked.
+struct Reply {
+  bool ok = false;
+  std::string text;  ///< plain text; chat adapters escape it
+};
+
+/// The one place where chat input becomes a workflow call: a typed command or a click, from
+/// Slack or the terminal, in; the answer for that person out. The request and the rules are
+/// read from the database; nothing a click claims beyond the request ID is trusted.
+class InputHandler {
+ public:
+  InputHandler(const workflows::Policy& policy, workflows::RequestStore& store, workflows::AccessWorkflow& workflow)
+      : policy_(policy), store_(store), workflow_(workflow) {}
+
+  /// Handles an input kept in the inbox: the transition it causes also removes it from there.
+  Reply handle(const workflows::Input& input);
+
+  /// Handles the text of a `/jit` command typed by `actor`.
+  Reply command(const std::string& actor, std::string_view text);
+
+  /// Handles a card button ("approve", "deny", "revoke").
+  Reply click(const std::string& actor, const std::string& action, const std::string& request_id);
+
+ private:
+  Reply status(const std::string& actor, const std::string& request_id);
+  Reply list(const std::string& actor, int scope);
+
+  const workflows::Policy& policy_;
+  workflows::RequestStore& store_;
+  workflows::AccessWorkflow& workflow_;
+};
+
+}  // namespace jitbot::bot

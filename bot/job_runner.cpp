@@ -1,0 +1,70 @@
+#include "bot/job_runner.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "workflows/text.hpp"
+
+namespace jitbot::bot {
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = spdlog::default_logger()->clone("jobs");
+  return instance;
+}
+
+constexpr std::chrono::seconds lease_margin{30};
+constexpr std::size_t error_limit = 500;
+constexpr std::size_t field_limit = 4000;
+
+workflows::BackendResult call_backend(const workflows::BackendCall& call, const Backends& backends) {
+  auto entry = backends.find(call.backend);
+  if (entry == backends.end()) {
+    workflows::BackendResult missing;
+    missing.error = "backend \"" + call.backend +
+                    "\" is not configured (renamed or removed?); restore it in the config, or remove the access by "
+                    "hand and run jitbot requests resolve";
+    return missing;
+  }
+  if (call.action == workflows::BackendCall::Action::grant) return entry->second.backend->grant(call);
+  return entry->second.backend->revoke(call);
+}
+
+/// A backend's words enter the database and chat from here: valid UTF-8, of bounded size.
+workflows::BackendResult cleaned(workflows::BackendResult result) {
+  result.error = workflows::cut_utf8(result.error, error_limit);
+  result.message = workflows::cut_utf8(result.message, field_limit);
+  result.grant_id = workflows::cut_utf8(result.grant_id, field_limit);
+  result.console_url = workflows::cut_utf8(result.console_url, field_limit);
+  if (!result.ok && result.error.empty()) result.error = "the backend failed without saying why";
+  return result;
+}
+
+}  // namespace
+
+std::chrono::seconds job_lease(const Backends& backends) {
+  std::chrono::seconds longest{60};
+  for (const auto& [name, entry] : backends) longest = std::max(longest, entry.timeout);
+  return longest + lease_margin;
+}
+
+void run_job(const workflows::Job& job, workflows::AccessWorkflow& workflow, const Backends& backends,
+             const BackendObserver& observer) {
+  try {
+    auto call = workflow.start_job(job);
+    if (!call) return;  // the request moved on; the job is finished
+    auto result = cleaned(call_backend(*call, backends));
+    if (observer) observer(*call, result);
+    workflow.record_result(job, result);
+  } catch (const std::exception& e) {
+    logger()->error("job {} ({} of {}) failed: {}", job.id,
+                    job.action == workflows::BackendCall::Action::grant ? "grant" : "revoke", job.request_id, e.what());
+    try {
+      workflow.job_failed(job, workflows::cut_utf8(e.what(), error_limit));
+    } catch (const std::exception& again) {
+      // Its lease runs out and it is claimed again: still one job's trouble, not everyone's.
+      logger()->error("could not reschedule job {}: {}", job.id, again.what());
+    }
+  }
+}
+
+}  // namespace jitbot::bot

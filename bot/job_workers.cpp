@@ -1,0 +1,127 @@
+#include "bot/job_workers.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "storage/sqlite_store.hpp"
+
+namespace jitbot::bot {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = spdlog::default_logger()->clone("jobs");
+  return instance;
+}
+
+/// Even with no kick, look again this often: for leases that ran out, retries that fell due,
+/// and work the admin CLI wrote.
+constexpr auto poll_interval = 1000ms;
+
+std::chrono::milliseconds until(const std::optional<workflows::Instant>& due, const workflows::Clock& clock) {
+  return idle_wait(due ? *due - clock.now() : std::chrono::system_clock::duration{}, due.has_value(), poll_interval);
+}
+
+}  // namespace
+
+JobWorkers::JobWorkers(EngineParts parts, const Backends& backends, std::function<void()> on_recorded, int threads)
+    : parts_(std::move(parts)), backends_(backends), on_recorded_(std::move(on_recorded)), lease_(job_lease(backends)) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+}
+
+JobWorkers::~JobWorkers() {
+  waker_.stop();
+  for (auto& thread : threads_) thread.join();
+}
+
+std::optional<workflows::Job> JobWorkers::claim(workflows::RequestStore& store) {
+  // Claiming and counting happen together, so two threads never both take a backend's last slot.
+  std::lock_guard lock(mutex_);
+  workflows::JobFilter filter;
+  for (const auto& [name, entry] : backends_) {
+    if (running_[name] >= entry.max_concurrent) filter.busy_backends.insert(name);
+  }
+  auto now = parts_.clock.now();
+  auto job = store.claim_job(now, now + lease_, filter);
+  if (job) ++running_[job->backend];
+  return job;
+}
+
+void JobWorkers::release(const workflows::Job& job) {
+  {
+    std::lock_guard lock(mutex_);
+    --running_[job.backend];
+  }
+  waker_.kick();  // a slot is free: another thread may take a job of that backend
+}
+
+void JobWorkers::work() {
+  std::optional<storage::SqliteStore> store;
+  while (!store && !waker_.stopped()) {
+    try {
+      store.emplace(parts_.database);
+    } catch (const std::exception& e) {
+      logger()->error("job worker cannot open the database: {}", e.what());
+      waker_.wait(waker_.ticket(), poll_interval);
+    }
+  }
+  if (!store) return;
+  workflows::AccessWorkflow workflow(parts_.policy, *store, parts_.directory, parts_.clock, parts_.ids);
+  for (;;) {
+    auto ticket = waker_.ticket();
+    std::optional<workflows::Job> job;
+    try {
+      job = claim(*store);
+    } catch (const std::exception& e) {
+      logger()->error("could not claim a job: {}", e.what());
+    }
+    if (job) {
+      run_job(*job, workflow, backends_);
+      release(*job);
+      if (on_recorded_) on_recorded_();
+      continue;
+    }
+    std::optional<workflows::Instant> next;
+    try {
+      next = store->next_job_at();
+    } catch (const std::exception& e) {
+      logger()->error("could not look for jobs: {}", e.what());
+    }
+    if (!waker_.wait(ticket, until(next, parts_.clock))) return;
+  }
+}
+
+SchedulerThread::SchedulerThread(EngineParts parts, std::function<void()> on_tick)
+    : parts_(std::move(parts)), on_tick_(std::move(on_tick)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+SchedulerThread::~SchedulerThread() {
+  waker_.stop();
+  thread_.join();
+}
+
+void SchedulerThread::run() {
+  std::optional<storage::SqliteStore> store;
+  std::optional<workflows::AccessWorkflow> workflow;
+  for (;;) {
+    auto ticket = waker_.ticket();
+    std::optional<workflows::Instant> next;
+    try {
+      if (!store) {
+        store.emplace(parts_.database);
+        workflow.emplace(parts_.policy, *store, parts_.directory, parts_.clock, parts_.ids);
+      }
+      workflow->tick();
+      if (on_tick_) on_tick_();
+      next = workflow->next_due();
+    } catch (const std::exception& e) {
+      logger()->error("scheduled work failed (retrying): {}", e.what());
+    }
+    // Due times passed are being handled by this very loop: look again at once.
+    auto wait = next && *next <= parts_.clock.now() ? 10ms : until(next, parts_.clock);
+    if (!waker_.wait(ticket, wait)) return;
+  }
+}
+
+}  // namespace jitbot::bot

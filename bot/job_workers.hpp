@@ -1,0 +1,71 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bot/job_runner.hpp"
+#include "bot/waker.hpp"
+#include "workflows/policy.hpp"
+
+namespace jitbot::bot {
+
+/// What every background thread needs to build its own workflow on its own connection.
+struct EngineParts {
+  std::string database;
+  const workflows::Policy& policy;
+  workflows::Directory& directory;
+  const workflows::Clock& clock;
+  workflows::IdSource& ids;
+};
+
+/// A pool of threads that claim due backend jobs, at most `max_concurrent` per backend and
+/// `threads` in all, so a slow backend holds up only its own calls. `on_recorded` runs after
+/// each job (its notices are waiting).
+class JobWorkers {
+ public:
+  JobWorkers(EngineParts parts, const Backends& backends, std::function<void()> on_recorded, int threads = 16);
+  ~JobWorkers();
+  JobWorkers(const JobWorkers&) = delete;
+  JobWorkers& operator=(const JobWorkers&) = delete;
+
+  /// There may be new work: a transition wrote a job.
+  void kick() { waker_.kick(); }
+
+ private:
+  void work();
+  std::optional<workflows::Job> claim(workflows::RequestStore& store);
+  void release(const workflows::Job& job);
+
+  EngineParts parts_;
+  const Backends& backends_;
+  std::function<void()> on_recorded_;
+  std::chrono::seconds lease_;
+  Waker waker_;
+  std::mutex mutex_;
+  std::map<std::string, int> running_;  ///< backend name -> calls in progress here
+  std::vector<std::thread> threads_;
+};
+
+/// Times out undecided requests and starts expiries on time, on a thread of its own, whatever
+/// the chat traffic. `on_tick` runs after each pass (jobs and notices may be waiting).
+class SchedulerThread {
+ public:
+  SchedulerThread(EngineParts parts, std::function<void()> on_tick);
+  ~SchedulerThread();
+  SchedulerThread(const SchedulerThread&) = delete;
+  SchedulerThread& operator=(const SchedulerThread&) = delete;
+
+ private:
+  void run();
+
+  EngineParts parts_;
+  std::function<void()> on_tick_;
+  Waker waker_;
+  std::thread thread_;
+};
+
+}  // namespace jitbot::bot
