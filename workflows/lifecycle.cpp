@@ -328,7 +328,7 @@ Outcome AccessWorkflow::resolve_by_operator(const std::string& operator_name, co
       request.state = RequestState::revoked;
       request.decided_by = operator_name;
       request.decided_at = clock_.now();
-      request.decision_note = note;
+      request.decision_note = "resolved by hand: " + note;
     }
     request.ending_as.reset();
     request.next_revoke_attempt.reset();

@@ -38,7 +38,8 @@ std::string state_summary(const Request& request, const Policy& policy) {
       return "Active until " + at(request.expires_at);
     case RequestState::expired: return "Expired at " + at(request.ended_at) + "; access removed";
     case RequestState::revoked:
-      return "Revoked by " + request.decided_by + " at " + at(request.ended_at) + "; access removed";
+      return "Revoked by " + request.decided_by + " at " + at(request.ended_at) +
+             (request.decision_note.empty() ? "" : " (" + request.decision_note + ")") + "; access removed";
     case RequestState::denied:
       return "Denied by " + request.decided_by +
              (request.decision_note.empty() ? std::string{} : ": " + request.decision_note);

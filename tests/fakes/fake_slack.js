@@ -20,7 +20,8 @@
  *   driving     slashCommand, clickButton, submitView, sendInteractive, sendEvent, sendRaw
  *   acks        waitForAck, acks, timedOut, eventTimeouts, deliveries, queued
  *   faults      disconnect, dropSockets, halfOpen, linkDisabled/linkEnabled, injectError, injectLatency,
- *               clearInjectedErrors, rejectUpgrades, setRateLimits
+ *               clearInjectedErrors, rejectUpgrades, setRateLimits (injectError/injectLatency take `when` to pick
+ *               calls by their arguments, and count: Infinity for a fault that never goes away)
  *   observing   connections, liveConnections, connectionLog, upgradeRejections, apiCalls, callsTo, messages,
  *               message, responses, ephemerals, views, clientErrors, waitFor, clearLogs
  *   events      'connection', 'close', 'delivery', 'ack', 'timeout', 'api', 'message', 'response', 'ephemeral',
@@ -30,6 +31,7 @@ const http = require('node:http');
 const https = require('node:https');
 const crypto = require('node:crypto');
 const { EventEmitter } = require('node:events');
+const { isUtf8 } = require('node:buffer');
 const { WebSocketServer, WebSocket } = require('ws');
 
 /** Monotonic milliseconds (float) from process.hrtime. */
@@ -207,6 +209,20 @@ function validateBlocks(blocks, { maxBlocks = 50, pointer = '/blocks' } = {}) {
   return errors;
 }
 
+/** True when every name and value of a form body percent-decodes to well-formed UTF-8. */
+function formIsUtf8(raw) {
+  for (const part of raw.split('&')) {
+    for (const piece of part.split('=')) {
+      try {
+        decodeURIComponent(piece.replace(/\+/g, ' '));
+      } catch {
+        return false; // decodeURIComponent throws URIError on ill-formed UTF-8
+      }
+    }
+  }
+  return true;
+}
+
 /** Deep copy of JSON-shaped data. */
 const clone = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
 
@@ -260,7 +276,9 @@ class FakeSlack extends EventEmitter {
     this.deliveries = []; // [{envelope_id, type, connectionId, atMs, retry_attempt}] every envelope written
     this.connectionLog = []; // [{id, opened, closed, url, ticket, closeCode, closeReason, rejected}]
     this.upgradeRejections = []; // [{status, url, atMs}]
-    this.apiCalls = []; // [{method, args, status, ok, error, atMs, auth, tokenSource, contentType, response, injected}]
+    this.apiCalls = []; // [{method, args, status, ok, error, atMs, auth, tokenSource, contentType, response, injected,
+    //               invalidUtf8 (the body was not valid UTF-8), clientGone (the client hung up before the answer),
+    //               dropped (injectLatency dropIfGone: the call never took effect)}]
     this.ephemerals = []; // [{channel, user, text, blocks, message_ts, atMs}]
     this.clientErrors = []; // [{kind, connectionId, data, error, atMs}] malformed frames, unknown envelope ids …
     this.views = new Map(); // view id -> view object (modals opened with views.open/views.push)
@@ -714,16 +732,23 @@ class FakeSlack extends EventEmitter {
    *   status 200 → {ok:false, error}; status 429 → Retry-After: retryAfter (default 1) + {ok:false,error:'ratelimited'};
    *   other status (5xx) → that status with {ok:false, error}. reset:true destroys the TCP connection instead.
    *   delayMs adds latency before the (failed) response. Returns the rule; rule.fired counts firings.
+   *   when: (args, method) => boolean limits the rule to the calls it accepts (e.g. one channel or one user);
+   *   other calls neither fire it nor count towards nth. count: Infinity makes the fault persistent, as a
+   *   deleted channel or a deactivated user is for real.
    */
-  injectError(method, { error = 'internal_error', status = 200, retryAfter = null, count = 1, nth = null, delayMs = 0, reset = false, extra = {} } = {}) {
-    const rule = { method, error, status, retryAfter, remaining: count, nth, seen: 0, delayMs, reset, extra, fired: 0 };
+  injectError(method, { error = 'internal_error', status = 200, retryAfter = null, count = 1, nth = null, delayMs = 0, reset = false, extra = {}, when = null } = {}) {
+    const rule = { method, error, status, retryAfter, remaining: count, nth, seen: 0, delayMs, reset, extra, fired: 0, when };
     this._injections.push(rule);
     return rule;
   }
 
-  /** Adds latency to the next `count` calls of `method` without failing them. */
-  injectLatency(method, delayMs, { count = 1 } = {}) {
-    const rule = { method, latencyOnly: true, delayMs, remaining: count, nth: null, seen: 0, fired: 0 };
+  /**
+   * Adds latency to the next `count` calls of `method` (those `when` accepts, if given) without failing them.
+   * dropIfGone: the delay is on the way to Slack, so a call whose client hangs up (or dies) meanwhile never takes
+   * effect; it is recorded with dropped: true. Otherwise it takes effect and only the answer is lost.
+   */
+  injectLatency(method, delayMs, { count = 1, when = null, dropIfGone = false } = {}) {
+    const rule = { method, latencyOnly: true, delayMs, remaining: count, nth: null, seen: 0, fired: 0, when, dropIfGone };
     this._injections.push(rule);
     return rule;
   }
@@ -1084,10 +1109,14 @@ class FakeSlack extends EventEmitter {
   }
 
   _readBody(req) {
+    return this._readBodyBytes(req).then((bytes) => bytes.toString('utf8'));
+  }
+
+  _readBodyBytes(req) {
     return new Promise((resolve, reject) => {
       const chunks = [];
       req.on('data', (c) => chunks.push(c));
-      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      req.on('end', () => resolve(Buffer.concat(chunks)));
       req.on('error', reject);
     });
   }
@@ -1095,9 +1124,13 @@ class FakeSlack extends EventEmitter {
   async _handleApi(req, res, url) {
     const atMs = nowMs();
     const method = decodeURIComponent(url.pathname.slice('/api/'.length));
-    const raw = await this._readBody(req);
+    const bytes = await this._readBodyBytes(req);
+    const raw = bytes.toString('utf8');
     const contentType = (req.headers['content-type'] || '').toLowerCase();
     const isJson = contentType.startsWith('application/json');
+    // Observation only: bodies are decoded as before (ill-formed bytes become U+FFFD), but the call records that
+    // the client sent text that was not valid UTF-8, which real Slack would show as garbage or refuse.
+    const invalidUtf8 = isJson ? !isUtf8(bytes) : !formIsUtf8(raw);
 
     const args = {};
     for (const [k, v] of url.searchParams) args[k] = v;
@@ -1141,8 +1174,10 @@ class FakeSlack extends EventEmitter {
     }
     const auth = token === undefined ? 'none' : token === this.botToken ? 'bot' : token === this.appToken ? 'app' : 'invalid';
 
-    const call = { method, args, status: 200, ok: false, error: undefined, atMs, auth, tokenSource, contentType, response: undefined, injected: false };
+    const call = { method, args, status: 200, ok: false, error: undefined, atMs, auth, tokenSource, contentType, response: undefined, injected: false, invalidUtf8 };
     const finish = (status, body, headers) => {
+      // The client hung up (or died) before its answer was ready: the call took effect but the client never learns.
+      call.clientGone = req.socket.destroyed;
       call.status = status;
       call.ok = !!body.ok;
       call.error = body.error;
@@ -1154,9 +1189,15 @@ class FakeSlack extends EventEmitter {
     };
 
     // 1. Injected faults.
-    const rule = this._matchInjection(method);
+    const rule = this._matchInjection(method, args);
     if (rule) {
       if (rule.delayMs) await new Promise((r) => setTimeout(r, rule.delayMs));
+      if (rule.dropIfGone && req.socket.destroyed) {
+        Object.assign(call, { status: 0, error: 'client_gone', clientGone: true, dropped: true, durationMs: nowMs() - atMs });
+        this.apiCalls.push(call);
+        this.emit('api', call);
+        return;
+      }
       if (!rule.latencyOnly) {
         call.injected = true;
         if (rule.reset) {
@@ -1198,10 +1239,11 @@ class FakeSlack extends EventEmitter {
     return finish(200, result);
   }
 
-  _matchInjection(method) {
+  _matchInjection(method, args = {}) {
     let hit = null;
     for (const rule of this._injections) {
       if (rule.method !== method && rule.method !== '*') continue;
+      if (rule.when && !rule.when(args, method)) continue;
       if (rule.nth != null) {
         rule.seen++; // every call counts towards nth, even one that another rule fails
         if (!hit && rule.seen === rule.nth) hit = rule;

@@ -46,7 +46,8 @@ function writeConfig(dir, slack, options = {}) {
     'name = "recorder"',
     'type = "exec"',
     `command = ${toml(options.backendCommand || [DEMO_BACKEND])}`,
-    'timeout = "20s"',
+    `timeout = ${toml(options.backendTimeout || '20s')}`,
+    ...(options.backendExtra ? [options.backendExtra] : []), // more keys of this [[backends]] entry
     '',
     '[[roles]]',
     'provider = "aws"',
@@ -151,24 +152,40 @@ class BotUnderTest {
   }
 
   /// Types `/jit TEXT` as `user` and returns the ephemeral answer jitbot gives.
-  async command(user, text) {
+  async command(user, text, timeoutMs = 5000) {
     const sent = this.slack.slashCommand({ user: user.id, text, channel: 'C0OPS', command: '/jit' });
-    const ack = await this.slack.waitForAck(sent.envelope_id, 5000);
+    const ack = await this.slack.waitForAck(sent.envelope_id, timeoutMs);
     if (ack.payload && ack.payload.text) return ack.payload.text;
-    const responses = await this.slack.waitFor(
-      () => {
-        const posted = this.slack.responses(sent.response_url);
-        return posted.length > 0 && posted;
-      },
-      5000,
-      `an answer to "/jit ${text}"`,
-    );
-    return responses[0].text;
+    const response = await this.firstResponse(sent.response_url, timeoutMs, `an answer to "/jit ${text}"`);
+    return response.text;
+  }
+
+  /// The first post to a response_url; waits on the fake's 'response' events, so a thousand waiters cost nothing.
+  firstResponse(responseUrl, timeoutMs, description) {
+    const posted = this.slack.responses(responseUrl);
+    if (posted.length > 0) return Promise.resolve(posted[0]);
+    if (!this.responseWaiters) {
+      this.responseWaiters = new Map();
+      this.slack.on('response', ({ response_url: url, post }) => {
+        const waiters = this.responseWaiters.get(url) || [];
+        this.responseWaiters.delete(url);
+        for (const waiter of waiters) waiter(post);
+      });
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${description} within ${timeoutMs} ms`)), timeoutMs);
+      const waiters = this.responseWaiters.get(responseUrl) || [];
+      waiters.push((post) => {
+        clearTimeout(timer);
+        resolve(post);
+      });
+      this.responseWaiters.set(responseUrl, waiters);
+    });
   }
 
   /// Submits a request and returns its ID.
-  async request(user, text) {
-    const answer = await this.command(user, `request ${text}`);
+  async request(user, text, timeoutMs = 5000) {
+    const answer = await this.command(user, `request ${text}`, timeoutMs);
     const match = /req_[0-9A-Z]{26}/.exec(answer);
     if (!match) throw new Error(`no request ID in the answer: ${answer}`);
     return match[0];
@@ -178,13 +195,13 @@ class BotUnderTest {
     return this.slack.messages(channel).find((message) => JSON.stringify(message.blocks).includes(requestId));
   }
 
-  async waitForCard(requestId, predicate = () => true, description = 'the approval card') {
+  async waitForCard(requestId, predicate = () => true, description = 'the approval card', timeoutMs = 8000) {
     return this.slack.waitFor(
       () => {
         const card = this.cardFor(requestId);
         return card && predicate(card) && card;
       },
-      8000,
+      timeoutMs,
       `${description} for ${requestId}`,
     );
   }
@@ -214,10 +231,10 @@ class BotUnderTest {
     return this.slack.messages(this.slack.dmChannel(user.id));
   }
 
-  async waitForDm(user, pattern, description = 'a DM') {
+  async waitForDm(user, pattern, description = 'a DM', timeoutMs = 8000) {
     return this.slack.waitFor(
       () => this.dms(user).find((message) => pattern.test(message.text)),
-      8000,
+      timeoutMs,
       `${description} to ${user.name} matching ${pattern}`,
     );
   }
@@ -234,12 +251,132 @@ class BotUnderTest {
       });
   }
 
-  async waitForBackend(action, requestId) {
+  async waitForBackend(action, requestId, timeoutMs = 8000) {
     return this.slack.waitFor(
       () => this.backendCalls().find((call) => call.action === action && call.requestId === requestId),
-      8000,
+      timeoutMs,
       `a backend ${action} of ${requestId}`,
     );
+  }
+
+  /// Adds `count` people to the fake workspace (IDs PREFIX0001…) and returns them.
+  addUsers(count, prefix = 'U0CROWD') {
+    return Array.from({ length: count }, (_, i) => {
+      const n = String(i + 1).padStart(4, '0');
+      const user = { id: `${prefix}${n}`, name: `${prefix.toLowerCase()}${n}`, real_name: `Person ${n}`,
+        email: `${prefix.toLowerCase()}${n}@example.com` };
+      this.slack.addUser(user);
+      return user;
+    });
+  }
+
+  /// The messages in `channel` by the request ID they show (Map ID → [messages], oldest first).
+  cardsByRequest(channel = APPROVALS) {
+    const byId = new Map();
+    for (const message of this.slack.messages(channel)) {
+      const id = requestIdOf(message);
+      if (!id) continue;
+      if (!byId.has(id)) byId.set(id, []);
+      byId.get(id).push(message);
+    }
+    return byId;
+  }
+
+  /// Runs `jitbot ARGS --config FILE` to completion (the admin CLI) without blocking the fake Slack.
+  cli(args, options = {}) {
+    return runJitbot([...args, '--config', this.configFile], {
+      SLACK_APP_TOKEN: this.slack.appToken, SLACK_BOT_TOKEN: this.slack.botToken, ...(this.options.env || {}), ...options.env,
+    });
+  }
+}
+
+// A card's request ID never changes, so it is read once per message record.
+const requestIds = new WeakMap();
+function requestIdOf(message) {
+  if (!requestIds.has(message)) {
+    const match = /req_[0-9A-Z]{26}/.exec(`${JSON.stringify(message.blocks || [])} ${message.text || ''}`);
+    requestIds.set(message, match ? match[0] : null);
+  }
+  return requestIds.get(message);
+}
+
+/// Runs the jitbot binary with `args`; resolves with {status, signal, stdout, stderr}.
+function runJitbot(args, env = {}, timeoutMs = 60000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BINARY, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => { stdout += chunk; });
+    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr, args });
+    });
+  });
+}
+
+/// Polls `predicate` every `intervalMs` until it returns something truthy (returned); rejects after timeoutMs.
+async function until(predicate, timeoutMs, description, intervalMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await predicate();
+    if (value) return value;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${description}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/// Writes an exec backend into `dir` (a Node script) and returns its path. Every call is logged to
+/// dir/backend.log (BotUnderTest.backendCalls reads it) as "<ISO time> <action>-begin <request_id> <user>" when it
+/// starts and "<ISO time> <action> <request_id> <user> …" when it succeeds. Grants are idempotent by request ID, as
+/// the exec contract asks: a repeat is logged as "grant-repeat" and returns the first grant's grant_id.
+/// behaviour: hold: ['grant'|'revoke'] waits until the file dir/release exists (at most holdMs, or until dir is
+/// removed); fail: {grant|revoke: 'text'} fails that action with `text` as the last line of stderr.
+function writeBackend(dir, behaviour = {}) {
+  const settings = {
+    dir, log: path.join(dir, 'backend.log'), release: path.join(dir, 'release'), grants: path.join(dir, 'grants'),
+    hold: [], holdMs: 120000, fail: {}, ...behaviour,
+  };
+  fs.mkdirSync(settings.grants, { recursive: true });
+  const script = path.join(dir, 'backend.js');
+  fs.writeFileSync(script, `#!${process.execPath}\n'use strict';\n(${backendMain})(${JSON.stringify(settings)});\n`,
+    { mode: 0o755 });
+  return script;
+}
+
+// The body of the script writeBackend writes; it runs in its own process.
+function backendMain(settings) {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const action = process.argv[2];
+  const input = JSON.parse(fs.readFileSync(0, 'utf8'));
+  const id = input.request_id;
+  const log = (word, extra = '') => fs.appendFileSync(settings.log,
+    `${new Date().toISOString()} ${word} ${id} ${input.requester && input.requester.slack_user_id}${extra}\n`);
+  const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  log(`${action}-begin`);
+  if (settings.hold.includes(action)) {
+    const start = Date.now();
+    while (!fs.existsSync(settings.release) && fs.existsSync(settings.dir) && Date.now() - start < settings.holdMs) sleep(50);
+  }
+  if (settings.fail[action]) {
+    process.stderr.write(`${settings.fail[action]}\n`);
+    process.exit(1);
+  }
+  if (action === 'grant') {
+    let first = true;
+    try {
+      fs.closeSync(fs.openSync(path.join(settings.grants, id), 'wx'));
+    } catch {
+      first = false;
+    }
+    log(first ? 'grant' : 'grant-repeat');
+    process.stdout.write(JSON.stringify({ grant_id: `grant-${id}` }));
+  } else {
+    log(action, ` grant_id=${input.grant_id}`);
+    process.stdout.write('{}');
   }
 }
 
@@ -283,5 +420,6 @@ function buttons(card) {
 const isActive = (card) => /Active until/.test(cardText(card)) && buttons(card).join() === 'jit_revoke';
 
 module.exports = {
-  AWS, BotUnderTest, USERS, APPROVALS, INCIDENTS, SRE_LEADS, cardText, buttons, isActive, withBot, writeConfig,
+  AWS, BINARY, BotUnderTest, USERS, APPROVALS, INCIDENTS, SRE_LEADS, cardText, buttons, isActive, requestIdOf, runJitbot,
+  until, withBot, writeBackend, writeConfig,
 };
