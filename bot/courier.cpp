@@ -36,14 +36,14 @@ Courier::~Courier() {
 }
 
 void Courier::deliver() {
-  // Relaxed durability: after an OS crash a delivered notice may be sent again, never lost;
-  // it spares an fsync per message, which otherwise caps how fast cards go out.
+  // After an OS crash a delivered notice may be sent again (its deletion was not yet on disk),
+  // never lost; no fsync per message, which would cap how fast cards go out.
   std::optional<storage::SqliteStore> store;
   for (;;) {
     auto ticket = waker_.ticket();
     std::optional<workflows::Instant> next;
     try {
-      if (!store) store.emplace(database_, storage::SqliteStore::Durability::relaxed);
+      if (!store) store.emplace(database_);
       while (auto notice = store->claim_notice(clock_.now(), clock_.now() + delivery_lease)) {
         bool delivered = workflows::deliver_notice(*store, chat_, policy_, *notice, clock_.now());
         // The next notice in this lane may be due now, and another thread may be idle.

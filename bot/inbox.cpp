@@ -27,8 +27,8 @@ constexpr int max_input_attempts = 3;
 Inbox::Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled, int threads)
     : parts_(std::move(parts)), answer_(std::move(answer)), on_handled_(std::move(on_handled)) {
   // WAL with synchronous=NORMAL: a kept input survives a crash of jitbot (the threat while
-  // Slack waits for the ack); an OS crash may lose the last few.
-  writer_ = std::make_unique<storage::SqliteStore>(parts_.database, storage::SqliteStore::Durability::relaxed);
+  // Slack waits for the ack) at no fsync per input; an OS crash may lose the last few.
+  writer_ = std::make_unique<storage::SqliteStore>(parts_.database);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
 

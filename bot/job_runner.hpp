@@ -14,7 +14,7 @@ namespace jitbot::bot {
 struct BackendEntry {
   std::unique_ptr<workflows::CredentialBackend> backend;
   std::chrono::seconds timeout{60};  ///< the budget of one call; a job's lease outlasts it
-  int max_concurrent = 4;            ///< calls to this backend that may run at once
+  int max_concurrent = 8;            ///< calls to this backend that may run at once
 };
 
 using Backends = std::map<std::string, BackendEntry>;

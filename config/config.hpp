@@ -31,7 +31,7 @@ struct BackendConfig {
   std::string name;
   std::string type;                             ///< one of backend_types
   workflows::Seconds timeout{60};               ///< one call's budget, at most an hour
-  int max_concurrent = 4;                       ///< calls to this backend that may run at once
+  int max_concurrent = 8;                       ///< calls to this backend that may run at once
   std::vector<std::string> command;             ///< exec: argv, command[0] resolved against the config folder
   std::map<std::string, std::string> settings;  ///< the type's own string keys (region, url, …), validated
   std::vector<std::string> token_command;       ///< gcp, azure: prints an access token

@@ -196,13 +196,12 @@ AuditEntry audit_entry_from_row(SQLite::Statement& row) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(const std::string& path, Durability durability) {
+SqliteStore::SqliteStore(const std::string& path) {
   try {
     db_ = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db_->setBusyTimeout(5000);
     if (path != ":memory:") db_->exec("PRAGMA journal_mode=WAL");
-    // FULL: a commit is on disk before the backend is called, so a crash never forgets a grant.
-    db_->exec(durability == Durability::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    db_->exec("PRAGMA synchronous=NORMAL");
     db_->exec("PRAGMA foreign_keys=ON");
     migrate();
   } catch (const SQLite::Exception& e) {
@@ -230,8 +229,36 @@ void SqliteStore::migrate() {
   }
 }
 
+namespace {
+
+/// synchronous=FULL for one transaction: its commit syncs the WAL before it returns, so the
+/// decision is on disk before the outside world hears of it. Set outside the transaction, as
+/// SQLite requires.
+class SyncedCommit {
+ public:
+  SyncedCommit(SQLite::Database& db, bool wanted) : db_(db), wanted_(wanted) {
+    if (wanted_) db_.exec("PRAGMA synchronous=FULL");
+  }
+  ~SyncedCommit() {
+    try {
+      if (wanted_) db_.exec("PRAGMA synchronous=NORMAL");
+    } catch (const std::exception& e) {
+      logger()->error("could not restore synchronous=NORMAL: {}", e.what());
+    }
+  }
+  SyncedCommit(const SyncedCommit&) = delete;
+  SyncedCommit& operator=(const SyncedCommit&) = delete;
+
+ private:
+  SQLite::Database& db_;
+  bool wanted_;
+};
+
+}  // namespace
+
 bool SqliteStore::commit(const workflows::Change& change) {
   const Request& r = change.request;
+  SyncedCommit synced(*db_, change.reach_disk);  // declared first: outlives the transaction
   SQLite::Transaction transaction(*db_);
   if (change.expected_version) {
     SQLite::Statement update(*db_, std::string{"UPDATE requests SET ("} + request_columns + ") = (" +

@@ -27,12 +27,11 @@ class SqliteStore final : public workflows::RequestStore {
  public:
   /// Opens (creating if needed) and migrates the database. Throws std::runtime_error with
   /// the path and SQLite's message when the file cannot be opened or is not a jitbot database.
-  /// How a commit reaches the disk. `full` (every commit synced before it returns) for
-  /// decisions; `relaxed` (WAL synchronous=NORMAL: safe from kill -9, an OS crash may undo the
-  /// last commits) only where undoing means doing something twice, e.g. marking a notice delivered.
-  enum class Durability { full, relaxed };
-
-  explicit SqliteStore(const std::string& path, Durability durability = Durability::full);
+  ///
+  /// Commits are in WAL mode with synchronous=NORMAL: safe from kill -9, while an OS crash or
+  /// power loss may undo the last commits. A change marked `reach_disk` is synced before commit()
+  /// returns, and with it every commit before it (the WAL is one file, written in order).
+  explicit SqliteStore(const std::string& path);
   ~SqliteStore() override;
 
   bool commit(const workflows::Change& change) override;

@@ -356,9 +356,11 @@ std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
   }
   if (grant && !request->grant_started_at) {
     // Remember the first start, so a grant re-run after a crash still expires on time.
-    auto outcome = transition(request->id, [&](Request& r, Change&) -> std::optional<std::string> {
+    // Synced: the approval and this start are on disk before the backend hears of the grant.
+    auto outcome = transition(request->id, [&](Request& r, Change& change) -> std::optional<std::string> {
       if (r.state != RequestState::approved) return "moved on";
       if (!r.grant_started_at) r.grant_started_at = clock_.now();
+      change.reach_disk = true;
       return std::nullopt;
     });
     request = store_.find(job.request_id);

@@ -123,6 +123,9 @@ struct Change {
   /// The inbox row this change handles: removed in the same transaction, so a crash after the
   /// commit never handles it twice.
   std::optional<std::int64_t> consumes_input;
+  /// On disk, even through an OS crash, before commit() returns, with every change before it.
+  /// For the last change before a grant: no access is ever granted whose decision could be lost.
+  bool reach_disk = false;
 };
 
 /// Persistence for requests, their audit trail and the outbox of chat notices.

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,6 +63,34 @@ std::vector<std::string> child_environment() {
   return env;
 }
 
+/// The child's start: its own process group (so a timeout kills the script and everything it
+/// started), default SIGPIPE (an ignored signal stays ignored across exec), no blocked signals
+/// (jitbot blocks SIGINT/SIGTERM for its signal thread), and its stdio on our pipes.
+struct Spawn {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attributes;
+  Spawn() {
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawnattr_init(&attributes);
+    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    ::posix_spawnattr_setpgroup(&attributes, 0);
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    ::posix_spawnattr_setsigdefault(&attributes, &defaults);
+    sigset_t none;
+    sigemptyset(&none);
+    ::posix_spawnattr_setsigmask(&attributes, &none);
+  }
+  ~Spawn() {
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attributes);
+  }
+  Spawn(const Spawn&) = delete;
+  Spawn& operator=(const Spawn&) = delete;
+  void redirect(int from, int to) { ::posix_spawn_file_actions_adddup2(&actions, from, to); }
+};
+
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 /// Reads what `fd` has into `sink`, at most 64 KiB per call so a chatty backend cannot keep
@@ -117,30 +147,33 @@ ProcessOutcome run_process(const std::vector<std::string>& argv, const std::stri
   for (const auto& e : env) c_env.push_back(const_cast<char*>(e.c_str()));
   c_env.push_back(nullptr);
 
-  // Built before fork: between fork and exec the child may only make async-signal-safe calls.
-  const std::string exec_failed = "cannot run " + argv[0] + ": ";
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(std::string{"fork: "} + std::strerror(errno));
-  if (pid == 0) {
-    // Own process group, so a timeout kills the script and everything it started.
-    ::setpgid(0, 0);
-    ::signal(SIGPIPE, SIG_DFL);  // an ignored signal would stay ignored across exec
-    ::dup2(in.read_end, STDIN_FILENO);
-    ::dup2(out.write_end, STDOUT_FILENO);
-    ::dup2(err.write_end, STDERR_FILENO);
-    ::execve(c_argv[0], c_argv.data(), c_env.data());
-    const char* why = errno == ENOENT ? "no such file\n" : errno == EACCES ? "permission denied\n" : "exec failed\n";
-    [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
-    ignored = ::write(STDERR_FILENO, why, std::strlen(why));
-    ::_exit(127);
+  // posix_spawn, not fork: glibc starts the child with vfork semantics, so the parent's memory
+  // is never marked copy-on-write. With many threads and calls at once, fork made every thread
+  // of jitbot pay page faults and TLB flushes until each child exec'd.
+  Spawn spawn;
+  spawn.redirect(in.read_end, STDIN_FILENO);
+  spawn.redirect(out.write_end, STDOUT_FILENO);
+  spawn.redirect(err.write_end, STDERR_FILENO);
+  pid_t pid = 0;
+  int failed = ::posix_spawn(&pid, c_argv[0], &spawn.actions, &spawn.attributes, c_argv.data(), c_env.data());
+  if (failed != 0) {
+    ProcessOutcome result;
+    result.wait_status = 127 << 8;  // what a shell reports for a program it cannot run
+    result.err = "cannot run " + argv[0] + ": " +
+                 (failed == ENOENT   ? "no such file"
+                  : failed == EACCES ? "permission denied"
+                                     : std::strerror(failed));
+    return result;
   }
-  ::setpgid(pid, pid);  // also from the parent, so the group exists before any kill
   in.close_read();
   out.close_write();
   err.close_write();
   set_nonblocking(in.write_end);
   set_nonblocking(out.read_end);
   set_nonblocking(err.read_end);
+  // A descriptor that becomes readable when the child exits, so we sleep in poll() instead of
+  // waking every few milliseconds to ask.
+  int exit_fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 
   ProcessOutcome result;
   std::size_t written = 0;
@@ -153,6 +186,7 @@ ProcessOutcome run_process(const std::vector<std::string>& argv, const std::stri
       if (exited) break;
       ::kill(-pid, SIGKILL);
       ::waitpid(pid, &result.wait_status, 0);
+      if (exit_fd >= 0) ::close(exit_fd);
       result.timed_out = true;
       return result;
     }
@@ -160,9 +194,12 @@ ProcessOutcome run_process(const std::vector<std::string>& argv, const std::stri
     if (in.write_end >= 0) fds.push_back({in.write_end, POLLOUT, 0});
     if (out_open) fds.push_back({out.read_end, POLLIN, 0});
     if (err_open) fds.push_back({err.read_end, POLLIN, 0});
+    if (exit_fd >= 0 && !exited) fds.push_back({exit_fd, POLLIN, 0});
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    // Short polls: the only way to notice the exit of a child whose pipes stay open.
-    ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<long long>(remaining, 0, 20)));
+    // Without a pidfd, short polls are the only way to notice the exit of a child whose pipes
+    // stay open.
+    long long longest = exit_fd >= 0 ? 1000 : 20;
+    ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<long long>(remaining, 0, longest)));
     if (in.write_end >= 0) {
       ssize_t n = ::write(in.write_end, input.data() + written, input.size() - written);
       if (n > 0) written += static_cast<std::size_t>(n);
@@ -177,6 +214,7 @@ ProcessOutcome run_process(const std::vector<std::string>& argv, const std::stri
   }
   // The script may have left children holding nothing of ours; they go with the group.
   ::kill(-pid, SIGKILL);
+  if (exit_fd >= 0) ::close(exit_fd);
   return result;
 }
 
