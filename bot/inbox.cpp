@@ -21,6 +21,8 @@ constexpr auto input_lease = 120s;
 /// An input that was being handled when jitbot died this many times is dropped, not retried:
 /// it may be what kills it.
 constexpr int max_input_attempts = 3;
+/// Read-only questions waiting in memory; beyond this the ack says "busy, ask again".
+constexpr std::size_t max_waiting_questions = 10000;
 
 }  // namespace
 
@@ -46,13 +48,15 @@ void Inbox::keep(workflows::Input input) {
   waker_.kick();
 }
 
-void Inbox::ask(workflows::Input input) {
+bool Inbox::ask(workflows::Input input) {
   input.received_at = parts_.clock.now();
   {
     std::lock_guard lock(mutex_);
+    if (questions_.size() >= max_waiting_questions) return false;
     questions_.push_back(std::move(input));
   }
   waker_.kick();
+  return true;
 }
 
 std::optional<workflows::Input> Inbox::next(workflows::RequestStore& store) {

@@ -31,8 +31,9 @@ class Inbox {
   /// Writes the input to the inbox table; call before acking. Throws when it cannot be kept.
   void keep(workflows::Input input);
 
-  /// Queues a read-only question (nothing is lost if a crash drops it).
-  void ask(workflows::Input input);
+  /// Queues a read-only question (nothing is lost if a crash drops it); false when too many
+  /// wait already, so a flood cannot grow memory without bound.
+  bool ask(workflows::Input input);
 
  private:
   void work();

@@ -17,7 +17,14 @@ std::shared_ptr<spdlog::logger> logger() {
 
 constexpr int list_limit = 20;
 
-Reply reply_of(const workflows::Outcome& outcome) { return {outcome.ok, outcome.message}; }
+Reply reply_of(const workflows::Outcome& outcome) { return {outcome.ok, outcome.message, outcome.refusal}; }
+
+Reply refused(workflows::RefusalReason reason, const std::string& request_id = {}) {
+  workflows::Refusal refusal;
+  refusal.reason = reason;
+  refusal.request_id = request_id;
+  return {false, workflows::describe(refusal), reason};
+}
 
 }  // namespace
 
@@ -53,13 +60,13 @@ Reply InputHandler::click(const std::string& actor, const std::string& action, c
   if (action == "deny") return reply_of(workflow_.deny(actor, request_id, {}));
   if (action == "revoke") return reply_of(workflow_.revoke(actor, request_id));
   logger()->warn("ignored a click with unknown action '{}'", action);
-  return {false, "That button is not one jitbot knows; nothing was changed."};
+  return refused(workflows::RefusalReason::unknown_button);
 }
 
 Reply InputHandler::status(const std::string& actor, const std::string& request_id) {
   if (!request_id.empty()) {
     auto request = store_.find(request_id);
-    if (!request) return {false, "There is no request " + request_id + ". Check the ID with /jit list."};
+    if (!request) return refused(workflows::RefusalReason::no_such_request, request_id);
     return {true, workflows::status_details(*request, policy_)};
   }
   workflows::RequestFilter filter;

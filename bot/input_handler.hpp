@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -10,8 +11,13 @@ namespace jitbot::bot {
 
 /// The answer shown only to the person who typed or clicked.
 struct Reply {
+  Reply() = default;
+  Reply(bool ok_in, std::string text_in, std::optional<workflows::RefusalReason> refusal_in = std::nullopt)
+      : ok(ok_in), text(std::move(text_in)), refusal(refusal_in) {}
+
   bool ok = false;
-  std::string text;  ///< plain text; chat adapters escape it
+  std::string text;                                 ///< plain text; chat adapters escape it
+  std::optional<workflows::RefusalReason> refusal;  ///< why not, when the rules said no
 };
 
 /// The one place where chat input becomes a workflow call: a typed command or a click, from

@@ -135,8 +135,8 @@ std::optional<json> route_envelope(const slack::Envelope& envelope, Inbox& inbox
     auto verb = std::get<Command>(parsed).verb;
     if (verb == Verb::help) return slack::ephemeral_reply(help_text());
     if (verb == Verb::status || verb == Verb::list) {
-      inbox.ask(std::move(*input));
-      return std::nullopt;
+      if (inbox.ask(std::move(*input))) return std::nullopt;
+      return slack::ephemeral_reply("jitbot is very busy right now; ask again in a moment.");
     }
   }
   try {

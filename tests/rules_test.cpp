@@ -3,15 +3,17 @@
 
 #include "support.hpp"
 #include "workflows/rules.hpp"
+#include "workflows/wording.hpp"
 
 using namespace jitbot;
 using namespace jitbot::testing;
 using workflows::NewRequest;
+using workflows::RefusalReason;
 
 namespace {
 
-workflows::Refusal check(const workflows::Policy& policy, FakeDirectory& directory, const std::string& user,
-                         NewRequest draft) {
+workflows::Check check(const workflows::Policy& policy, FakeDirectory& directory, const std::string& user,
+                       NewRequest draft) {
   const workflows::Role* role = nullptr;
   return workflows::check_new_request(policy, directory, user, draft, role);
 }
@@ -45,15 +47,18 @@ TEST_CASE("a request must name a configured role and an allowed scope", "[rules]
 
   auto scope = check(policy, directory, "U0ALICE", draft("999999999999"));
   REQUIRE(scope);
-  CHECK(scope->find("Scope 999999999999 is not allowed") != std::string::npos);
-  CHECK(scope->find("dev-*") != std::string::npos);
+  CHECK(scope->reason == RefusalReason::scope_not_allowed);
+  CHECK(scope->options == std::vector<std::string>{"123456789012", "dev-*"});  // says what is allowed
+  CHECK(workflows::describe(*scope) ==
+        "Scope 999999999999 is not allowed for aws/admin. Allowed scopes: 123456789012, dev-*.");
 
   NewRequest unknown = draft("123456789012");
   unknown.role = "root";
   auto role = check(policy, directory, "U0ALICE", unknown);
   REQUIRE(role);
-  CHECK(role->find("Unknown role aws/root") != std::string::npos);
-  CHECK(role->find("admin") != std::string::npos);  // says what does exist
+  CHECK(role->reason == RefusalReason::unknown_role);
+  CHECK(role->options == std::vector<std::string>{"admin"});  // says what does exist
+  CHECK(workflows::describe(*role).find("Unknown role aws/root") != std::string::npos);
 }
 
 TEST_CASE("durations within max_duration and any min_duration", "[rules]") {
@@ -63,11 +68,14 @@ TEST_CASE("durations within max_duration and any min_duration", "[rules]") {
   CHECK_FALSE(check(policy, directory, "U0ALICE", draft("dev-x", 1s)).has_value());  // no minimum by default
   auto longer = check(policy, directory, "U0ALICE", draft("dev-x", 4h + 1s));
   REQUIRE(longer);
-  CHECK(longer->find("longer than the maximum of 4h") != std::string::npos);
+  CHECK(longer->reason == RefusalReason::duration_too_long);
+  CHECK(longer->limit == 4h);
+  CHECK(workflows::describe(*longer).find("longer than the maximum of 4h") != std::string::npos);
   policy.roles[0].min_duration = 15min;
   auto shorter = check(policy, directory, "U0ALICE", draft("dev-x", 5min));
   REQUIRE(shorter);
-  CHECK(shorter->find("shorter than the minimum of 15m") != std::string::npos);
+  CHECK(shorter->reason == RefusalReason::duration_too_short);
+  CHECK(shorter->limit == 15min);
 }
 
 TEST_CASE("requesters by user ID, by group, or anyone", "[rules]") {
@@ -79,7 +87,8 @@ TEST_CASE("requesters by user ID, by group, or anyone", "[rules]") {
   CHECK_FALSE(check(policy, directory, "U0DAVE", draft("dev-x")).has_value());
   auto outsider = check(policy, directory, "U0EVE", draft("dev-x"));
   REQUIRE(outsider);
-  CHECK(outsider->find("not allowed to request aws/admin") != std::string::npos);
+  CHECK(outsider->reason == RefusalReason::not_a_requester);
+  CHECK(outsider->role == "aws/admin");
 }
 
 TEST_CASE("break-glass needs the role's allow-list, by user or group", "[rules]") {
@@ -88,12 +97,12 @@ TEST_CASE("break-glass needs the role's allow-list, by user or group", "[rules]"
   auto glass = draft("123456789012");
   glass.break_glass = true;
   CHECK_FALSE(check(policy, directory, "U0ONCALL", glass).has_value());
-  CHECK(check(policy, directory, "U0ALICE", glass).has_value());
+  CHECK(check(policy, directory, "U0ALICE", glass)->reason == RefusalReason::not_a_break_glass_requester);
   policy.roles[0].break_glass_requesters = {"S0ONCALL"};
   directory.groups["S0ONCALL"] = {"U0ALICE"};
   CHECK_FALSE(check(policy, directory, "U0ALICE", glass).has_value());
   policy.roles[0].break_glass_requesters.clear();
   auto disabled = check(policy, directory, "U0ALICE", glass);
   REQUIRE(disabled);
-  CHECK(disabled->find("not enabled") != std::string::npos);
+  CHECK(disabled->reason == RefusalReason::break_glass_disabled);
 }

@@ -32,6 +32,15 @@ std::vector<std::string> approver_ids(const Request& request) {
   return ids;
 }
 
+Refusal refusal_for(RefusalReason reason, const Request& request) {
+  Refusal refusal;
+  refusal.reason = reason;
+  refusal.request_id = request.id;
+  refusal.role = request.provider + "/" + request.role;
+  refusal.state = request.state;
+  return refusal;
+}
+
 std::string describe_access(const Request& request) {
   return request.provider + "/" + request.role + " on " + request.scope + " for " + format_duration(request.duration);
 }
@@ -106,7 +115,7 @@ bool AccessWorkflow::commit(Change& change) {
 
 Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& draft) {
   const Role* role = nullptr;
-  if (auto refusal = check_new_request(policy_, directory_, requester, draft, role)) return {false, *refusal, {}};
+  if (auto refusal = check_new_request(policy_, directory_, requester, draft, role)) return Outcome::refused(*refusal);
 
   Request request;
   request.id = ids_.next_request_id();
@@ -122,7 +131,7 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
   request.pending_deadline = request.created_at + policy_.pending_timeout;
 
   Change change;
-  Outcome outcome{true, {}, request.id};
+  Outcome outcome{true, {}, request.id, std::nullopt};
   if (draft.break_glass) {
     // Break-glass skips approval: it is approved on creation, granted at once, and every
     // incident channel hears about it so a human reviews it after the fact.
@@ -145,18 +154,26 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
   }
   request.version = 1;
   change.request = request;
-  if (!commit(change)) return {false, "Could not save the request; try again.", {}};
+  if (!commit(change)) return Outcome::refused(refusal_for(RefusalReason::changed_meanwhile, request));
   return outcome;
 }
 
 Outcome AccessWorkflow::transition(const std::string& request_id, const Decide& decide) {
   for (int attempt = 0; attempt < max_commit_attempts; ++attempt) {
     auto current = store_.find(request_id);
-    if (!current) return {false, "There is no request " + request_id + ". Check the ID with /jit list.", request_id};
+    if (!current) {
+      Refusal missing;
+      missing.reason = RefusalReason::no_such_request;
+      missing.request_id = request_id;
+      return Outcome::refused(missing);
+    }
     Request next = *current;
     Change change;
     change.expected_version = current->version;
-    if (auto refusal = decide(next, change)) return {false, *refusal, request_id};
+    if (auto refusal = decide(next, change)) {
+      if (refusal->request_id.empty()) refusal->request_id = request_id;
+      return Outcome::refused(*refusal);
+    }
     next.version = current->version + 1;
     if (next.state == RequestState::approved && current->state != RequestState::approved) {
       change.jobs.push_back(job_for(next, BackendCall::Action::grant, clock_.now()));
@@ -164,16 +181,19 @@ Outcome AccessWorkflow::transition(const std::string& request_id, const Decide& 
     change.request = next;
     // The compare-and-set: if another click or replica got there first, decide again on
     // what it left, so the rules see the real current state.
-    if (commit(change)) return {true, {}, request_id};
+    if (commit(change)) return {true, {}, request_id, std::nullopt};
   }
-  return {false, "Request " + request_id + " changed while you acted on it; look at it again and retry.", request_id};
+  Refusal raced;
+  raced.reason = RefusalReason::changed_meanwhile;
+  raced.request_id = request_id;
+  return Outcome::refused(raced);
 }
 
 Outcome AccessWorkflow::approve(const std::string& actor, const std::string& request_id) {
   std::string message;
-  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     const Role* role = policy_.find_role(request.provider, request.role);
-    if (role == nullptr) return "Role " + request.provider + "/" + request.role + " is no longer configured.";
+    if (role == nullptr) return refusal_for(RefusalReason::role_gone, request);
     if (auto refusal = check_decision(*role, directory_, actor, request, Decision::approve, clock_.now())) {
       return refusal;
     }
@@ -198,9 +218,9 @@ Outcome AccessWorkflow::approve(const std::string& actor, const std::string& req
 }
 
 Outcome AccessWorkflow::deny(const std::string& actor, const std::string& request_id, const std::string& note) {
-  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     const Role* role = policy_.find_role(request.provider, request.role);
-    if (role == nullptr) return "Role " + request.provider + "/" + request.role + " is no longer configured.";
+    if (role == nullptr) return refusal_for(RefusalReason::role_gone, request);
     if (auto refusal = check_decision(*role, directory_, actor, request, Decision::deny, clock_.now())) {
       return refusal;
     }
@@ -220,7 +240,7 @@ Outcome AccessWorkflow::deny(const std::string& actor, const std::string& reques
 }
 
 Outcome AccessWorkflow::cancel(const std::string& actor, const std::string& request_id) {
-  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     if (auto refusal = check_cancel(actor, request)) return refusal;
     Request before = request;
     request.state = RequestState::cancelled;
@@ -252,9 +272,9 @@ void AccessWorkflow::start_revoke(Request& request, Change& change, const std::s
 }
 
 Outcome AccessWorkflow::revoke(const std::string& actor, const std::string& request_id) {
-  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     const Role* role = policy_.find_role(request.provider, request.role);
-    if (role == nullptr) return "Role " + request.provider + "/" + request.role + " is no longer configured.";
+    if (role == nullptr) return refusal_for(RefusalReason::role_gone, request);
     if (auto refusal = check_revoke(*role, directory_, actor, request)) return refusal;
     if (request.state == RequestState::revoke_failed) {
       // Already ending; an explicit revoke means "retry now".
@@ -272,7 +292,7 @@ Outcome AccessWorkflow::revoke(const std::string& actor, const std::string& requ
 
 Outcome AccessWorkflow::revoke_by_operator(const std::string& operator_name, const std::string& request_id,
                                            const std::string& note) {
-  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     if (request.ending_as) {
       // Already ending (revoking, retrying, or cleaning up a failed grant): retry now.
       request.next_revoke_attempt = clock_.now();
@@ -280,10 +300,7 @@ Outcome AccessWorkflow::revoke_by_operator(const std::string& operator_name, con
       change.jobs.push_back(job_for(request, BackendCall::Action::revoke, clock_.now()));
       return std::nullopt;
     }
-    if (request.state != RequestState::active) {
-      return "Request " + request.id + " is " + std::string{to_string(request.state)} +
-             "; only active access can be revoked (use cancel for a pending request).";
-    }
+    if (request.state != RequestState::active) return refusal_for(RefusalReason::wrong_state, request);
     start_revoke(request, change, operator_name, RequestState::revoked, note);
     return std::nullopt;
   });
@@ -293,11 +310,8 @@ Outcome AccessWorkflow::revoke_by_operator(const std::string& operator_name, con
 
 Outcome AccessWorkflow::cancel_by_operator(const std::string& operator_name, const std::string& request_id,
                                            const std::string& note) {
-  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
-    if (request.state != RequestState::pending) {
-      return "Request " + request.id + " is " + std::string{to_string(request.state)} +
-             "; only a pending request can be cancelled.";
-    }
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
+    if (request.state != RequestState::pending) return refusal_for(RefusalReason::wrong_state, request);
     Request before = request;
     request.state = RequestState::cancelled;
     request.decided_by = operator_name;
@@ -315,13 +329,10 @@ Outcome AccessWorkflow::cancel_by_operator(const std::string& operator_name, con
 
 Outcome AccessWorkflow::resolve_by_operator(const std::string& operator_name, const std::string& request_id,
                                             const std::string& note) {
-  auto outcome = transition(request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     bool access_may_exist = request.state == RequestState::active || request.state == RequestState::revoke_failed ||
                             request.ending_as.has_value();
-    if (!access_may_exist) {
-      return "Request " + request.id + " is " + std::string{to_string(request.state)} +
-             " and holds no access; there is nothing to resolve.";
-    }
+    if (!access_may_exist) return refusal_for(RefusalReason::nothing_to_resolve, request);
     Request before = request;
     bool failed_grant = request.state == RequestState::grant_failed;
     if (!failed_grant) {
@@ -357,8 +368,8 @@ std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
   if (grant && !request->grant_started_at) {
     // Remember the first start, so a grant re-run after a crash still expires on time.
     // Synced: the approval and this start are on disk before the backend hears of the grant.
-    auto outcome = transition(request->id, [&](Request& r, Change& change) -> std::optional<std::string> {
-      if (r.state != RequestState::approved) return "moved on";
+    auto outcome = transition(request->id, [&](Request& r, Change& change) -> Check {
+      if (r.state != RequestState::approved) return refusal_for(RefusalReason::wrong_state, r);
       if (!r.grant_started_at) r.grant_started_at = clock_.now();
       change.reach_disk = true;
       return std::nullopt;
@@ -404,8 +415,8 @@ void AccessWorkflow::job_failed(const Job& job, const std::string& error) {
 }
 
 void AccessWorkflow::record_grant(const Job& job, const BackendResult& result) {
-  auto outcome = transition(job.request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
-    if (request.state != RequestState::approved) return "not approved";
+  auto outcome = transition(job.request_id, [&](Request& request, Change& change) -> Check {
+    if (request.state != RequestState::approved) return refusal_for(RefusalReason::wrong_state, request);
     Request before = request;
     change.settles = JobSettlement{job.id, std::nullopt, {}};
     if (result.ok) {
@@ -440,8 +451,8 @@ void AccessWorkflow::record_grant(const Job& job, const BackendResult& result) {
 }
 
 void AccessWorkflow::record_revoke(const Job& job, const BackendResult& result) {
-  auto outcome = transition(job.request_id, [&](Request& request, Change& change) -> std::optional<std::string> {
-    if (!request.ending_as) return "not revoking";
+  auto outcome = transition(job.request_id, [&](Request& request, Change& change) -> Check {
+    if (!request.ending_as) return refusal_for(RefusalReason::wrong_state, request);
     change.settles = JobSettlement{job.id, std::nullopt, {}};
     if (request.state == RequestState::grant_failed) {
       record_cleanup(request, change, result);
@@ -511,8 +522,8 @@ void AccessWorkflow::tick() {
   const Instant now = clock_.now();
   for (const auto& request : store_.due_requests(now)) {
     if (request.state == RequestState::pending && request.pending_deadline <= now) {
-      transition(request.id, [&](Request& r, Change& change) -> std::optional<std::string> {
-        if (r.state != RequestState::pending) return "moved on";
+      transition(request.id, [&](Request& r, Change& change) -> Check {
+        if (r.state != RequestState::pending) return refusal_for(RefusalReason::wrong_state, r);
         Request before = r;
         r.state = RequestState::timed_out;
         r.ended_at = now;
@@ -523,8 +534,8 @@ void AccessWorkflow::tick() {
       });
     } else if (request.state == RequestState::active && !request.ending_as && request.expires_at &&
                *request.expires_at <= now) {
-      transition(request.id, [&](Request& r, Change& change) -> std::optional<std::string> {
-        if (r.state != RequestState::active || r.ending_as) return "moved on";
+      transition(request.id, [&](Request& r, Change& change) -> Check {
+        if (r.state != RequestState::active || r.ending_as) return refusal_for(RefusalReason::wrong_state, r);
         start_revoke(r, change, system_actor, RequestState::expired);
         return std::nullopt;
       });

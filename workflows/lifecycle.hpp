@@ -9,6 +9,7 @@
 #include "workflows/policy.hpp"
 #include "workflows/ports.hpp"
 #include "workflows/rules.hpp"
+#include "workflows/wording.hpp"
 
 namespace jitbot::workflows {
 
@@ -17,6 +18,11 @@ struct Outcome {
   bool ok = false;
   std::string message;  ///< plain text for the actor (adapters escape it)
   std::string request_id;
+  std::optional<RefusalReason> refusal;  ///< why not, when !ok
+
+  static Outcome refused(const Refusal& refusal) {
+    return {false, describe(refusal), refusal.request_id, refusal.reason};
+  }
 };
 
 /// The request lifecycle. Every method is one compare-and-set transition with its audit
@@ -64,7 +70,7 @@ class AccessWorkflow {
   static constexpr const char* system_actor = "jitbot";
 
  private:
-  using Decide = std::function<std::optional<std::string>(Request&, Change&)>;
+  using Decide = std::function<Check(Request&, Change&)>;
 
   /// Loads the request, lets `decide` mutate it (or refuse with a message), commits with
   /// compare-and-set, and re-decides on a fresh copy if another writer won the race.

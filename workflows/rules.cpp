@@ -7,20 +7,21 @@ namespace {
 
 bool is_group_id(const std::string& principal) { return !principal.empty() && principal.front() == 'S'; }
 
-std::string state_phrase(RequestState state) {
-  switch (state) {
-    case RequestState::pending: return "is still pending";
-    case RequestState::approved: return "is already approved and being granted";
-    case RequestState::active: return "is already active";
-    case RequestState::expired: return "has already expired";
-    case RequestState::revoked: return "has already been revoked";
-    case RequestState::denied: return "has already been denied";
-    case RequestState::timed_out: return "has already timed out";
-    case RequestState::cancelled: return "has already been cancelled";
-    case RequestState::grant_failed: return "already ended: the grant failed";
-    case RequestState::revoke_failed: return "is being revoked (the last attempt failed and is retried)";
-  }
-  return "is in an unknown state";
+std::string label(const Role& role) { return role.provider + "/" + role.name; }
+
+Refusal about(RefusalReason reason, const Request& request) {
+  Refusal refusal;
+  refusal.reason = reason;
+  refusal.request_id = request.id;
+  refusal.state = request.state;
+  return refusal;
+}
+
+Refusal about(RefusalReason reason, const Role& role) {
+  Refusal refusal;
+  refusal.reason = reason;
+  refusal.role = label(role);
+  return refusal;
 }
 
 }  // namespace
@@ -35,83 +36,79 @@ bool is_listed(const std::vector<std::string>& principals, const std::string& us
   });
 }
 
-Refusal check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
-                          const NewRequest& draft, const Role*& role_out) {
+Check check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
+                        const NewRequest& draft, const Role*& role_out) {
   const Role* role = policy.find_role(draft.provider, draft.role);
   if (role == nullptr) {
-    std::string known;
+    Refusal refusal;
+    refusal.reason = RefusalReason::unknown_role;
+    refusal.role = draft.provider + "/" + draft.role;
     for (const auto& candidate : policy.roles) {
-      if (candidate.provider != draft.provider) continue;
-      known += (known.empty() ? "" : ", ") + candidate.name;
+      if (candidate.provider == draft.provider) refusal.options.push_back(candidate.name);
     }
-    if (known.empty()) {
-      for (const auto& candidate : policy.roles) {
-        known += (known.empty() ? "" : ", ") + candidate.provider + "/" + candidate.name;
-      }
+    if (refusal.options.empty()) {
+      for (const auto& candidate : policy.roles) refusal.options.push_back(label(candidate));
     }
-    return "Unknown role " + draft.provider + "/" + draft.role +
-           ". Roles you can request: " + (known.empty() ? "none are configured" : known) + ".";
+    return refusal;
   }
   bool scope_allowed = std::any_of(role->scopes.begin(), role->scopes.end(),
                                    [&](const std::string& pattern) { return glob_match(pattern, draft.scope); });
   if (!scope_allowed) {
-    std::string allowed;
-    for (const auto& pattern : role->scopes) allowed += (allowed.empty() ? "" : ", ") + pattern;
-    return "Scope " + draft.scope + " is not allowed for " + role->provider + "/" + role->name +
-           ". Allowed scopes: " + allowed + ".";
+    Refusal refusal = about(RefusalReason::scope_not_allowed, *role);
+    refusal.asked = draft.scope;
+    refusal.options = role->scopes;
+    return refusal;
   }
   if (draft.duration > role->max_duration) {
-    return "Duration " + format_duration(draft.duration) + " is longer than the maximum of " +
-           format_duration(role->max_duration) + " for " + role->provider + "/" + role->name + ".";
+    Refusal refusal = about(RefusalReason::duration_too_long, *role);
+    refusal.requested = draft.duration;
+    refusal.limit = role->max_duration;
+    return refusal;
   }
   if (role->min_duration && draft.duration < *role->min_duration) {
-    return "Duration " + format_duration(draft.duration) + " is shorter than the minimum of " +
-           format_duration(*role->min_duration) + " for " + role->provider + "/" + role->name + ".";
+    Refusal refusal = about(RefusalReason::duration_too_short, *role);
+    refusal.requested = draft.duration;
+    refusal.limit = *role->min_duration;
+    return refusal;
   }
-  if (draft.reason.empty()) return "A reason is required (--reason \"…\"), so approvers and auditors know why.";
+  if (draft.reason.empty()) return about(RefusalReason::reason_missing, *role);
   if (draft.break_glass) {
-    if (role->break_glass_requesters.empty()) {
-      return "Break-glass is not enabled for " + role->provider + "/" + role->name +
-             ". Submit a normal request instead.";
-    }
+    if (role->break_glass_requesters.empty()) return about(RefusalReason::break_glass_disabled, *role);
     if (!is_listed(role->break_glass_requesters, requester, directory)) {
-      return "You are not allowed to break glass for " + role->provider + "/" + role->name +
-             ". Submit a normal request, or ask an admin to add you to break_glass_requesters.";
+      return about(RefusalReason::not_a_break_glass_requester, *role);
     }
   } else if (!is_listed(role->requesters, requester, directory)) {
-    return "You are not allowed to request " + role->provider + "/" + role->name + ".";
+    return about(RefusalReason::not_a_requester, *role);
   }
   role_out = role;
   return std::nullopt;
 }
 
-Refusal check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
-                       Decision decision, Instant now) {
-  if (request.state != RequestState::pending) return "Request " + request.id + " " + state_phrase(request.state) + ".";
-  if (now >= request.pending_deadline) return "Request " + request.id + " has timed out; the requester must ask again.";
-  if (actor == request.requester) return "You cannot approve or deny your own request.";
-  if (!is_listed(role.approvers, actor, directory)) {
-    return "You are not an approver for " + role.provider + "/" + role.name + ".";
-  }
+Check check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
+                     Decision decision, Instant now) {
+  if (request.state != RequestState::pending) return about(RefusalReason::wrong_state, request);
+  if (now >= request.pending_deadline) return about(RefusalReason::past_deadline, request);
+  if (actor == request.requester) return about(RefusalReason::own_request, request);
+  if (!is_listed(role.approvers, actor, directory)) return about(RefusalReason::not_an_approver, role);
   // An approver who approved may still deny (they spotted a problem); approving twice counts once.
   if (decision == Decision::approve && request.approved_by(actor)) {
-    return "You have already approved " + request.id + "; it needs another approver.";
+    return about(RefusalReason::already_approved_by_you, request);
   }
   return std::nullopt;
 }
 
-Refusal check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request) {
+Check check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request) {
   bool may = actor == request.requester || is_listed(role.approvers, actor, directory);
-  if (!may) return "Only the requester or an approver of " + role.provider + "/" + role.name + " can revoke.";
+  if (!may) return about(RefusalReason::may_not_revoke, role);
   if (request.state == RequestState::revoke_failed) return std::nullopt;  // retry now
-  if (request.state != RequestState::active) return "Request " + request.id + " " + state_phrase(request.state) + ".";
-  if (request.ending_as) return "Request " + request.id + " is already being revoked.";
+  if (request.state != RequestState::active) return about(RefusalReason::wrong_state, request);
+  if (request.ending_as) return about(RefusalReason::already_revoking, request);
   return std::nullopt;
 }
 
-Refusal check_cancel(const std::string& actor, const Request& request) {
-  if (actor != request.requester) return "Only the requester can cancel " + request.id + ".";
-  if (request.state != RequestState::pending) return "Request " + request.id + " " + state_phrase(request.state) + ".";
+Check check_cancel(const std::string& actor, const Request& request) {
+  if (actor != request.requester) return about(RefusalReason::only_requester_cancels, request);
+  if (request.state != RequestState::pending) return about(RefusalReason::wrong_state, request);
   return std::nullopt;
 }
 

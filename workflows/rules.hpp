@@ -6,6 +6,7 @@
 
 #include "workflows/policy.hpp"
 #include "workflows/ports.hpp"
+#include "workflows/refusal.hpp"
 #include "workflows/request.hpp"
 
 namespace jitbot::workflows {
@@ -20,27 +21,27 @@ struct NewRequest {
   bool break_glass = false;
 };
 
-/// Why the rules say no, in words fit for the person who asked. Empty optional: allowed.
-using Refusal = std::optional<std::string>;
+/// Why the rules say no; empty: allowed.
+using Check = std::optional<Refusal>;
 
 /// True when `user` is named in `principals` directly, through a group (S…), or by "*".
 bool is_listed(const std::vector<std::string>& principals, const std::string& user, Directory& directory);
 
 /// Checks a new request against the role it names; on success `role_out` points at it.
-Refusal check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
-                          const NewRequest& draft, const Role*& role_out);
+Check check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
+                        const NewRequest& draft, const Role*& role_out);
 
 enum class Decision { approve, deny };
 
 /// Checks an approve or deny click/command by `actor` on `request` at `now`. A request past its
 /// pending deadline is refused even if the scheduler has not timed it out yet.
-Refusal check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
-                       Decision decision, Instant now);
+Check check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
+                     Decision decision, Instant now);
 
 /// Checks `/jit revoke` (and the card's Revoke button): approvers and the requester may end access early.
-Refusal check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request);
+Check check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request);
 
 /// Checks `/jit cancel`: only the requester, only while pending.
-Refusal check_cancel(const std::string& actor, const Request& request);
+Check check_cancel(const std::string& actor, const Request& request);
 
 }  // namespace jitbot::workflows

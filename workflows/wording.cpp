@@ -8,6 +8,28 @@ int approvals_required(const Request& request, const Policy& policy) {
   return role ? role->approvals_required : 1;
 }
 
+std::string state_phrase(RequestState state) {
+  switch (state) {
+    case RequestState::pending: return "is still pending";
+    case RequestState::approved: return "is already approved and being granted";
+    case RequestState::active: return "is already active";
+    case RequestState::expired: return "has already expired";
+    case RequestState::revoked: return "has already been revoked";
+    case RequestState::denied: return "has already been denied";
+    case RequestState::timed_out: return "has already timed out";
+    case RequestState::cancelled: return "has already been cancelled";
+    case RequestState::grant_failed: return "already ended: the grant failed";
+    case RequestState::revoke_failed: return "is being revoked (the last attempt failed and is retried)";
+  }
+  return "is in an unknown state";
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
 std::string approvers_of(const Request& request) {
   std::string out;
   for (const auto& approval : request.approvals) out += (out.empty() ? "" : ", ") + approval.approver;
@@ -15,6 +37,50 @@ std::string approvers_of(const Request& request) {
 }
 
 }  // namespace
+
+std::string describe(const Refusal& r) {
+  switch (r.reason) {
+    case RefusalReason::unknown_role:
+      return "Unknown role " + r.role +
+             ". Roles you can request: " + (r.options.empty() ? "none are configured" : joined(r.options)) + ".";
+    case RefusalReason::scope_not_allowed:
+      return "Scope " + r.asked + " is not allowed for " + r.role + ". Allowed scopes: " + joined(r.options) + ".";
+    case RefusalReason::duration_too_long:
+      return "Duration " + format_duration(r.requested) + " is longer than the maximum of " + format_duration(r.limit) +
+             " for " + r.role + ".";
+    case RefusalReason::duration_too_short:
+      return "Duration " + format_duration(r.requested) + " is shorter than the minimum of " +
+             format_duration(r.limit) + " for " + r.role + ".";
+    case RefusalReason::reason_missing:
+      return "A reason is required (--reason \"…\"), so approvers and auditors know why.";
+    case RefusalReason::break_glass_disabled:
+      return "Break-glass is not enabled for " + r.role + ". Submit a normal request instead.";
+    case RefusalReason::not_a_break_glass_requester:
+      return "You are not allowed to break glass for " + r.role +
+             ". Submit a normal request, or ask an admin to add you to break_glass_requesters.";
+    case RefusalReason::not_a_requester: return "You are not allowed to request " + r.role + ".";
+    case RefusalReason::no_such_request:
+      return "There is no request " + r.request_id + ". Check the ID with /jit list.";
+    case RefusalReason::role_gone: return "Role " + r.role + " is no longer configured.";
+    case RefusalReason::wrong_state: return "Request " + r.request_id + " " + state_phrase(r.state) + ".";
+    case RefusalReason::past_deadline:
+      return "Request " + r.request_id + " has timed out; the requester must ask again.";
+    case RefusalReason::own_request: return "You cannot approve or deny your own request.";
+    case RefusalReason::not_an_approver: return "You are not an approver for " + r.role + ".";
+    case RefusalReason::already_approved_by_you:
+      return "You have already approved " + r.request_id + "; it needs another approver.";
+    case RefusalReason::may_not_revoke: return "Only the requester or an approver of " + r.role + " can revoke.";
+    case RefusalReason::already_revoking: return "Request " + r.request_id + " is already being revoked.";
+    case RefusalReason::only_requester_cancels: return "Only the requester can cancel " + r.request_id + ".";
+    case RefusalReason::changed_meanwhile:
+      return "Request " + r.request_id + " changed while you acted on it; look at it again and retry.";
+    case RefusalReason::nothing_to_resolve:
+      return "Request " + r.request_id + " is " + std::string{to_string(r.state)} +
+             " and holds no access; there is nothing to resolve.";
+    case RefusalReason::unknown_button: return "That button is not one jitbot knows; nothing was changed.";
+  }
+  return "jitbot refused this.";
+}
 
 std::string access_summary(const Request& request) {
   return request.provider + "/" + request.role + " on " + request.scope + " for " + format_duration(request.duration);

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "workflows/policy.hpp"
+#include "workflows/refusal.hpp"
 #include "workflows/request.hpp"
 
 namespace jitbot::workflows {

@@ -28,7 +28,7 @@ bool SlackDirectory::is_member(const std::string& user_id, const std::string& gr
   }
   {
     std::lock_guard lock(mutex_);
-    if (auto cached = groups_.find(group_id); cached != groups_.end() && Clock::now() - cached->second.fetched < ttl_) {
+    if (auto cached = groups_.find(group_id); cached != groups_.end() && Clock::now() < cached->second.expires) {
       const auto& members = cached->second.value;
       return std::find(members.begin(), members.end(), user_id) != members.end();
     }
@@ -38,6 +38,8 @@ bool SlackDirectory::is_member(const std::string& user_id, const std::string& gr
     // Without an answer nobody counts as a member: a refusal is safer than a wrong approval.
     logger()->warn("could not read user group {} ({}); treating {} as not a member", group_id, result.describe(),
                    user_id);
+    std::lock_guard lock(mutex_);
+    groups_[group_id] = {{}, Clock::now() + failure_ttl};
     return false;
   }
   std::vector<std::string> members;
@@ -46,7 +48,7 @@ bool SlackDirectory::is_member(const std::string& user_id, const std::string& gr
   }
   bool found = std::find(members.begin(), members.end(), user_id) != members.end();
   std::lock_guard lock(mutex_);
-  groups_[group_id] = {std::move(members), Clock::now()};
+  groups_[group_id] = {std::move(members), Clock::now() + ttl_};
   return found;
 }
 
@@ -56,15 +58,17 @@ workflows::UserProfile SlackDirectory::profile(const std::string& user_id) {
   }
   {
     std::lock_guard lock(mutex_);
-    if (auto cached = profiles_.find(user_id);
-        cached != profiles_.end() && Clock::now() - cached->second.fetched < ttl_) {
+    if (auto cached = profiles_.find(user_id); cached != profiles_.end() && Clock::now() < cached->second.expires) {
       return cached->second.value;
     }
   }
   auto result = slack_.call("users.info", {{"user", user_id}});
   if (!result.ok || !result.body.contains("user") || !result.body["user"].is_object()) {
     logger()->warn("could not look up {} ({})", user_id, result.describe());
-    return {user_id, {}, {}};
+    workflows::UserProfile unknown{user_id, {}, {}};
+    std::lock_guard lock(mutex_);
+    profiles_[user_id] = {unknown, Clock::now() + failure_ttl};
+    return unknown;
   }
   const auto& user = result.body["user"];
   auto profile_json =
@@ -76,7 +80,7 @@ workflows::UserProfile SlackDirectory::profile(const std::string& user_id) {
                       profile_json.value("display_name", std::string{}), user.value("name", std::string{})}),
   };
   std::lock_guard lock(mutex_);
-  profiles_[user_id] = {profile, Clock::now()};
+  profiles_[user_id] = {profile, Clock::now() + ttl_};
   return profile;
 }
 

@@ -12,7 +12,8 @@ namespace jitbot::adapters::slack {
 
 /// Users and groups from Slack (users.info, usergroups.users.list), cached briefly. Entries in
 /// the config's [directory] take precedence, e.g. to map a Slack user to a cloud identity.
-/// Safe to share between threads.
+/// Failed lookups are cached too, briefly. Safe to share between threads; no lock is held
+/// while Slack is asked, so one slow lookup holds up no other.
 class SlackDirectory final : public workflows::Directory {
  public:
   SlackDirectory(SlackClient& slack, config::DirectoryConfig overrides,
@@ -27,8 +28,11 @@ class SlackDirectory final : public workflows::Directory {
   template <class T>
   struct Cached {
     T value;
-    Clock::time_point fetched;
+    Clock::time_point expires;
   };
+  /// A lookup that failed is not asked again for this long: while Slack is slow or down, one
+  /// wait per user or group, not one per command.
+  static constexpr std::chrono::seconds failure_ttl{30};
 
   SlackClient& slack_;
   config::DirectoryConfig overrides_;

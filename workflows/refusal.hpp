@@ -1,0 +1,51 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "workflows/request.hpp"
+
+namespace jitbot::workflows {
+
+/// Why jitbot said no to someone. Decided here, worded once (describe(), in wording.cpp), so
+/// tests and callers look at the reason, and every chat adapter says the same thing.
+enum class RefusalReason {
+  unknown_role,        ///< names the roles of that provider, or all roles
+  scope_not_allowed,   ///< names the allowed scopes
+  duration_too_long,   ///< limit: the role's max_duration
+  duration_too_short,  ///< limit: the role's min_duration
+  reason_missing,
+  break_glass_disabled,  ///< the role has no break_glass_requesters
+  not_a_break_glass_requester,
+  not_a_requester,
+  no_such_request,
+  role_gone,      ///< the request's role left the config
+  wrong_state,    ///< state: where the request stands instead
+  past_deadline,  ///< undecided and past its pending deadline
+  own_request,    ///< nobody approves or denies their own request
+  not_an_approver,
+  already_approved_by_you,
+  may_not_revoke,  ///< only the requester or an approver
+  already_revoking,
+  only_requester_cancels,
+  changed_meanwhile,   ///< lost the compare-and-set three times
+  nothing_to_resolve,  ///< the operator resolved a request that holds no access
+  unknown_button,
+};
+
+struct Refusal {
+  RefusalReason reason = RefusalReason::wrong_state;
+  std::string role;        ///< "provider/name", where it matters
+  std::string request_id;  ///< where it matters
+  std::string asked;       ///< what was asked for that is not allowed (a scope)
+  RequestState state = RequestState::pending;
+  Seconds requested{0};
+  Seconds limit{0};
+  std::vector<std::string> options;  ///< what would have been allowed (roles, scopes)
+};
+
+/// The words for a refusal, for the person refused (plain text; adapters escape it).
+std::string describe(const Refusal& refusal);
+
+}  // namespace jitbot::workflows
