@@ -1,4 +1,5 @@
 // jitbot: just-in-time cloud access with approvals and break-glass alerts, from chat.
+#include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -101,6 +102,9 @@ int main(int argc, char** argv) {
     return exit_usage;
   }
   configure_logging(log_level);
+  // jitbot run has about thirty threads; glibc would give most of them a malloc arena of their
+  // own, each holding freed memory. Two arenas keep the resident set small at no cost we measured.
+  mallopt(M_ARENA_MAX, 2);
 
   if (config_path.empty()) {
     std::cerr << "jitbot: --config FILE is required (see config/examples/jitbot.toml)\n";
