@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Slack benchmark: `jitbot run` against the fake Slack in tests/fakes.
-#   bash bench/run.sh [--json FILE] [--only acks,clicks,flows,rss,startup]
+#   bash bench/run.sh [--json FILE] [--only acks,floor,clicks,burst,flows,cpu,slowload,rss,startup]
+# Phases: see docs/benchmarks.md. Targets are printed, never asserted: the exit status does not
+# depend on them. JITBOT_BINARY=PATH benchmarks another binary (e.g. a saved copy of the old engine).
 # It does not build anything; build first with `bash scripts/build.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
