@@ -18,9 +18,10 @@ std::shared_ptr<spdlog::logger> logger() {
 }
 
 constexpr auto poll_interval = 1000ms;
-/// A courier that dies mid-post loses its claim after this; the notice may then go out twice,
-/// which is better than never. Slack calls give up well before (5 attempts of 10 s at most).
-constexpr auto delivery_lease = 120s;
+/// A courier that dies mid-post loses its claim after this (at once when jitbot restarts); the
+/// notice may then go out twice, which is better than never. It outlasts a Slack call with all
+/// its retries, Retry-After waits included.
+constexpr auto delivery_lease = 600s;
 
 }  // namespace
 
@@ -30,9 +31,13 @@ Courier::Courier(const std::string& database, workflows::ChatSink& chat, const w
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { deliver(); });
 }
 
-Courier::~Courier() {
+Courier::~Courier() { stop(); }
+
+void Courier::stop() {
   waker_.stop();
-  for (auto& thread : threads_) thread.join();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
 }
 
 void Courier::deliver() {

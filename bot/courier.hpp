@@ -19,6 +19,8 @@ class Courier {
   Courier(const std::string& database, workflows::ChatSink& chat, const workflows::Policy& policy,
           const workflows::Clock& clock, int threads = 8);
   ~Courier();
+  /// Lets the threads finish the work in hand, then joins them. Idempotent.
+  void stop();
   Courier(const Courier&) = delete;
   Courier& operator=(const Courier&) = delete;
 

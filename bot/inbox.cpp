@@ -31,18 +31,24 @@ Inbox::Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled,
   // WAL with synchronous=NORMAL: a kept input survives a crash of jitbot (the threat while
   // Slack waits for the ack) at no fsync per input; an OS crash may lose the last few.
   writer_ = std::make_unique<storage::SqliteStore>(parts_.database);
+  // The network thread waits for this before it acks; Slack wants the ack within 3 s.
+  writer_->set_busy_timeout(std::chrono::milliseconds{1500});
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
 
-Inbox::~Inbox() {
+Inbox::~Inbox() { stop(); }
+
+void Inbox::stop() {
   waker_.stop();
-  for (auto& thread : threads_) thread.join();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
 }
 
 void Inbox::keep(workflows::Input input) {
   input.received_at = parts_.clock.now();
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(writer_mutex_);
     writer_->put_input(input);
   }
   waker_.kick();
@@ -51,7 +57,7 @@ void Inbox::keep(workflows::Input input) {
 bool Inbox::ask(workflows::Input input) {
   input.received_at = parts_.clock.now();
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(questions_mutex_);
     if (questions_.size() >= max_waiting_questions) return false;
     questions_.push_back(std::move(input));
   }
@@ -61,7 +67,7 @@ bool Inbox::ask(workflows::Input input) {
 
 std::optional<workflows::Input> Inbox::next(workflows::RequestStore& store) {
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(questions_mutex_);
     if (!questions_.empty()) {
       auto question = std::move(questions_.front());
       questions_.pop_front();
@@ -74,6 +80,7 @@ std::optional<workflows::Input> Inbox::next(workflows::RequestStore& store) {
 
 void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const workflows::Input& input) {
   Reply reply;
+  bool consumed = false;
   if (input.attempts >= max_input_attempts) {
     logger()->error("dropped input {} from {}: jitbot stopped {} times while handling it", input.id, input.actor,
                     input.attempts);
@@ -82,7 +89,9 @@ void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const 
              "anything changed, and tell the jitbot admins."};
   } else {
     try {
-      reply = handler.handle(input);
+      reply = handler.handle(input, consumed);
+    } catch (const workflows::InputAlreadyHandled&) {
+      return;  // another thread, whose claim outlived a lapsed lease, handled and answered it
     } catch (const std::exception& e) {
       logger()->error("could not handle input {} from {}: {}", input.id, input.actor, e.what());
       reply = {false,
@@ -90,8 +99,8 @@ void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const 
                "jitbot admins if it happens again."};
     }
   }
-  // A transition already removed it; a refusal or a read-only answer did not.
-  if (input.id != 0) store.finish_input(input.id);
+  // A transition already removed it; a refusal, a read-only answer or a failure did not.
+  if (input.id != 0 && !consumed) store.finish_input(input.id);
   answer_(input, reply);
 }
 

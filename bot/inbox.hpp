@@ -10,6 +10,7 @@
 #include "bot/input_handler.hpp"
 #include "bot/job_workers.hpp"
 #include "bot/waker.hpp"
+#include "storage/sqlite_store.hpp"
 
 namespace jitbot::bot {
 
@@ -25,6 +26,8 @@ class Inbox {
  public:
   Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled, int threads = 4);
   ~Inbox();
+  /// Lets the threads finish the input in hand, then joins them. Idempotent.
+  void stop();
   Inbox(const Inbox&) = delete;
   Inbox& operator=(const Inbox&) = delete;
 
@@ -43,9 +46,10 @@ class Inbox {
   EngineParts parts_;
   Answer answer_;
   std::function<void()> on_handled_;
-  std::mutex mutex_;
+  std::mutex questions_mutex_;
   std::deque<workflows::Input> questions_;
-  std::unique_ptr<workflows::RequestStore> writer_;  ///< the network thread's connection, for keep()
+  std::mutex writer_mutex_;
+  std::unique_ptr<storage::SqliteStore> writer_;  ///< the network thread's connection, for keep()
   Waker waker_;
   std::vector<std::thread> threads_;
 };

@@ -28,10 +28,11 @@ Reply refused(workflows::RefusalReason reason, const std::string& request_id = {
 
 }  // namespace
 
-Reply InputHandler::handle(const workflows::Input& input) {
+Reply InputHandler::handle(const workflows::Input& input, bool& consumed) {
   workflow_.handling_input(input.id);
   Reply reply = input.kind == workflows::Input::Kind::command ? command(input.actor, input.text)
                                                               : click(input.actor, input.text, input.target);
+  consumed = workflow_.input_consumed();
   workflow_.handling_input(std::nullopt);
   return reply;
 }

@@ -29,7 +29,8 @@ class InputHandler {
       : policy_(policy), store_(store), workflow_(workflow) {}
 
   /// Handles an input kept in the inbox: the transition it causes also removes it from there.
-  Reply handle(const workflows::Input& input);
+  /// `consumed` says whether one did (a refusal or a read-only answer leaves it to the caller).
+  Reply handle(const workflows::Input& input, bool& consumed);
 
   /// Handles the text of a `/jit` command typed by `actor`.
   Reply command(const std::string& actor, std::string_view text);

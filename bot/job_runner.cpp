@@ -12,7 +12,9 @@ std::shared_ptr<spdlog::logger> logger() {
   return instance;
 }
 
-constexpr std::chrono::seconds lease_margin{30};
+/// Besides the call itself, a job looks the requester up (Slack may take a while) and records
+/// the result; the lease must outlast all of it, or a second worker would run the job too.
+constexpr std::chrono::seconds lease_margin{120};
 constexpr std::size_t error_limit = 500;
 constexpr std::size_t field_limit = 4000;
 

@@ -29,9 +29,13 @@ JobWorkers::JobWorkers(EngineParts parts, const Backends& backends, std::functio
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
 
-JobWorkers::~JobWorkers() {
+JobWorkers::~JobWorkers() { stop(); }
+
+void JobWorkers::stop() {
   waker_.stop();
-  for (auto& thread : threads_) thread.join();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
 }
 
 std::optional<workflows::Job> JobWorkers::claim(workflows::RequestStore& store) {
@@ -96,9 +100,11 @@ SchedulerThread::SchedulerThread(EngineParts parts, std::function<void()> on_tic
   thread_ = std::thread([this] { run(); });
 }
 
-SchedulerThread::~SchedulerThread() {
+SchedulerThread::~SchedulerThread() { stop(); }
+
+void SchedulerThread::stop() {
   waker_.stop();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void SchedulerThread::run() {
@@ -118,9 +124,9 @@ void SchedulerThread::run() {
     } catch (const std::exception& e) {
       logger()->error("scheduled work failed (retrying): {}", e.what());
     }
-    // Due times passed are being handled by this very loop: look again at once.
-    auto wait = next && *next <= parts_.clock.now() ? 10ms : until(next, parts_.clock);
-    if (!waker_.wait(ticket, wait)) return;
+    // A due time still in the past failed this pass (a lost race, a locked database): the
+    // poll interval paces the retry.
+    if (!waker_.wait(ticket, until(next, parts_.clock))) return;
   }
 }
 

@@ -29,6 +29,8 @@ class JobWorkers {
  public:
   JobWorkers(EngineParts parts, const Backends& backends, std::function<void()> on_recorded, int threads = 16);
   ~JobWorkers();
+  /// Lets the threads finish the work in hand, then joins them. Idempotent.
+  void stop();
   JobWorkers(const JobWorkers&) = delete;
   JobWorkers& operator=(const JobWorkers&) = delete;
 
@@ -56,6 +58,7 @@ class SchedulerThread {
  public:
   SchedulerThread(EngineParts parts, std::function<void()> on_tick);
   ~SchedulerThread();
+  void stop();
   SchedulerThread(const SchedulerThread&) = delete;
   SchedulerThread& operator=(const SchedulerThread&) = delete;
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <mutex>
 #include <random>
 
 #include "workflows/ports.hpp"
@@ -14,12 +15,16 @@ class RandomIds final : public workflows::IdSource {
 
   std::string next_request_id() override {
     std::array<std::uint8_t, 10> randomness{};
-    for (auto& byte : randomness) byte = static_cast<std::uint8_t>(device_());
+    {
+      std::lock_guard lock(mutex_);  // several input threads share one source
+      for (auto& byte : randomness) byte = static_cast<std::uint8_t>(device_());
+    }
     return workflows::make_request_id(clock_.now(), randomness);
   }
 
  private:
   const workflows::Clock& clock_;
+  std::mutex mutex_;
   std::random_device device_;
 };
 

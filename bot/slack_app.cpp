@@ -251,6 +251,12 @@ int run_slack(const config::Config& config) {
   std::string message;
   int exit_code = stop.wait(message);
   if (!message.empty()) std::cerr << "jitbot run: " << message << "\n";
+  // Stop taking work, finish what is in hand while Slack is still there to look people up and
+  // answer them, then close Slack. Whatever is left is in the database for the next start.
+  inbox.stop();
+  scheduler.stop();
+  jobs.stop();
+  courier.stop();
   client.stop();
   // The watcher waits in sigwait(); a signal aimed at it (blocked everywhere else) ends that
   // wait when we stopped for another reason.

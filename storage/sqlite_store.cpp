@@ -290,7 +290,10 @@ bool SqliteStore::commit(const workflows::Change& change) {
   if (change.consumes_input) {
     SQLite::Statement remove(*db_, "DELETE FROM inbox WHERE id = ?");
     remove.bind(1, static_cast<std::int64_t>(*change.consumes_input));
-    remove.exec();
+    if (remove.exec() != 1) {
+      // The transaction's destructor rolls everything back: this input was handled elsewhere.
+      throw workflows::InputAlreadyHandled("input " + std::to_string(*change.consumes_input) + " was handled already");
+    }
   }
   transaction.commit();
   return true;
@@ -500,6 +503,10 @@ std::optional<workflows::Job> SqliteStore::claim_job(Instant now, Instant lease_
   return job;
 }
 
+void SqliteStore::set_busy_timeout(std::chrono::milliseconds timeout) {
+  db_->setBusyTimeout(static_cast<int>(timeout.count()));
+}
+
 void SqliteStore::release_leases() {
   SQLite::Transaction transaction(*db_);
   db_->exec("UPDATE jobs SET lease_until = NULL, attempts = attempts + 1 WHERE lease_until IS NOT NULL");
@@ -541,14 +548,21 @@ std::optional<Notice> SqliteStore::claim_notice(Instant now, Instant lease_until
                                     notice_columns);
   claim.bind(1, millis(lease_until));
   claim.bind(2, millis(now));
+  if (!claim.executeStep()) return std::nullopt;
+  auto id = claim.getColumn(0).getInt64();
+  auto notice = notice_from_row(claim);
   while (claim.executeStep()) {
-    if (auto notice = notice_from_row(claim)) {
-      while (claim.executeStep()) {
-      }
-      return notice;
-    }
   }
-  return std::nullopt;
+  if (!notice) {
+    // Written by a newer jitbot, or damaged: set aside so it blocks neither its lane nor a thread.
+    SQLite::Statement park(*db_,
+                           "UPDATE outbox SET parked_at = ?, lease_until = NULL, last_error = "
+                           "'this jitbot cannot read this notice' WHERE id = ?");
+    park.bind(1, millis(now));
+    park.bind(2, static_cast<std::int64_t>(id));
+    park.exec();
+  }
+  return notice;
 }
 
 void SqliteStore::mark_delivered(std::int64_t notice_id) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,9 @@ class SqliteStore final : public workflows::RequestStore {
 
   std::optional<std::string> card_location(const std::string& request_id) override;
   void save_card_location(const std::string& request_id, const std::string& location) override;
+
+  /// How long a statement waits for another connection's write lock (5 s unless set).
+  void set_busy_timeout(std::chrono::milliseconds timeout);
 
   /// Voids every lease (jobs, notices, inputs). Only for `jitbot run` at start-up: one SQLite
   /// file serves one process, so whatever a previous process held died with it.

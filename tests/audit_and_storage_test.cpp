@@ -85,3 +85,39 @@ TEST_CASE("a file that is not a database gives a clear error", "[storage]") {
     CHECK(std::string{e.what()}.find(file.string()) != std::string::npos);
   }
 }
+
+TEST_CASE("upgrading a database from before the engine turns unfinished work into jobs", "[storage][restart]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  {
+    // A database as the previous release left it: schema 2, one grant and one revoke interrupted.
+    SQLite::Database db(file, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    const auto& steps = storage::migrations();
+    db.exec(steps[0]);
+    db.exec(steps[1]);
+    db.exec("PRAGMA user_version=2");
+    const char* insert =
+        "INSERT INTO requests (id, version, state, provider, role, scope, duration_seconds, reason, requester, "
+        "created_at, pending_deadline, backend, ending_as, expires_at) VALUES (?, 2, ?, 'aws', 'admin', "
+        "'123456789012', 3600, 'INC-1', 'U0ALICE', 0, 0, 'scripted', ?, 1000)";
+    SQLite::Statement approved(db, insert);
+    approved.bind(1, "req_01GRANTINTERRUPTED0000000");
+    approved.bind(2, "APPROVED");
+    approved.bind(3);
+    approved.exec();
+    SQLite::Statement ending(db, insert);
+    ending.bind(1, "req_01REVOKEINTERRUPTED000000");
+    ending.bind(2, "ACTIVE");
+    ending.bind(3, "EXPIRED");
+    ending.exec();
+  }
+  storage::SqliteStore upgraded(file);
+  CHECK(upgraded.schema_version() == static_cast<int>(storage::migrations().size()));
+  auto grant = upgraded.jobs_of("req_01GRANTINTERRUPTED0000000");
+  REQUIRE(grant.size() == 1);
+  CHECK(grant[0].action == workflows::BackendCall::Action::grant);
+  auto revoke = upgraded.jobs_of("req_01REVOKEINTERRUPTED000000");
+  REQUIRE(revoke.size() == 1);
+  CHECK(revoke[0].action == workflows::BackendCall::Action::revoke);
+  CHECK(revoke[0].backend == "scripted");
+}

@@ -245,7 +245,7 @@ TEST_CASE("a failing notice backs off on its own and is parked after its attempt
   auto id = h.submit();
   auto notice = h.store.undelivered_notices().at(0);
   std::vector<workflows::Instant> due_times;  // when each retry fell due
-  for (int attempt = 1; attempt < 8; ++attempt) {
+  for (int attempt = 1; attempt < 20; ++attempt) {
     auto due = h.store.next_notice_at().value();
     REQUIRE(due > h.clock.now());
     due_times.push_back(due);
@@ -255,7 +255,7 @@ TEST_CASE("a failing notice backs off on its own and is parked after its attempt
   auto parked = h.store.list_notices({true, 0});
   REQUIRE(parked.size() == 1);
   CHECK(parked[0].id == notice.id);
-  CHECK(parked[0].attempts == 8);
+  CHECK(parked[0].attempts == 20);
   // Exponential: each wait at least 1.5x the one before, within the cap (5 minutes).
   CHECK(due_times[1] - due_times[0] >= 3s);
   for (std::size_t i = 2; i < due_times.size() && due_times[i - 1] - due_times[i - 2] < 150s; ++i) {
@@ -363,9 +363,15 @@ TEST_CASE("an input kept in the inbox is removed by the transition that handles 
 
   workflows::AccessWorkflow workflow(h.policy, h.store, h.directory, h.clock, h.ids);
   bot::InputHandler handler(h.policy, h.store, workflow);
-  auto reply = handler.handle(*claimed);
+  bool consumed = false;
+  auto reply = handler.handle(*claimed, consumed);
   CHECK(reply.ok);
+  CHECK(consumed);
   CHECK(h.store.list({}).size() == 1);
   // Gone in the same transaction: even with the lease over, nobody handles it again.
   CHECK_FALSE(h.store.claim_input(h.clock.now() + 61s, h.clock.now() + 120s));
+  // A second thread that claimed it before (its lease lapsed mid-handling) writes nothing.
+  bool again = false;
+  CHECK_THROWS_AS(handler.handle(*claimed, again), workflows::InputAlreadyHandled);
+  CHECK(h.store.list({}).size() == 1);
 }

@@ -1,6 +1,7 @@
 #include "workflows/lifecycle.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace jitbot::workflows {
 namespace {
@@ -39,6 +40,18 @@ Refusal refusal_for(RefusalReason reason, const Request& request) {
   refusal.role = request.provider + "/" + request.role;
   refusal.state = request.state;
   return refusal;
+}
+
+/// A job whose request is gone or has moved on is finished; any other refusal while recording
+/// (lost races) is trouble to retry, never a reason to drop the job.
+bool moved_on(const Outcome& outcome) {
+  return outcome.refusal == RefusalReason::wrong_state || outcome.refusal == RefusalReason::no_such_request;
+}
+
+void finish_or_retry(RequestStore& store, const Job& job, const Outcome& outcome) {
+  if (outcome.ok) return;
+  if (!moved_on(outcome)) throw std::runtime_error("could not record the result: " + outcome.message);
+  store.settle_job({job.id, std::nullopt, {}}, std::nullopt);
 }
 
 std::string describe_access(const Request& request) {
@@ -374,8 +387,12 @@ std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
       change.reach_disk = true;
       return std::nullopt;
     });
+    if (!outcome.ok) {
+      finish_or_retry(store_, job, outcome);  // throws unless the request moved on
+      return std::nullopt;
+    }
     request = store_.find(job.request_id);
-    if (!outcome.ok || !request || request->state != RequestState::approved) return std::nullopt;
+    if (!request) return std::nullopt;
   }
 
   BackendCall call;
@@ -447,7 +464,7 @@ void AccessWorkflow::record_grant(const Job& job, const BackendResult& result) {
     }
     return std::nullopt;
   });
-  if (!outcome.ok) store_.settle_job({job.id, std::nullopt, {}}, std::nullopt);  // moved on meanwhile
+  finish_or_retry(store_, job, outcome);
 }
 
 void AccessWorkflow::record_revoke(const Job& job, const BackendResult& result) {
@@ -490,7 +507,7 @@ void AccessWorkflow::record_revoke(const Job& job, const BackendResult& result) 
     }
     return std::nullopt;
   });
-  if (!outcome.ok) store_.settle_job({job.id, std::nullopt, {}}, std::nullopt);  // moved on meanwhile
+  finish_or_retry(store_, job, outcome);
 }
 
 void AccessWorkflow::record_cleanup(Request& request, Change& change, const BackendResult& result) {
@@ -520,26 +537,38 @@ void AccessWorkflow::record_cleanup(Request& request, Change& change, const Back
 
 void AccessWorkflow::tick() {
   const Instant now = clock_.now();
+  std::string trouble;
   for (const auto& request : store_.due_requests(now)) {
-    if (request.state == RequestState::pending && request.pending_deadline <= now) {
-      transition(request.id, [&](Request& r, Change& change) -> Check {
-        if (r.state != RequestState::pending) return refusal_for(RefusalReason::wrong_state, r);
-        Request before = r;
-        r.state = RequestState::timed_out;
-        r.ended_at = now;
-        change.audit.push_back(audit(before, system_actor, "time_out", RequestState::timed_out));
-        change.notices.push_back(card_notice(r, NoticeEvent::timed_out));
-        change.notices.push_back(dm_notice(r, NoticeEvent::timed_out));
-        return std::nullopt;
-      });
-    } else if (request.state == RequestState::active && !request.ending_as && request.expires_at &&
-               *request.expires_at <= now) {
-      transition(request.id, [&](Request& r, Change& change) -> Check {
-        if (r.state != RequestState::active || r.ending_as) return refusal_for(RefusalReason::wrong_state, r);
-        start_revoke(r, change, system_actor, RequestState::expired);
-        return std::nullopt;
-      });
+    try {
+      tick_one(request, now);
+    } catch (const std::exception& e) {
+      // One request's trouble (a locked database) must not hold up every other timeout and
+      // expiry; it is still due and is tried again on the next pass.
+      if (trouble.empty()) trouble = request.id + ": " + e.what();
     }
+  }
+  if (!trouble.empty()) throw std::runtime_error("a scheduled transition failed (retrying): " + trouble);
+}
+
+void AccessWorkflow::tick_one(const Request& request, Instant now) {
+  if (request.state == RequestState::pending && request.pending_deadline <= now) {
+    transition(request.id, [&](Request& r, Change& change) -> Check {
+      if (r.state != RequestState::pending) return refusal_for(RefusalReason::wrong_state, r);
+      Request before = r;
+      r.state = RequestState::timed_out;
+      r.ended_at = now;
+      change.audit.push_back(audit(before, system_actor, "time_out", RequestState::timed_out));
+      change.notices.push_back(card_notice(r, NoticeEvent::timed_out));
+      change.notices.push_back(dm_notice(r, NoticeEvent::timed_out));
+      return std::nullopt;
+    });
+  } else if (request.state == RequestState::active && !request.ending_as && request.expires_at &&
+             *request.expires_at <= now) {
+    transition(request.id, [&](Request& r, Change& change) -> Check {
+      if (r.state != RequestState::active || r.ending_as) return refusal_for(RefusalReason::wrong_state, r);
+      start_revoke(r, change, system_actor, RequestState::expired);
+      return std::nullopt;
+    });
   }
 }
 

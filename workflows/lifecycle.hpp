@@ -48,6 +48,8 @@ class AccessWorkflow {
 
   /// The inbox row that the next committed transition handles (see Change::consumes_input).
   void handling_input(std::optional<std::int64_t> input_id) { input_id_ = input_id; }
+  /// True once a committed transition has removed the input set by handling_input().
+  bool input_consumed() const { return !input_id_.has_value(); }
 
   /// The backend call a claimed job makes, or nullopt when its request has moved on (the job is
   /// then finished). Records when a grant first started.
@@ -60,6 +62,7 @@ class AccessWorkflow {
 
   /// Times out undecided requests and starts due expiries. Run at start-up and whenever
   /// next_due() arrives; grants, revokes and their retries are jobs and run on their own.
+  /// Throws after the pass when some request failed (it stays due); the others were handled.
   void tick();
 
   /// When tick() next has something to do; nullopt when nothing is scheduled.
@@ -83,6 +86,7 @@ class AccessWorkflow {
   Notice dm_notice(const Request& request, NoticeEvent event, const std::string& detail = {}) const;
   std::vector<Notice> incident_notices(const Request& request, NoticeEvent event, const std::string& detail) const;
   Job job_for(const Request& request, BackendCall::Action action, Instant not_before) const;
+  void tick_one(const Request& request, Instant now);
   void record_grant(const Job& job, const BackendResult& result);
   void record_revoke(const Job& job, const BackendResult& result);
   void record_cleanup(Request& request, Change& change, const BackendResult& result);

@@ -5,9 +5,10 @@
 
 namespace jitbot::workflows {
 
-/// How hard the outbox tries before it sets a notice aside.
+/// How hard the outbox tries before it sets a notice aside: with these, about an hour of
+/// failures (most Slack outages are shorter); errors that cannot pass are parked at once.
 struct DeliveryRetries {
-  int max_attempts = 8;
+  int max_attempts = 20;
   Seconds first_retry{2};
   Seconds max_retry{300};
 };

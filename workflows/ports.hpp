@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,13 @@ struct Input {
   std::string reply_to;  ///< where to answer (a Slack response_url)
   Instant received_at;
   int attempts = 0;
+};
+
+/// Thrown by RequestStore::commit when the input a change consumes is gone: another thread (whose
+/// claim outlived a lapsed lease) handled it first. Nothing was written.
+class InputAlreadyHandled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 /// One row of the outbox as an operator sees it (`jitbot outbox list`).

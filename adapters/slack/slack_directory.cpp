@@ -36,10 +36,9 @@ bool SlackDirectory::is_member(const std::string& user_id, const std::string& gr
   auto result = slack_.call("usergroups.users.list", {{"usergroup", group_id}});
   if (!result.ok || !result.body.contains("users") || !result.body["users"].is_array()) {
     // Without an answer nobody counts as a member: a refusal is safer than a wrong approval.
+    // Not cached: the next click asks again rather than refuse a whole group for a while.
     logger()->warn("could not read user group {} ({}); treating {} as not a member", group_id, result.describe(),
                    user_id);
-    std::lock_guard lock(mutex_);
-    groups_[group_id] = {{}, Clock::now() + failure_ttl};
     return false;
   }
   std::vector<std::string> members;
@@ -64,10 +63,15 @@ workflows::UserProfile SlackDirectory::profile(const std::string& user_id) {
   }
   auto result = slack_.call("users.info", {{"user", user_id}});
   if (!result.ok || !result.body.contains("user") || !result.body["user"].is_object()) {
-    logger()->warn("could not look up {} ({})", user_id, result.describe());
+    if (!result.ok && result.error != "user_not_found") {
+      // Slack did not answer: a grant must not go out with no email (the cloud would refuse it
+      // for good), so the job that asked is retried later.
+      throw std::runtime_error("could not look up " + user_id + " in Slack (" + result.describe() + ")");
+    }
+    logger()->warn("Slack knows no user {}", user_id);
     workflows::UserProfile unknown{user_id, {}, {}};
     std::lock_guard lock(mutex_);
-    profiles_[user_id] = {unknown, Clock::now() + failure_ttl};
+    profiles_[user_id] = {unknown, Clock::now() + failure_ttl};  // an answer, if a negative one
     return unknown;
   }
   const auto& user = result.body["user"];

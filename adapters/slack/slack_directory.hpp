@@ -12,8 +12,9 @@ namespace jitbot::adapters::slack {
 
 /// Users and groups from Slack (users.info, usergroups.users.list), cached briefly. Entries in
 /// the config's [directory] take precedence, e.g. to map a Slack user to a cloud identity.
-/// Failed lookups are cached too, briefly. Safe to share between threads; no lock is held
-/// while Slack is asked, so one slow lookup holds up no other.
+/// "No such user" is cached too, briefly; profile() throws when Slack does not answer, so a
+/// grant waits for a real answer. Safe to share between threads; no lock is held while Slack
+/// is asked, so one slow lookup holds up no other.
 class SlackDirectory final : public workflows::Directory {
  public:
   SlackDirectory(SlackClient& slack, config::DirectoryConfig overrides,
@@ -30,8 +31,7 @@ class SlackDirectory final : public workflows::Directory {
     T value;
     Clock::time_point expires;
   };
-  /// A lookup that failed is not asked again for this long: while Slack is slow or down, one
-  /// wait per user or group, not one per command.
+  /// "No such user" is remembered this long; a lookup Slack did not answer is not remembered.
   static constexpr std::chrono::seconds failure_ttl{30};
 
   SlackClient& slack_;
