@@ -28,16 +28,7 @@ constexpr auto delivery_lease = 600s;
 Courier::Courier(const std::string& database, workflows::ChatSink& chat, const workflows::Policy& policy,
                  const workflows::Clock& clock, int threads)
     : database_(database), chat_(chat), policy_(policy), clock_(clock) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { deliver(); });
-}
-
-Courier::~Courier() { stop(); }
-
-void Courier::stop() {
-  waker_.stop();
-  for (auto& thread : threads_) {
-    if (thread.joinable()) thread.join();
-  }
+  workers_.start(threads, [this] { deliver(); });
 }
 
 void Courier::deliver() {
@@ -45,15 +36,15 @@ void Courier::deliver() {
   // never lost; no fsync per message, which would cap how fast cards go out.
   std::optional<storage::SqliteStore> store;
   for (;;) {
-    auto ticket = waker_.ticket();
+    auto ticket = workers_.waker.ticket();
     std::optional<workflows::Instant> next;
     try {
       if (!store) store.emplace(database_);
       while (auto notice = store->claim_notice(clock_.now(), clock_.now() + delivery_lease)) {
         bool delivered = workflows::deliver_notice(*store, chat_, policy_, *notice, clock_.now());
         // The next notice in this lane may be due now, and another thread may be idle.
-        if (delivered) waker_.kick();
-        if (waker_.stopped()) return;
+        if (delivered) workers_.waker.kick();
+        if (workers_.waker.stopped()) return;
       }
       next = store->next_notice_at();
     } catch (const std::exception& e) {
@@ -61,7 +52,7 @@ void Courier::deliver() {
     }
     auto wait =
         idle_wait(next ? *next - clock_.now() : std::chrono::system_clock::duration{}, next.has_value(), poll_interval);
-    if (!waker_.wait(ticket, wait)) return;
+    if (!workers_.waker.wait(ticket, wait)) return;
   }
 }
 

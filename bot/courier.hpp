@@ -18,14 +18,13 @@ class Courier {
  public:
   Courier(const std::string& database, workflows::ChatSink& chat, const workflows::Policy& policy,
           const workflows::Clock& clock, int threads = 8);
-  ~Courier();
-  /// Lets the threads finish the work in hand, then joins them. Idempotent.
-  void stop();
+  /// Lets the threads finish the notice in hand, then joins them. Idempotent.
+  void stop() { workers_.stop(); }
   Courier(const Courier&) = delete;
   Courier& operator=(const Courier&) = delete;
 
   /// There may be new notices.
-  void kick() { waker_.kick(); }
+  void kick() { workers_.waker.kick(); }
 
  private:
   void deliver();
@@ -34,8 +33,7 @@ class Courier {
   workflows::ChatSink& chat_;
   const workflows::Policy& policy_;
   const workflows::Clock& clock_;
-  Waker waker_;
-  std::vector<std::thread> threads_;
+  WorkerThreads workers_;  ///< last: joined before the rest goes
 };
 
 }  // namespace jitbot::bot

@@ -33,16 +33,7 @@ Inbox::Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled,
   writer_ = std::make_unique<storage::SqliteStore>(parts_.database);
   // The network thread waits for this before it acks; Slack wants the ack within 3 s.
   writer_->set_busy_timeout(std::chrono::milliseconds{1500});
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
-}
-
-Inbox::~Inbox() { stop(); }
-
-void Inbox::stop() {
-  waker_.stop();
-  for (auto& thread : threads_) {
-    if (thread.joinable()) thread.join();
-  }
+  workers_.start(threads, [this] { work(); });
 }
 
 void Inbox::keep(workflows::Input input) {
@@ -51,7 +42,7 @@ void Inbox::keep(workflows::Input input) {
     std::lock_guard lock(writer_mutex_);
     writer_->put_input(input);
   }
-  waker_.kick();
+  workers_.waker.kick();
 }
 
 bool Inbox::ask(workflows::Input input) {
@@ -61,7 +52,7 @@ bool Inbox::ask(workflows::Input input) {
     if (questions_.size() >= max_waiting_questions) return false;
     questions_.push_back(std::move(input));
   }
-  waker_.kick();
+  workers_.waker.kick();
   return true;
 }
 
@@ -109,7 +100,7 @@ void Inbox::work() {
   std::optional<workflows::AccessWorkflow> workflow;
   std::optional<InputHandler> handler;
   for (;;) {
-    auto ticket = waker_.ticket();
+    auto ticket = workers_.waker.ticket();
     try {
       if (!store) {
         store.emplace(parts_.database);
@@ -119,12 +110,12 @@ void Inbox::work() {
       while (auto input = next(*store)) {
         handle(*handler, *store, *input);
         if (on_handled_) on_handled_();
-        if (waker_.stopped()) return;
+        if (workers_.waker.stopped()) return;
       }
     } catch (const std::exception& e) {
       logger()->error("inbox: {}", e.what());
     }
-    if (!waker_.wait(ticket, poll_interval)) return;
+    if (!workers_.waker.wait(ticket, poll_interval)) return;
   }
 }
 

@@ -25,9 +25,8 @@ using Answer = std::function<void(const workflows::Input& input, const Reply& re
 class Inbox {
  public:
   Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled, int threads = 4);
-  ~Inbox();
   /// Lets the threads finish the input in hand, then joins them. Idempotent.
-  void stop();
+  void stop() { workers_.stop(); }
   Inbox(const Inbox&) = delete;
   Inbox& operator=(const Inbox&) = delete;
 
@@ -50,8 +49,7 @@ class Inbox {
   std::deque<workflows::Input> questions_;
   std::mutex writer_mutex_;
   std::unique_ptr<storage::SqliteStore> writer_;  ///< the network thread's connection, for keep()
-  Waker waker_;
-  std::vector<std::thread> threads_;
+  WorkerThreads workers_;                         ///< last: joined before the rest goes
 };
 
 }  // namespace jitbot::bot

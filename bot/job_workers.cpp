@@ -26,16 +26,7 @@ std::chrono::milliseconds until(const std::optional<workflows::Instant>& due, co
 
 JobWorkers::JobWorkers(EngineParts parts, const Backends& backends, std::function<void()> on_recorded, int threads)
     : parts_(std::move(parts)), backends_(backends), on_recorded_(std::move(on_recorded)), lease_(job_lease(backends)) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
-}
-
-JobWorkers::~JobWorkers() { stop(); }
-
-void JobWorkers::stop() {
-  waker_.stop();
-  for (auto& thread : threads_) {
-    if (thread.joinable()) thread.join();
-  }
+  workers_.start(threads, [this] { work(); });
 }
 
 std::optional<workflows::Job> JobWorkers::claim(workflows::RequestStore& store) {
@@ -56,23 +47,23 @@ void JobWorkers::release(const workflows::Job& job) {
     std::lock_guard lock(mutex_);
     --running_[job.backend];
   }
-  waker_.kick();  // a slot is free: another thread may take a job of that backend
+  workers_.waker.kick();  // a slot is free: another thread may take a job of that backend
 }
 
 void JobWorkers::work() {
   std::optional<storage::SqliteStore> store;
-  while (!store && !waker_.stopped()) {
+  while (!store && !workers_.waker.stopped()) {
     try {
       store.emplace(parts_.database);
     } catch (const std::exception& e) {
       logger()->error("job worker cannot open the database: {}", e.what());
-      waker_.wait(waker_.ticket(), poll_interval);
+      workers_.waker.wait(workers_.waker.ticket(), poll_interval);
     }
   }
   if (!store) return;
   workflows::AccessWorkflow workflow(parts_.policy, *store, parts_.directory, parts_.clock, parts_.ids);
   for (;;) {
-    auto ticket = waker_.ticket();
+    auto ticket = workers_.waker.ticket();
     std::optional<workflows::Job> job;
     try {
       job = claim(*store);
@@ -91,27 +82,20 @@ void JobWorkers::work() {
     } catch (const std::exception& e) {
       logger()->error("could not look for jobs: {}", e.what());
     }
-    if (!waker_.wait(ticket, until(next, parts_.clock))) return;
+    if (!workers_.waker.wait(ticket, until(next, parts_.clock))) return;
   }
 }
 
 SchedulerThread::SchedulerThread(EngineParts parts, std::function<void()> on_tick)
     : parts_(std::move(parts)), on_tick_(std::move(on_tick)) {
-  thread_ = std::thread([this] { run(); });
-}
-
-SchedulerThread::~SchedulerThread() { stop(); }
-
-void SchedulerThread::stop() {
-  waker_.stop();
-  if (thread_.joinable()) thread_.join();
+  worker_.start(1, [this] { run(); });
 }
 
 void SchedulerThread::run() {
   std::optional<storage::SqliteStore> store;
   std::optional<workflows::AccessWorkflow> workflow;
   for (;;) {
-    auto ticket = waker_.ticket();
+    auto ticket = worker_.waker.ticket();
     std::optional<workflows::Instant> next;
     try {
       if (!store) {
@@ -126,7 +110,7 @@ void SchedulerThread::run() {
     }
     // A due time still in the past failed this pass (a lost race, a locked database): the
     // poll interval paces the retry.
-    if (!waker_.wait(ticket, until(next, parts_.clock))) return;
+    if (!worker_.waker.wait(ticket, until(next, parts_.clock))) return;
   }
 }
 

@@ -28,14 +28,13 @@ struct EngineParts {
 class JobWorkers {
  public:
   JobWorkers(EngineParts parts, const Backends& backends, std::function<void()> on_recorded, int threads = 16);
-  ~JobWorkers();
-  /// Lets the threads finish the work in hand, then joins them. Idempotent.
-  void stop();
+  /// Lets the threads finish the job in hand, then joins them. Idempotent.
+  void stop() { workers_.stop(); }
   JobWorkers(const JobWorkers&) = delete;
   JobWorkers& operator=(const JobWorkers&) = delete;
 
   /// There may be new work: a transition wrote a job.
-  void kick() { waker_.kick(); }
+  void kick() { workers_.waker.kick(); }
 
  private:
   void work();
@@ -46,10 +45,9 @@ class JobWorkers {
   const Backends& backends_;
   std::function<void()> on_recorded_;
   std::chrono::seconds lease_;
-  Waker waker_;
   std::mutex mutex_;
   std::map<std::string, int> running_;  ///< backend name -> calls in progress here
-  std::vector<std::thread> threads_;
+  WorkerThreads workers_;               ///< last: joined before the rest goes
 };
 
 /// Times out undecided requests and starts expiries on time, on a thread of its own, whatever
@@ -57,8 +55,7 @@ class JobWorkers {
 class SchedulerThread {
  public:
   SchedulerThread(EngineParts parts, std::function<void()> on_tick);
-  ~SchedulerThread();
-  void stop();
+  void stop() { worker_.stop(); }
   SchedulerThread(const SchedulerThread&) = delete;
   SchedulerThread& operator=(const SchedulerThread&) = delete;
 
@@ -67,8 +64,7 @@ class SchedulerThread {
 
   EngineParts parts_;
   std::function<void()> on_tick_;
-  Waker waker_;
-  std::thread thread_;
+  WorkerThreads worker_;  ///< last: joined before the rest goes
 };
 
 }  // namespace jitbot::bot

@@ -3,7 +3,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 namespace jitbot::bot {
 
@@ -64,5 +67,33 @@ inline std::chrono::milliseconds idle_wait(std::chrono::system_clock::duration u
   if (!has_due || until_due <= std::chrono::system_clock::duration::zero()) return poll;
   return std::min(poll, std::chrono::ceil<std::chrono::milliseconds>(until_due));
 }
+
+/// A few threads that run the same loop until stop(), sharing one Waker: the common shape of
+/// the inbox, the job workers, the scheduler and the couriers. Declare it as the owner's last
+/// member, so its threads are joined before anything they use is destroyed.
+class WorkerThreads {
+ public:
+  WorkerThreads() = default;
+  ~WorkerThreads() { stop(); }
+  WorkerThreads(const WorkerThreads&) = delete;
+  WorkerThreads& operator=(const WorkerThreads&) = delete;
+
+  void start(int count, const std::function<void()>& loop) {
+    for (int i = 0; i < count; ++i) threads_.emplace_back(loop);
+  }
+
+  /// Wakes every thread and joins them once each has finished the item in hand. Idempotent.
+  void stop() {
+    waker.stop();
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+  Waker waker;
+
+ private:
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace jitbot::bot

@@ -237,15 +237,7 @@ Outcome AccessWorkflow::deny(const std::string& actor, const std::string& reques
     if (auto refusal = check_decision(*role, directory_, actor, request, Decision::deny, clock_.now())) {
       return refusal;
     }
-    Request before = request;
-    request.state = RequestState::denied;
-    request.decided_by = actor;
-    request.decision_note = note;
-    request.decided_at = clock_.now();
-    request.ended_at = clock_.now();
-    change.audit.push_back(audit(before, actor, "deny", RequestState::denied, note));
-    change.notices.push_back(card_notice(request, NoticeEvent::denied));
-    change.notices.push_back(dm_notice(request, NoticeEvent::denied, note));
+    close_undecided(request, change, {actor, RequestState::denied, "deny", NoticeEvent::denied, note, true});
     return std::nullopt;
   });
   if (outcome.ok) outcome.message = "You denied " + request_id + ".";
@@ -255,17 +247,24 @@ Outcome AccessWorkflow::deny(const std::string& actor, const std::string& reques
 Outcome AccessWorkflow::cancel(const std::string& actor, const std::string& request_id) {
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     if (auto refusal = check_cancel(actor, request)) return refusal;
-    Request before = request;
-    request.state = RequestState::cancelled;
-    request.decided_by = actor;
-    request.decided_at = clock_.now();
-    request.ended_at = clock_.now();
-    change.audit.push_back(audit(before, actor, "cancel", RequestState::cancelled));
-    change.notices.push_back(card_notice(request, NoticeEvent::cancelled));
+    // The requester cancelled: no need to tell them.
+    close_undecided(request, change, {actor, RequestState::cancelled, "cancel", NoticeEvent::cancelled, {}, false});
     return std::nullopt;
   });
   if (outcome.ok) outcome.message = "You cancelled " + request_id + ".";
   return outcome;
+}
+
+void AccessWorkflow::close_undecided(Request& request, Change& change, const Closing& closing) {
+  Request before = request;
+  request.state = closing.state;
+  request.decided_by = closing.actor;
+  request.decision_note = closing.note;
+  request.decided_at = clock_.now();
+  request.ended_at = clock_.now();
+  change.audit.push_back(audit(before, closing.actor, closing.action, closing.state, closing.note));
+  change.notices.push_back(card_notice(request, closing.event));
+  if (closing.tell_requester) change.notices.push_back(dm_notice(request, closing.event, closing.note));
 }
 
 void AccessWorkflow::start_revoke(Request& request, Change& change, const std::string& actor, RequestState ending_as,
@@ -325,15 +324,8 @@ Outcome AccessWorkflow::cancel_by_operator(const std::string& operator_name, con
                                            const std::string& note) {
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     if (request.state != RequestState::pending) return refusal_for(RefusalReason::wrong_state, request);
-    Request before = request;
-    request.state = RequestState::cancelled;
-    request.decided_by = operator_name;
-    request.decision_note = note;
-    request.decided_at = clock_.now();
-    request.ended_at = clock_.now();
-    change.audit.push_back(audit(before, operator_name, "cancel", RequestState::cancelled, note));
-    change.notices.push_back(card_notice(request, NoticeEvent::cancelled));
-    change.notices.push_back(dm_notice(request, NoticeEvent::cancelled, note));
+    close_undecided(request, change,
+                    {operator_name, RequestState::cancelled, "cancel", NoticeEvent::cancelled, note, true});
     return std::nullopt;
   });
   if (outcome.ok) outcome.message = "Cancelled " + request_id + ".";

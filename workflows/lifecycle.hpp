@@ -90,6 +90,16 @@ class AccessWorkflow {
   void record_grant(const Job& job, const BackendResult& result);
   void record_revoke(const Job& job, const BackendResult& result);
   void record_cleanup(Request& request, Change& change, const BackendResult& result);
+  /// How an undecided request ends by someone's decision (deny, cancel).
+  struct Closing {
+    std::string actor;
+    RequestState state;
+    std::string action;  ///< for the audit trail
+    NoticeEvent event;
+    std::string note;
+    bool tell_requester;
+  };
+  void close_undecided(Request& request, Change& change, const Closing& closing);
   void start_revoke(Request& request, Change& change, const std::string& actor, RequestState ending_as,
                     const std::string& note = {});
 

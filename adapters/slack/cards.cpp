@@ -13,7 +13,8 @@ using nlohmann::json;
 using workflows::Request;
 using workflows::RequestState;
 
-// Block Kit limits (slack-protocol.md section 4), with room left for our own wording.
+// Block Kit limits (api.slack.com/reference/block-kit/blocks: 3000 characters per section text,
+// 2000 per field), with room left for our own wording.
 constexpr std::size_t section_text_limit = 3000;
 constexpr std::size_t field_text_limit = 2000;
 constexpr std::size_t reason_limit = 2000;

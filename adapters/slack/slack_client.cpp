@@ -54,7 +54,7 @@ std::string url_encode(std::string_view text) {
   return out;
 }
 
-/// Slack's rate tiers in calls per minute (slack-protocol.md section 2); methods not listed
+/// Slack's rate tiers in calls per minute (api.slack.com/apis/rate-limits); methods not listed
 /// are not paced here (chat.postMessage is paced per channel instead).
 int calls_per_minute(const std::string& method) {
   static const std::map<std::string, int> tiers{

@@ -2,7 +2,8 @@
 /**
  * FakeSlack: an in-process fake of Slack's Web API and Socket Mode for jitbot's integration tests.
  *
- * The behaviour follows /work/shared/slack-protocol.md (section 7 lists what a faithful fake must do):
+ * The behaviour follows Slack's documented Web API and Socket Mode (api.slack.com/apis/socket-mode,
+ * api.slack.com/web) and what the official SDKs do against them:
  *   - Web API at POST /api/<method> (form or JSON bodies, Bearer auth, token-type checks, Block Kit limits,
  *     per-tier token-bucket rate limits, injectable failures);
  *   - Socket Mode at /link/?ticket=… (single-use tickets from apps.connections.open, hello, envelopes delivered to
