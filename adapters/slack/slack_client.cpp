@@ -142,7 +142,8 @@ struct SlackClient::Impl {
   }
 
   asio::awaitable<ApiResult> call_async(std::string method, nlohmann::json arguments, std::string token,
-                                        std::string content) {
+                                        std::string content, int max_attempts = 0) {
+    if (max_attempts <= 0) max_attempts = settings.max_attempts;
     ApiResult result;
     result.method = method;
     auto url = parse_url(settings.api_url + method);
@@ -153,7 +154,7 @@ struct SlackClient::Impl {
     std::string channel = arguments.is_object() ? arguments.value("channel", std::string{}) : std::string{};
     HttpRequest request{"POST", content, "application/x-www-form-urlencoded", token, {}};
     for (int attempt = 1;; ++attempt) {
-      bool last = attempt >= settings.max_attempts;
+      bool last = attempt >= max_attempts;
       co_await pace(method, channel);
       HttpResponse response;
       bool sent = false;
@@ -274,10 +275,10 @@ void SlackClient::stop() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-ApiResult SlackClient::call(const std::string& method, const nlohmann::json& arguments) {
-  auto future =
-      asio::co_spawn(impl_->io, impl_->call_async(method, arguments, impl_->settings.bot_token, form_encode(arguments)),
-                     asio::use_future);
+ApiResult SlackClient::call(const std::string& method, const nlohmann::json& arguments, int max_attempts) {
+  auto future = asio::co_spawn(
+      impl_->io, impl_->call_async(method, arguments, impl_->settings.bot_token, form_encode(arguments), max_attempts),
+      asio::use_future);
   try {
     // A call blocked behind a long Retry-After must not hold up shutdown.
     while (future.wait_for(100ms) != std::future_status::ready) {

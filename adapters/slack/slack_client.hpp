@@ -71,9 +71,10 @@ class SlackClient {
   void start(EnvelopeHandler on_envelope, FatalHandler on_fatal);
   void stop();
 
-  /// Calls a Web API method with the bot token and waits for the result. Never call it from
-  /// the envelope handler (the network thread).
-  ApiResult call(const std::string& method, const nlohmann::json& arguments);
+  /// Calls a Web API method with the bot token and waits for the result, trying at most
+  /// `max_attempts` times (0: the settings' max_attempts). Never call it from the envelope
+  /// handler (the network thread).
+  ApiResult call(const std::string& method, const nlohmann::json& arguments, int max_attempts = 0);
 
   /// Posts to a response_url in the background (the answer only the clicker sees).
   void respond(const std::string& response_url, nlohmann::json body);

@@ -12,6 +12,9 @@ std::shared_ptr<spdlog::logger> logger() {
   return instance;
 }
 
+/// A person waits for these lookups: two tries (about 20 s at worst), not the five a notice gets.
+constexpr int lookup_attempts = 2;
+
 std::string first_nonempty(std::initializer_list<std::string> candidates) {
   for (const auto& candidate : candidates) {
     if (!candidate.empty()) return candidate;
@@ -33,7 +36,7 @@ bool SlackDirectory::is_member(const std::string& user_id, const std::string& gr
       return std::find(members.begin(), members.end(), user_id) != members.end();
     }
   }
-  auto result = slack_.call("usergroups.users.list", {{"usergroup", group_id}});
+  auto result = slack_.call("usergroups.users.list", {{"usergroup", group_id}}, lookup_attempts);
   if (!result.ok || !result.body.contains("users") || !result.body["users"].is_array()) {
     // Without an answer nobody counts as a member: a refusal is safer than a wrong approval.
     // Not cached: the next click asks again rather than refuse a whole group for a while.
@@ -61,7 +64,7 @@ workflows::UserProfile SlackDirectory::profile(const std::string& user_id) {
       return cached->second.value;
     }
   }
-  auto result = slack_.call("users.info", {{"user", user_id}});
+  auto result = slack_.call("users.info", {{"user", user_id}}, lookup_attempts);
   if (!result.ok || !result.body.contains("user") || !result.body["user"].is_object()) {
     if (!result.ok && result.error != "user_not_found") {
       // Slack did not answer: a grant must not go out with no email (the cloud would refuse it
