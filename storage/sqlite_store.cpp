@@ -212,7 +212,9 @@ SqliteStore::SqliteStore(const std::string& path) {
   }
 }
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() {
+  statements_.clear();  // finalized before the connection closes
+}
 
 int SqliteStore::schema_version() { return db_->execAndGet("PRAGMA user_version").getInt(); }
 
@@ -264,20 +266,22 @@ bool SqliteStore::commit(const workflows::Change& change) {
   SyncedCommit synced(*db_, change.reach_disk);  // declared first: outlives the transaction
   SQLite::Transaction transaction(*db_);
   if (change.expected_version) {
-    SQLite::Statement update(*db_, std::string{"UPDATE requests SET ("} + request_columns + ") = (" +
-                                       request_placeholders + ") WHERE id = ?1 AND version = ?26");
+    auto& update = prepared(std::string{"UPDATE requests SET ("} + request_columns + ") = (" + request_placeholders +
+                            ") WHERE id = ?1 AND version = ?26");
+    ResetOnExit update_done{update};
     bind_request(update, r);
     update.bind(26, static_cast<std::int64_t>(*change.expected_version));
     if (update.exec() != 1) return false;  // lost the race: the destructor rolls back
   } else {
-    SQLite::Statement insert(
-        *db_, std::string{"INSERT INTO requests ("} + request_columns + ") VALUES (" + request_placeholders + ")");
+    auto& insert =
+        prepared(std::string{"INSERT INTO requests ("} + request_columns + ") VALUES (" + request_placeholders + ")");
+    ResetOnExit insert_done{insert};
     bind_request(insert, r);
     insert.exec();
   }
   for (const auto& approval : r.approvals) {
-    SQLite::Statement insert(*db_,
-                             "INSERT OR IGNORE INTO approvals (request_id, approver, approved_at) VALUES (?, ?, ?)");
+    auto& insert = prepared("INSERT OR IGNORE INTO approvals (request_id, approver, approved_at) VALUES (?, ?, ?)");
+    ResetOnExit insert_done{insert};
     insert.bind(1, r.id);
     insert.bind(2, approval.approver);
     insert.bind(3, millis(approval.at));
@@ -288,7 +292,8 @@ bool SqliteStore::commit(const workflows::Change& change) {
   if (change.settles) write_settlement(*change.settles);
   for (const auto& job : change.jobs) insert_job(job);
   if (change.consumes_input) {
-    SQLite::Statement remove(*db_, "DELETE FROM inbox WHERE id = ?");
+    auto& remove = prepared("DELETE FROM inbox WHERE id = ?");
+    ResetOnExit remove_done{remove};
     remove.bind(1, static_cast<std::int64_t>(*change.consumes_input));
     if (remove.exec() != 1) {
       // The transaction's destructor rolls everything back: this input was handled elsewhere.
@@ -300,9 +305,10 @@ bool SqliteStore::commit(const workflows::Change& change) {
 }
 
 void SqliteStore::insert_notice(const Notice& notice) {
-  SQLite::Statement insert(*db_,
-                           "INSERT INTO outbox (kind, event, target, request_id, detail, console_url) "
-                           "VALUES (?, ?, ?, ?, ?, ?)");
+  auto& insert = prepared(
+      "INSERT INTO outbox (kind, event, target, request_id, detail, console_url) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  ResetOnExit insert_done{insert};
   insert.bind(1, std::string{workflows::to_string(notice.kind)});
   insert.bind(2, std::string{workflows::to_string(notice.event)});
   insert.bind(3, notice.target);
@@ -314,10 +320,11 @@ void SqliteStore::insert_notice(const Notice& notice) {
 
 void SqliteStore::insert_job(const workflows::Job& job) {
   // One job per request and action: asking again only brings the existing one forward.
-  SQLite::Statement insert(*db_,
-                           "INSERT INTO jobs (request_id, action, backend, attempts, not_before, last_error) "
-                           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, action) "
-                           "DO UPDATE SET not_before = MIN(jobs.not_before, excluded.not_before)");
+  auto& insert = prepared(
+      "INSERT INTO jobs (request_id, action, backend, attempts, not_before, last_error) "
+      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, action) "
+      "DO UPDATE SET not_before = MIN(jobs.not_before, excluded.not_before)");
+  ResetOnExit insert_done{insert};
   insert.bind(1, job.request_id);
   insert.bind(2, std::string{action_name(job.action)});
   insert.bind(3, job.backend);
@@ -329,22 +336,25 @@ void SqliteStore::insert_job(const workflows::Job& job) {
 
 void SqliteStore::write_settlement(const workflows::JobSettlement& settlement) {
   if (settlement.retry_at) {
-    SQLite::Statement update(*db_,
-                             "UPDATE jobs SET attempts = attempts + 1, not_before = ?, lease_until = NULL, "
-                             "last_error = ? WHERE id = ?");
+    auto& update = prepared(
+        "UPDATE jobs SET attempts = attempts + 1, not_before = ?, lease_until = NULL, "
+        "last_error = ? WHERE id = ?");
+    ResetOnExit update_done{update};
     update.bind(1, millis(*settlement.retry_at));
     update.bind(2, settlement.error);
     update.bind(3, static_cast<std::int64_t>(settlement.job_id));
     update.exec();
   } else {
-    SQLite::Statement remove(*db_, "DELETE FROM jobs WHERE id = ?");
+    auto& remove = prepared("DELETE FROM jobs WHERE id = ?");
+    ResetOnExit remove_done{remove};
     remove.bind(1, static_cast<std::int64_t>(settlement.job_id));
     remove.exec();
   }
 }
 
 void SqliteStore::append_audit(const AuditEntry& entry) {
-  SQLite::Statement last(*db_, "SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1");
+  auto& last = prepared("SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1");
+  ResetOnExit last_done{last};
   std::string previous = genesis_hash;
   std::int64_t sequence = 1;
   if (last.executeStep()) {
@@ -353,9 +363,10 @@ void SqliteStore::append_audit(const AuditEntry& entry) {
   }
   AuditEntry sealed = entry;
   sealed.sequence = sequence;
-  SQLite::Statement insert(*db_,
-                           "INSERT INTO audit (sequence, request_id, at, actor, action, from_state, to_state, detail, "
-                           "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  auto& insert = prepared(
+      "INSERT INTO audit (sequence, request_id, at, actor, action, from_state, to_state, detail, "
+      "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  ResetOnExit insert_done{insert};
   insert.bind(1, static_cast<std::int64_t>(sequence));
   insert.bind(2, sealed.request_id);
   insert.bind(3, static_cast<std::int64_t>(workflows::to_unix_millis(sealed.at)));
@@ -370,9 +381,10 @@ void SqliteStore::append_audit(const AuditEntry& entry) {
 }
 
 void SqliteStore::load_approvals(Request& request) {
-  SQLite::Statement query(*db_,
-                          "SELECT approver, approved_at FROM approvals WHERE request_id = ? ORDER BY approved_at, "
-                          "rowid");
+  auto& query = prepared(
+      "SELECT approver, approved_at FROM approvals WHERE request_id = ? ORDER BY approved_at, "
+      "rowid");
+  ResetOnExit query_done{query};
   query.bind(1, request.id);
   while (query.executeStep()) {
     request.approvals.push_back(
@@ -394,9 +406,28 @@ std::vector<Request> SqliteStore::query_requests(const std::string& where_sql, c
 }
 
 std::optional<Request> SqliteStore::find(const std::string& id) {
-  auto found = query_requests("id = ?", {id}, 1);
-  if (found.empty()) return std::nullopt;
-  return found.front();
+  std::optional<Request> found;
+  {
+    auto& query = prepared(std::string{"SELECT "} + request_columns + " FROM requests WHERE id = ?");
+    ResetOnExit query_done{query};
+    query.bind(1, id);
+    if (query.executeStep()) found = request_from_row(query);
+  }
+  if (found) load_approvals(*found);
+  return found;
+}
+
+SqliteStore::ResetOnExit::~ResetOnExit() { statement.tryReset(); }
+
+SQLite::Statement& SqliteStore::prepared(const std::string& sql) {
+  auto& statement = statements_[sql];
+  if (!statement) {
+    statement = std::make_unique<SQLite::Statement>(*db_, sql);
+  } else {
+    statement->tryReset();
+    statement->clearBindings();
+  }
+  return *statement;
 }
 
 std::vector<Request> SqliteStore::list(const workflows::RequestFilter& filter) {
@@ -434,7 +465,8 @@ std::vector<Request> SqliteStore::due_requests(workflows::Instant now) {
 }
 
 std::optional<workflows::Instant> SqliteStore::next_due_at() {
-  SQLite::Statement query(*db_, std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql);
+  auto& query = prepared(std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql);
+  ResetOnExit query_done{query};
   if (!query.executeStep() || query.getColumn(0).isNull()) return std::nullopt;
   return workflows::from_unix_millis(query.getColumn(0).getInt64());
 }
@@ -449,8 +481,8 @@ std::vector<AuditEntry> SqliteStore::audit_trail(const std::string& request_id) 
 }
 
 AuditVerification SqliteStore::verify_audit() {
-  SQLite::Statement query(*db_,
-                          std::string{"SELECT "} + audit_columns + ", prev_hash, hash FROM audit ORDER BY sequence");
+  auto& query = prepared(std::string{"SELECT "} + audit_columns + ", prev_hash, hash FROM audit ORDER BY sequence");
+  ResetOnExit query_done{query};
   AuditVerification result;
   std::string previous = genesis_hash;
   std::int64_t expected_sequence = 1;
@@ -484,13 +516,14 @@ std::optional<workflows::Job> SqliteStore::claim_job(Instant now, Instant lease_
   std::string not_busy;
   for (std::size_t i = 0; i < busy.size(); ++i) not_busy += i == 0 ? "?" : ",?";
   // A lease that ran out means the worker died mid-call: that counts as an attempt.
-  SQLite::Statement claim(
-      *db_, std::string{"UPDATE jobs SET lease_until = ?1, attempts = attempts + (lease_until IS NOT NULL) "
-                        "WHERE id = (SELECT id FROM jobs WHERE not_before <= ?2 AND "
-                        "(lease_until IS NULL OR lease_until <= ?2)"} +
-                (busy.empty() ? "" : " AND backend NOT IN (" + not_busy + ")") +
-                (filter.request_id ? " AND request_id = ?" : "") + " ORDER BY not_before, id LIMIT 1) RETURNING " +
-                job_columns);
+  // A few shapes only (how many backends are busy, one request or any), so each is prepared once.
+  auto& claim = prepared(std::string{"UPDATE jobs SET lease_until = ?1, attempts = attempts + (lease_until IS NOT "
+                                     "NULL) WHERE id = (SELECT id FROM jobs WHERE not_before <= ?2 AND "
+                                     "(lease_until IS NULL OR lease_until <= ?2)"} +
+                         (busy.empty() ? "" : " AND backend NOT IN (" + not_busy + ")") +
+                         (filter.request_id ? " AND request_id = ?" : "") +
+                         " ORDER BY not_before, id LIMIT 1) RETURNING " + job_columns);
+  ResetOnExit claim_done{claim};
   claim.bind(1, millis(lease_until));
   claim.bind(2, millis(now));
   int index = 3;
@@ -523,15 +556,17 @@ void SqliteStore::settle_job(const workflows::JobSettlement& settlement, const s
 }
 
 std::optional<Instant> SqliteStore::next_job_at() {
-  SQLite::Statement query(*db_,
-                          "SELECT MIN(CASE WHEN lease_until IS NULL THEN not_before "
-                          "ELSE MAX(not_before, lease_until) END) FROM jobs");
+  auto& query = prepared(
+      "SELECT MIN(CASE WHEN lease_until IS NULL THEN not_before "
+      "ELSE MAX(not_before, lease_until) END) FROM jobs");
+  ResetOnExit query_done{query};
   if (!query.executeStep() || query.getColumn(0).isNull()) return std::nullopt;
   return workflows::from_unix_millis(query.getColumn(0).getInt64());
 }
 
 std::vector<workflows::Job> SqliteStore::jobs_of(const std::string& request_id) {
-  SQLite::Statement query(*db_, std::string{"SELECT "} + job_columns + " FROM jobs WHERE request_id = ? ORDER BY id");
+  auto& query = prepared(std::string{"SELECT "} + job_columns + " FROM jobs WHERE request_id = ? ORDER BY id");
+  ResetOnExit query_done{query};
   query.bind(1, request_id);
   std::vector<workflows::Job> out;
   while (query.executeStep()) out.push_back(job_from_row(query));
@@ -539,13 +574,14 @@ std::vector<workflows::Job> SqliteStore::jobs_of(const std::string& request_id) 
 }
 
 std::optional<Notice> SqliteStore::claim_notice(Instant now, Instant lease_until) {
-  SQLite::Statement claim(*db_, std::string{"UPDATE outbox SET lease_until = ?1 WHERE id = (SELECT o.id FROM outbox o "
-                                            "WHERE o.parked_at IS NULL AND o.next_attempt_at <= ?2 "
-                                            "AND (o.lease_until IS NULL OR o.lease_until <= ?2) "
-                                            "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.request_id = o.request_id "
-                                            "AND e.target = o.target AND e.id < o.id AND e.parked_at IS NULL) "
-                                            "ORDER BY o.next_attempt_at, o.id LIMIT 1) RETURNING "} +
-                                    notice_columns);
+  auto& claim = prepared(std::string{"UPDATE outbox SET lease_until = ?1 WHERE id = (SELECT o.id FROM outbox o "
+                                     "WHERE o.parked_at IS NULL AND o.next_attempt_at <= ?2 "
+                                     "AND (o.lease_until IS NULL OR o.lease_until <= ?2) "
+                                     "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.request_id = o.request_id "
+                                     "AND e.target = o.target AND e.id < o.id AND e.parked_at IS NULL) "
+                                     "ORDER BY o.next_attempt_at, o.id LIMIT 1) RETURNING "} +
+                         notice_columns);
+  ResetOnExit claim_done{claim};
   claim.bind(1, millis(lease_until));
   claim.bind(2, millis(now));
   if (!claim.executeStep()) return std::nullopt;
@@ -555,9 +591,10 @@ std::optional<Notice> SqliteStore::claim_notice(Instant now, Instant lease_until
   }
   if (!notice) {
     // Written by a newer jitbot, or damaged: set aside so it blocks neither its lane nor a thread.
-    SQLite::Statement park(*db_,
-                           "UPDATE outbox SET parked_at = ?, lease_until = NULL, last_error = "
-                           "'this jitbot cannot read this notice' WHERE id = ?");
+    auto& park = prepared(
+        "UPDATE outbox SET parked_at = ?, lease_until = NULL, last_error = "
+        "'this jitbot cannot read this notice' WHERE id = ?");
+    ResetOnExit park_done{park};
     park.bind(1, millis(now));
     park.bind(2, static_cast<std::int64_t>(id));
     park.exec();
@@ -566,7 +603,8 @@ std::optional<Notice> SqliteStore::claim_notice(Instant now, Instant lease_until
 }
 
 void SqliteStore::mark_delivered(std::int64_t notice_id) {
-  SQLite::Statement remove(*db_, "DELETE FROM outbox WHERE id = ?");
+  auto& remove = prepared("DELETE FROM outbox WHERE id = ?");
+  ResetOnExit remove_done{remove};
   remove.bind(1, static_cast<std::int64_t>(notice_id));
   remove.exec();
 }
@@ -575,10 +613,11 @@ void SqliteStore::mark_failed_delivery(const Notice& notice, const std::string& 
                                        const std::optional<Instant>& retry_at,
                                        const std::vector<Notice>& announcements) {
   SQLite::Transaction transaction(*db_);
-  SQLite::Statement update(*db_,
-                           "UPDATE outbox SET attempts = attempts + 1, last_error = ?, lease_until = NULL, "
-                           "next_attempt_at = COALESCE(?, next_attempt_at), parked_at = CASE WHEN ? THEN NULL "
-                           "ELSE CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) END WHERE id = ?");
+  auto& update = prepared(
+      "UPDATE outbox SET attempts = attempts + 1, last_error = ?, lease_until = NULL, "
+      "next_attempt_at = COALESCE(?, next_attempt_at), parked_at = CASE WHEN ? THEN NULL "
+      "ELSE CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) END WHERE id = ?");
+  ResetOnExit update_done{update};
   update.bind(1, error);
   bind_optional_instant(update, 2, retry_at);
   update.bind(3, retry_at ? 1 : 0);
@@ -589,9 +628,10 @@ void SqliteStore::mark_failed_delivery(const Notice& notice, const std::string& 
 }
 
 std::optional<Instant> SqliteStore::next_notice_at() {
-  SQLite::Statement query(*db_,
-                          "SELECT MIN(CASE WHEN lease_until IS NULL THEN next_attempt_at "
-                          "ELSE MAX(next_attempt_at, lease_until) END) FROM outbox WHERE parked_at IS NULL");
+  auto& query = prepared(
+      "SELECT MIN(CASE WHEN lease_until IS NULL THEN next_attempt_at "
+      "ELSE MAX(next_attempt_at, lease_until) END) FROM outbox WHERE parked_at IS NULL");
+  ResetOnExit query_done{query};
   if (!query.executeStep() || query.getColumn(0).isNull()) return std::nullopt;
   return workflows::from_unix_millis(query.getColumn(0).getInt64());
 }
@@ -609,18 +649,20 @@ std::vector<Notice> SqliteStore::list_notices(const workflows::OutboxFilter& fil
 }
 
 bool SqliteStore::retry_notice(std::int64_t notice_id, Instant now) {
-  SQLite::Statement update(*db_,
-                           "UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = ?, lease_until = NULL "
-                           "WHERE id = ?");
+  auto& update = prepared(
+      "UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = ?, lease_until = NULL "
+      "WHERE id = ?");
+  ResetOnExit update_done{update};
   update.bind(1, millis(now));
   update.bind(2, static_cast<std::int64_t>(notice_id));
   return update.exec() == 1;
 }
 
 std::int64_t SqliteStore::put_input(const workflows::Input& input) {
-  SQLite::Statement insert(*db_,
-                           "INSERT INTO inbox (kind, actor, body, target, reply_to, received_at) "
-                           "VALUES (?, ?, ?, ?, ?, ?)");
+  auto& insert = prepared(
+      "INSERT INTO inbox (kind, actor, body, target, reply_to, received_at) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  ResetOnExit insert_done{insert};
   insert.bind(1, input.kind == workflows::Input::Kind::click ? "click" : "command");
   insert.bind(2, input.actor);
   insert.bind(3, input.text);
@@ -634,11 +676,12 @@ std::int64_t SqliteStore::put_input(const workflows::Input& input) {
 std::optional<workflows::Input> SqliteStore::claim_input(Instant now, Instant lease_until) {
   // An input whose lease ran out was being handled when the process died: count it, so one
   // that crashes jitbot every time can be dropped instead of crashing it for ever.
-  SQLite::Statement claim(*db_, std::string{"UPDATE inbox SET lease_until = ?1, attempts = attempts + "
-                                            "(lease_until IS NOT NULL) WHERE id = (SELECT id FROM inbox WHERE "
-                                            "lease_until IS NULL OR lease_until <= ?2 ORDER BY id LIMIT 1) "
-                                            "RETURNING "} +
-                                    input_columns);
+  auto& claim = prepared(std::string{"UPDATE inbox SET lease_until = ?1, attempts = attempts + "
+                                     "(lease_until IS NOT NULL) WHERE id = (SELECT id FROM inbox WHERE "
+                                     "lease_until IS NULL OR lease_until <= ?2 ORDER BY id LIMIT 1) "
+                                     "RETURNING "} +
+                         input_columns);
+  ResetOnExit claim_done{claim};
   claim.bind(1, millis(lease_until));
   claim.bind(2, millis(now));
   if (!claim.executeStep()) return std::nullopt;
@@ -649,22 +692,25 @@ std::optional<workflows::Input> SqliteStore::claim_input(Instant now, Instant le
 }
 
 void SqliteStore::finish_input(std::int64_t input_id) {
-  SQLite::Statement remove(*db_, "DELETE FROM inbox WHERE id = ?");
+  auto& remove = prepared("DELETE FROM inbox WHERE id = ?");
+  ResetOnExit remove_done{remove};
   remove.bind(1, static_cast<std::int64_t>(input_id));
   remove.exec();
 }
 
 std::optional<std::string> SqliteStore::card_location(const std::string& request_id) {
-  SQLite::Statement query(*db_, "SELECT location FROM cards WHERE request_id = ?");
+  auto& query = prepared("SELECT location FROM cards WHERE request_id = ?");
+  ResetOnExit query_done{query};
   query.bind(1, request_id);
   if (!query.executeStep()) return std::nullopt;
   return query.getColumn(0).getString();
 }
 
 void SqliteStore::save_card_location(const std::string& request_id, const std::string& location) {
-  SQLite::Statement upsert(*db_,
-                           "INSERT INTO cards (request_id, location) VALUES (?, ?) "
-                           "ON CONFLICT(request_id) DO UPDATE SET location = excluded.location");
+  auto& upsert = prepared(
+      "INSERT INTO cards (request_id, location) VALUES (?, ?) "
+      "ON CONFLICT(request_id) DO UPDATE SET location = excluded.location");
+  ResetOnExit upsert_done{upsert};
   upsert.bind(1, request_id);
   upsert.bind(2, location);
   upsert.exec();

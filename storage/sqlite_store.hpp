@@ -4,13 +4,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "workflows/ports.hpp"
 
 namespace SQLite {
 class Database;
-}
+class Statement;
+}  // namespace SQLite
 
 namespace jitbot::storage {
 
@@ -78,6 +80,17 @@ class SqliteStore final : public workflows::RequestStore {
   int schema_version();
 
  private:
+  /// The statement for `sql`, prepared once per connection and reused (parsing and planning
+  /// cost more than running most of these). Pair every use with a ResetOnExit.
+  SQLite::Statement& prepared(const std::string& sql);
+
+  /// Resets a reused statement when its user is done, so no read stays open on the connection
+  /// (an open read would keep it from seeing other connections' commits).
+  struct ResetOnExit {
+    SQLite::Statement& statement;
+    ~ResetOnExit();
+  };
+
   void migrate();
   std::vector<workflows::Request> query_requests(const std::string& where_sql, const std::vector<std::string>& bindings,
                                                  int limit);
@@ -88,6 +101,7 @@ class SqliteStore final : public workflows::RequestStore {
   void write_settlement(const workflows::JobSettlement& settlement);
 
   std::unique_ptr<SQLite::Database> db_;
+  std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
 };
 
 }  // namespace jitbot::storage
