@@ -465,7 +465,11 @@ std::vector<Request> SqliteStore::due_requests(workflows::Instant now) {
 }
 
 std::optional<workflows::Instant> SqliteStore::next_due_at() {
-  auto& query = prepared(std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql);
+  return earliest(std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql);
+}
+
+std::optional<Instant> SqliteStore::earliest(const std::string& min_sql) {
+  auto& query = prepared(min_sql);
   ResetOnExit query_done{query};
   if (!query.executeStep() || query.getColumn(0).isNull()) return std::nullopt;
   return workflows::from_unix_millis(query.getColumn(0).getInt64());
@@ -556,12 +560,9 @@ void SqliteStore::settle_job(const workflows::JobSettlement& settlement, const s
 }
 
 std::optional<Instant> SqliteStore::next_job_at() {
-  auto& query = prepared(
+  return earliest(
       "SELECT MIN(CASE WHEN lease_until IS NULL THEN not_before "
       "ELSE MAX(not_before, lease_until) END) FROM jobs");
-  ResetOnExit query_done{query};
-  if (!query.executeStep() || query.getColumn(0).isNull()) return std::nullopt;
-  return workflows::from_unix_millis(query.getColumn(0).getInt64());
 }
 
 std::vector<workflows::Job> SqliteStore::jobs_of(const std::string& request_id) {
@@ -628,12 +629,9 @@ void SqliteStore::mark_failed_delivery(const Notice& notice, const std::string& 
 }
 
 std::optional<Instant> SqliteStore::next_notice_at() {
-  auto& query = prepared(
+  return earliest(
       "SELECT MIN(CASE WHEN lease_until IS NULL THEN next_attempt_at "
       "ELSE MAX(next_attempt_at, lease_until) END) FROM outbox WHERE parked_at IS NULL");
-  ResetOnExit query_done{query};
-  if (!query.executeStep() || query.getColumn(0).isNull()) return std::nullopt;
-  return workflows::from_unix_millis(query.getColumn(0).getInt64());
 }
 
 std::vector<Notice> SqliteStore::list_notices(const workflows::OutboxFilter& filter) {

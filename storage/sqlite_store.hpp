@@ -91,6 +91,9 @@ class SqliteStore final : public workflows::RequestStore {
     ~ResetOnExit();
   };
 
+  /// Runs a one-value `SELECT MIN(…)` of Unix milliseconds; nullopt when there is nothing.
+  std::optional<workflows::Instant> earliest(const std::string& min_sql);
+
   void migrate();
   std::vector<workflows::Request> query_requests(const std::string& where_sql, const std::vector<std::string>& bindings,
                                                  int limit);

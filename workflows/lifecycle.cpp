@@ -283,16 +283,21 @@ void AccessWorkflow::start_revoke(Request& request, Change& change, const std::s
   change.jobs.push_back(job_for(request, BackendCall::Action::revoke, clock_.now()));
 }
 
+void AccessWorkflow::retry_revoke_now(Request& request, Change& change, const std::string& actor,
+                                      const std::string& note) {
+  request.next_revoke_attempt = clock_.now();
+  change.audit.push_back(audit(request, actor, "retry_revoke", request.state, note));
+  // Brings the waiting revoke job forward; one already running keeps its lease.
+  change.jobs.push_back(job_for(request, BackendCall::Action::revoke, clock_.now()));
+}
+
 Outcome AccessWorkflow::revoke(const std::string& actor, const std::string& request_id) {
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     const Role* role = policy_.find_role(request.provider, request.role);
     if (role == nullptr) return refusal_for(RefusalReason::role_gone, request);
     if (auto refusal = check_revoke(*role, directory_, actor, request)) return refusal;
     if (request.state == RequestState::revoke_failed) {
-      // Already ending; an explicit revoke means "retry now".
-      request.next_revoke_attempt = clock_.now();
-      change.audit.push_back(audit(request, actor, "retry_revoke", request.state));
-      change.jobs.push_back(job_for(request, BackendCall::Action::revoke, clock_.now()));
+      retry_revoke_now(request, change, actor, {});  // already ending: an explicit revoke means "now"
       return std::nullopt;
     }
     start_revoke(request, change, actor, RequestState::revoked);
@@ -307,9 +312,7 @@ Outcome AccessWorkflow::revoke_by_operator(const std::string& operator_name, con
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     if (request.ending_as) {
       // Already ending (revoking, retrying, or cleaning up a failed grant): retry now.
-      request.next_revoke_attempt = clock_.now();
-      change.audit.push_back(audit(request, operator_name, "retry_revoke", request.state, note));
-      change.jobs.push_back(job_for(request, BackendCall::Action::revoke, clock_.now()));
+      retry_revoke_now(request, change, operator_name, note);
       return std::nullopt;
     }
     if (request.state != RequestState::active) return refusal_for(RefusalReason::wrong_state, request);

@@ -100,6 +100,7 @@ class AccessWorkflow {
     bool tell_requester;
   };
   void close_undecided(Request& request, Change& change, const Closing& closing);
+  void retry_revoke_now(Request& request, Change& change, const std::string& actor, const std::string& note);
   void start_revoke(Request& request, Change& change, const std::string& actor, RequestState ending_as,
                     const std::string& note = {});
 
