@@ -28,7 +28,7 @@ constexpr auto delivery_lease = 600s;
 Courier::Courier(const std::string& database, workflows::ChatSink& chat, const workflows::Policy& policy,
                  const workflows::Clock& clock, int threads)
     : database_(database), chat_(chat), policy_(policy), clock_(clock) {
-  workers_.start(threads, [this] { deliver(); });
+  workers_.start("courier", threads, [this] { deliver(); });
 }
 
 void Courier::deliver() {

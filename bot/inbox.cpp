@@ -33,7 +33,7 @@ Inbox::Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled,
   writer_ = std::make_unique<storage::SqliteStore>(parts_.database);
   // The network thread waits for this before it acks; Slack wants the ack within 3 s.
   writer_->set_busy_timeout(std::chrono::milliseconds{1500});
-  workers_.start(threads, [this] { work(); });
+  workers_.start("inbox", threads, [this] { work(); });
 }
 
 void Inbox::keep(workflows::Input input) {

@@ -26,7 +26,7 @@ std::chrono::milliseconds until(const std::optional<workflows::Instant>& due, co
 
 JobWorkers::JobWorkers(EngineParts parts, const Backends& backends, std::function<void()> on_recorded, int threads)
     : parts_(std::move(parts)), backends_(backends), on_recorded_(std::move(on_recorded)), lease_(job_lease(backends)) {
-  workers_.start(threads, [this] { work(); });
+  workers_.start("job-worker", threads, [this] { work(); });
 }
 
 std::optional<workflows::Job> JobWorkers::claim(workflows::RequestStore& store) {
@@ -88,7 +88,7 @@ void JobWorkers::work() {
 
 SchedulerThread::SchedulerThread(EngineParts parts, std::function<void()> on_tick)
     : parts_(std::move(parts)), on_tick_(std::move(on_tick)) {
-  worker_.start(1, [this] { run(); });
+  worker_.start("scheduler", 1, [this] { run(); });
 }
 
 void SchedulerThread::run() {

@@ -101,6 +101,7 @@ struct SlackClient::Impl {
   explicit Impl(SlackSettings settings_in) : settings(std::move(settings_in)), http(io, tls) {
     configure_tls(tls, TlsTrust{settings.ca_file, {}});
     thread = std::thread([this] { io.run(); });
+    pthread_setname_np(thread.native_handle(), "slack-http");
   }
 
   ~Impl() {
