@@ -4,7 +4,6 @@
 
 #include <optional>
 
-#include "storage/sqlite_store.hpp"
 #include "workflows/outbox.hpp"
 
 namespace jitbot::bot {
@@ -25,28 +24,27 @@ constexpr auto delivery_lease = 600s;
 
 }  // namespace
 
-Courier::Courier(const std::string& database, workflows::ChatSink& chat, const workflows::Policy& policy,
+Courier::Courier(workflows::RequestStore& store, workflows::ChatSink& chat, const workflows::Policy& policy,
                  const workflows::Clock& clock, int threads)
-    : database_(database), chat_(chat), policy_(policy), clock_(clock) {
+    : store_(store), chat_(chat), policy_(policy), clock_(clock) {
   workers_.start("courier", threads, [this] { deliver(); });
 }
 
 void Courier::deliver() {
   // After an OS crash a delivered notice may be sent again (its deletion was not yet on disk),
   // never lost; no fsync per message, which would cap how fast cards go out.
-  std::optional<storage::SqliteStore> store;
+  auto& store = store_;
   for (;;) {
     auto ticket = workers_.waker.ticket();
     std::optional<workflows::Instant> next;
     try {
-      if (!store) store.emplace(database_);
-      while (auto notice = store->claim_notice(clock_.now(), clock_.now() + delivery_lease)) {
-        bool delivered = workflows::deliver_notice(*store, chat_, policy_, *notice, clock_.now());
+      while (auto notice = store.claim_notice(clock_.now(), clock_.now() + delivery_lease)) {
+        bool delivered = workflows::deliver_notice(store, chat_, policy_, *notice, clock_.now());
         // The next notice in this lane may be due now, and another thread may be idle.
         if (delivered) workers_.waker.kick();
         if (workers_.waker.stopped()) return;
       }
-      next = store->next_notice_at();
+      next = store.next_notice_at();
     } catch (const std::exception& e) {
       logger()->error("outbox delivery failed (retrying): {}", e.what());
     }

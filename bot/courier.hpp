@@ -10,13 +10,13 @@
 
 namespace jitbot::bot {
 
-/// Delivers the outbox from threads of their own, each on its own database connection. Each
+/// Delivers the outbox from threads of their own, which share the engine's connections. Each
 /// thread claims one due notice at a time, so notices of different requests and targets go
 /// out side by side, a slow or failing one holds up only its own lane, and a backlog drains as
 /// fast as the chat accepts it.
 class Courier {
  public:
-  Courier(const std::string& database, workflows::ChatSink& chat, const workflows::Policy& policy,
+  Courier(workflows::RequestStore& store, workflows::ChatSink& chat, const workflows::Policy& policy,
           const workflows::Clock& clock, int threads = 8);
   /// Lets the threads finish the notice in hand, then joins them. Idempotent.
   void stop() { workers_.stop(); }
@@ -29,7 +29,7 @@ class Courier {
  private:
   void deliver();
 
-  std::string database_;
+  workflows::RequestStore& store_;
   workflows::ChatSink& chat_;
   const workflows::Policy& policy_;
   const workflows::Clock& clock_;

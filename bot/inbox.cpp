@@ -96,19 +96,14 @@ void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const 
 }
 
 void Inbox::work() {
-  std::optional<storage::SqliteStore> store;
-  std::optional<workflows::AccessWorkflow> workflow;
-  std::optional<InputHandler> handler;
+  auto& store = parts_.store;
+  workflows::AccessWorkflow workflow(parts_.policy, store, parts_.directory, parts_.clock, parts_.ids);
+  InputHandler handler(parts_.policy, store, workflow);
   for (;;) {
     auto ticket = workers_.waker.ticket();
     try {
-      if (!store) {
-        store.emplace(parts_.database);
-        workflow.emplace(parts_.policy, *store, parts_.directory, parts_.clock, parts_.ids);
-        handler.emplace(parts_.policy, *store, *workflow);
-      }
-      while (auto input = next(*store)) {
-        handle(*handler, *store, *input);
+      while (auto input = next(store)) {
+        handle(handler, store, *input);
         if (on_handled_) on_handled_();
         if (workers_.waker.stopped()) return;
       }

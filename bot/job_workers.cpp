@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "storage/sqlite_store.hpp"
-
 namespace jitbot::bot {
 namespace {
 
@@ -51,22 +49,13 @@ void JobWorkers::release(const workflows::Job& job) {
 }
 
 void JobWorkers::work() {
-  std::optional<storage::SqliteStore> store;
-  while (!store && !workers_.waker.stopped()) {
-    try {
-      store.emplace(parts_.database);
-    } catch (const std::exception& e) {
-      logger()->error("job worker cannot open the database: {}", e.what());
-      workers_.waker.wait(workers_.waker.ticket(), poll_interval);
-    }
-  }
-  if (!store) return;
-  workflows::AccessWorkflow workflow(parts_.policy, *store, parts_.directory, parts_.clock, parts_.ids);
+  auto& store = parts_.store;
+  workflows::AccessWorkflow workflow(parts_.policy, store, parts_.directory, parts_.clock, parts_.ids);
   for (;;) {
     auto ticket = workers_.waker.ticket();
     std::optional<workflows::Job> job;
     try {
-      job = claim(*store);
+      job = claim(store);
     } catch (const std::exception& e) {
       logger()->error("could not claim a job: {}", e.what());
     }
@@ -78,7 +67,7 @@ void JobWorkers::work() {
     }
     std::optional<workflows::Instant> next;
     try {
-      next = store->next_job_at();
+      next = store.next_job_at();
     } catch (const std::exception& e) {
       logger()->error("could not look for jobs: {}", e.what());
     }
@@ -92,19 +81,14 @@ SchedulerThread::SchedulerThread(EngineParts parts, std::function<void()> on_tic
 }
 
 void SchedulerThread::run() {
-  std::optional<storage::SqliteStore> store;
-  std::optional<workflows::AccessWorkflow> workflow;
+  workflows::AccessWorkflow workflow(parts_.policy, parts_.store, parts_.directory, parts_.clock, parts_.ids);
   for (;;) {
     auto ticket = worker_.waker.ticket();
     std::optional<workflows::Instant> next;
     try {
-      if (!store) {
-        store.emplace(parts_.database);
-        workflow.emplace(parts_.policy, *store, parts_.directory, parts_.clock, parts_.ids);
-      }
-      workflow->tick();
+      workflow.tick();
       if (on_tick_) on_tick_();
-      next = workflow->next_due();
+      next = workflow.next_due();
     } catch (const std::exception& e) {
       logger()->error("scheduled work failed (retrying): {}", e.what());
     }

@@ -15,7 +15,8 @@ namespace jitbot::bot {
 
 /// What every background thread needs to build its own workflow on its own connection.
 struct EngineParts {
-  std::string database;
+  std::string database;            ///< for a part that needs a connection of its own
+  workflows::RequestStore& store;  ///< shared by the engine's threads (storage::SharedConnections)
   const workflows::Policy& policy;
   workflows::Directory& directory;
   const workflows::Clock& clock;

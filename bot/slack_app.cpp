@@ -20,7 +20,7 @@
 #include "bot/inbox.hpp"
 #include "bot/job_workers.hpp"
 #include "bot/random_ids.hpp"
-#include "storage/sqlite_store.hpp"
+#include "storage/shared_connections.hpp"
 
 namespace jitbot::bot {
 namespace {
@@ -226,11 +226,13 @@ int run_slack(const config::Config& config) {
   SystemClock clock;
   RandomIds ids(clock);
   Backends backends = make_backends(config);
-  EngineParts parts{config.database.string(), config.policy, directory, clock, ids};
+  // A few connections serve all the engine's threads (see SharedConnections).
+  storage::SharedConnections connections(config.database.string(), 4);
+  EngineParts parts{config.database.string(), connections, config.policy, directory, clock, ids};
 
   // Each part works from the database on threads of its own and nudges the others when it
   // leaves them work; none waits for another.
-  Courier courier(config.database.string(), chat, config.policy, clock);
+  Courier courier(connections, chat, config.policy, clock);
   JobWorkers jobs(parts, backends, [&courier] { courier.kick(); });
   SchedulerThread scheduler(parts, [&] {
     jobs.kick();

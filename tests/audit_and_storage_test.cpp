@@ -2,9 +2,12 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <catch2/catch.hpp>
+#include <set>
+#include <thread>
 
 #include "harness.hpp"
 #include "storage/migrations.hpp"
+#include "storage/shared_connections.hpp"
 
 using namespace jitbot;
 using namespace jitbot::testing;
@@ -120,4 +123,41 @@ TEST_CASE("upgrading a database from before the engine turns unfinished work int
   REQUIRE(revoke.size() == 1);
   CHECK(revoke[0].action == workflows::BackendCall::Action::revoke);
   CHECK(revoke[0].backend == "scripted");
+}
+
+TEST_CASE("threads sharing a few connections all get their writes, and a failed call gives its connection back",
+          "[storage][engine]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  storage::SharedConnections shared(file, 2);
+
+  // A call that throws (the input it consumes is gone) must not keep its connection: with a
+  // capacity of 2, a third failure would otherwise wait for ever.
+  for (int i = 0; i < 3; ++i) {
+    workflows::Change change;
+    change.request.id = "req_gone_" + std::to_string(i);
+    change.consumes_input = 424242;
+    CHECK_THROWS_AS(shared.commit(change), workflows::InputAlreadyHandled);
+  }
+  CHECK_FALSE(shared.find("req_gone_0").has_value());  // rolled back
+
+  constexpr int threads = 12;
+  constexpr int per_thread = 40;
+  std::vector<std::thread> writers;
+  for (int t = 0; t < threads; ++t) {
+    writers.emplace_back([&shared, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        workflows::Input input;
+        input.actor = "U" + std::to_string(t);
+        input.text = "status " + std::to_string(i);
+        shared.put_input(input);
+      }
+    });
+  }
+  for (auto& writer : writers) writer.join();
+
+  std::set<std::int64_t> claimed;
+  auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  while (auto input = shared.claim_input(now, now + std::chrono::minutes{1})) claimed.insert(input->id);
+  CHECK(claimed.size() == static_cast<std::size_t>(threads * per_thread));
 }
