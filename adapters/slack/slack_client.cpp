@@ -102,12 +102,19 @@ struct SlackClient::Impl {
     configure_tls(tls, TlsTrust{settings.ca_file, {}});
     thread = std::thread([this] { io.run(); });
     pthread_setname_np(thread.native_handle(), "slack-http");
+    socket_thread = std::thread([this] { socket_io.run(); });
+    pthread_setname_np(socket_thread.native_handle(), "slack-socket");
   }
 
-  ~Impl() {
+  ~Impl() { stop_threads(); }
+
+  void stop_threads() {
     work.reset();
+    socket_work.reset();
     io.stop();
+    socket_io.stop();
     if (thread.joinable()) thread.join();
+    if (socket_thread.joinable()) socket_thread.join();
   }
 
   asio::awaitable<void> sleep(Clock::duration duration) {
@@ -234,8 +241,12 @@ struct SlackClient::Impl {
   }
 
   SlackSettings settings;
-  asio::io_context io{1};
+  asio::io_context io{1};  ///< Web API calls and answers
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+  /// The Socket Mode connection has a thread of its own, so an ack never waits behind the
+  /// TLS and parsing of Web API traffic, however much of it there is.
+  asio::io_context socket_io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> socket_work = asio::make_work_guard(socket_io);
   asio::ssl::context tls{asio::ssl::context::tls_client};
   HttpClient http;
   std::map<std::string, Clock::time_point> held_until;
@@ -243,6 +254,7 @@ struct SlackClient::Impl {
   std::unique_ptr<SocketMode> socket_mode;
   std::atomic<bool> stopped{false};
   std::thread thread;
+  std::thread socket_thread;
 };
 
 SlackClient::SlackClient(SlackSettings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
@@ -250,12 +262,17 @@ SlackClient::SlackClient(SlackSettings settings) : impl_(std::make_unique<Impl>(
 SlackClient::~SlackClient() { stop(); }
 
 void SlackClient::start(EnvelopeHandler on_envelope, FatalHandler on_fatal) {
-  asio::post(impl_->io, [this, on_envelope = std::move(on_envelope), on_fatal = std::move(on_fatal)]() mutable {
+  asio::post(impl_->socket_io, [this, on_envelope = std::move(on_envelope), on_fatal = std::move(on_fatal)]() mutable {
+    // Runs on the Web API thread, which owns the HTTP client and the pacing state.
     auto open_url = [this]() {
-      return impl_->call_async("apps.connections.open", nlohmann::json::object(), impl_->settings.app_token, "");
+      return asio::co_spawn(
+          impl_->io,
+          impl_->call_async("apps.connections.open", nlohmann::json::object(), impl_->settings.app_token, ""),
+          use_awaitable);
     };
-    impl_->socket_mode = std::make_unique<SocketMode>(impl_->io, impl_->tls, open_url, impl_->settings.ping_timeout,
-                                                      std::move(on_envelope), std::move(on_fatal));
+    impl_->socket_mode =
+        std::make_unique<SocketMode>(impl_->socket_io, impl_->tls, open_url, impl_->settings.ping_timeout,
+                                     std::move(on_envelope), std::move(on_fatal));
     impl_->socket_mode->start();
   });
 }
@@ -264,16 +281,14 @@ void SlackClient::stop() {
   if (!impl_ || impl_->stopped.exchange(true)) return;
   auto closed = std::make_shared<std::promise<void>>();
   auto done = closed->get_future();
-  asio::post(impl_->io, [this, closed] {
+  asio::post(impl_->socket_io, [this, closed] {
     if (impl_->socket_mode) impl_->socket_mode->stop();
     closed->set_value();
   });
   done.wait_for(2s);
   // Give close handshakes a moment, then end the network thread.
   std::this_thread::sleep_for(100ms);
-  impl_->work.reset();
-  impl_->io.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->stop_threads();
 }
 
 ApiResult SlackClient::call(const std::string& method, const nlohmann::json& arguments, int max_attempts) {
@@ -301,7 +316,7 @@ void SlackClient::respond(const std::string& response_url, nlohmann::json body) 
 SocketModeStats SlackClient::stats() const {
   auto promise = std::make_shared<std::promise<SocketModeStats>>();
   auto future = promise->get_future();
-  asio::post(impl_->io, [this, promise] {
+  asio::post(impl_->socket_io, [this, promise] {
     promise->set_value(impl_->socket_mode ? impl_->socket_mode->stats() : SocketModeStats{});
   });
   if (future.wait_for(1s) != std::future_status::ready) return {};
