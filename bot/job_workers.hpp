@@ -13,7 +13,7 @@
 
 namespace jitbot::bot {
 
-/// What every background thread needs to build its own workflow on its own connection.
+/// What every background thread needs to build its own workflow on the shared connections.
 struct EngineParts {
   std::string database;            ///< for a part that needs a connection of its own
   workflows::RequestStore& store;  ///< shared by the engine's threads (storage::SharedConnections)
