@@ -13,7 +13,7 @@ namespace {
 
 std::unique_ptr<workflows::CredentialBackend> make_backend(const config::BackendConfig& backend) {
   if (backend.type == "exec") {
-    return std::make_unique<adapters::ExecBackend>(backend.name, backend.command, backend.timeout);
+    return std::make_unique<adapters::ExecBackend>(backend.name, backend.command, backend.timeout, backend.env);
   }
   if (backend.type == "http") return std::make_unique<adapters::HttpBackend>(backend);
   if (backend.type == "aws") return std::make_unique<adapters::aws::AwsBackend>(backend);

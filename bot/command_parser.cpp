@@ -98,6 +98,11 @@ ParseResult parse_request(const std::vector<Word>& words) {
   }
   if (!missing.empty()) return error("Missing " + missing + ".", usage_request);
   auto duration = workflows::parse_duration(values["duration"]);
+  if (!duration && workflows::is_too_long_duration(values["duration"])) {
+    return error("\"" + values["duration"] + "\" is too long (at most " +
+                     workflows::format_duration(workflows::longest_duration) + "); ask for what the work needs.",
+                 usage_request);
+  }
   if (!duration) {
     return error("\"" + values["duration"] + "\" is not a duration; use forms like 90s, 30m, 2h or 2h30m.",
                  usage_request);

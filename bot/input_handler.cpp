@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
+
 #include "bot/command_parser.hpp"
 #include "workflows/wording.hpp"
 
@@ -16,6 +18,7 @@ std::shared_ptr<spdlog::logger> logger() {
 }
 
 constexpr int list_limit = 20;
+constexpr int list_candidates = 500;
 
 Reply reply_of(const workflows::Outcome& outcome) { return {outcome.ok, outcome.message, outcome.refusal}; }
 
@@ -68,6 +71,9 @@ Reply InputHandler::status(const std::string& actor, const std::string& request_
   if (!request_id.empty()) {
     auto request = store_.find(request_id);
     if (!request) return refused(workflows::RefusalReason::no_such_request, request_id);
+    // The same answer as for a request that does not exist would hide nothing (IDs are random),
+    // and saying why is kinder.
+    if (!workflow_.may_see(actor, *request)) return refused(workflows::RefusalReason::not_yours_to_see, request_id);
     return {true, workflows::status_details(*request, policy_)};
   }
   workflows::RequestFilter filter;
@@ -83,29 +89,42 @@ Reply InputHandler::status(const std::string& actor, const std::string& request_
 
 Reply InputHandler::list(const std::string& actor, int scope) {
   workflows::RequestFilter filter;
-  filter.limit = list_limit;
+  // Enough to find list_limit the caller may see among other people's requests.
+  filter.limit = list_candidates;
   std::string title;
+  // Your own requests, and those that wait on you as an approver; admins see everyone's.
+  auto shown = [&](const workflows::Request& request) { return workflow_.may_see(actor, request); };
+  std::function<bool(const workflows::Request&)> wanted = shown;
   switch (static_cast<ListScope>(scope)) {
     case ListScope::mine:
       filter.requester = actor;
+      filter.limit = list_limit;
       title = "Your requests";
       break;
     case ListScope::pending:
       filter.states = {RequestState::pending};
-      title = "Pending requests";
+      wanted = [&](const workflows::Request& request) {
+        return request.requester == actor || workflow_.waits_on(actor, request) || shown(request);
+      };
+      title = "Pending requests (yours, and those waiting on you)";
       break;
     case ListScope::active:
       // Revokes in trouble still mean access may exist, so they count as active.
       filter.states = {RequestState::approved, RequestState::active, RequestState::revoke_failed};
-      title = "Active access";
+      title = "Active access (yours, and for roles you approve)";
       break;
-    case ListScope::recent: title = "Recent requests"; break;
+    case ListScope::recent: title = "Recent requests (yours, and for roles you approve)"; break;
   }
-  auto requests = store_.list(filter);
-  if (requests.empty()) return {true, title + ": none."};
-  std::string text = title + " (newest first, at most " + std::to_string(list_limit) + "):";
-  for (const auto& request : requests) text += "\n  " + workflows::list_line(request, policy_);
-  return {true, text};
+  std::string lines;
+  int count = 0;
+  for (const auto& request : store_.list(filter)) {
+    if (count == list_limit) break;
+    if (!wanted(request)) continue;
+    lines += "\n  " + workflows::list_line(request, policy_);
+    ++count;
+  }
+  if (count == 0) return {true, title + ": none."};
+  return {true, title + ", newest first, at most " + std::to_string(list_limit) + ":" + lines};
 }
 
 }  // namespace jitbot::bot

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -81,6 +83,10 @@ class TableReader {
     if (!text || !node->is_string()) fail(key, "must be a duration string such as \"30m\" or \"2h30m\"");
     if (allow_zero && (*text == "0s" || *text == "0")) return Seconds{0};
     auto parsed = workflows::parse_duration(*text);
+    if (!parsed && workflows::is_too_long_duration(*text)) {
+      fail(key,
+           "\"" + *text + "\" is too long (at most " + workflows::format_duration(workflows::longest_duration) + ")");
+    }
     if (!parsed) fail(key, "\"" + *text + "\" is not a duration; use forms like \"90s\", \"30m\", \"2h30m\"");
     return parsed;
   }
@@ -150,9 +156,68 @@ std::vector<std::string> principals(const TableReader& reader, const std::string
   return ids;
 }
 
+/// A top-level [section], or nullptr when there is none. `bot = 5` is an error, not an empty section:
+/// otherwise every setting in it would be silently at its default.
+const toml::table* section(const std::filesystem::path& file, const toml::table& root, const std::string& name) {
+  const toml::node* node = root.get(name);
+  if (node == nullptr) return nullptr;
+  if (!node->is_table()) TableReader(file, root, "").fail(name, "must be a section ([" + name + "]), not a value");
+  return node->as_table();
+}
+
+/// A Slack channel ID: C (public), G (private) or D (a DM), then capitals and digits.
+bool valid_channel(const std::string& id) {
+  return id.size() >= 2 && (id[0] == 'C' || id[0] == 'G' || id[0] == 'D') &&
+         std::all_of(id.begin() + 1, id.end(), [](char c) {
+           return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
+         });
+}
+
+void check_channel(const TableReader& reader, const std::string& key, const std::string& id) {
+  if (!valid_channel(id)) {
+    reader.fail(key,
+                "\"" + id + "\" is not a channel ID (C…, G… or D…; in Slack: the channel's details, at the bottom)");
+  }
+}
+
+/// 127.x.y.z, written as four numbers (not a name that merely starts with "127.").
+bool is_ipv4_loopback(std::string_view host) {
+  if (host.rfind("127.", 0) != 0) return false;
+  int dots = 0;
+  bool digit_before = false;
+  for (char c : host) {
+    if (c == '.') {
+      if (!digit_before) return false;
+      ++dots;
+      digit_before = false;
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      digit_before = true;
+    } else {
+      return false;
+    }
+  }
+  return dots == 3 && digit_before;
+}
+
+/// http:// is for a fake or proxy on this machine only: elsewhere the token would cross the network in clear.
+void require_tls_off_loopback(const TableReader& reader, const std::string& key, const std::string& url) {
+  if (url.rfind("http://", 0) != 0) return;
+  std::string_view rest{url};
+  rest.remove_prefix(7);
+  auto authority = rest.substr(0, rest.find_first_of("/?#"));
+  std::string_view host = authority;
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') == std::string_view::npos ? std::string_view::npos : host.find(']') - 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  bool loopback = host == "localhost" || host == "::1" || is_ipv4_loopback(host);
+  if (!loopback) reader.fail(key, "must use https:// (http:// only for 127.0.0.1, ::1 or localhost)");
+}
+
 void read_bot(const std::filesystem::path& file, const toml::table& root, Config& config) {
   const toml::table empty;
-  const toml::table* table = root["bot"].as_table();
+  const toml::table* table = section(file, root, "bot");
   TableReader bot(file, table ? *table : empty, "bot");
   std::string database = bot.string("database", "jitbot.db");
   if (database == ":memory:") {
@@ -162,17 +227,22 @@ void read_bot(const std::filesystem::path& file, const toml::table& root, Config
     config.database = path.is_absolute() ? path : file.parent_path() / path;
   }
   config.policy.pending_timeout = *bot.duration("pending_timeout", Seconds{30 * 60});
+  config.policy.admins = principals(bot, "admins", false);
+  if (std::find(config.policy.admins.begin(), config.policy.admins.end(), "*") != config.policy.admins.end()) {
+    bot.fail("admins", "\"*\" is not allowed: admins see every request; name them or their user group");
+  }
   bot.reject_unknown_keys();
 }
 
 void read_slack(const std::filesystem::path& file, const toml::table& root, Config& config) {
   const toml::table empty;
-  const toml::table* table = root["slack"].as_table();
+  const toml::table* table = section(file, root, "slack");
   TableReader slack(file, table ? *table : empty, "slack");
   config.slack.api_url = slack.string("api_url", config.slack.api_url);
   if (config.slack.api_url.rfind("https://", 0) != 0 && config.slack.api_url.rfind("http://", 0) != 0) {
     slack.fail("api_url", "must start with https:// (or http:// for a local fake)");
   }
+  require_tls_off_loopback(slack, "api_url", config.slack.api_url);
   if (config.slack.api_url.back() != '/') config.slack.api_url += '/';
   if (auto ca_file = slack.string("ca_file", std::string{}); !ca_file.empty()) {
     std::filesystem::path path{ca_file};
@@ -184,7 +254,10 @@ void read_slack(const std::filesystem::path& file, const toml::table& root, Conf
   config.slack.ping_timeout = *slack.duration("ping_timeout", config.slack.ping_timeout);
   if (config.slack.ping_timeout < Seconds{2}) slack.fail("ping_timeout", "must be at least 2s");
   config.policy.approvals_channel = slack.string("approvals_channel", std::string{});
+  if (!config.policy.approvals_channel.empty())
+    check_channel(slack, "approvals_channel", config.policy.approvals_channel);
   config.policy.incident_channels = slack.strings("incident_channels", false);
+  for (const auto& channel : config.policy.incident_channels) check_channel(slack, "incident_channels", channel);
   slack.reject_unknown_keys();
 }
 
@@ -219,6 +292,51 @@ std::filesystem::path beside(const std::filesystem::path& file, const std::strin
 
 bool is_url_key(const std::string& key) {
   return key == "url" || key == "api_url" || key == "endpoint_url" || key.ends_with("_endpoint") || key == "signin_url";
+}
+
+workflows::ScopeKind scope_kind_of(const std::string& type) {
+  using workflows::ScopeKind;
+  if (type == "aws") return ScopeKind::aws_account;
+  if (type == "gcp") return ScopeKind::gcp_project;
+  if (type == "kubernetes") return ScopeKind::kubernetes_namespace;
+  if (type == "azure") return ScopeKind::azure_resource;
+  if (type == "duplocloud") return ScopeKind::duplocloud_tenant;
+  return ScopeKind::identifier;
+}
+
+/// exec and http: an optional regular expression every scope must match, on top of the
+/// identifier grammar (printable, no whitespace, no "..").
+void read_scope_pattern(const TableReader& reader, BackendConfig& backend) {
+  if (!reader.has("scope_pattern")) return;
+  if (backend.type != "exec" && backend.type != "http") {
+    reader.fail("scope_pattern",
+                "is for exec and http backends; a " + backend.type + " backend's scopes have a fixed grammar");
+  }
+  auto pattern = reader.string("scope_pattern");
+  try {
+    std::regex compiled(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    reader.fail("scope_pattern", "is not a valid regular expression (" + std::string(e.what()) + ")");
+  }
+  backend.scope_grammar.pattern = pattern;
+}
+
+/// The environment variables a backend's programs may see (exec, token_command), by name.
+void read_passed_env(const TableReader& reader, BackendConfig& backend) {
+  if (!reader.has("env")) return;
+  if (backend.type != "exec" && backend.type != "gcp" && backend.type != "azure") {
+    reader.fail("env", "is for backends that run a program (exec, and gcp or azure with token_command)");
+  }
+  backend.env = reader.strings("env", false);
+  for (const auto& name : backend.env) {
+    bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name.front())) &&
+                 std::all_of(name.begin(), name.end(),
+                             [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    if (!valid) reader.fail("env", "\"" + name + "\" is not an environment variable name");
+    if (name == "SLACK_APP_TOKEN" || name == "SLACK_BOT_TOKEN") {
+      reader.fail("env", name + " is jitbot's own Slack token and is never passed to a backend");
+    }
+  }
 }
 
 void read_exec_backend(const std::filesystem::path& file, const TableReader& reader, BackendConfig& backend) {
@@ -261,6 +379,7 @@ void read_native_backend(const std::filesystem::path& file, const TableReader& r
     if (is_url_key(key) && value.rfind("https://", 0) != 0 && value.rfind("http://", 0) != 0) {
       reader.fail(key, "must start with https:// (or http:// for a local fake)");
     }
+    if (is_url_key(key)) require_tls_off_loopback(reader, key, value);
     if (key == "kubeconfig") value = beside(file, value).string();
     backend.settings[key] = value;
   };
@@ -315,6 +434,9 @@ void read_backends(const std::filesystem::path& file, const toml::table& root, C
     } else {
       reader.fail("type", "unknown backend type \"" + backend.type + "\"; known: " + backend_types);
     }
+    read_passed_env(reader, backend);
+    backend.scope_grammar.kind = scope_kind_of(backend.type);
+    read_scope_pattern(reader, backend);
     backend.timeout = *reader.duration("timeout", Seconds{60});
     // A job holds its lease for the timeout: past an hour, a dead worker's call would wait that
     // long to be retried, and no cloud call should take that long.
@@ -348,6 +470,40 @@ void check_role_against_backend(const TableReader& reader, const workflows::Role
   }
 }
 
+/// A role's scope patterns, checked against its backend's grammar; or the explicit opt-in to the
+/// whole target (cluster_wide for Kubernetes, admin for DuploCloud), whose one scope is a word.
+void read_role_scopes(const TableReader& reader, const BackendConfig& backend, workflows::Role& role) {
+  role.scope_grammar = backend.scope_grammar;
+  struct WholeTarget {
+    const char* key;
+    const char* backend_type;
+    const char* scope;
+  };
+  for (const WholeTarget& whole :
+       {WholeTarget{"cluster_wide", "kubernetes", "cluster"}, WholeTarget{"admin", "duplocloud", "admin"}}) {
+    if (!reader.has(whole.key)) continue;
+    if (backend.type != whole.backend_type) {
+      reader.fail(whole.key, std::string("is only for ") + whole.backend_type + " backends");
+    }
+    if (!reader.boolean(whole.key, false)) continue;
+    role.whole_target = true;
+    if (reader.has("scopes") && reader.strings("scopes", true) != std::vector<std::string>{whole.scope}) {
+      reader.fail("scopes", std::string("must be left out with ") + whole.key + " = true: its one scope is \"" +
+                                whole.scope + "\"");
+    }
+    role.scopes = {whole.scope};
+    return;
+  }
+  role.scopes = reader.strings("scopes", true);
+  for (const auto& pattern : role.scopes) {
+    if (auto problem = workflows::scope_pattern_problem(role.scope_grammar, pattern)) {
+      reader.fail("scopes", "\"" + pattern + "\" cannot be a scope pattern for this " + backend.type +
+                                " backend: " + *problem + ". A scope is " + workflows::describe(role.scope_grammar) +
+                                "; * stands for part of one segment");
+    }
+  }
+}
+
 void read_roles(const std::filesystem::path& file, const toml::table& root, Config& config) {
   const toml::node* node = root.get("roles");
   TableReader top(file, root, "");
@@ -362,11 +518,11 @@ void read_roles(const std::filesystem::path& file, const toml::table& root, Conf
     if (config.policy.find_role(role.provider, role.name)) {
       reader.fail("name", "role " + role.provider + "/" + role.name + " is defined twice");
     }
-    role.scopes = reader.strings("scopes", true);
     role.backend = reader.string("backend");
     const BackendConfig* backend = config.find_backend(role.backend);
     if (!backend) reader.fail("backend", "no [[backends]] is named \"" + role.backend + "\"");
     check_role_against_backend(reader, role, *backend);
+    read_role_scopes(reader, *backend, role);
     role.requesters = principals(reader, "requesters", true);
     role.approvers = principals(reader, "approvers", true);
     if (std::find(role.approvers.begin(), role.approvers.end(), "*") != role.approvers.end()) {
@@ -387,7 +543,15 @@ void read_roles(const std::filesystem::path& file, const toml::table& root, Conf
       reader.fail("min_duration", "is longer than max_duration");
     }
     role.break_glass_requesters = principals(reader, "break_glass_requesters", false);
-    if (reader.has("approvals_channel")) role.approvals_channel = reader.string("approvals_channel");
+    if (std::find(role.break_glass_requesters.begin(), role.break_glass_requesters.end(), "*") !=
+        role.break_glass_requesters.end()) {
+      reader.fail("break_glass_requesters",
+                  "\"*\" is not allowed: break-glass grants with no approval, so name the people or their user group");
+    }
+    if (reader.has("approvals_channel")) {
+      role.approvals_channel = reader.string("approvals_channel");
+      check_channel(reader, "approvals_channel", *role.approvals_channel);
+    }
     if (config.policy.approvals_channel_for(role).empty()) {
       reader.fail("approvals_channel", "no approvals channel: set [slack] approvals_channel or this role's own");
     }
@@ -401,7 +565,7 @@ void read_roles(const std::filesystem::path& file, const toml::table& root, Conf
 
 void read_directory(const std::filesystem::path& file, const toml::table& root, Config& config) {
   const toml::table empty;
-  const toml::table* table = root["directory"].as_table();
+  const toml::table* table = section(file, root, "directory");
   TableReader directory(file, table ? *table : empty, "directory");
   if (const toml::table* groups = directory.subtable("groups")) {
     TableReader reader(file, *groups, "directory.groups");

@@ -35,10 +35,14 @@ struct BackendConfig {
   std::vector<std::string> command;             ///< exec: argv, command[0] resolved against the config folder
   std::map<std::string, std::string> settings;  ///< the type's own string keys (region, url, …), validated
   std::vector<std::string> token_command;       ///< gcp, azure: prints an access token
-  std::filesystem::path ca_file;                ///< an extra trusted CA for this backend's TLS
-  workflows::Seconds poll_interval{2};          ///< aws: how often to ask whether an assignment is done
+  /// exec, and gcp/azure token_command: environment variables the program may see besides PATH,
+  /// HOME, LANG and TZ. Nothing else of jitbot's environment reaches a child.
+  std::vector<std::string> env;
+  std::filesystem::path ca_file;        ///< an extra trusted CA for this backend's TLS
+  workflows::Seconds poll_interval{2};  ///< aws: how often to ask whether an assignment is done
   std::map<std::string, BackendRoleConfig> roles;
   std::map<std::string, std::string> principals;  ///< Slack user ID or email -> the cloud's name for them
+  workflows::ScopeGrammar scope_grammar;          ///< from the type; exec and http: scope_pattern
 
   /// A string setting, or "" when it was not given.
   std::string setting(const std::string& key) const;

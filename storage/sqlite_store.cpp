@@ -22,10 +22,10 @@ constexpr const char* audit_columns = "sequence, request_id, at, actor, action, 
 constexpr const char* request_columns =
     "id, version, state, provider, role, scope, duration_seconds, reason, break_glass, requester, created_at, "
     "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
-    "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend, grant_started_at";
+    "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend, grant_started_at, whole_target";
 
 constexpr const char* request_placeholders =
-    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25";
+    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26";
 
 constexpr const char* notice_columns =
     "id, kind, event, target, request_id, detail, console_url, attempts, last_error, parked_at, next_attempt_at";
@@ -88,6 +88,7 @@ Request request_from_row(SQLite::Statement& row) {
   r.last_error = row.getColumn(22).getString();
   r.backend = row.getColumn(23).getString();
   r.grant_started_at = optional_instant(row.getColumn(24));
+  r.whole_target = row.getColumn(25).getInt() != 0;
   return r;
 }
 
@@ -122,6 +123,7 @@ void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(23, r.last_error);
   statement.bind(24, r.backend);
   bind_optional_instant(statement, 25, r.grant_started_at);
+  statement.bind(26, r.whole_target ? 1 : 0);
 }
 
 std::int64_t millis(Instant at) { return static_cast<std::int64_t>(workflows::to_unix_millis(at)); }
@@ -267,10 +269,10 @@ bool SqliteStore::commit(const workflows::Change& change) {
   SQLite::Transaction transaction(*db_);
   if (change.expected_version) {
     auto& update = prepared(std::string{"UPDATE requests SET ("} + request_columns + ") = (" + request_placeholders +
-                            ") WHERE id = ?1 AND version = ?26");
+                            ") WHERE id = ?1 AND version = ?27");
     ResetOnExit update_done{update};
     bind_request(update, r);
-    update.bind(26, static_cast<std::int64_t>(*change.expected_version));
+    update.bind(27, static_cast<std::int64_t>(*change.expected_version));
     if (update.exec() != 1) return false;  // lost the race: the destructor rolls back
   } else {
     auto& insert =

@@ -129,3 +129,123 @@ TEST_CASE("the error's line points at the offending key", "[config]") {
   auto line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(text.find("max_duration")), '\n');
   CHECK(message.find("jitbot.toml:" + std::to_string(line) + ": roles[0].max_duration") != std::string::npos);
 }
+
+namespace {
+
+/// One role on one backend of `type` (with its required keys), with `role_lines` added.
+std::string role_on(const std::string& type, const std::string& role_lines, const std::string& backend_lines = "") {
+  return R"(
+[bot]
+database = "state/jit.db"
+
+[slack]
+approvals_channel = "C0APPROVALS"
+
+[[backends]]
+name = "cloud"
+type = ")" +
+         type + "\"\n" + (type == "duplocloud" ? "url = \"https://duplo.example.com\"\n" : "") +
+         (type == "exec" ? "command = [\"backend.sh\"]\n" : "") + backend_lines +
+         (type == "aws" ? "region = \"us-east-1\"\ninstance_arn = \"arn:aws:sso:::instance/ssoins-1\"\n"
+                          "identity_store_id = \"d-1\"\n[backends.roles.r]\n"
+                          "permission_set_arn = \"arn:aws:sso:::permissionSet/ssoins-1/ps-1\"\n"
+                        : "") +
+         R"(
+[[roles]]
+provider = "p"
+name = "r"
+backend = "cloud"
+requesters = ["*"]
+approvers = ["U0BOB"]
+max_duration = "4h"
+)" + role_lines;
+}
+
+}  // namespace
+
+TEST_CASE("scope patterns are checked against their backend's grammar at load", "[config][scope]") {
+  ScratchDir dir;
+  dir.write("backend.sh", "#!/bin/sh\n", true);
+  struct Case {
+    std::string text;
+    std::string says;
+  };
+  const std::vector<Case> cases{
+      {role_on("aws", "scopes = [\"12345678901\"]\n"), "an AWS account ID has exactly 12 digits"},
+      {role_on("aws", "scopes = [\"dev-*\"]\n"), "roles[0].scopes: \"dev-*\" cannot be a scope pattern"},
+      {role_on("kubernetes", "scopes = [\"team a*\"]\n"),
+       "it contains a space, which no scope of this backend can hold"},
+      {role_on("gcp", "scopes = [\"Prod-*\"]\n"), "cannot be a scope pattern for this gcp backend"},
+      {role_on("exec", "scopes = [\"x/../*\"]\n"), "it contains .."},
+      {role_on("kubernetes", "cluster_wide = true\nscopes = [\"payments\"]\n"),
+       "roles[0].scopes: must be left out with cluster_wide = true"},
+      {role_on("exec", "cluster_wide = true\n"), "roles[0].cluster_wide: is only for kubernetes backends"},
+      {role_on("kubernetes", "admin = true\n"), "roles[0].admin: is only for duplocloud backends"},
+      {role_on("exec", "scopes = [\"a\"]\n", "scope_pattern = \"db-(\"\n"),
+       "backends[0].scope_pattern: is not a valid regular expression"},
+      {role_on("aws", "scopes = [\"123456789012\"]\n", "scope_pattern = \"x\"\n"),
+       "backends[0].scope_pattern: is for exec and http backends"},
+      {role_on("exec", "scopes = [\"a\"]\n", "env = [\"SLACK_BOT_TOKEN\"]\n"),
+       "backends[0].env: SLACK_BOT_TOKEN is jitbot's own Slack token"},
+      {role_on("exec", "scopes = [\"a\"]\n", "env = [\"A B\"]\n"), "\"A B\" is not an environment variable name"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    CHECK_THAT(config_error_of(dir, c.text), Catch::Contains(c.says));
+  }
+}
+
+TEST_CASE("cluster-wide and admin access are explicit role settings with one scope each", "[config][scope]") {
+  ScratchDir dir;
+  auto kubernetes = config::load_config(dir.write("k.toml", role_on("kubernetes", "cluster_wide = true\n")));
+  const auto& cluster_role = kubernetes.policy.roles.at(0);
+  CHECK(cluster_role.whole_target);
+  CHECK(cluster_role.scopes == std::vector<std::string>{"cluster"});
+  auto duplo = config::load_config(dir.write("d.toml", role_on("duplocloud", "admin = true\n")));
+  CHECK(duplo.policy.roles.at(0).whole_target);
+  CHECK(duplo.policy.roles.at(0).scopes == std::vector<std::string>{"admin"});
+  // Without the setting, "*" is any one namespace, never the whole cluster.
+  auto namespaced = config::load_config(dir.write("n.toml", role_on("kubernetes", "scopes = [\"*\"]\n")));
+  CHECK_FALSE(namespaced.policy.roles.at(0).whole_target);
+  CHECK(namespaced.policy.roles.at(0).scope_grammar.kind == workflows::ScopeKind::kubernetes_namespace);
+}
+
+TEST_CASE("dangerous or wrong values are refused with what to write instead", "[config][security]") {
+  ScratchDir dir;
+  dir.write("backend.sh", "#!/bin/sh\n", true);
+  struct Case {
+    std::string text;
+    std::string says;
+  };
+  auto with_slack = [](const std::string& slack_lines) {
+    std::string text = backend_and_bot + good_role;
+    text.replace(text.find("[slack]\n"), 8, "[slack]\n" + slack_lines);
+    return text;
+  };
+  auto with_incident_channel = [](const std::string& channel) {
+    std::string text = backend_and_bot + good_role;
+    text.replace(text.find("C0INCIDENT"), 10, channel);
+    return text;
+  };
+  const std::vector<Case> cases{
+      {backend_and_bot + good_role + "break_glass_requesters = [\"*\"]\n",
+       "roles[0].break_glass_requesters: \"*\" is not allowed: break-glass grants with no approval"},
+      {"bot = 5\n" + good_role, "bot: must be a section ([bot]), not a value"},
+      {"slack = \"x\"\n", "slack: must be a section ([slack]), not a value"},
+      {with_slack("api_url = \"http://slack.example.com/api/\"\n"),
+       "slack.api_url: must use https:// (http:// only for 127.0.0.1, ::1 or localhost)"},
+      {with_slack("api_url = \"http://127.0.0.1.evil.example/api/\"\n"), "slack.api_url: must use https://"},
+      {backend_and_bot + good_role + "approvals_channel = \"#approvals\"\n",
+       "roles[0].approvals_channel: \"#approvals\" is not a channel ID"},
+      {with_incident_channel("U0BOB"), "slack.incident_channels: \"U0BOB\" is not a channel ID"},
+      {backend_and_bot + users_only_role() + "min_duration = \"9000h\"\n",
+       "roles[0].min_duration: \"9000h\" is too long (at most 8784h)"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    CHECK_THAT(config_error_of(dir, c.text), Catch::Contains(c.says));
+  }
+  // Loopback stays allowed over http, for fakes and local proxies.
+  auto local = dir.write("local.toml", with_slack("api_url = \"http://127.0.0.1:8080/api/\"\n"));
+  CHECK(config::load_config(local).slack.api_url == "http://127.0.0.1:8080/api/");
+}

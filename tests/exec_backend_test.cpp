@@ -1,7 +1,11 @@
 // The exec backend against real scripts: the stdin contract, success, failure, timeout, garbage.
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -169,18 +173,57 @@ TEST_CASE("exec: a missing program fails clearly", "[exec]") {
   CHECK(result.error.find("nope.sh") != std::string::npos);
 }
 
-TEST_CASE("exec: Slack tokens never reach the backend's environment", "[exec][security]") {
+TEST_CASE("exec: the backend sees PATH, HOME, LANG, TZ and what its config names, nothing else", "[exec][security]") {
   ScratchDir dir;
   ::setenv("SLACK_BOT_TOKEN", "xoxb-secret", 1);
   ::setenv("SLACK_APP_TOKEN", "xapp-secret", 1);
-  ::setenv("JITBOT_TEST_MARKER", "visible", 1);
+  ::setenv("JITBOT_HTTP_SECRET", "another-backends-secret", 1);
+  ::setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.another-backends-token", 1);
+  ::setenv("JITBOT_TEST_MARKER", "named", 1);
+  ::setenv("TZ", "UTC", 1);
   auto script = dir.write("backend.sh", "#!/bin/sh\nenv > \"$(dirname \"$0\")/env\"\n", true);
-  auto result = backend_for(script).grant(sample_call());
-  ::unsetenv("SLACK_BOT_TOKEN");
-  ::unsetenv("SLACK_APP_TOKEN");
+  adapters::ExecBackend backend("test", {script.string()}, 10s, {"JITBOT_TEST_MARKER"});
+  auto result = backend.grant(sample_call());
+  for (const char* name : {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "JITBOT_HTTP_SECRET", "GOOGLE_OAUTH_ACCESS_TOKEN"}) {
+    ::unsetenv(name);
+  }
   REQUIRE(result.ok);
   auto env = dir.read("env");
-  CHECK(env.find("JITBOT_TEST_MARKER=visible") != std::string::npos);
-  CHECK(env.find("xoxb-secret") == std::string::npos);
-  CHECK(env.find("xapp-secret") == std::string::npos);
+  CHECK(env.find("JITBOT_TEST_MARKER=named") != std::string::npos);
+  CHECK(env.find("PATH=") != std::string::npos);
+  CHECK(env.find("TZ=UTC") != std::string::npos);
+  for (const char* secret : {"xoxb-secret", "xapp-secret", "another-backends-secret", "another-backends-token"}) {
+    INFO("the environment a backend saw:\n" << env);
+    CHECK(env.find(secret) == std::string::npos);
+  }
+  // Every line is an allowed variable, or one the shell sets for itself.
+  std::istringstream lines(env);
+  for (std::string line; std::getline(lines, line);) {
+    auto name = line.substr(0, line.find('='));
+    bool allowed = name == "PATH" || name == "HOME" || name == "LANG" || name == "TZ" || name == "JITBOT_TEST_MARKER" ||
+                   name == "PWD" || name == "SHLVL" || name == "_" || name == "OLDPWD";
+    INFO("unexpected variable in a backend's environment: " << name);
+    CHECK(allowed);
+  }
+}
+
+TEST_CASE("exec: the backend inherits no descriptor of jitbot's beyond stdin, stdout and stderr", "[exec][security]") {
+  ScratchDir dir;
+  // A descriptor jitbot holds open without close-on-exec, as a socket opened by a library would be.
+  int leaky = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(leaky > 2);
+  // What each of the shell's descriptors points at (the shell may hold its own script open).
+  auto script = dir.write(
+      "backend.sh", "#!/bin/sh\nfor f in /proc/$$/fd/*; do readlink \"$f\"; done > \"$(dirname \"$0\")/fds\"\nexit 0\n",
+      true);
+  auto result = backend_for(script).grant(sample_call());
+  ::close(leaky);
+  REQUIRE(result.ok);
+  auto listed = dir.read("fds");
+  INFO("what the backend's descriptors point at:\n" << listed);
+  std::istringstream lines(listed);
+  std::set<std::string> targets;
+  for (std::string line; std::getline(lines, line);) targets.insert(line);
+  CHECK(targets.count(dir.path().string()) == 0);  // jitbot's leaky descriptor
+  CHECK(std::none_of(targets.begin(), targets.end(), [](const std::string& t) { return t.rfind("socket:", 0) == 0; }));
 }

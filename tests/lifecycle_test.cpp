@@ -312,3 +312,53 @@ TEST_CASE("notices survive a chat outage and are delivered in order afterwards",
   CHECK(h.store.undelivered_notices().empty());
   CHECK(h.store.card_location(id) == "C/1");
 }
+
+TEST_CASE("a request's details are for its requester, its role's approvers and admins", "[rules][security]") {
+  auto policy = two_approver_policy();
+  policy.admins = {"U0AUDITOR"};
+  Harness h(policy);
+  auto id = h.submit();  // alice's, with the reason "INC-1 deploy fix"
+  for (const std::string reader : {"U0ALICE", "U0BOB", "U0DAVE" /* via S0LEADS */, "U0AUDITOR"}) {
+    auto reply = h.type(reader, "status " + id);
+    INFO(reader << ": " << reply.text);
+    CHECK(reply.ok);
+    CHECK(reply.text.find("INC-1 deploy fix") != std::string::npos);
+  }
+  auto stranger = h.type("U0MALLORY", "status " + id);
+  CHECK_FALSE(stranger.ok);
+  CHECK(stranger.refusal == workflows::RefusalReason::not_yours_to_see);
+  CHECK(stranger.text.find("INC-1") == std::string::npos);
+  CHECK(stranger.text.find("not yours to see") != std::string::npos);
+
+  // Lists: a stranger sees nothing of alice's; an approver sees what waits on them.
+  for (const std::string scope : {"", " --pending", " --active", " --mine"}) {
+    auto listed = h.type("U0MALLORY", "list" + scope);
+    INFO("list" << scope << ": " << listed.text);
+    CHECK(listed.text.find(id) == std::string::npos);
+  }
+  CHECK(h.type("U0BOB", "list --pending").text.find(id) != std::string::npos);
+  CHECK(h.type("U0ALICE", "list").text.find(id) != std::string::npos);
+  CHECK(h.type("U0AUDITOR", "list").text.find(id) != std::string::npos);
+}
+
+TEST_CASE("a whole-target grant is revoked as one, even after the role's config changed", "[lifecycle][security]") {
+  auto policy = two_approver_policy();
+  policy.roles.at(0).whole_target = true;  // as cluster_wide = true would set it
+  Harness h(policy);
+  auto id = h.submit("1h");
+  h.click("U0BOB", "approve", id);
+  h.click("U0CAROL", "approve", id);
+  REQUIRE(h.backend->grants.size() == 1);
+  CHECK(h.backend->grants.at(0).whole_target);
+  // The operator turns the setting off (or removes the role) while access is live.
+  h.policy.roles.at(0).whole_target = false;
+  h.advance(std::chrono::hours{2});
+  REQUIRE(h.backend->revokes.size() == 1);
+  CHECK(h.backend->revokes.at(0).whole_target);
+  // New requests follow the new config.
+  auto later = h.submit("1h");
+  h.click("U0BOB", "approve", later);
+  h.click("U0CAROL", "approve", later);
+  REQUIRE(h.backend->grants.size() == 2);
+  CHECK_FALSE(h.backend->grants.at(1).whole_target);
+}

@@ -24,19 +24,49 @@ NewRequest draft(std::string scope, std::chrono::seconds duration = 1h) {
 
 }  // namespace
 
-TEST_CASE("scope globs", "[rules]") {
-  using workflows::glob_match;
-  CHECK(glob_match("*", "anything"));
-  CHECK(glob_match("dev-*", "dev-payments"));
-  CHECK(glob_match("dev-*", "dev-"));
-  CHECK_FALSE(glob_match("dev-*", "prod-payments"));
-  CHECK_FALSE(glob_match("dev-*", "xdev-1"));
-  CHECK(glob_match("prod-?", "prod-1"));
-  CHECK_FALSE(glob_match("prod-?", "prod-12"));
-  CHECK(glob_match("a*b*c", "a-x-b-y-c"));
-  CHECK_FALSE(glob_match("a*b*c", "a-x-c-y-b"));
-  CHECK(glob_match("123456789012", "123456789012"));
-  CHECK_FALSE(glob_match("123456789012", "123456789013"));
+TEST_CASE("scope patterns: * and ? stay within one segment and never make ..", "[rules][scope]") {
+  using workflows::scope_matches;
+  CHECK(scope_matches("*", "anything"));
+  CHECK(scope_matches("dev-*", "dev-payments"));
+  CHECK(scope_matches("dev-*", "dev-"));
+  CHECK_FALSE(scope_matches("dev-*", "prod-payments"));
+  CHECK_FALSE(scope_matches("dev-*", "xdev-1"));
+  CHECK(scope_matches("prod-?", "prod-1"));
+  CHECK_FALSE(scope_matches("prod-?", "prod-12"));
+  CHECK(scope_matches("a*b*c", "a-x-b-y-c"));
+  CHECK_FALSE(scope_matches("a*b*c", "a-x-c-y-b"));
+  CHECK(scope_matches("123456789012", "123456789012"));
+  CHECK_FALSE(scope_matches("123456789012", "123456789013"));
+  // The tricks: a star that would cross into another path segment, or climb out of one.
+  CHECK_FALSE(scope_matches("dev-*", "dev-x/../prod"));
+  CHECK_FALSE(scope_matches("dev-*", "dev-x/prod"));
+  CHECK_FALSE(scope_matches("*", "a/b"));
+  CHECK_FALSE(scope_matches("dev-?", "dev-/"));
+  CHECK_FALSE(scope_matches("dev*", "dev.."));
+  CHECK(scope_matches("/subscriptions/*/resourceGroups/dev-*", "/subscriptions/0000/resourceGroups/dev-web"));
+  CHECK_FALSE(scope_matches("/subscriptions/*/resourceGroups/dev-*",
+                            "/subscriptions/0000/resourceGroups/dev-web/providers/x/y/z"));
+}
+
+TEST_CASE("a malformed or wildcard scope is refused before any pattern, saying what a scope looks like",
+          "[rules][scope]") {
+  auto policy = two_approver_policy();
+  policy.roles.at(0).scopes = {"dev-*"};
+  policy.roles.at(0).scope_grammar = {workflows::ScopeKind::gcp_project, ""};
+  FakeDirectory directory;
+  CHECK_FALSE(check(policy, directory, "U0ALICE", draft("dev-payments")).has_value());
+  for (const std::string trick : {"dev-x/../prod-db", "dev-*", "dev-x\r\nHost: evil", "dev-x?alt=1"}) {
+    auto refused = check(policy, directory, "U0ALICE", draft(trick));
+    INFO(trick);
+    REQUIRE(refused);
+    CHECK(refused->reason == RefusalReason::scope_malformed);
+  }
+  auto refused = check(policy, directory, "U0ALICE", draft("dev-*"));
+  REQUIRE(refused);
+  CHECK(workflows::describe(*refused) ==
+        "\"dev-*\" is not a valid scope for aws/admin: * and ? are for role patterns; a request names one scope. "
+        "Give a GCP project ID (6 to 30 lowercase letters, digits and hyphens, starting with a letter), like "
+        "my-project-123.");
 }
 
 TEST_CASE("a request must name a configured role and an allowed scope", "[rules]") {

@@ -91,7 +91,7 @@ TEST_CASE("a scripted terminal session goes from request to approval, grant and 
   auto before = out.find("/jit list --active");
   auto after = out.find("/jit list --active", before + 1);
   CHECK(out.substr(before, after - before).find(id + "  ACTIVE") != std::string::npos);
-  CHECK(out.substr(after).find("Active access: none.") != std::string::npos);
+  CHECK(out.substr(after).find("Active access (yours, and for roles you approve): none.") != std::string::npos);
 
   std::ifstream log_file(log);
   std::string calls{std::istreambuf_iterator<char>(log_file), std::istreambuf_iterator<char>()};

@@ -138,6 +138,7 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
   request.duration = draft.duration;
   request.reason = draft.reason;
   request.break_glass = draft.break_glass;
+  request.whole_target = role->whole_target;
   request.requester = requester;
   request.backend = role->backend;
   request.created_at = clock_.now();
@@ -397,6 +398,7 @@ std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
   call.provider = request->provider;
   call.role = request->role;
   call.scope = request->scope;
+  call.whole_target = request->whole_target;
   call.duration = request->duration;
   call.expires_at = request->expires_at.value_or(request->grant_started_at.value_or(clock_.now()) + request->duration);
   call.reason = request->reason;

@@ -39,6 +39,14 @@ class AccessWorkflow {
   Outcome cancel(const std::string& actor, const std::string& request_id);
   Outcome revoke(const std::string& actor, const std::string& request_id);
 
+  /// Whether `actor` may read `request` (see rules: may_see), and whether it waits on them.
+  bool may_see(const std::string& actor, const Request& request) {
+    return workflows::may_see(policy_, directory_, actor, request);
+  }
+  bool waits_on(const std::string& actor, const Request& request) {
+    return workflows::waits_on(policy_, directory_, actor, request);
+  }
+
   /// Operator actions from the admin CLI, for when chat or a backend is down. The operator is
   /// trusted (they hold the database), so no role rules apply; every step is audited.
   Outcome revoke_by_operator(const std::string& operator_name, const std::string& request_id, const std::string& note);

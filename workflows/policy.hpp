@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "workflows/scope.hpp"
 #include "workflows/time.hpp"
 
 namespace jitbot::workflows {
@@ -13,7 +14,12 @@ namespace jitbot::workflows {
 struct Role {
   std::string provider;
   std::string name;
-  std::vector<std::string> scopes;  ///< exact values, globs ("dev-*", "prod-?"), or "*"
+  std::vector<std::string> scopes;  ///< exact values or patterns ("dev-*", "prod-?"); see scope_matches
+  ScopeGrammar scope_grammar;       ///< what its backend accepts as a scope
+  /// The role's explicit opt-in to all of its backend's target instead of one scope: a Kubernetes
+  /// ClusterRoleBinding (cluster_wide = true) or DuploCloud admin access (admin = true). Never
+  /// reachable through a scope pattern.
+  bool whole_target = false;
   std::string backend;
   std::vector<std::string> requesters;  ///< user IDs, group IDs, or "*"
   std::vector<std::string> approvers;
@@ -30,12 +36,10 @@ struct Policy {
   Seconds pending_timeout{1800};
   std::string approvals_channel;
   std::vector<std::string> incident_channels;
+  std::vector<std::string> admins;  ///< [bot] admins: user or group IDs who may see every request
 
   const Role* find_role(std::string_view provider, std::string_view name) const;
   std::string approvals_channel_for(const Role& role) const;
 };
-
-/// Shell-style glob: '*' any run of characters, '?' one character; everything else literal.
-bool glob_match(std::string_view pattern, std::string_view text);
 
 }  // namespace jitbot::workflows

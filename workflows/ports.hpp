@@ -34,6 +34,8 @@ struct BackendCall {
   std::string provider;
   std::string role;
   std::string scope;
+  /// The role's explicit opt-in to all of the backend's target (see Role::whole_target).
+  bool whole_target = false;
   Seconds duration{0};
   Instant expires_at;
   std::string reason;

@@ -12,6 +12,7 @@ namespace jitbot::workflows {
 /// tests and callers look at the reason, and every chat adapter says the same thing.
 enum class RefusalReason {
   unknown_role,        ///< names the roles of that provider, or all roles
+  scope_malformed,     ///< problem: what is wrong; expected: what a valid scope looks like
   scope_not_allowed,   ///< names the allowed scopes
   duration_too_long,   ///< limit: the role's max_duration
   duration_too_short,  ///< limit: the role's min_duration
@@ -32,6 +33,7 @@ enum class RefusalReason {
   changed_meanwhile,   ///< lost the compare-and-set three times
   nothing_to_resolve,  ///< the operator resolved a request that holds no access
   unknown_button,
+  not_yours_to_see,  ///< status of someone else's request, by neither an approver nor an admin
 };
 
 struct Refusal {
@@ -43,6 +45,8 @@ struct Refusal {
   Seconds requested{0};
   Seconds limit{0};
   std::vector<std::string> options;  ///< what would have been allowed (roles, scopes)
+  std::string problem;               ///< what is wrong with what was asked (a malformed scope)
+  std::string expected;              ///< what a valid value looks like
 };
 
 /// The words for a refusal, for the person refused (plain text; adapters escape it).

@@ -62,6 +62,10 @@ struct Request {
 
   /// When the first grant attempt began: a grant re-run after a crash still ends on time.
   std::optional<Instant> grant_started_at;
+
+  /// For the whole of the backend's target (Role::whole_target as it was when requested), so
+  /// the revoke undoes exactly what the grant did, whatever the config says by then.
+  bool whole_target = false;
   std::optional<Instant> granted_at;
   std::optional<Instant> expires_at;
   std::optional<Instant> ended_at;

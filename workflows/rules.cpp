@@ -51,8 +51,15 @@ Check check_new_request(const Policy& policy, Directory& directory, const std::s
     }
     return refusal;
   }
+  if (auto problem = scope_problem(role->scope_grammar, draft.scope)) {
+    Refusal refusal = about(RefusalReason::scope_malformed, *role);
+    refusal.asked = draft.scope;
+    refusal.problem = *problem;
+    refusal.expected = describe(role->scope_grammar);
+    return refusal;
+  }
   bool scope_allowed = std::any_of(role->scopes.begin(), role->scopes.end(),
-                                   [&](const std::string& pattern) { return glob_match(pattern, draft.scope); });
+                                   [&](const std::string& pattern) { return scope_matches(pattern, draft.scope); });
   if (!scope_allowed) {
     Refusal refusal = about(RefusalReason::scope_not_allowed, *role);
     refusal.asked = draft.scope;
@@ -104,6 +111,19 @@ Check check_revoke(const Role& role, Directory& directory, const std::string& ac
   if (request.state != RequestState::active) return about(RefusalReason::wrong_state, request);
   if (request.ending_as) return about(RefusalReason::already_revoking, request);
   return std::nullopt;
+}
+
+bool may_see(const Policy& policy, Directory& directory, const std::string& actor, const Request& request) {
+  if (actor == request.requester) return true;
+  const Role* role = policy.find_role(request.provider, request.role);
+  if (role != nullptr && is_listed(role->approvers, actor, directory)) return true;
+  return is_listed(policy.admins, actor, directory);
+}
+
+bool waits_on(const Policy& policy, Directory& directory, const std::string& actor, const Request& request) {
+  if (actor == request.requester) return false;
+  const Role* role = policy.find_role(request.provider, request.role);
+  return role != nullptr && is_listed(role->approvers, actor, directory);
 }
 
 Check check_cancel(const std::string& actor, const Request& request) {

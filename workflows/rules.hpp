@@ -27,6 +27,14 @@ using Check = std::optional<Refusal>;
 /// True when `user` is named in `principals` directly, through a group (S…), or by "*".
 bool is_listed(const std::vector<std::string>& principals, const std::string& user, Directory& directory);
 
+/// Who may read a request's details (reason, backend errors, who approved): its requester, the
+/// approvers of its role, and [bot] admins. Everyone else is told it is not theirs to see.
+bool may_see(const Policy& policy, Directory& directory, const std::string& actor, const Request& request);
+
+/// True when `actor` may approve `request` now, or could have: an approver of its role other
+/// than the requester. For showing approvers what waits on them.
+bool waits_on(const Policy& policy, Directory& directory, const std::string& actor, const Request& request);
+
 /// Checks a new request against the role it names; on success `role_out` points at it.
 Check check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
                         const NewRequest& draft, const Role*& role_out);

@@ -1,5 +1,6 @@
 #include "workflows/time.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -8,7 +9,7 @@
 namespace jitbot::workflows {
 namespace {
 
-constexpr std::int64_t max_duration_seconds = 366LL * 24 * 3600;
+constexpr std::int64_t max_duration_seconds = longest_duration.count();
 
 std::optional<std::int64_t> unit_seconds(std::string_view unit) {
   if (unit == "s") return 1;
@@ -43,6 +44,29 @@ std::optional<Seconds> parse_duration(std::string_view text) {
   }
   if (total <= 0) return std::nullopt;
   return Seconds{total};
+}
+
+bool is_too_long_duration(std::string_view text) {
+  if (text.empty()) return false;
+  // Sums with a ceiling just above the limit, so no input can overflow.
+  const std::int64_t ceiling = max_duration_seconds + 1;
+  std::int64_t total = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::int64_t number = 0;
+    std::size_t digits_start = pos;
+    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+      number = std::min(ceiling, number * 10 + (text[pos] - '0'));
+      ++pos;
+    }
+    if (pos == digits_start) return false;
+    std::size_t unit_start = pos;
+    while (pos < text.size() && std::isalpha(static_cast<unsigned char>(text[pos]))) ++pos;
+    auto factor = unit_seconds(text.substr(unit_start, pos - unit_start));
+    if (!factor) return false;
+    total = std::min(ceiling, total + std::min(ceiling, number * *factor));
+  }
+  return total > max_duration_seconds;
 }
 
 std::string format_duration(Seconds duration) {

@@ -15,6 +15,13 @@ using Seconds = std::chrono::seconds;
 /// zero, negative or absurdly large (over a year).
 std::optional<Seconds> parse_duration(std::string_view text);
 
+/// The longest duration parse_duration accepts.
+inline constexpr Seconds longest_duration{366LL * 24 * 3600};
+
+/// True when `text` is written like a duration (numbers with units) but is longer than
+/// longest_duration, so that "9000h" can be called too long rather than not a duration.
+bool is_too_long_duration(std::string_view text);
+
 /// The inverse of parse_duration, in its shortest form: 9000s -> "2h30m".
 std::string format_duration(Seconds duration);
 

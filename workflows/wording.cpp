@@ -1,5 +1,7 @@
 #include "workflows/wording.hpp"
 
+#include "workflows/text.hpp"
+
 namespace jitbot::workflows {
 namespace {
 
@@ -43,6 +45,13 @@ std::string describe(const Refusal& r) {
     case RefusalReason::unknown_role:
       return "Unknown role " + r.role +
              ". Roles you can request: " + (r.options.empty() ? "none are configured" : joined(r.options)) + ".";
+    case RefusalReason::not_yours_to_see:
+      return "Request " + r.request_id +
+             " is not yours to see: only its requester, the approvers of its role and jitbot admins can. Your own "
+             "requests: /jit status";
+    case RefusalReason::scope_malformed:
+      return "\"" + cut_utf8(r.asked, 80) + "\" is not a valid scope for " + r.role + ": " + r.problem + ". Give " +
+             r.expected + ".";
     case RefusalReason::scope_not_allowed:
       return "Scope " + r.asked + " is not allowed for " + r.role + ". Allowed scopes: " + joined(r.options) + ".";
     case RefusalReason::duration_too_long:

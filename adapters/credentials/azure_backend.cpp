@@ -40,7 +40,7 @@ AzureBackend::AzureBackend(const config::BackendConfig& config)
     : config_(config),
       api_url_(config.setting("api_url").empty() ? "https://management.azure.com/" : config.setting("api_url")),
       token_(config.name, config.setting("token_env").empty() ? "AZURE_ACCESS_TOKEN" : config.setting("token_env"),
-             config.token_command),
+             config.token_command, config.env),
       http_("Azure Resource Manager (backend " + config.name + ")", http::TlsTrust{config.ca_file.string(), {}}) {}
 
 std::string AzureBackend::request_guid(const std::string& request_id, const std::string& action) {
@@ -55,7 +55,18 @@ std::string AzureBackend::request_guid(const std::string& request_id, const std:
 
 std::string AzureBackend::scope(const BackendCall& call) const {
   if (looks_like_guid(call.scope)) return "/subscriptions/" + call.scope;
-  return call.scope.front() == '/' ? call.scope : "/" + call.scope;
+  // Checked against the resource-ID grammar at request time; each segment is encoded anyway, so
+  // a value from an older database still cannot add a query or climb out of its path.
+  std::string path;
+  std::string_view rest{call.scope};
+  while (!rest.empty()) {
+    while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+    auto end = rest.find('/');
+    auto segment = rest.substr(0, end);
+    if (!segment.empty() && segment != "." && segment != "..") path += "/" + cloud::path_segment(segment);
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+  }
+  return path;
 }
 
 std::string AzureBackend::role_definition_id(const BackendCall& call) const {

@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "adapters/credentials/aws/sigv4.hpp"
 #include "adapters/credentials/process.hpp"
 
 namespace jitbot::adapters::cloud {
@@ -77,8 +78,12 @@ http::HttpResponse CloudHttp::send(const std::string& url, const http::HttpReque
   return response;
 }
 
-TokenSource::TokenSource(std::string backend, std::string env_name, std::vector<std::string> command)
-    : backend_(std::move(backend)), env_name_(std::move(env_name)), command_(std::move(command)) {}
+TokenSource::TokenSource(std::string backend, std::string env_name, std::vector<std::string> command,
+                         std::vector<std::string> passed_env)
+    : backend_(std::move(backend)),
+      env_name_(std::move(env_name)),
+      command_(std::move(command)),
+      passed_env_(std::move(passed_env)) {}
 
 std::string TokenSource::token() {
   if (command_.empty()) return required_env(backend_, env_name_, "an access token");
@@ -86,7 +91,7 @@ std::string TokenSource::token() {
   if (!cached_.empty() && Clock::now() - fetched_ < token_lifetime) return cached_;
   auto argv = command_;
   argv.front() = find_program(argv.front());
-  auto outcome = run_process(argv, "", workflows::Seconds{30});
+  auto outcome = run_process(argv, "", workflows::Seconds{30}, passed_env_);
   bool succeeded = !outcome.timed_out && WIFEXITED(outcome.wait_status) && WEXITSTATUS(outcome.wait_status) == 0;
   // Not last_line(): tokens are JWTs of a few kilobytes and must not be cut.
   std::string token = outcome.out;
@@ -158,6 +163,8 @@ std::string sentence(std::string text) {
   while (!text.empty() && (text.back() == '.' || text.back() == ' ' || text.back() == '\n')) text.pop_back();
   return text + ".";
 }
+
+std::string path_segment(std::string_view text) { return aws::uri_encode(text, false); }
 
 std::string join_url(const std::string& base, const std::string& path) {
   std::string_view tail{path};

@@ -89,7 +89,10 @@ class CloudHttp {
 /// minutes, since `gcloud auth print-access-token` takes a second).
 class TokenSource {
  public:
-  TokenSource(std::string backend, std::string env_name, std::vector<std::string> command);
+  /// `passed_env`: what the token command may see of jitbot's environment besides PATH, HOME,
+  /// LANG and TZ (the backend's `env`).
+  TokenSource(std::string backend, std::string env_name, std::vector<std::string> command,
+              std::vector<std::string> passed_env = {});
 
   /// Throws a non-retryable CloudError saying what to set when there is no token.
   std::string token();
@@ -101,6 +104,7 @@ class TokenSource {
   std::string backend_;
   std::string env_name_;
   std::vector<std::string> command_;
+  std::vector<std::string> passed_env_;
   std::mutex mutex_;
   std::string cached_;
   std::chrono::steady_clock::time_point fetched_;
@@ -120,6 +124,10 @@ std::string utf8_prefix(const std::string& text, std::size_t max_bytes);
 
 /// `text` ending in exactly one full stop, so a service's message and jitbot's advice read as sentences.
 std::string sentence(std::string text);
+
+/// `text` as one URL path segment: everything but unreserved characters percent-encoded, '/'
+/// included, so a value can never add, leave or climb out of a segment.
+std::string path_segment(std::string_view text);
 
 /// "https://host/base/" + "path" with exactly one slash between them.
 std::string join_url(const std::string& base, const std::string& path);

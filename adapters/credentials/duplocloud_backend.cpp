@@ -51,9 +51,9 @@ std::string DuploCloudBackend::tenant_id(const std::string& scope, cloud::Attemp
 
 BackendResult DuploCloudBackend::do_grant(const BackendCall& call) {
   return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
-    std::string path = call.scope == "admin" ? "v3/admin/aws/jitAccess/" + aws::uri_encode(call.role)
-                                             : "subscriptions/" + aws::uri_encode(tenant_id(call.scope, attempts)) +
-                                                   "/GetAwsConsoleTokenUrl";
+    std::string path = call.whole_target ? "v3/admin/aws/jitAccess/" + aws::uri_encode(call.role)
+                                         : "subscriptions/" + aws::uri_encode(tenant_id(call.scope, attempts)) +
+                                               "/GetAwsConsoleTokenUrl";
     auto session = get(path, attempts);
     std::string console = session.is_object() ? session.value("ConsoleUrl", "") : "";
     if (console.empty()) throw cloud::CloudError("DuploCloud gave no ConsoleUrl for " + path, false);

@@ -81,8 +81,9 @@ BackendResult parse_backend_reply(const std::string& backend, const std::string&
   return result;
 }
 
-ExecBackend::ExecBackend(std::string name, std::vector<std::string> command, workflows::Seconds timeout)
-    : name_(std::move(name)), command_(std::move(command)), timeout_(timeout) {
+ExecBackend::ExecBackend(std::string name, std::vector<std::string> command, workflows::Seconds timeout,
+                         std::vector<std::string> passed_env)
+    : name_(std::move(name)), command_(std::move(command)), timeout_(timeout), passed_env_(std::move(passed_env)) {
   // A backend that exits before reading its stdin must not kill the bot with SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
 }
@@ -117,7 +118,7 @@ BackendResult ExecBackend::run(const BackendCall& call) {
   const char* action = call.action == BackendCall::Action::grant ? "grant" : "revoke";
   try {
     auto started = Clock::now();
-    ProcessOutcome finished = run_process(argv, stdin_document(call), timeout_);
+    ProcessOutcome finished = run_process(argv, stdin_document(call), timeout_, passed_env_);
     BackendResult result = interpret(name_, finished, timeout_);
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
     if (result.ok) {

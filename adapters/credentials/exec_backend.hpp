@@ -11,7 +11,9 @@ namespace jitbot::adapters {
 /// one JSON object on stdin, exit 0 and an optional JSON object on stdout for success.
 class ExecBackend final : public workflows::CredentialBackend {
  public:
-  ExecBackend(std::string name, std::vector<std::string> command, workflows::Seconds timeout);
+  /// `passed_env`: the environment variables the program may see besides PATH, HOME, LANG and TZ.
+  ExecBackend(std::string name, std::vector<std::string> command, workflows::Seconds timeout,
+              std::vector<std::string> passed_env = {});
 
   workflows::BackendResult grant(const workflows::BackendCall& call) override;
   workflows::BackendResult revoke(const workflows::BackendCall& call) override;
@@ -25,6 +27,7 @@ class ExecBackend final : public workflows::CredentialBackend {
   std::string name_;
   std::vector<std::string> command_;
   workflows::Seconds timeout_;
+  std::vector<std::string> passed_env_;
 };
 
 /// Reads a backend's optional JSON reply (grant_id, expires_at, console_url, message); an empty

@@ -51,7 +51,7 @@ GcpBackend::GcpBackend(const config::BackendConfig& config)
                                                  : config.setting("api_url")),
       token_(config.name,
              config.setting("token_env").empty() ? "GOOGLE_OAUTH_ACCESS_TOKEN" : config.setting("token_env"),
-             config.token_command),
+             config.token_command, config.env),
       http_("GCP Resource Manager (backend " + config.name + ")", http::TlsTrust{config.ca_file.string(), {}}) {}
 
 std::string GcpBackend::member(const BackendCall& call) const {
@@ -67,7 +67,7 @@ std::string GcpBackend::member(const BackendCall& call) const {
 
 nlohmann::json GcpBackend::post(const BackendCall& call, const std::string& method, const nlohmann::json& body,
                                 cloud::Attempts& attempts) {
-  std::string url = cloud::join_url(api_url_, "v1/projects/" + call.scope + ":" + method);
+  std::string url = cloud::join_url(api_url_, "v1/projects/" + cloud::path_segment(call.scope) + ":" + method);
   bool refreshed = false;
   for (;;) {
     http::HttpRequest request{"POST", body.dump(), "application/json", token_.token(), {}};

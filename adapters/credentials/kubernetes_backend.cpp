@@ -139,13 +139,19 @@ std::string KubernetesBackend::binding_name(const std::string& request_id) {
   return name;
 }
 
+bool KubernetesBackend::cluster_wide(const BackendCall& call) {
+  // The role's cluster_wide = true; "*" is how requests made before that setting existed said it.
+  return call.whole_target || call.scope == "*";
+}
+
 std::string KubernetesBackend::collection(const BackendCall& call) const {
-  if (call.scope == "*") return cloud::join_url(access_.server, std::string(rbac) + "/clusterrolebindings");
-  return cloud::join_url(access_.server, std::string(rbac) + "/namespaces/" + call.scope + "/rolebindings");
+  if (cluster_wide(call)) return cloud::join_url(access_.server, std::string(rbac) + "/clusterrolebindings");
+  return cloud::join_url(access_.server,
+                         std::string(rbac) + "/namespaces/" + cloud::path_segment(call.scope) + "/rolebindings");
 }
 
 nlohmann::json KubernetesBackend::binding(const BackendCall& call) const {
-  bool cluster_wide = call.scope == "*";
+  bool cluster_wide = KubernetesBackend::cluster_wide(call);
   std::string subject = cloud::principal_for(config_.principals, call.requester);
   if (subject.empty()) {
     throw cloud::CloudError(
@@ -190,7 +196,7 @@ BackendResult KubernetesBackend::do_grant(const BackendCall& call) {
     BackendResult result;
     auto created = send("POST", collection(call), document.dump(), attempts);
     result.grant_id = binding_name(call.request_id);
-    result.message = kind + " " + result.grant_id + (call.scope == "*" ? "" : " in namespace " + call.scope) +
+    result.message = kind + " " + result.grant_id + (cluster_wide(call) ? "" : " in namespace " + call.scope) +
                      " binds ClusterRole " + call.role + ".";
     if (created.status == 201 || created.status == 200) {
       result.ok = true;

@@ -36,6 +36,8 @@ class KubernetesBackend final : public workflows::CredentialBackend {
  private:
   workflows::BackendResult do_grant(const workflows::BackendCall& call);
   workflows::BackendResult do_revoke(const workflows::BackendCall& call);
+  /// A ClusterRoleBinding instead of a RoleBinding in the scope's namespace.
+  static bool cluster_wide(const workflows::BackendCall& call);
   nlohmann::json binding(const workflows::BackendCall& call) const;
   std::string collection(const workflows::BackendCall& call) const;
   http::HttpResponse send(const std::string& method, const std::string& url, const std::string& body,

@@ -52,13 +52,17 @@ struct Pipe {
   }
 };
 
-/// The child's environment: ours minus the Slack tokens, which a backend never needs.
-std::vector<std::string> child_environment() {
+/// The child's environment: the always-passed variables and the ones its backend names.
+std::vector<std::string> child_environment(const std::vector<std::string>& passed_env) {
   std::vector<std::string> env;
-  for (char** entry = environ; entry && *entry; ++entry) {
-    std::string_view line{*entry};
-    if (line.rfind("SLACK_APP_TOKEN=", 0) == 0 || line.rfind("SLACK_BOT_TOKEN=", 0) == 0) continue;
-    env.emplace_back(line);
+  auto pass = [&env](const std::string& name) {
+    if (const char* value = std::getenv(name.c_str())) env.push_back(name + "=" + value);
+  };
+  for (const char* name : always_passed_env) pass(name);
+  for (const auto& name : passed_env) {
+    bool already =
+        std::find(std::begin(always_passed_env), std::end(always_passed_env), name) != std::end(always_passed_env);
+    if (!already) pass(name);
   }
   return env;
 }
@@ -89,6 +93,9 @@ struct Spawn {
   Spawn(const Spawn&) = delete;
   Spawn& operator=(const Spawn&) = delete;
   void redirect(int from, int to) { ::posix_spawn_file_actions_adddup2(&actions, from, to); }
+  /// After the redirects: nothing of jitbot's (the Slack socket, the database, other children's
+  /// pipes) stays open in the child, close-on-exec or not.
+  void close_the_rest() { ::posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1); }
 };
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -138,9 +145,10 @@ std::string find_program(const std::string& name) {
   return name;
 }
 
-ProcessOutcome run_process(const std::vector<std::string>& argv, const std::string& input, workflows::Seconds timeout) {
+ProcessOutcome run_process(const std::vector<std::string>& argv, const std::string& input, workflows::Seconds timeout,
+                           const std::vector<std::string>& passed_env) {
   Pipe in, out, err;
-  std::vector<std::string> env = child_environment();
+  std::vector<std::string> env = child_environment(passed_env);
   std::vector<char*> c_argv, c_env;
   for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
   c_argv.push_back(nullptr);
@@ -154,6 +162,7 @@ ProcessOutcome run_process(const std::vector<std::string>& argv, const std::stri
   spawn.redirect(in.read_end, STDIN_FILENO);
   spawn.redirect(out.write_end, STDOUT_FILENO);
   spawn.redirect(err.write_end, STDERR_FILENO);
+  spawn.close_the_rest();
   pid_t pid = 0;
   int failed = ::posix_spawn(&pid, c_argv[0], &spawn.actions, &spawn.attributes, c_argv.data(), c_env.data());
   if (failed != 0) {

@@ -37,9 +37,29 @@ bool is_stale_connection(const boost::system::error_code& error) {
          error == asio::error::broken_pipe || error == asio::error::eof || error == ssl::error::stream_truncated;
 }
 
+/// CR or LF would end a header line and start another (request smuggling); NUL cuts it short.
+bool has_line_break_or_nul(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+/// Refuses, before anything is sent, a request whose target or headers could split it.
+void refuse_injected_lines(const Url& url, const HttpRequest& request) {
+  bool bad = has_line_break_or_nul(url.target) || has_line_break_or_nul(url.host) ||
+             has_line_break_or_nul(request.method) || has_line_break_or_nul(request.content_type) ||
+             has_line_break_or_nul(request.bearer);
+  for (const auto& [name, value] : request.headers)
+    bad = bad || has_line_break_or_nul(name) || has_line_break_or_nul(value);
+  if (bad) throw std::invalid_argument("refused to send an HTTP request with CR, LF or NUL in its target or a header");
+}
+
 }  // namespace
 
 std::optional<Url> parse_url(std::string_view text) {
+  // No whitespace or control characters anywhere: they have no place in a URL, and CR/LF in a
+  // target would let one request carry a second.
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return std::nullopt;
+  }
   Url url;
   std::string_view rest;
   for (auto [scheme, tls] : {std::pair{"https://", true}, {"http://", false}, {"wss://", true}, {"ws://", false}}) {
@@ -114,6 +134,7 @@ asio::awaitable<std::unique_ptr<HttpClient::Connection>> HttpClient::connect(con
   connection->tcp().expires_after(timeout);
   co_await connection->tcp().async_connect(endpoints, use_awaitable);
   connection->tcp().socket().set_option(tcp::no_delay(true));
+  close_on_exec(connection->tcp().socket().native_handle());
   if (connection->secure) {
     connection->tcp().expires_after(timeout);
     co_await connection->secure->async_handshake(ssl::stream_base::client, use_awaitable);
@@ -157,6 +178,7 @@ asio::awaitable<HttpResponse> HttpClient::exchange(Connection& connection, const
 
 asio::awaitable<HttpResponse> HttpClient::send(const Url& url, const HttpRequest& request,
                                                std::chrono::milliseconds timeout) {
+  refuse_injected_lines(url, request);
   std::string origin = (url.tls ? "https://" : "http://") + url.host + ":" + url.port;
   auto& pool = idle_[origin];
   while (!pool.empty()) {

@@ -3,6 +3,8 @@
 // HTTP for every adapter, without Asio in the header: the types, and a blocking client that
 // credential backends call from their worker threads.
 
+#include <fcntl.h>
+
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -21,6 +23,10 @@ struct Url {
   std::string port;
   std::string target;  ///< path and query, at least "/"
 };
+
+/// Marks a descriptor close-on-exec (Asio opens sockets without it), so no program jitbot starts
+/// inherits a connection; run_process also closes everything above stderr in the child.
+inline void close_on_exec(int fd) { ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC); }
 
 std::optional<Url> parse_url(std::string_view text);
 

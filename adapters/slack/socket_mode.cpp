@@ -90,6 +90,7 @@ class WebSocketSession final : public SocketSession, public std::enable_shared_f
     tcp.expires_after(connect_timeout);
     co_await tcp.async_connect(endpoints, use_awaitable);
     tcp.socket().set_option(asio::ip::tcp::no_delay(true));
+    adapters::http::close_on_exec(tcp.socket().native_handle());
     if constexpr (tls) {
       if (!SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), url.host.c_str())) {
         throw std::runtime_error("could not set the TLS server name");

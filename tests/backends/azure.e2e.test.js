@@ -14,6 +14,8 @@ const { USERS, writeConfig, runShell, approvalStory, backendLines, toml } = requ
 
 const SUBSCRIPTION = '6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b';
 const SCOPE = `/subscriptions/${SUBSCRIPTION}`;
+// The role's scope patterns, one per shape requested: * and ? stay within one path segment.
+const ROLE_SCOPES = [SUBSCRIPTION, '/subscriptions/*', '/subscriptions/*/resourceGroups/*'];
 const CONTRIBUTOR = 'b24988ac-6180-42a0-ab88-20f7382dd24c';
 const ALICE_OBJECT_ID = '11111111-2222-3333-4444-555555555555';
 const BOB_OBJECT_ID = '99999999-8888-4777-8666-555555555555';
@@ -57,9 +59,9 @@ function backend(fake, { principals = { [USERS.alice.email]: ALICE_OBJECT_ID }, 
 }
 
 /** Writes the config and runs the approval story for `scope` through `jitbot shell`. */
-async function session(fake, { scope = SCOPE, duration = '2h', env = { AZURE_ACCESS_TOKEN: TOKEN }, moreLines = [], ...backendOptions } = {}) {
-  const { file } = writeConfig({ backend: backend(fake, backendOptions), role: { provider: 'azure', name: 'Contributor', scopes: ['*'] } });
-  const story = [...approvalStory({ provider: 'azure', role: 'Contributor', scope, duration, reason: REASON }), ...moreLines];
+async function session(fake, { scope = SCOPE, duration = '2h', env = { AZURE_ACCESS_TOKEN: TOKEN }, moreLines = [], lines, ...backendOptions } = {}) {
+  const { file } = writeConfig({ backend: backend(fake, backendOptions), role: { provider: 'azure', name: 'Contributor', scopes: ROLE_SCOPES } });
+  const story = lines || [...approvalStory({ provider: 'azure', role: 'Contributor', scope, duration, reason: REASON }), ...moreLines];
   const cleared = Object.fromEntries(Object.keys(process.env).filter((k) => /^AZURE_/.test(k)).map((k) => [k, '']));
   const result = await runShell(file, story, { env: { ...cleared, ...env } });
   return { ...result, requestId: /Request (req_[0-9A-Z]+) submitted/.exec(result.stdout)?.[1], activeUntil: /Active until (\S+)/.exec(result.stdout)?.[1] };
@@ -247,4 +249,25 @@ test('no token at all fails the grant with a message naming AZURE_ACCESS_TOKEN, 
     assert.match(grant, /FAILED.*AZURE_ACCESS_TOKEN/);
     assert.equal(fake.calls.length, 0);
   });
+});
+
+test('scope tricks (a .. segment, a query, an encoded ..) are refused at request time, before any call to Azure', async () => {
+  const tricks = [
+    [`${SCOPE}/resourceGroups/../x`, /it has a \. or \.\. segment/],
+    [`${SCOPE}?api-version=2015-01-01`, /\* and \? are for role patterns/],
+    [`${SCOPE}/resourceGroups/%2e%2e`, /it contains "%"/],
+  ];
+  for (const [scope, why] of tricks) {
+    await withFake(async (fake) => {
+      const result = await session(fake, {
+        lines: [`/as ${USERS.alice.id}`, `/jit request --provider azure --role Contributor --scope ${scope} --duration 2h --reason ${toml(REASON)}`],
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(result.stdout.includes(`"${scope}" is not a valid scope for azure/Contributor: `), `${scope} was not refused:\n${result.stdout}`);
+      assert.match(result.stdout, why);
+      assert.equal(result.requestId, undefined, `${scope} was accepted`);
+      assert.deepEqual(backendLines(result.stdout, 'grant'), []);
+      assert.deepEqual(fake.calls, [], `${scope} reached Azure`);
+    });
+  }
 });

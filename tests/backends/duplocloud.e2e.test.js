@@ -15,6 +15,9 @@ const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, d
 const { FakeDuploCloud, DEFAULT_TENANTS } = require('../fakes/cloud/fake_duplocloud');
 
 const [DEV, PROD] = DEFAULT_TENANTS;
+// A role that opts in to admin JIT access: its one scope is the word "admin".
+const ADMIN_ROLE = { scopes: null, extra: ['admin = true'] };
+const ADMIN_JIT = '/v3/admin/aws/jitAccess/';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -22,14 +25,15 @@ const [DEV, PROD] = DEFAULT_TENANTS;
 
 /// Starts FakeDuploCloud (TLS) and a jitbot config whose backend "cloud" is it, then runs
 /// fn({fake, dir, shell}). options.env(fake) gives jitbot's extra environment (default: DUPLO_TOKEN
-/// = the admin token; a variable set to undefined is removed); options.backendExtra is more TOML.
-async function withDuplo(fn, { env = (fake) => ({ DUPLO_TOKEN: fake.adminToken }), backendExtra = '' } = {}) {
+/// = the admin token; a variable set to undefined is removed); options.backendExtra is more TOML;
+/// options.role overrides the [[roles]] entry (ADMIN_ROLE for admin JIT access).
+async function withDuplo(fn, { env = (fake) => ({ DUPLO_TOKEN: fake.adminToken }), backendExtra = '', role = {} } = {}) {
   const fake = await new FakeDuploCloud().start();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-duplo-e2e-'));
   try {
     const backend = ['[[backends]]', 'name = "cloud"', 'type = "duplocloud"', `url = ${toml(`${fake.url}/`)}`,
       `ca_file = ${toml(fake.caFile)}`, 'timeout = "20s"', backendExtra].join('\n');
-    const { file } = writeConfig({ dir, backend, role: { provider: 'duplo', name: 'admin' } });
+    const { file } = writeConfig({ dir, backend, role: { provider: 'duplo', name: 'admin', ...role } });
     await fn({ fake, dir, shell: (lines) => runShell(file, lines, { env: env(fake) }) });
   } finally {
     await fake.close();
@@ -60,13 +64,13 @@ function assertNothingLeaked(fake, dir, results, token) {
 // Tests
 // ---------------------------------------------------------------------------------------------------------------
 
-test('scope admin: the DM carries the console link; the AWS keys are never shown or stored', async () => {
+test('an admin = true role (--scope admin): the DM carries the console link; the AWS keys are never shown or stored', async () => {
   await withDuplo(async ({ fake, dir, shell }) => {
     const result = await shell(story('admin'));
     assertOk(result);
     const id = requestIdIn(result.stdout);
     assert.match(backendLine(result, 'grant', id), /: ok/);
-    assert.deepEqual(fake.calls.map((c) => [c.method, c.path, c.status]), [['GET', '/v3/admin/aws/jitAccess/admin', 200]]);
+    assert.deepEqual(fake.calls.map((c) => [c.method, c.path, c.status]), [['GET', `${ADMIN_JIT}admin`, 200]]);
     assert.equal(fake.issued.length, 1);
     const dms = dmsTo(result.stdout, USERS.alice.id).join('\n');
     assert.ok(dms.includes(`Console: ${fake.issued[0].ConsoleUrl}`), `the DM lacks the console link:\n${dms}`);
@@ -76,7 +80,7 @@ test('scope admin: the DM carries the console link; the AWS keys are never shown
     assert.equal(fake.calls.length, 1, 'the revoke called DuploCloud');
     assert.match(dms, /DuploCloud/, `no DM tells the requester DuploCloud ends the session:\n${dms}`);
     assertNothingLeaked(fake, dir, [result], fake.adminToken);
-  });
+  }, { role: ADMIN_ROLE });
 });
 
 test('a tenant named in the scope is resolved to its ID through GetTenantsForUser', async () => {
@@ -124,7 +128,7 @@ test('a non-admin token gets 403 for admin JIT: the grant fails at once, naming 
     assert.equal(fake.calls.length, 1, 'a denial is not retried');
     assert.match(dmsTo(result.stdout, USERS.alice.id).join('\n'), /grant failed/);
     assertNoToken(result, fake.userToken);
-  }, { env: (fake) => ({ DUPLO_TOKEN: fake.userToken }) });
+  }, { env: (fake) => ({ DUPLO_TOKEN: fake.userToken }), role: ADMIN_ROLE });
 });
 
 test('a wrong token fails with 401 and is never echoed', async () => {
@@ -137,7 +141,7 @@ test('a wrong token fails with 401 and is never echoed', async () => {
     assert.match(line, /401|Unauthorized|unauthorized/);
     assert.equal(fake.calls.length, 1);
     assertNoToken(result, wrong);
-  }, { env: () => ({ DUPLO_TOKEN: wrong }) });
+  }, { env: () => ({ DUPLO_TOKEN: wrong }), role: ADMIN_ROLE });
 });
 
 test('no DUPLO_TOKEN in the environment: a clear error naming the variable, no call', async () => {
@@ -146,7 +150,7 @@ test('no DUPLO_TOKEN in the environment: a clear error naming the variable, no c
     // Either the config check refuses to start or the grant fails; both must name the variable.
     assert.match(result.stdout + result.stderr, /DUPLO_TOKEN/);
     assert.deepEqual(fake.calls, []);
-  }, { env: () => ({ DUPLO_TOKEN: undefined }) });
+  }, { env: () => ({ DUPLO_TOKEN: undefined }), role: ADMIN_ROLE });
 });
 
 test('token_env names the variable the token is read from', async () => {
@@ -159,6 +163,7 @@ test('token_env names the variable the token is read from', async () => {
     // DUPLO_TOKEN holds a wrong token: only reading JITBOT_DUPLO_API_TOKEN succeeds.
     env: (fake) => ({ JITBOT_DUPLO_API_TOKEN: fake.adminToken, DUPLO_TOKEN: 'not-this-one' }),
     backendExtra: 'token_env = "JITBOT_DUPLO_API_TOKEN"',
+    role: ADMIN_ROLE,
   });
 });
 
@@ -170,7 +175,20 @@ test('a 503 is retried', async () => {
     assert.match(backendLine(result, 'grant', requestIdIn(result.stdout)), /: ok/);
     assert.deepEqual(fake.calls.map((c) => c.status), [503, 200]);
     assert.equal(fake.issued.length, 1);
-  });
+  }, { role: ADMIN_ROLE });
+});
+
+test('without admin = true, --scope admin is a tenant name like any other: never admin JIT access', async () => {
+  await withDuplo(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('admin'));
+    assertOk(result);
+    const line = backendLine(result, 'grant', requestIdIn(result.stdout));
+    assert.match(line, /FAILED/);
+    assert.match(line, /no tenant named "admin"/);
+    assert.deepEqual(fake.calls.map((c) => c.path), ['/admin/GetTenantsForUser'], 'the scope was looked up as a tenant');
+    assert.ok(fake.calls.every((c) => !c.path.startsWith(ADMIN_JIT)), 'admin JIT access was asked for');
+    assert.deepEqual(fake.issued, []);
+  }, { role: { scopes: ['*'] } });
 });
 
 function assertNoToken(result, token) {

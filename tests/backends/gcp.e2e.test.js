@@ -64,8 +64,8 @@ function backend(fake, { caFile = CERT.certFile, timeout = '20s', extra = [] } =
 }
 
 /** Writes the config and runs the usual approval story (or `lines`) through `jitbot shell`. */
-async function session(fake, { role = ROLE, scope = PROJECT, env = { GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN }, lines, ...backendOptions } = {}) {
-  const { file, dir } = writeConfig({ backend: backend(fake, backendOptions), role: { provider: 'gcp', name: role, scopes: ['*'] } });
+async function session(fake, { role = ROLE, scopes = ['*'], scope = PROJECT, env = { GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN }, lines, ...backendOptions } = {}) {
+  const { file, dir } = writeConfig({ backend: backend(fake, backendOptions), role: { provider: 'gcp', name: role, scopes } });
   const story = lines || approvalStory({ provider: 'gcp', role, scope });
   const result = await runShell(file, story, { env: withoutGoogleEnv(env) });
   return { ...result, dir, file, requestId: requestIdOf(result.stdout), activeUntil: activeUntilOf(result.stdout) };
@@ -296,6 +296,29 @@ test('a project the token cannot see (403 PERMISSION_DENIED) fails the grant at 
     assert.match(grant, /FAILED.*PERMISSION_DENIED/);
     assertDenialsNotRetried(result, fake, 403);
   });
+});
+
+test('scope tricks are refused at request time, before any call to Google: a path that climbs out, a wildcard', async () => {
+  const tricks = [
+    // dev-* must not reach prod-db by way of "dev-x/../prod-db" in the URL path.
+    ['dev-x/../prod-db', /"dev-x\/\.\.\/prod-db" is not a valid scope for gcp\/roles\/cloudsql\.admin: it contains "\/"/],
+    // The role's pattern is not a scope: a request names one project.
+    ["'dev-*'", /"dev-\*" is not a valid scope for gcp\/roles\/cloudsql\.admin: \* and \? are for role patterns; a request names one scope/],
+  ];
+  for (const [scope, refusal] of tricks) {
+    await withFake(async (fake) => {
+      const result = await session(fake, {
+        scopes: ['dev-*'],
+        lines: [`/as ${USERS.alice.id}`, `/jit request --provider gcp --role ${ROLE} --scope ${scope} --duration 2h --reason "INC-4421"`],
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, refusal);
+      assert.equal(result.requestId, undefined, `${scope} was accepted:\n${result.stdout}`);
+      assert.deepEqual(backendLines(result.stdout, 'grant'), []);
+      assert.deepEqual(fake.calls, [], `${scope} reached Google`);
+      assert.deepEqual(fake.policy(PROJECT).bindings, initialBindings());
+    });
+  }
 });
 
 test('TLS verifies the peer: without ca_file the fake\'s self-signed certificate is refused', async () => {

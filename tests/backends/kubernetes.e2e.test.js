@@ -16,6 +16,8 @@ const { FakeKubernetes, writeKubeconfig, RBAC_GROUP } = require('../fakes/cloud/
 
 const ROLE = 'view'; // the [[roles]] name is the ClusterRole bound
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'jitbot' };
+// A role that opts in to ClusterRoleBindings: its one scope is the word "cluster".
+const CLUSTER_WIDE = { scopes: null, extra: ['cluster_wide = true'] };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -26,8 +28,9 @@ const bindingName = (requestId) => `jitbot-${requestId.toLowerCase().replace(/[^
 
 /// Starts FakeKubernetes (TLS, namespace team-a), writes a kubeconfig for it and a jitbot config
 /// whose backend "cloud" reads it. `kubeconfigFor(fake, dir)` may write a different kubeconfig;
-/// `backendExtra` is more TOML for the [[backends]] entry.
-async function withCluster(fn, { kubeconfigFor, backendExtra = '' } = {}) {
+/// `backendExtra` is more TOML for the [[backends]] entry; `role` overrides the [[roles]] entry
+/// (e.g. {scopes: null, extra: ['cluster_wide = true']}).
+async function withCluster(fn, { kubeconfigFor, backendExtra = '', role = {} } = {}) {
   const fake = await new FakeKubernetes({ namespaces: ['default', 'team-a'] }).start();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-k8s-e2e-'));
   try {
@@ -36,7 +39,7 @@ async function withCluster(fn, { kubeconfigFor, backendExtra = '' } = {}) {
       : writeKubeconfig(dir, { server: fake.url, caPem: fake.caPem, token: fake.token });
     const backend = ['[[backends]]', 'name = "cloud"', 'type = "kubernetes"', `kubeconfig = ${toml(kubeconfig)}`,
       'timeout = "20s"', backendExtra].join('\n');
-    const { file } = writeConfig({ dir, backend, role: { provider: 'k8s', name: ROLE } });
+    const { file } = writeConfig({ dir, backend, role: { provider: 'k8s', name: ROLE, ...role } });
     // KUBECONFIG and HOME point nowhere useful: only the configured kubeconfig may be read.
     const env = { KUBECONFIG: path.join(dir, 'no-such-kubeconfig'), HOME: dir };
     await fn({ fake, dir, shell: (lines) => runShell(file, lines, { env }) });
@@ -54,6 +57,7 @@ const grantOnly = (scope) => approvalStory({ provider: 'k8s', role: ROLE, scope 
 const approveLines = (id) => [`/as ${USERS.bob.id}`, `/jit approve ${id}`];
 
 const assertOk = assertShellOk;
+const REQUEST_SUBMITTED = /Request req_[0-9A-Z]+ submitted/;
 
 function assertNoSecret(result, secret) {
   assert.ok(!result.stdout.includes(secret) && !result.stderr.includes(secret), 'the token appears in the output');
@@ -100,9 +104,9 @@ test('namespaced scope: approve creates the RoleBinding as documented; expiry de
   });
 });
 
-test('scope "*" makes a ClusterRoleBinding, deleted at expiry', async () => {
+test('a cluster_wide = true role (--scope cluster) makes a ClusterRoleBinding, deleted at expiry', async () => {
   await withCluster(async ({ fake, shell }) => {
-    const result = await shell(grantOnly('*'));
+    const result = await shell(grantOnly('cluster'));
     assertOk(result);
     const id = requestIdIn(result.stdout);
     assert.match(backendLine(result, 'grant', id), /: ok/);
@@ -119,7 +123,7 @@ test('scope "*" makes a ClusterRoleBinding, deleted at expiry', async () => {
     assert.match(backendLine(expired, 'revoke', id), /: ok/);
     assert.deepEqual(fake.bindings(), []);
     assert.ok(fake.apiCalls().some((c) => c.method === 'DELETE' && c.path === `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${bindingName(id)}`));
-  });
+  }, { role: CLUSTER_WIDE });
 });
 
 test('a binding that already carries our request-id label counts as granted (a grant repeated after a crash)', async () => {
@@ -264,4 +268,40 @@ test('[backends.principals] maps the requester to the name the cluster knows', a
     const [binding] = fake.bindings({ name: bindingName(id) });
     assert.deepEqual(binding.subjects, [{ kind: 'User', apiGroup: RBAC_GROUP, name: 'oidc:alice' }]);
   }, { backendExtra: `\n[backends.principals]\n${toml(USERS.alice.email)} = "oidc:alice"` });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scope tricks: refused before any call to the cluster
+// ---------------------------------------------------------------------------------------------------------------
+
+test('without cluster_wide, --scope "*" is refused (a request names one namespace): no ClusterRoleBinding, no API call', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const result = await shell(grantOnly("'*'"));
+    assertOk(result);
+    assert.match(result.stdout, /"\*" is not a valid scope for k8s\/view: \* and \? are for role patterns; a request names one scope/);
+    assert.doesNotMatch(result.stdout, REQUEST_SUBMITTED, 'the request was accepted');
+    assert.deepEqual(fake.bindings(), []);
+    assert.deepEqual(fake.apiCalls(), []);
+  }, { role: { scopes: ['*'] } });
+});
+
+test('a namespace with a space ("kube system") is refused before any API call', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const result = await shell(grantOnly('"kube system"'));
+    assertOk(result);
+    assert.match(result.stdout, /"kube system" is not a valid scope for k8s\/view: it contains a space/);
+    assert.doesNotMatch(result.stdout, REQUEST_SUBMITTED, 'the request was accepted');
+    assert.deepEqual(fake.bindings(), []);
+    assert.deepEqual(fake.apiCalls(), []);
+  }, { role: { scopes: ['*'] } });
+});
+
+test('a role scope pattern no namespace can match ("team a*") stops jitbot shell at config load, naming scopes', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const result = await shell(requestLines('team-a'));
+    assert.notEqual(result.code, 0, `the shell started with scopes = ["team a*"]:\n${result.stdout}`);
+    assert.match(result.stderr, /scopes/);
+    assert.match(result.stderr, /team a\*/);
+    assert.deepEqual(fake.calls, []);
+  }, { role: { scopes: ['team a*'] } });
 });

@@ -18,7 +18,9 @@ const USERS = {
 const toml = (value) => JSON.stringify(value);
 
 /// Writes jitbot.toml into a new temp folder. `backend` is the TOML of one [[backends]] entry
-/// (with its sub-tables) named "cloud"; `role` is {provider, name, scopes}.
+/// (with its sub-tables) named "cloud"; `role` is {provider, name, scopes, extra}: `scopes` defaults
+/// to ["*"] and `scopes: null` leaves the key out (a cluster_wide or admin role); `extra` is more
+/// TOML lines for the [[roles]] entry, e.g. ['cluster_wide = true'].
 function writeConfig({ backend, role, dir }) {
   dir = dir || fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-backend-e2e-'));
   const lines = [
@@ -33,7 +35,8 @@ function writeConfig({ backend, role, dir }) {
     '[[roles]]',
     `provider = ${toml(role.provider)}`,
     `name = ${toml(role.name)}`,
-    `scopes = ${toml(role.scopes || ['*'])}`,
+    ...(role.scopes === null ? [] : [`scopes = ${toml(role.scopes || ['*'])}`]),
+    ...(role.extra || []),
     'backend = "cloud"',
     'requesters = ["*"]',
     `approvers = [${toml(USERS.bob.id)}]`,

@@ -47,6 +47,8 @@ function writeConfig(dir, slack, options = {}) {
     'type = "exec"',
     `command = ${toml(options.backendCommand || [DEMO_BACKEND])}`,
     `timeout = ${toml(options.backendTimeout || '20s')}`,
+    // What the demo backend reads of the environment; nothing else of jitbot's reaches it.
+    'env = ["DEMO_BACKEND_LOG", "DEMO_BACKEND_FAIL"]',
     ...(options.backendExtra ? [options.backendExtra] : []), // more keys of this [[backends]] entry
     '',
     '[[roles]]',
