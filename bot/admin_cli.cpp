@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "adapters/directory/static_directory.hpp"
 #include "bot/assembly.hpp"
@@ -22,13 +24,23 @@ constexpr int exit_usage = 2;
 
 /// Opens the database an operator command works on, refusing to create one: a typo in the
 /// path must not look like an empty, healthy jitbot.
-std::unique_ptr<storage::SqliteStore> open_existing(const config::Config& config) {
+///
+/// Commands that write (and so append audit records) need the audit key like jitbot run does;
+/// read-only ones use it when it is there.
+std::unique_ptr<storage::SqliteStore> open_existing(const config::Config& config, bool writes = false) {
   if (config.database != ":memory:" && !std::filesystem::exists(config.database)) {
     std::cerr << "jitbot: no database at " << config.database.string()
               << " (check [bot] database in the config; jitbot run creates it)\n";
     return nullptr;
   }
-  return std::make_unique<storage::SqliteStore>(config.database.string());
+  std::string key;
+  try {
+    key = audit_key(config, writes);
+  } catch (const std::exception& e) {
+    std::cerr << "jitbot: " << e.what() << "\n";
+    return nullptr;
+  }
+  return std::make_unique<storage::SqliteStore>(config.database.string(), key);
 }
 
 bool is_open(const workflows::Request& request) {
@@ -132,7 +144,7 @@ int show_request(const config::Config& config, const std::string& request_id) {
 
 int revoke_request(const config::Config& config, const std::string& request_id, const std::string& reason,
                    const std::string& actor) {
-  auto store = open_existing(config);
+  auto store = open_existing(config, true);
   if (!store) return exit_failure;
   OperatorDesk desk(config, *store);
   auto outcome = desk.workflow().revoke_by_operator(operator_name(actor), request_id, reason);
@@ -156,7 +168,7 @@ int revoke_request(const config::Config& config, const std::string& request_id, 
 
 int cancel_request(const config::Config& config, const std::string& request_id, const std::string& reason,
                    const std::string& actor) {
-  auto store = open_existing(config);
+  auto store = open_existing(config, true);
   if (!store) return exit_failure;
   OperatorDesk desk(config, *store);
   return print_outcome(desk.workflow().cancel_by_operator(operator_name(actor), request_id, reason));
@@ -168,7 +180,7 @@ int resolve_request(const config::Config& config, const std::string& request_id,
     std::cerr << "jitbot: resolve needs --reason TEXT: say how the access was removed, for the audit trail\n";
     return exit_usage;
   }
-  auto store = open_existing(config);
+  auto store = open_existing(config, true);
   if (!store) return exit_failure;
   OperatorDesk desk(config, *store);
   return print_outcome(desk.workflow().resolve_by_operator(operator_name(actor), request_id, reason));
@@ -188,7 +200,7 @@ int list_outbox(const config::Config& config, bool parked_only, int limit) {
 }
 
 int retry_notice(const config::Config& config, std::int64_t notice_id) {
-  auto store = open_existing(config);
+  auto store = open_existing(config, true);
   if (!store) return exit_failure;
   if (!store->retry_notice(notice_id, SystemClock{}.now())) {
     std::cerr << "jitbot: there is no notice " << notice_id << " in the outbox (see jitbot outbox list)\n";
@@ -198,16 +210,66 @@ int retry_notice(const config::Config& config, std::int64_t notice_id) {
   return exit_ok;
 }
 
-int verify_audit(const config::Config& config) {
+int verify_audit(const config::Config& config, const std::string& anchor_text) {
   auto store = open_existing(config);
   if (!store) return exit_failure;
-  auto result = store->verify_audit();
-  if (result.intact) {
-    std::cout << "audit trail intact: " << result.records << " records, hash chain verified\n";
-    return exit_ok;
+  std::optional<storage::AuditAnchor> anchor;
+  std::string anchor_source;
+  if (!anchor_text.empty()) {
+    anchor = storage::AuditAnchor::parse(anchor_text);
+    if (!anchor) {
+      std::cerr << "jitbot: --anchor must be SEQUENCE:HASH (64 hex digits), as jitbot writes it\n";
+      return exit_usage;
+    }
+    anchor_source = "the anchor given";
+  } else if (config.database != ":memory:") {
+    auto file = storage::anchor_path(config.database);
+    anchor = storage::read_anchor(file);
+    anchor_source = file.string();
   }
-  std::cout << "audit trail BROKEN after " << result.records << " good records: " << result.problem << "\n";
-  return exit_failure;
+  auto result = store->verify_audit(anchor);
+  if (!result.intact) {
+    std::cout << "audit trail BROKEN after " << result.records << " good records: " << result.problem << "\n";
+    return exit_failure;
+  }
+  std::cout << "audit trail intact: " << result.records << " records (" << result.keyed_records
+            << " sealed with the audit key), hash chain verified";
+  if (result.anchor_checked) {
+    std::cout << "; it reaches the head anchor in " << anchor_source << " (record " << anchor->sequence << ")";
+  } else {
+    std::cout << "; no head anchor to check the end against, so removed last records would go unnoticed";
+  }
+  std::cout << "\n";
+  return exit_ok;
+}
+
+int export_audit(const config::Config& config, const std::string& since_text) {
+  std::optional<workflows::Instant> since;
+  if (!since_text.empty()) {
+    since = workflows::parse_rfc3339(since_text);
+    if (!since) {
+      std::cerr << "jitbot: --since must be an RFC 3339 time such as 2026-12-01T00:00:00Z\n";
+      return exit_usage;
+    }
+  }
+  auto store = open_existing(config);
+  if (!store) return exit_failure;
+  store->for_each_audit(since, [](const storage::SqliteStore::AuditRecord& record) {
+    const auto& e = record.entry;
+    nlohmann::json line{{"sequence", e.sequence},
+                        {"at", workflows::format_rfc3339(e.at)},
+                        {"request_id", e.request_id},
+                        {"actor", e.actor},
+                        {"action", e.action},
+                        {"from_state", e.from_state},
+                        {"to_state", e.to_state},
+                        {"detail", e.detail},
+                        {"prev_hash", record.prev_hash},
+                        {"hash", record.hash},
+                        {"sealed", record.keyed ? "hmac-sha256" : "sha256"}};
+    std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  });
+  return exit_ok;
 }
 
 int check_config(const config::Config& config) {

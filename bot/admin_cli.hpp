@@ -28,7 +28,12 @@ int resolve_request(const config::Config& config, const std::string& request_id,
 int list_outbox(const config::Config& config, bool parked_only, int limit);
 int retry_notice(const config::Config& config, std::int64_t notice_id);
 
-int verify_audit(const config::Config& config);
+/// Recomputes the chain with the audit key (when there is one) and checks its end against the
+/// head anchor: `anchor` ("SEQUENCE:HASH") when given, else the file beside the database.
+int verify_audit(const config::Config& config, const std::string& anchor);
+
+/// `jitbot audit export`: one JSON object per record (JSON Lines) with its hashes, for a SIEM.
+int export_audit(const config::Config& config, const std::string& since);
 
 /// `jitbot check-config`: the summary, then every open request the config can no longer
 /// serve (its backend or role is gone). 1 when there is any.

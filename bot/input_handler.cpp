@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "bot/command_parser.hpp"
+#include "workflows/text.hpp"
 #include "workflows/wording.hpp"
 
 namespace jitbot::bot {
@@ -64,7 +65,9 @@ Reply InputHandler::click(const std::string& actor, const std::string& action, c
   if (action == "deny") return reply_of(workflow_.deny(actor, request_id, {}));
   if (action == "revoke") return reply_of(workflow_.revoke(actor, request_id));
   logger()->warn("ignored a click with unknown action '{}'", action);
-  return refused(workflows::RefusalReason::unknown_button);
+  auto reply = refused(workflows::RefusalReason::unknown_button);
+  workflow_.note_refusal(actor, "click", request_id, "unknown button \"" + workflows::cut_utf8(action, 64) + "\"");
+  return reply;
 }
 
 Reply InputHandler::status(const std::string& actor, const std::string& request_id) {
@@ -73,7 +76,11 @@ Reply InputHandler::status(const std::string& actor, const std::string& request_
     if (!request) return refused(workflows::RefusalReason::no_such_request, request_id);
     // The same answer as for a request that does not exist would hide nothing (IDs are random),
     // and saying why is kinder.
-    if (!workflow_.may_see(actor, *request)) return refused(workflows::RefusalReason::not_yours_to_see, request_id);
+    if (!workflow_.may_see(actor, *request)) {
+      auto reply = refused(workflows::RefusalReason::not_yours_to_see, request_id);
+      workflow_.note_refusal(actor, "status", request_id, reply.text);
+      return reply;
+    }
     return {true, workflows::status_details(*request, policy_)};
   }
   workflows::RequestFilter filter;

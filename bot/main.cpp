@@ -87,9 +87,18 @@ int main(int argc, char** argv) {
   outbox_retry->add_option("ID", notice_id, "the notice number from outbox list")->required();
   auto* audit = app.add_subcommand("audit", "the audit trail");
   auto* audit_verify = audit->add_subcommand("verify", "recompute the audit hash chain");
+  std::string anchor;
+  audit_verify->add_option("--anchor", anchor,
+                           "SEQUENCE:HASH of the newest record as recorded elsewhere (default: the file beside the "
+                           "database)");
+  auto* audit_export = audit->add_subcommand("export", "print the audit trail as JSON Lines, for a SIEM");
+  std::string since;
+  audit_export->add_option("--since", since, "only records at or after this RFC 3339 time");
+  std::string format = "jsonl";
+  audit_export->add_option("--format", format, "jsonl (one JSON object per record)")->check(CLI::IsMember({"jsonl"}));
   audit->require_subcommand(1);
   for (auto* sub : {shell, run, check, requests_list, requests_show, requests_revoke, requests_cancel, requests_resolve,
-                    outbox_list, outbox_retry, audit_verify}) {
+                    outbox_list, outbox_retry, audit_verify, audit_export}) {
     sub->add_option("--config,-c", config_path, "TOML config file")->check(CLI::ExistingFile);
   }
 
@@ -127,7 +136,8 @@ int main(int argc, char** argv) {
     if (*requests_resolve) return admin::resolve_request(*config, request_id, reason, acting_as);
     if (*outbox_list) return admin::list_outbox(*config, parked_only, limit);
     if (*outbox_retry) return admin::retry_notice(*config, notice_id);
-    if (*audit_verify) return admin::verify_audit(*config);
+    if (*audit_verify) return admin::verify_audit(*config, anchor);
+    if (*audit_export) return admin::export_audit(*config, since);
   } catch (const std::exception& e) {
     std::cerr << "jitbot: " << e.what() << "\n";
     return exit_failure;

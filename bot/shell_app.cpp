@@ -83,7 +83,7 @@ class ShellSession {
         out_(out),
         options_(options),
         manual_clock_(system_clock_.now()),
-        store_(config.database.string()),
+        store_(config.database.string(), audit_key(config, false)),
         directory_(config.directory),
         chat_(out, config.policy, directory_),
         ids_(clock()),

@@ -193,6 +193,14 @@ int run_slack(const config::Config& config) {
     std::cerr << "jitbot run: [bot] database must be a file; requests must survive a restart\n";
     return exit_usage;
   }
+  std::string key;
+  try {
+    key = audit_key(config, true);
+  } catch (const std::exception& e) {
+    std::cerr << "jitbot run: " << e.what() << "\n";
+    return exit_usage;
+  }
+  if (key.empty()) logger()->warn("[bot] unkeyed_audit = true: the audit trail is not sealed with a key");
 
   // Block the stop signals before any thread starts, so only the watcher receives them.
   sigset_t stop_signals;
@@ -227,7 +235,7 @@ int run_slack(const config::Config& config) {
   RandomIds ids(clock);
   Backends backends = make_backends(config);
   // A few connections serve all the engine's threads (see SharedConnections).
-  storage::SharedConnections connections(config.database.string(), 4);
+  storage::SharedConnections connections(config.database.string(), 4, key);
   EngineParts parts{config.database.string(), connections, config.policy, directory, clock, ids};
 
   // Each part works from the database on threads of its own and nudges the others when it

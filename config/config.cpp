@@ -227,6 +227,11 @@ void read_bot(const std::filesystem::path& file, const toml::table& root, Config
     config.database = path.is_absolute() ? path : file.parent_path() / path;
   }
   config.policy.pending_timeout = *bot.duration("pending_timeout", Seconds{30 * 60});
+  if (auto key_file = bot.string("audit_key_file", std::string{}); !key_file.empty()) {
+    std::filesystem::path path{key_file};
+    config.audit_key_file = path.is_absolute() ? path : file.parent_path() / path;
+  }
+  config.unkeyed_audit = bot.boolean("unkeyed_audit", false);
   config.policy.admins = principals(bot, "admins", false);
   if (std::find(config.policy.admins.begin(), config.policy.admins.end(), "*") != config.policy.admins.end()) {
     bot.fail("admins", "\"*\" is not allowed: admins see every request; name them or their user group");

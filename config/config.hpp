@@ -73,6 +73,11 @@ struct SlackConfig {
 struct Config {
   std::filesystem::path file;
   std::filesystem::path database;  ///< absolute, or ":memory:"
+  /// [bot] audit_key_file: the audit key (JITBOT_AUDIT_KEY wins); relative to the config's folder.
+  std::filesystem::path audit_key_file;
+  /// [bot] unkeyed_audit = true: jitbot run accepts no audit key (tests only; the chain is then
+  /// plain SHA-256, which anyone who can write the database can rebuild).
+  bool unkeyed_audit = false;
   workflows::Policy policy;
   SlackConfig slack;
   std::vector<BackendConfig> backends;

@@ -1,9 +1,14 @@
 #include "storage/audit_chain.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
+#include <algorithm>
 #include <array>
-#include <memory>
+#include <cctype>
+#include <fstream>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 namespace jitbot::storage {
@@ -15,9 +20,7 @@ void append_field(std::string& out, const std::string& field) {
   out += field;
 }
 
-}  // namespace
-
-std::string audit_hash(const std::string& previous_hash, const workflows::AuditEntry& entry) {
+std::string material_of(const std::string& previous_hash, const workflows::AuditEntry& entry) {
   std::string material;
   append_field(material, previous_hash);
   append_field(material, std::to_string(entry.sequence));
@@ -28,20 +31,94 @@ std::string audit_hash(const std::string& previous_hash, const workflows::AuditE
   append_field(material, entry.from_state);
   append_field(material, entry.to_state);
   append_field(material, entry.detail);
+  return material;
+}
 
+std::string to_hex(const unsigned char* bytes, unsigned int length) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    out += hex[bytes[i] >> 4];
+    out += hex[bytes[i] & 0x0f];
+  }
+  return out;
+}
+
+bool is_hex_hash(const std::string& text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+         });
+}
+
+}  // namespace
+
+std::string audit_hash(const std::string& previous_hash, const workflows::AuditEntry& entry) {
+  auto material = material_of(previous_hash, entry);
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   if (EVP_Digest(material.data(), material.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
     throw std::runtime_error("SHA-256 failed in OpenSSL");
   }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 0x0f];
+  return to_hex(digest.data(), length);
+}
+
+std::string audit_hmac(const std::string& key, const std::string& previous_hash, const workflows::AuditEntry& entry) {
+  auto material = material_of(previous_hash, entry);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(material.data()), material.size(), digest.data(),
+           &length) == nullptr) {
+    throw std::runtime_error("HMAC-SHA-256 failed in OpenSSL");
   }
-  return out;
+  return to_hex(digest.data(), length);
+}
+
+std::string AuditAnchor::to_string() const { return std::to_string(sequence) + ":" + hash; }
+
+std::optional<AuditAnchor> AuditAnchor::parse(const std::string& text) {
+  auto colon = text.find(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  AuditAnchor anchor;
+  for (std::size_t i = 0; i < colon; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+  }
+  if (colon > 18) return std::nullopt;
+  anchor.sequence = std::stoll(text.substr(0, colon));
+  anchor.hash = text.substr(colon + 1);
+  while (!anchor.hash.empty() && std::isspace(static_cast<unsigned char>(anchor.hash.back()))) anchor.hash.pop_back();
+  if (anchor.sequence < 1 || !is_hex_hash(anchor.hash)) return std::nullopt;
+  return anchor;
+}
+
+std::filesystem::path anchor_path(const std::filesystem::path& database) { return database.string() + ".audit-head"; }
+
+std::optional<AuditAnchor> read_anchor(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  return AuditAnchor::parse(line);
+}
+
+void write_anchor(const std::filesystem::path& file, const AuditAnchor& anchor) {
+  // One writer at a time per process, and never backwards: two connections may finish their
+  // commits in either order.
+  static std::mutex mutex;
+  static std::map<std::string, std::int64_t> written;
+  std::lock_guard lock(mutex);
+  auto& last = written[file.string()];
+  if (anchor.sequence <= last) return;
+  // Another process (the admin CLI) may have appended later records meanwhile.
+  if (auto existing = read_anchor(file); existing && existing->sequence >= anchor.sequence) return;
+  auto temporary = file.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << anchor.to_string() << "\n";
+    if (!out) throw std::runtime_error("cannot write the audit head anchor " + temporary);
+  }
+  std::filesystem::rename(temporary, file);
+  last = anchor.sequence;
 }
 
 }  // namespace jitbot::storage

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <string>
 
 #include "workflows/request.hpp"
@@ -8,10 +11,36 @@ namespace jitbot::storage {
 
 /// The hash that chains audit records: hex SHA-256 over the previous hash and every field of
 /// `entry` (sequence included), each length-prefixed so no two records can collide by
-/// shifting text between fields.
+/// shifting text between fields. Anyone who can write the database can recompute it, so it
+/// only seals records written without a key (the terminal demo, and records from before keys).
 std::string audit_hash(const std::string& previous_hash, const workflows::AuditEntry& entry);
+
+/// The same material sealed with HMAC-SHA-256 under `key`, which lives outside the database
+/// (JITBOT_AUDIT_KEY or [bot] audit_key_file): without it, no record can be forged or rebuilt.
+std::string audit_hmac(const std::string& key, const std::string& previous_hash, const workflows::AuditEntry& entry);
 
 /// The first record's previous hash.
 inline const std::string genesis_hash(64, '0');
+
+/// The newest record as jitbot last wrote it, kept outside the database so that deleting
+/// records from the end of the chain (which leaves the rest a valid chain) is noticed.
+struct AuditAnchor {
+  std::int64_t sequence = 0;
+  std::string hash;
+
+  /// "SEQUENCE:HASH", as in the anchor file and on the command line.
+  std::string to_string() const;
+  static std::optional<AuditAnchor> parse(const std::string& text);
+};
+
+/// Where jitbot keeps the anchor of the database at `database`: a file beside it.
+std::filesystem::path anchor_path(const std::filesystem::path& database);
+
+/// The anchor in `file`, or nullopt when there is none or it cannot be read.
+std::optional<AuditAnchor> read_anchor(const std::filesystem::path& file);
+
+/// Replaces `file` with `anchor` (a temporary file renamed over it, so a reader never sees half),
+/// unless it already holds a later one: several connections of one process append.
+void write_anchor(const std::filesystem::path& file, const AuditAnchor& anchor);
 
 }  // namespace jitbot::storage

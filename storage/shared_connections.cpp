@@ -4,10 +4,10 @@
 
 namespace jitbot::storage {
 
-SharedConnections::SharedConnections(std::string path, std::size_t connections)
-    : path_(std::move(path)), capacity_(connections == 0 ? 1 : connections) {
+SharedConnections::SharedConnections(std::string path, std::size_t connections, std::string audit_key)
+    : path_(std::move(path)), audit_key_(std::move(audit_key)), capacity_(connections == 0 ? 1 : connections) {
   // Open one now, so a database that cannot be opened is reported at start-up.
-  idle_.push_back(std::make_unique<SqliteStore>(path_));
+  idle_.push_back(std::make_unique<SqliteStore>(path_, audit_key_));
   opened_ = 1;
 }
 
@@ -24,7 +24,7 @@ SharedConnections::Borrowed::Borrowed(SharedConnections& pool) : pool_(pool) {
   ++pool_.opened_;  // reserved before the slow open, which runs unlocked
   lock.unlock();
   try {
-    store_ = std::make_unique<SqliteStore>(pool_.path_);
+    store_ = std::make_unique<SqliteStore>(pool_.path_, pool_.audit_key_);
   } catch (...) {
     lock.lock();
     --pool_.opened_;
@@ -63,6 +63,8 @@ std::optional<workflows::Job> SharedConnections::claim_job(workflows::Instant no
                                                            const workflows::JobFilter& filter) {
   return Borrowed(*this)->claim_job(now, lease_until, filter);
 }
+
+void SharedConnections::record_refusal(const workflows::AuditEntry& entry) { Borrowed(*this)->record_refusal(entry); }
 
 void SharedConnections::settle_job(const workflows::JobSettlement& settlement,
                                    const std::optional<workflows::AuditEntry>& audit) {

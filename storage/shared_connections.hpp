@@ -23,7 +23,7 @@ class SharedConnections final : public workflows::RequestStore {
  public:
   /// Opens connections to `path` as they are needed, at most `connections` of them. Throws like
   /// SqliteStore when the first one cannot be opened.
-  SharedConnections(std::string path, std::size_t connections);
+  SharedConnections(std::string path, std::size_t connections, std::string audit_key = {});
   ~SharedConnections() override;
   SharedConnections(const SharedConnections&) = delete;
   SharedConnections& operator=(const SharedConnections&) = delete;
@@ -34,6 +34,7 @@ class SharedConnections final : public workflows::RequestStore {
   std::vector<workflows::Request> due_requests(workflows::Instant now) override;
   std::optional<workflows::Instant> next_due_at() override;
   std::vector<workflows::AuditEntry> audit_trail(const std::string& request_id) override;
+  void record_refusal(const workflows::AuditEntry& entry) override;
 
   std::optional<workflows::Job> claim_job(workflows::Instant now, workflows::Instant lease_until,
                                           const workflows::JobFilter& filter) override;
@@ -74,6 +75,7 @@ class SharedConnections final : public workflows::RequestStore {
   };
 
   const std::string path_;
+  const std::string audit_key_;
   const std::size_t capacity_;
   std::mutex mutex_;
   std::condition_variable returned_;

@@ -198,7 +198,8 @@ AuditEntry audit_entry_from_row(SQLite::Statement& row) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(const std::string& path) {
+SqliteStore::SqliteStore(const std::string& path, std::string audit_key)
+    : path_(path), audit_key_(std::move(audit_key)) {
   try {
     db_ = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db_->setBusyTimeout(5000);
@@ -264,6 +265,7 @@ class SyncedCommit {
 }  // namespace
 
 bool SqliteStore::commit(const workflows::Change& change) {
+  appended_.reset();  // whatever a rolled-back transaction appended is not there
   const Request& r = change.request;
   SyncedCommit synced(*db_, change.reach_disk);  // declared first: outlives the transaction
   SQLite::Transaction transaction(*db_);
@@ -303,6 +305,7 @@ bool SqliteStore::commit(const workflows::Change& change) {
     }
   }
   transaction.commit();
+  publish_anchor();
   return true;
 }
 
@@ -365,9 +368,11 @@ void SqliteStore::append_audit(const AuditEntry& entry) {
   }
   AuditEntry sealed = entry;
   sealed.sequence = sequence;
+  bool keyed = !audit_key_.empty();
+  std::string hash = keyed ? audit_hmac(audit_key_, previous, sealed) : audit_hash(previous, sealed);
   auto& insert = prepared(
       "INSERT INTO audit (sequence, request_id, at, actor, action, from_state, to_state, detail, "
-      "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "prev_hash, hash, keyed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   ResetOnExit insert_done{insert};
   insert.bind(1, static_cast<std::int64_t>(sequence));
   insert.bind(2, sealed.request_id);
@@ -378,8 +383,31 @@ void SqliteStore::append_audit(const AuditEntry& entry) {
   insert.bind(7, sealed.to_state);
   insert.bind(8, sealed.detail);
   insert.bind(9, previous);
-  insert.bind(10, audit_hash(previous, sealed));
+  insert.bind(10, hash);
+  insert.bind(11, keyed ? 1 : 0);
   insert.exec();
+  appended_ = AuditAnchor{sequence, hash};
+}
+
+void SqliteStore::publish_anchor() {
+  if (!appended_) return;
+  auto anchor = std::move(*appended_);
+  appended_.reset();
+  if (path_ == ":memory:" || path_.empty()) return;
+  try {
+    write_anchor(anchor_path(path_), anchor);
+  } catch (const std::exception& e) {
+    // The records are committed; only tail-deletion detection lags until the next append.
+    logger()->error("could not update the audit head anchor: {}", e.what());
+  }
+}
+
+void SqliteStore::record_refusal(const AuditEntry& entry) {
+  appended_.reset();  // whatever a rolled-back transaction appended is not there
+  SQLite::Transaction transaction(*db_);
+  append_audit(entry);
+  transaction.commit();
+  publish_anchor();
 }
 
 void SqliteStore::load_approvals(Request& request) {
@@ -486,16 +514,19 @@ std::vector<AuditEntry> SqliteStore::audit_trail(const std::string& request_id) 
   return out;
 }
 
-AuditVerification SqliteStore::verify_audit() {
-  auto& query = prepared(std::string{"SELECT "} + audit_columns + ", prev_hash, hash FROM audit ORDER BY sequence");
+AuditVerification SqliteStore::verify_audit(const std::optional<AuditAnchor>& anchor) {
+  auto& query =
+      prepared(std::string{"SELECT "} + audit_columns + ", prev_hash, hash, keyed FROM audit ORDER BY sequence");
   ResetOnExit query_done{query};
   AuditVerification result;
   std::string previous = genesis_hash;
   std::int64_t expected_sequence = 1;
+  std::optional<std::string> hash_at_anchor;
   while (query.executeStep()) {
     AuditEntry e = audit_entry_from_row(query);
     std::string stored_previous = query.getColumn(8).getString();
     std::string stored_hash = query.getColumn(9).getString();
+    bool keyed = query.getColumn(10).getInt() != 0;
     auto fail = [&](std::string problem) {
       result.intact = false;
       result.first_bad_sequence = e.sequence;
@@ -505,15 +536,55 @@ AuditVerification SqliteStore::verify_audit() {
       fail("record " + std::to_string(expected_sequence) + " is missing");
     } else if (stored_previous != previous) {
       fail("record " + std::to_string(e.sequence) + " does not follow the record before it");
-    } else if (audit_hash(previous, e) != stored_hash) {
-      fail("record " + std::to_string(e.sequence) + " was altered after it was written");
+    } else if (!keyed && result.keyed_records > 0) {
+      // Only someone without the key would write a plain record after keyed ones.
+      fail("record " + std::to_string(e.sequence) + " is not sealed with the key, unlike the records before it");
+    } else if (keyed && audit_key_.empty()) {
+      fail("record " + std::to_string(e.sequence) +
+           " is sealed with the audit key, which was not given (JITBOT_AUDIT_KEY or [bot] audit_key_file)");
+    } else if ((keyed ? audit_hmac(audit_key_, previous, e) : audit_hash(previous, e)) != stored_hash) {
+      fail("record " + std::to_string(e.sequence) + " was altered after it was written" +
+           (keyed ? " (or the audit key is not the one it was written with)" : ""));
     }
     if (!result.intact) break;
+    if (keyed) ++result.keyed_records;
+    if (anchor && e.sequence == anchor->sequence) hash_at_anchor = stored_hash;
     previous = stored_hash;
     ++expected_sequence;
     ++result.records;
   }
+  if (result.intact && anchor) {
+    if (!hash_at_anchor) {
+      result.intact = false;
+      result.first_bad_sequence = result.records + 1;
+      result.problem = "the chain ends at record " + std::to_string(result.records) + ", but the head anchor says " +
+                       std::to_string(anchor->sequence) + " records were written: the last " +
+                       std::to_string(anchor->sequence - result.records) + " were removed";
+    } else if (*hash_at_anchor != anchor->hash) {
+      result.intact = false;
+      result.first_bad_sequence = anchor->sequence;
+      result.problem = "record " + std::to_string(anchor->sequence) +
+                       " is not the one the head anchor names: the chain was rebuilt from there or before";
+    } else {
+      result.anchor_checked = true;
+    }
+  }
   return result;
+}
+
+void SqliteStore::for_each_audit(const std::optional<Instant>& since,
+                                 const std::function<void(const AuditRecord&)>& visit) {
+  SQLite::Statement query(*db_, std::string{"SELECT "} + audit_columns +
+                                    ", prev_hash, hash, keyed FROM audit WHERE at >= ? ORDER BY sequence");
+  query.bind(1, static_cast<std::int64_t>(since ? workflows::to_unix_millis(*since) : 0));
+  while (query.executeStep()) {
+    AuditRecord record;
+    record.entry = audit_entry_from_row(query);
+    record.prev_hash = query.getColumn(8).getString();
+    record.hash = query.getColumn(9).getString();
+    record.keyed = query.getColumn(10).getInt() != 0;
+    visit(record);
+  }
 }
 
 std::optional<workflows::Job> SqliteStore::claim_job(Instant now, Instant lease_until,
@@ -555,10 +626,12 @@ void SqliteStore::release_leases() {
 }
 
 void SqliteStore::settle_job(const workflows::JobSettlement& settlement, const std::optional<AuditEntry>& audit) {
+  appended_.reset();  // whatever a rolled-back transaction appended is not there
   SQLite::Transaction transaction(*db_);
   write_settlement(settlement);
   if (audit) append_audit(*audit);
   transaction.commit();
+  publish_anchor();
 }
 
 std::optional<Instant> SqliteStore::next_job_at() {

@@ -1,12 +1,14 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "storage/audit_chain.hpp"
 #include "workflows/ports.hpp"
 
 namespace SQLite {
@@ -22,6 +24,8 @@ struct AuditVerification {
   std::int64_t records = 0;
   std::int64_t first_bad_sequence = 0;  ///< 0 when intact
   std::string problem;
+  std::int64_t keyed_records = 0;  ///< sealed with the key (the rest: plain SHA-256)
+  bool anchor_checked = false;     ///< an anchor was given and the chain reaches it
 };
 
 /// The request store on one SQLite file (or ":memory:"), in WAL mode. Every commit is
@@ -34,7 +38,10 @@ class SqliteStore final : public workflows::RequestStore {
   /// Commits are in WAL mode with synchronous=NORMAL: safe from kill -9, while an OS crash or
   /// power loss may undo the last commits. A change marked `reach_disk` is synced before commit()
   /// returns, and with it every commit before it (the WAL is one file, written in order).
-  explicit SqliteStore(const std::string& path);
+  /// `audit_key`: seals new audit records with HMAC-SHA-256 (see audit_chain.hpp); empty for
+  /// plain SHA-256, as in the terminal demo. A file database also gets its head anchor
+  /// (anchor_path) rewritten after every commit that appends records.
+  explicit SqliteStore(const std::string& path, std::string audit_key = {});
   ~SqliteStore() override;
 
   bool commit(const workflows::Change& change) override;
@@ -43,6 +50,7 @@ class SqliteStore final : public workflows::RequestStore {
   std::vector<workflows::Request> due_requests(workflows::Instant now) override;
   std::optional<workflows::Instant> next_due_at() override;
   std::vector<workflows::AuditEntry> audit_trail(const std::string& request_id) override;
+  void record_refusal(const workflows::AuditEntry& entry) override;
 
   std::optional<workflows::Job> claim_job(workflows::Instant now, workflows::Instant lease_until,
                                           const workflows::JobFilter& filter) override;
@@ -74,8 +82,21 @@ class SqliteStore final : public workflows::RequestStore {
   /// file serves one process, so whatever a previous process held died with it.
   void release_leases();
 
-  /// Recomputes the audit hash chain from the first record.
-  AuditVerification verify_audit();
+  /// Recomputes the audit chain from the first record with this store's key, and checks it
+  /// against `anchor` (the newest record as last written), when given: a chain that ends early
+  /// is a chain whose tail was deleted.
+  AuditVerification verify_audit(const std::optional<AuditAnchor>& anchor = std::nullopt);
+
+  /// One audit record as stored, for export.
+  struct AuditRecord {
+    workflows::AuditEntry entry;
+    std::string prev_hash;
+    std::string hash;
+    bool keyed = false;
+  };
+  /// Every audit record at or after `since` (all when nullopt), oldest first.
+  void for_each_audit(const std::optional<workflows::Instant>& since,
+                      const std::function<void(const AuditRecord&)>& visit);
 
   int schema_version();
 
@@ -103,6 +124,12 @@ class SqliteStore final : public workflows::RequestStore {
   void insert_job(const workflows::Job& job);
   void write_settlement(const workflows::JobSettlement& settlement);
 
+  /// Rewrites the head anchor with the newest record this connection appended, once committed.
+  void publish_anchor();
+
+  std::string path_;
+  std::string audit_key_;
+  std::optional<AuditAnchor> appended_;  ///< the newest record appended in the open transaction
   std::unique_ptr<SQLite::Database> db_;
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
 };

@@ -161,3 +161,108 @@ TEST_CASE("threads sharing a few connections all get their writes, and a failed 
   while (auto input = shared.claim_input(now, now + std::chrono::minutes{1})) claimed.insert(input->id);
   CHECK(claimed.size() == static_cast<std::size_t>(threads * per_thread));
 }
+
+namespace {
+
+const std::string audit_key = "an-audit-key-of-more-than-32-bytes-0123456789";
+
+/// Three audited transitions (request, approve, deny) in a file database sealed with `key`.
+std::string audited_database(const ScratchDir& dir, const std::string& key) {
+  auto file = (dir.path() / "jitbot.db").string();
+  Harness h(two_approver_policy(), file, key);
+  auto id = h.submit();
+  h.click("U0BOB", "approve", id);
+  h.type("U0CAROL", "deny " + id + " no");
+  return file;
+}
+
+}  // namespace
+
+TEST_CASE("records sealed with the audit key verify only with that key", "[storage][audit][security]") {
+  ScratchDir dir;
+  auto file = audited_database(dir, audit_key);
+  auto verdict = storage::SqliteStore(file, audit_key).verify_audit();
+  CHECK(verdict.intact);
+  CHECK(verdict.keyed_records == 3);
+
+  auto wrong = storage::SqliteStore(file, std::string(40, 'x')).verify_audit();
+  CHECK_FALSE(wrong.intact);
+  CHECK(wrong.first_bad_sequence == 1);
+  auto none = storage::SqliteStore(file).verify_audit();
+  CHECK_FALSE(none.intact);
+  CHECK_THAT(none.problem, Catch::Contains("the audit key, which was not given"));
+
+  SECTION("a chain rebuilt without the key does not verify") {
+    // What someone with write access to the file can do: recompute every hash, unkeyed.
+    SQLite::Database db(file, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE audit SET actor = 'U0MALLORY' WHERE sequence = 2");
+    auto request_id = db.execAndGet("SELECT request_id FROM audit LIMIT 1").getString();
+    auto entries = storage::SqliteStore(file).audit_trail(request_id);
+    REQUIRE(entries.size() == 3);
+    std::string previous = storage::genesis_hash;
+    for (int sequence = 1; sequence <= 3; ++sequence) {
+      auto hash = storage::audit_hash(previous, entries[static_cast<std::size_t>(sequence - 1)]);
+      SQLite::Statement update(db, "UPDATE audit SET prev_hash = ?, hash = ?, keyed = 0 WHERE sequence = ?");
+      update.bind(1, previous);
+      update.bind(2, hash);
+      update.bind(3, sequence);
+      update.exec();
+      previous = hash;
+    }
+    CHECK(storage::SqliteStore(file).verify_audit().intact);  // without the key it looks fine…
+    // …but the head anchor, written outside the database, names a record that is not there.
+    auto anchor = storage::read_anchor(storage::anchor_path(file));
+    REQUIRE(anchor);
+    auto verdict = storage::SqliteStore(file, audit_key).verify_audit(anchor);
+    CHECK_FALSE(verdict.intact);
+    CHECK_THAT(verdict.problem, Catch::Contains("not the one the head anchor names"));
+  }
+  SECTION("a plain record after keyed ones is a downgrade") {
+    {
+      storage::SqliteStore unkeyed(file);
+      workflows::AuditEntry entry;
+      entry.request_id = "req_x";
+      entry.actor = "U0MALLORY";
+      entry.action = "approve";
+      unkeyed.record_refusal(entry);
+    }
+    auto verdict = storage::SqliteStore(file, audit_key).verify_audit();
+    CHECK_FALSE(verdict.intact);
+    CHECK(verdict.first_bad_sequence == 4);
+    CHECK_THAT(verdict.problem, Catch::Contains("not sealed with the key"));
+  }
+}
+
+TEST_CASE("deleting the last audit records is noticed through the head anchor", "[storage][audit][security]") {
+  ScratchDir dir;
+  auto file = audited_database(dir, audit_key);
+  auto anchor = storage::read_anchor(storage::anchor_path(file));
+  REQUIRE(anchor);
+  CHECK(anchor->sequence == 3);
+  CHECK(storage::SqliteStore(file, audit_key).verify_audit(anchor).anchor_checked);
+
+  SQLite::Database(file, SQLite::OPEN_READWRITE).exec("DELETE FROM audit WHERE sequence >= 2");
+  auto without_anchor = storage::SqliteStore(file, audit_key).verify_audit();
+  CHECK(without_anchor.intact);  // what is left is a valid chain: the anchor is what tells
+  auto verdict = storage::SqliteStore(file, audit_key).verify_audit(anchor);
+  CHECK_FALSE(verdict.intact);
+  CHECK_THAT(verdict.problem, Catch::Contains("the last 2 were removed"));
+}
+
+TEST_CASE("refused actions leave an audit record saying who tried what and why not", "[audit][security]") {
+  Harness h;
+  auto id = h.submit();
+  h.click("U0MALLORY", "approve", id);  // not an approver
+  h.click("U0ALICE", "approve", id);    // her own request
+  h.click("U0BOB", "erase", id);        // a forged button
+  h.type("U0MALLORY", "status " + id);  // someone else's request
+  auto trail = h.store.audit_trail(id);
+  std::vector<std::string> refused;
+  for (const auto& entry : trail) {
+    if (entry.action.rfind("refused_", 0) == 0) refused.push_back(entry.actor + " " + entry.action);
+  }
+  CHECK(refused == std::vector<std::string>{"U0MALLORY refused_approve", "U0ALICE refused_approve",
+                                            "U0BOB refused_click", "U0MALLORY refused_status"});
+  CHECK_THAT(trail.at(1).detail, Catch::Contains("approver"));
+  CHECK(h.store.verify_audit().intact);
+}

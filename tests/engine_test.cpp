@@ -36,6 +36,7 @@ class FaultyStore final : public workflows::RequestStore {
   std::vector<workflows::Request> due_requests(workflows::Instant now) override { return inner_.due_requests(now); }
   std::optional<workflows::Instant> next_due_at() override { return inner_.next_due_at(); }
   std::vector<workflows::AuditEntry> audit_trail(const std::string& id) override { return inner_.audit_trail(id); }
+  void record_refusal(const workflows::AuditEntry& entry) override { inner_.record_refusal(entry); }
   std::optional<workflows::Job> claim_job(workflows::Instant now, workflows::Instant lease,
                                           const workflows::JobFilter& filter) override {
     return inner_.claim_job(now, lease, filter);

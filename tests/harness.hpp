@@ -11,8 +11,9 @@
 namespace jitbot::testing {
 
 struct Harness {
-  explicit Harness(workflows::Policy p = two_approver_policy(), const std::string& database = ":memory:")
-      : policy(std::move(p)), store(database), clock(test_start()), ids(clock) {
+  explicit Harness(workflows::Policy p = two_approver_policy(),
+                   const std::string& database = ":memory:", const std::string& audit_key = {})
+      : policy(std::move(p)), store(database, audit_key), clock(test_start()), ids(clock) {
     auto owned = std::make_unique<ScriptedBackend>();
     backend = owned.get();
     bot::Backends backends;

@@ -75,7 +75,13 @@ TEST_CASE("someone who is not an approver changes nothing", "[lifecycle][rules]"
   CHECK(reply.refusal == workflows::RefusalReason::not_an_approver);
   CHECK_FALSE(h.click("U0MALLORY", "deny", id).ok);
   CHECK(h.state(id) == RequestState::pending);
-  CHECK(h.store.audit_trail(id).size() == 1);
+  // The request itself, and the two refusals (who tried, and why not); nothing else.
+  auto trail = h.store.audit_trail(id);
+  REQUIRE(trail.size() == 3);
+  CHECK(trail[1].action == "refused_approve");
+  CHECK(trail[2].action == "refused_deny");
+  CHECK(trail[2].actor == "U0MALLORY");
+  CHECK(h.store.find(id)->version == 1);
 }
 
 TEST_CASE("one deny ends the request, even after an approval", "[lifecycle]") {

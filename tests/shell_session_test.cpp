@@ -1,6 +1,8 @@
 // The real binary: a scripted terminal session from request to expiry, and the CLI's exit codes.
 #include <sys/wait.h>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
@@ -102,8 +104,10 @@ TEST_CASE("a scripted terminal session goes from request to approval, grant and 
   CHECK(listed.exit_code == 0);
   CHECK(listed.output.find(id + "  EXPIRED") != std::string::npos);
   auto audit = run(std::string{JITBOT_BINARY} + " audit verify --config " + quoted(config));
-  CHECK(audit.exit_code == 0);  // request, approve, grant, expiry started, revoke done
-  CHECK(audit.output.find("audit trail intact: 5 records") != std::string::npos);
+  // request, Alice's and Dave's refused approvals, approve, grant, Bob's second (refused) click,
+  // expiry started, revoke done
+  CHECK(audit.exit_code == 0);
+  CHECK(audit.output.find("audit trail intact: 8 records") != std::string::npos);
 }
 
 TEST_CASE("the shell picks up where a previous run left off", "[shell][restart]") {
@@ -150,4 +154,66 @@ TEST_CASE("untrusted text cannot drive the terminal", "[shell][security]") {
   CHECK(jitbot::adapters::terminal_safe("ok\x1b[2Jwiped") == "ok\\x1b[2Jwiped");
   CHECK(jitbot::adapters::terminal_safe("line\nbreak") == "line\\x0abreak");
   CHECK(jitbot::adapters::terminal_safe_multiline("a\nb\x07") == "a\n    b\\x07");
+}
+
+TEST_CASE("the audit CLI: a keyed trail verifies, a cut or edited one does not, and exports as JSON Lines",
+          "[cli][audit][security]") {
+  ScratchDir dir;
+  auto config = scratch_config(dir);
+  const std::string key = "JITBOT_AUDIT_KEY=cli-test-audit-key-0123456789abcdef0123 ";
+  std::string env = key + "DEMO_BACKEND_LOG=" + quoted(dir.path() / "demo.log") + " ";
+  auto script = dir.write("session.txt",
+                          "/as U0ALICE\n/jit request --provider kubernetes --role view --scope payments --duration 5m "
+                          "--reason look\n/as U0APPROVER1\nclick 1\n/as U0MALLORY\n/jit approve "
+                          "req_01AAAAAAAAAAAAAAAAAAAAAAAA\n");
+  REQUIRE(run(env + JITBOT_BINARY + " shell --config " + quoted(config) + " < " + quoted(script)).exit_code == 0);
+  std::string jitbot = std::string{JITBOT_BINARY} + " ";
+  std::string with_config = " --config " + quoted(config);
+
+  auto verified = run(env + jitbot + "audit verify" + with_config);
+  INFO(verified.output);
+  CHECK(verified.exit_code == 0);
+  CHECK_THAT(verified.output, Catch::Contains("audit trail intact") && Catch::Contains("sealed with the audit key") &&
+                                  Catch::Contains("reaches the head anchor"));
+  // Without the key, keyed records cannot be checked: that is a failure, not a pass.
+  CHECK(run(jitbot + "audit verify" + with_config).exit_code == 1);
+
+  auto exported = run(env + jitbot + "audit export --since 2000-01-01T00:00:00Z" + with_config);
+  CHECK(exported.exit_code == 0);
+  CHECK(count(exported.output, "\"sealed\":\"hmac-sha256\"") >= 3);
+  CHECK_THAT(exported.output, Catch::Contains("\"action\":\"refused_approve\"") && Catch::Contains("\"U0MALLORY\""));
+  CHECK(run(jitbot + "audit export --since yesterday" + with_config).exit_code == 2);
+
+  // Cut the last record off: the rest is a valid chain, but the anchor beside the database says more.
+  auto database = dir.path() / "jitbot.db";
+  REQUIRE(std::filesystem::exists(database));
+  SQLite::Database(database.string(), SQLite::OPEN_READWRITE)
+      .exec("DELETE FROM audit WHERE sequence = (SELECT MAX(sequence) FROM audit)");
+  auto cut = run(env + jitbot + "audit verify" + with_config);
+  CHECK(cut.exit_code == 1);
+  CHECK_THAT(cut.output, Catch::Contains("the last 1 were removed"));
+
+  // A read-only command never creates a database where there is none.
+  std::ifstream in(config);
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::string original = "database = \"jitbot.db\"";
+  text.replace(text.find(original), original.size(), "database = \"missing.db\"");
+  auto elsewhere = dir.write("elsewhere.toml", text);
+  auto missing = run(env + jitbot + "audit verify --config " + quoted(elsewhere));
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.output, Catch::Contains("no database at"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "missing.db"));
+}
+
+TEST_CASE("jitbot run refuses to start without an audit key", "[cli][audit][security]") {
+  ScratchDir dir;
+  auto config = scratch_config(dir);
+  auto started = run("env -u JITBOT_AUDIT_KEY SLACK_APP_TOKEN=xapp-1 SLACK_BOT_TOKEN=xoxb-1 " +
+                     std::string{JITBOT_BINARY} + " run --config " + quoted(config));
+  CHECK(started.exit_code == 2);
+  CHECK_THAT(started.output, Catch::Contains("no audit key: set JITBOT_AUDIT_KEY or [bot] audit_key_file"));
+  auto short_key = run("JITBOT_AUDIT_KEY=short SLACK_APP_TOKEN=xapp-1 SLACK_BOT_TOKEN=xoxb-1 " +
+                       std::string{JITBOT_BINARY} + " run --config " + quoted(config));
+  CHECK(short_key.exit_code == 2);
+  CHECK_THAT(short_key.output, Catch::Contains("must be at least 32"));
 }

@@ -126,9 +126,29 @@ bool AccessWorkflow::commit(Change& change) {
   return true;
 }
 
+Outcome AccessWorkflow::audited(const std::string& actor, const std::string& action, const std::string& request_id,
+                                Outcome outcome) {
+  if (outcome.ok || !outcome.refusal) return outcome;
+  note_refusal(actor, action, request_id, outcome.message);
+  return outcome;
+}
+
+void AccessWorkflow::note_refusal(const std::string& actor, const std::string& action, const std::string& request_id,
+                                  const std::string& why) {
+  AuditEntry entry;
+  entry.request_id = request_id;
+  entry.at = clock_.now();
+  entry.actor = actor;
+  entry.action = "refused_" + action;
+  entry.detail = why;
+  store_.record_refusal(entry);
+}
+
 Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& draft) {
   const Role* role = nullptr;
-  if (auto refusal = check_new_request(policy_, directory_, requester, draft, role)) return Outcome::refused(*refusal);
+  if (auto refusal = check_new_request(policy_, directory_, requester, draft, role)) {
+    return audited(requester, "request", {}, Outcome::refused(*refusal));
+  }
 
   Request request;
   request.id = ids_.next_request_id();
@@ -228,7 +248,7 @@ Outcome AccessWorkflow::approve(const std::string& actor, const std::string& req
     return std::nullopt;
   });
   if (outcome.ok) outcome.message = message;
-  return outcome;
+  return audited(actor, "approve", request_id, std::move(outcome));
 }
 
 Outcome AccessWorkflow::deny(const std::string& actor, const std::string& request_id, const std::string& note) {
@@ -242,7 +262,7 @@ Outcome AccessWorkflow::deny(const std::string& actor, const std::string& reques
     return std::nullopt;
   });
   if (outcome.ok) outcome.message = "You denied " + request_id + ".";
-  return outcome;
+  return audited(actor, "deny", request_id, std::move(outcome));
 }
 
 Outcome AccessWorkflow::cancel(const std::string& actor, const std::string& request_id) {
@@ -253,7 +273,7 @@ Outcome AccessWorkflow::cancel(const std::string& actor, const std::string& requ
     return std::nullopt;
   });
   if (outcome.ok) outcome.message = "You cancelled " + request_id + ".";
-  return outcome;
+  return audited(actor, "cancel", request_id, std::move(outcome));
 }
 
 void AccessWorkflow::close_undecided(Request& request, Change& change, const Closing& closing) {
@@ -305,7 +325,7 @@ Outcome AccessWorkflow::revoke(const std::string& actor, const std::string& requ
     return std::nullopt;
   });
   if (outcome.ok) outcome.message = "Revoking " + request_id + " now.";
-  return outcome;
+  return audited(actor, "revoke", request_id, std::move(outcome));
 }
 
 Outcome AccessWorkflow::revoke_by_operator(const std::string& operator_name, const std::string& request_id,
@@ -321,7 +341,7 @@ Outcome AccessWorkflow::revoke_by_operator(const std::string& operator_name, con
     return std::nullopt;
   });
   if (outcome.ok) outcome.message = "Revoking " + request_id + ".";
-  return outcome;
+  return audited(operator_name, "operator_revoke", request_id, std::move(outcome));
 }
 
 Outcome AccessWorkflow::cancel_by_operator(const std::string& operator_name, const std::string& request_id,
@@ -333,7 +353,7 @@ Outcome AccessWorkflow::cancel_by_operator(const std::string& operator_name, con
     return std::nullopt;
   });
   if (outcome.ok) outcome.message = "Cancelled " + request_id + ".";
-  return outcome;
+  return audited(operator_name, "operator_cancel", request_id, std::move(outcome));
 }
 
 Outcome AccessWorkflow::resolve_by_operator(const std::string& operator_name, const std::string& request_id,
@@ -363,7 +383,7 @@ Outcome AccessWorkflow::resolve_by_operator(const std::string& operator_name, co
     return std::nullopt;
   });
   if (outcome.ok) outcome.message = "Resolved " + request_id + ": recorded that access was removed by hand.";
-  return outcome;
+  return audited(operator_name, "operator_resolve", request_id, std::move(outcome));
 }
 
 std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {

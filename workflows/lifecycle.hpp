@@ -43,6 +43,11 @@ class AccessWorkflow {
   bool may_see(const std::string& actor, const Request& request) {
     return workflows::may_see(policy_, directory_, actor, request);
   }
+  /// Writes an audit record of something refused outside a transition (a button jitbot does not
+  /// know, a look at someone else's request): who, what, on which request, and why not.
+  void note_refusal(const std::string& actor, const std::string& action, const std::string& request_id,
+                    const std::string& why);
+
   bool waits_on(const std::string& actor, const Request& request) {
     return workflows::waits_on(policy_, directory_, actor, request);
   }
@@ -81,6 +86,10 @@ class AccessWorkflow {
   static constexpr const char* system_actor = "jitbot";
 
  private:
+  /// A refused action still leaves a trace in the audit trail: who tried what, on which request,
+  /// and why not (the refusal's words). Returns `outcome` unchanged.
+  Outcome audited(const std::string& actor, const std::string& action, const std::string& request_id, Outcome outcome);
+
   using Decide = std::function<Check(Request&, Change&)>;
 
   /// Loads the request, lets `decide` mutate it (or refuse with a message), commits with

@@ -159,6 +159,10 @@ class RequestStore {
 
   virtual std::vector<AuditEntry> audit_trail(const std::string& request_id) = 0;
 
+  /// Appends one audit record that changes no request: an action jitbot refused (who tried
+  /// what, and why not). Its own transaction.
+  virtual void record_refusal(const AuditEntry& entry) = 0;
+
   /// Leases one due job (not_before passed, no live lease) that `filter` admits, soonest
   /// first; nullopt when none is due.
   virtual std::optional<Job> claim_job(Instant now, Instant lease_until, const JobFilter& filter) = 0;

@@ -8,6 +8,8 @@ const { FakeSlack } = require('../fakes/fake_slack');
 
 const SOURCE_DIR = path.resolve(__dirname, '..', '..');
 const BINARY = process.env.JITBOT_BINARY || path.join(SOURCE_DIR, 'build', 'bot', 'jitbot');
+/// The key jitbot run seals audit records with in these tests (it refuses to start without one).
+const AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
 const DEMO_BACKEND = path.join(SOURCE_DIR, 'config', 'examples', 'demo-backend.sh');
 
 // The people in the fake workspace.
@@ -109,6 +111,7 @@ class BotUnderTest {
         ...process.env,
         SLACK_APP_TOKEN: this.slack.appToken,
         SLACK_BOT_TOKEN: this.slack.botToken,
+        JITBOT_AUDIT_KEY: AUDIT_KEY,
         DEMO_BACKEND_LOG: this.backendLog,
         ...(this.options.env || {}),
       },
@@ -287,7 +290,8 @@ class BotUnderTest {
   /// Runs `jitbot ARGS --config FILE` to completion (the admin CLI) without blocking the fake Slack.
   cli(args, options = {}) {
     return runJitbot([...args, '--config', this.configFile], {
-      SLACK_APP_TOKEN: this.slack.appToken, SLACK_BOT_TOKEN: this.slack.botToken, ...(this.options.env || {}), ...options.env,
+      SLACK_APP_TOKEN: this.slack.appToken, SLACK_BOT_TOKEN: this.slack.botToken, JITBOT_AUDIT_KEY: AUDIT_KEY,
+      ...(this.options.env || {}), ...options.env,
     });
   }
 }
@@ -422,6 +426,6 @@ function buttons(card) {
 const isActive = (card) => /Active until/.test(cardText(card)) && buttons(card).join() === 'jit_revoke';
 
 module.exports = {
-  AWS, BINARY, BotUnderTest, USERS, APPROVALS, INCIDENTS, SRE_LEADS, cardText, buttons, isActive, requestIdOf, runJitbot,
+  AUDIT_KEY, AWS, BINARY, BotUnderTest, USERS, APPROVALS, INCIDENTS, SRE_LEADS, cardText, buttons, isActive, requestIdOf, runJitbot,
   until, withBot, writeBackend, writeConfig,
 };
