@@ -14,7 +14,6 @@
 
 namespace {
 
-constexpr int exit_ok = 0;
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 

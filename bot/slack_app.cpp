@@ -85,37 +85,17 @@ std::optional<std::string> token_from_environment(const char* name, std::string_
   return token;
 }
 
+/// A string field of a JSON object, or "" when it is missing or not a string (never throws).
+std::string text_field(const json& object, const char* key) {
+  if (!object.is_object()) return {};
+  auto found = object.find(key);
+  return found != object.end() && found->is_string() ? found->get<std::string>() : std::string{};
+}
+
 std::optional<std::string> action_for(std::string_view action_id) {
   if (action_id == slack::approve_action) return "approve";
   if (action_id == slack::deny_action) return "deny";
   if (action_id == slack::revoke_action) return "revoke";
-  return std::nullopt;
-}
-
-/// The typed input a Slack envelope carries, or nullopt for one jitbot ignores.
-std::optional<workflows::Input> input_of(const slack::Envelope& envelope) {
-  const json& payload = envelope.payload;
-  if (!payload.is_object()) return std::nullopt;
-  workflows::Input input;
-  input.reply_to = payload.value("response_url", std::string{});
-  if (envelope.type == "slash_commands") {
-    input.kind = workflows::Input::Kind::command;
-    input.actor = payload.value("user_id", std::string{});
-    input.text = payload.value("text", std::string{});
-    return input;
-  }
-  if (envelope.type == "interactive" && payload.value("type", std::string{}) == "block_actions") {
-    const json& actions = payload.contains("actions") ? payload["actions"] : json::array();
-    if (!actions.is_array() || actions.empty() || !actions[0].is_object()) return std::nullopt;
-    auto action = action_for(actions[0].value("action_id", std::string{}));
-    if (!action) return std::nullopt;
-    input.kind = workflows::Input::Kind::click;
-    input.actor = payload.contains("user") && payload["user"].is_object() ? payload["user"].value("id", std::string{})
-                                                                          : std::string{};
-    input.text = *action;
-    input.target = actions[0].value("value", std::string{});
-    return input;
-  }
   return std::nullopt;
 }
 
@@ -180,6 +160,35 @@ void answer(slack::SlackClient& client, const workflows::Input& input, const Rep
 }
 
 }  // namespace
+
+std::optional<workflows::Input> input_of(const adapters::slack::Envelope& envelope) {
+  const json& payload = envelope.payload;
+  if (!payload.is_object()) return std::nullopt;
+  workflows::Input input;
+  input.reply_to = text_field(payload, "response_url");
+  if (envelope.type == "slash_commands") {
+    input.kind = workflows::Input::Kind::command;
+    input.actor = text_field(payload, "user_id");
+    input.text = text_field(payload, "text");
+    return input;
+  }
+  if (envelope.type == "interactive" && text_field(payload, "type") == "block_actions") {
+    auto actions = payload.find("actions");
+    if (actions == payload.end() || !actions->is_array() || actions->empty() || !(*actions)[0].is_object()) {
+      return std::nullopt;
+    }
+    const json& first = (*actions)[0];
+    auto action = action_for(text_field(first, "action_id"));
+    if (!action) return std::nullopt;
+    input.kind = workflows::Input::Kind::click;
+    auto user = payload.find("user");
+    input.actor = user != payload.end() ? text_field(*user, "id") : std::string{};
+    input.text = *action;
+    input.target = text_field(first, "value");
+    return input;
+  }
+  return std::nullopt;
+}
 
 int run_slack(const config::Config& config) {
   std::string problem;

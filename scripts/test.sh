@@ -6,3 +6,4 @@ bash scripts/install-deps.sh
 bash scripts/install-test-deps.sh
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
+bash scripts/test-sanitized.sh
