@@ -216,8 +216,11 @@ test('console = true: the DM carries a federation login URL for a sign-in token 
     assertSessionRan(run);
     assertOk(run, 'grant');
 
-    assert.deepEqual(fake.assumedRoles.map((a) => [a.RoleArn, a.RoleSessionName, a.DurationSeconds]),
-      [[CONSOLE_ROLE, `jitbot-${run.id}`, 7200]]);
+    assert.deepEqual(fake.assumedRoles.map((a) => [a.RoleArn, a.RoleSessionName]), [[CONSOLE_ROLE, `jitbot-${run.id}`]]);
+    // The console session lasts what the request has left (2 h less the moments since the grant
+    // began), never longer.
+    const seconds = Number(fake.assumedRoles[0].DurationSeconds);
+    assert.ok(seconds <= 7200 && seconds >= 7140, `DurationSeconds ${seconds}`);
     const { consoleUrl } = grantDm(run.stdout);
     assert.ok(consoleUrl, `no Console: line in the grant DM:\n${run.stdout}`);
     const token = fake.validSigninUrl(consoleUrl);
@@ -237,13 +240,16 @@ test('console = true: the DM carries a federation login URL for a sign-in token 
   });
 });
 
-test('a console session for a short request is clamped up to AssumeRole\'s 900 s minimum', async () => {
+test('a request shorter than STS\'s 15-minute minimum gets no console link, and the DM says why', async () => {
   await withFake({}, async (fake) => {
     const run = await session(fake, requestAndApprove('10m'), { backend: { console: true } });
     assertSessionRan(run);
-    assertOk(run, 'grant');
-    assert.deepEqual(fake.assumedRoles.map((a) => a.DurationSeconds), [900]);
-    assert.ok(fake.validSigninUrl(grantDm(run.stdout).consoleUrl));
+    assertOk(run, 'grant');  // the access itself is granted
+    // A 15-minute session would outlive a 10-minute grant: no session is made at all.
+    assert.deepEqual(fake.assumedRoles, []);
+    const dm = grantDm(run.stdout);
+    assert.equal(dm.consoleUrl, undefined);
+    assert.match(run.stdout.replace(/\n\s+/g, ' '), /No console link this time: .*less than the 15 minutes of AWS's shortest console session/);
   });
 });
 

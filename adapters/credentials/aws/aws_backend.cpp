@@ -201,6 +201,10 @@ bool AwsBackend::still_assigned(const BackendCall& call, const std::string& prin
   }
 }
 
+/// STS AssumeRole's bounds for DurationSeconds.
+constexpr long long min_console_seconds = 900;
+constexpr long long max_console_seconds = 43200;
+
 std::string AwsBackend::console_url(const BackendCall& call, const config::BackendRoleConfig& role,
                                     cloud::Attempts& attempts) {
   auto assume_role = [&](long long seconds) {
@@ -210,12 +214,21 @@ std::string AwsBackend::console_url(const BackendCall& call, const config::Backe
                        "&DurationSeconds=" + std::to_string(seconds);
     return api_.query_call(sts_, form, attempts);
   };
-  auto seconds = std::clamp<long long>(call.duration.count(), 900, 43200);
+  // The console session must not outlive the access: it lasts only what the request has left,
+  // and STS's shortest session is 15 minutes, so a request with less gets no link at all.
+  auto left = std::chrono::duration_cast<std::chrono::seconds>(call.expires_at - std::chrono::system_clock::now());
+  if (left.count() < min_console_seconds) {
+    throw cloud::CloudError("the request has " + workflows::format_duration(std::max(left, std::chrono::seconds{0})) +
+                                " left, less than the 15 minutes of AWS's shortest console session; use the AWS "
+                                "access portal instead",
+                            false);
+  }
+  auto seconds = std::min<long long>(left.count(), max_console_seconds);
   std::string xml;
   try {
     xml = assume_role(seconds);
   } catch (const AwsError& e) {
-    // A role's MaxSessionDuration is one hour unless raised: settle for an hour's link.
+    // A role's MaxSessionDuration is one hour unless raised: settle for at most an hour.
     if (e.code() != "ValidationError" || seconds <= 3600) throw;
     xml = assume_role(3600);
   }
