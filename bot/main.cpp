@@ -2,6 +2,7 @@
 #include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -36,6 +37,10 @@ std::optional<jitbot::config::Config> load(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A backend program runs as the same user: without this it could read jitbot's environment
+  // (the Slack tokens, the audit key, other backends' secrets) from /proc/PPID/environ, or its
+  // memory. It also keeps secrets out of core dumps.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   CLI::App app{"jitbot: just-in-time cloud access with approvals and break-glass alerts, from chat"};
   app.set_version_flag("--version", std::string{"jitbot "} + JITBOT_VERSION);
   app.require_subcommand(1);

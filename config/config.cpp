@@ -341,6 +341,8 @@ void read_passed_env(const TableReader& reader, BackendConfig& backend) {
     if (name == "SLACK_APP_TOKEN" || name == "SLACK_BOT_TOKEN") {
       reader.fail("env", name + " is jitbot's own Slack token and is never passed to a backend");
     }
+    if (name == "JITBOT_AUDIT_KEY")
+      reader.fail("env", "JITBOT_AUDIT_KEY seals the audit trail and is never passed to a backend");
   }
 }
 
@@ -500,6 +502,13 @@ void read_role_scopes(const TableReader& reader, const BackendConfig& backend, w
     return;
   }
   role.scopes = reader.strings("scopes", true);
+  if (backend.type == "duplocloud" && std::find(role.scopes.begin(), role.scopes.end(), "admin") != role.scopes.end()) {
+    // Before admin = true existed, the scope "admin" meant admin access; never let it quietly
+    // become a tenant lookup instead.
+    reader.fail("scopes",
+                "\"admin\" used to mean DuploCloud admin access: set admin = true (and leave out scopes) for "
+                "that; for a tenant really named admin, give its tenant ID");
+  }
   for (const auto& pattern : role.scopes) {
     if (auto problem = workflows::scope_pattern_problem(role.scope_grammar, pattern)) {
       reader.fail("scopes", "\"" + pattern + "\" cannot be a scope pattern for this " + backend.type +

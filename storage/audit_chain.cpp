@@ -75,7 +75,31 @@ std::string audit_hmac(const std::string& key, const std::string& previous_hash,
   return to_hex(digest.data(), length);
 }
 
-std::string AuditAnchor::to_string() const { return std::to_string(sequence) + ":" + hash; }
+std::string AuditAnchor::to_string() const {
+  return std::to_string(sequence) + ":" + hash + (mac.empty() ? "" : ":" + mac);
+}
+
+namespace {
+
+std::string hmac_hex(const std::string& key, const std::string& text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(text.data()),
+           text.size(), digest.data(), &length) == nullptr) {
+    throw std::runtime_error("HMAC-SHA-256 failed in OpenSSL");
+  }
+  return to_hex(digest.data(), length);
+}
+
+}  // namespace
+
+void AuditAnchor::seal(const std::string& key) {
+  if (!key.empty()) mac = hmac_hex(key, std::to_string(sequence) + ":" + hash);
+}
+
+bool AuditAnchor::sealed_with(const std::string& key) const {
+  return !key.empty() && !mac.empty() && hmac_hex(key, std::to_string(sequence) + ":" + hash) == mac;
+}
 
 std::optional<AuditAnchor> AuditAnchor::parse(const std::string& text) {
   auto colon = text.find(':');
@@ -86,8 +110,14 @@ std::optional<AuditAnchor> AuditAnchor::parse(const std::string& text) {
   }
   if (colon > 18) return std::nullopt;
   anchor.sequence = std::stoll(text.substr(0, colon));
-  anchor.hash = text.substr(colon + 1);
-  while (!anchor.hash.empty() && std::isspace(static_cast<unsigned char>(anchor.hash.back()))) anchor.hash.pop_back();
+  auto rest = text.substr(colon + 1);
+  while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.back()))) rest.pop_back();
+  auto second = rest.find(':');
+  anchor.hash = rest.substr(0, second);
+  if (second != std::string::npos) {
+    anchor.mac = rest.substr(second + 1);
+    if (!is_hex_hash(anchor.mac)) return std::nullopt;
+  }
   if (anchor.sequence < 1 || !is_hex_hash(anchor.hash)) return std::nullopt;
   return anchor;
 }

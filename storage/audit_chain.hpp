@@ -27,10 +27,18 @@ inline const std::string genesis_hash(64, '0');
 struct AuditAnchor {
   std::int64_t sequence = 0;
   std::string hash;
+  /// HMAC-SHA-256 of "SEQUENCE:HASH" under the audit key; empty when written without one. It keeps
+  /// someone who can write the folder but has no key from rewriting the anchor to fit a rebuilt chain.
+  std::string mac;
 
-  /// "SEQUENCE:HASH", as in the anchor file and on the command line.
+  /// "SEQUENCE:HASH" or "SEQUENCE:HASH:MAC", as in the anchor file and on the command line.
   std::string to_string() const;
   static std::optional<AuditAnchor> parse(const std::string& text);
+
+  /// Seals the anchor under `key` (no-op for an empty key).
+  void seal(const std::string& key);
+  /// True when `mac` is the HMAC of this anchor under `key`.
+  bool sealed_with(const std::string& key) const;
 };
 
 /// Where jitbot keeps the anchor of the database at `database`: a file beside it.

@@ -358,13 +358,20 @@ void SqliteStore::write_settlement(const workflows::JobSettlement& settlement) {
 }
 
 void SqliteStore::append_audit(const AuditEntry& entry) {
-  auto& last = prepared("SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1");
+  auto& last = prepared("SELECT sequence, hash, keyed FROM audit ORDER BY sequence DESC LIMIT 1");
   ResetOnExit last_done{last};
   std::string previous = genesis_hash;
   std::int64_t sequence = 1;
   if (last.executeStep()) {
     sequence = last.getColumn(0).getInt64() + 1;
     previous = last.getColumn(1).getString();
+    // A plain record after keyed ones would break the chain for good (verify calls it a
+    // downgrade): refuse, and say which key is missing.
+    if (last.getColumn(2).getInt() != 0 && audit_key_.empty()) {
+      throw std::runtime_error(
+          "this database's audit trail is sealed with a key: give jitbot the same key (JITBOT_AUDIT_KEY or "
+          "[bot] audit_key_file) to change anything");
+    }
   }
   AuditEntry sealed = entry;
   sealed.sequence = sequence;
@@ -386,7 +393,8 @@ void SqliteStore::append_audit(const AuditEntry& entry) {
   insert.bind(10, hash);
   insert.bind(11, keyed ? 1 : 0);
   insert.exec();
-  appended_ = AuditAnchor{sequence, hash};
+  appended_ = AuditAnchor{sequence, hash, {}};
+  appended_->seal(audit_key_);
 }
 
 void SqliteStore::publish_anchor() {
@@ -404,7 +412,9 @@ void SqliteStore::publish_anchor() {
 
 void SqliteStore::record_refusal(const AuditEntry& entry) {
   appended_.reset();  // whatever a rolled-back transaction appended is not there
-  SQLite::Transaction transaction(*db_);
+  // IMMEDIATE: append_audit reads before it writes, and a read transaction that another
+  // connection overtakes cannot become a write one (SQLITE_BUSY at once, no busy wait).
+  SQLite::Transaction transaction(*db_, SQLite::TransactionBehavior::IMMEDIATE);
   append_audit(entry);
   transaction.commit();
   publish_anchor();
@@ -552,6 +562,22 @@ AuditVerification SqliteStore::verify_audit(const std::optional<AuditAnchor>& an
     previous = stored_hash;
     ++expected_sequence;
     ++result.records;
+  }
+  if (result.intact && !audit_key_.empty() && result.records > 0) {
+    // With the key in hand, a chain must be sealed with it and end at an anchor sealed with it:
+    // otherwise someone without the key could have rebuilt both, as plain SHA-256.
+    if (result.keyed_records == 0) {
+      result.intact = false;
+      result.problem = "no record is sealed with the audit key given: the chain was written without it, or rebuilt";
+    } else if (!anchor) {
+      result.intact = false;
+      result.problem =
+          "there is no head anchor to check the end of the chain against (jitbot.db.audit-head, or "
+          "--anchor)";
+    } else if (!anchor->sealed_with(audit_key_)) {
+      result.intact = false;
+      result.problem = "the head anchor is not sealed with the audit key: it was written or edited without it";
+    }
   }
   if (result.intact && anchor) {
     if (!hash_at_anchor) {

@@ -181,7 +181,10 @@ std::string audited_database(const ScratchDir& dir, const std::string& key) {
 TEST_CASE("records sealed with the audit key verify only with that key", "[storage][audit][security]") {
   ScratchDir dir;
   auto file = audited_database(dir, audit_key);
-  auto verdict = storage::SqliteStore(file, audit_key).verify_audit();
+  auto head = storage::read_anchor(storage::anchor_path(file));
+  REQUIRE(head);
+  CHECK_FALSE(head->mac.empty());  // the anchor is sealed too
+  auto verdict = storage::SqliteStore(file, audit_key).verify_audit(head);
   CHECK(verdict.intact);
   CHECK(verdict.keyed_records == 3);
 
@@ -210,23 +213,39 @@ TEST_CASE("records sealed with the audit key verify only with that key", "[stora
       previous = hash;
     }
     CHECK(storage::SqliteStore(file).verify_audit().intact);  // without the key it looks fine…
-    // …but the head anchor, written outside the database, names a record that is not there.
-    auto anchor = storage::read_anchor(storage::anchor_path(file));
-    REQUIRE(anchor);
-    auto verdict = storage::SqliteStore(file, audit_key).verify_audit(anchor);
+    // …but not with the key: nothing is sealed with it any more.
+    auto verdict = storage::SqliteStore(file, audit_key).verify_audit(head);
     CHECK_FALSE(verdict.intact);
-    CHECK_THAT(verdict.problem, Catch::Contains("not the one the head anchor names"));
+    CHECK_THAT(verdict.problem, Catch::Contains("no record is sealed with the audit key given"));
+    // Nor does a rewritten anchor help without the key.
+    storage::AuditAnchor forged{3, previous, {}};
+    CHECK_FALSE(storage::SqliteStore(file, audit_key).verify_audit(forged).intact);
   }
-  SECTION("a plain record after keyed ones is a downgrade") {
-    {
-      storage::SqliteStore unkeyed(file);
-      workflows::AuditEntry entry;
-      entry.request_id = "req_x";
-      entry.actor = "U0MALLORY";
-      entry.action = "approve";
-      unkeyed.record_refusal(entry);
-    }
-    auto verdict = storage::SqliteStore(file, audit_key).verify_audit();
+  SECTION("without the key, jitbot refuses to append to a keyed trail rather than break it") {
+    storage::SqliteStore unkeyed(file);
+    workflows::AuditEntry entry;
+    entry.request_id = "req_x";
+    entry.actor = "U0MALLORY";
+    entry.action = "approve";
+    CHECK_THROWS_WITH(unkeyed.record_refusal(entry), Catch::Contains("sealed with a key: give jitbot the same key"));
+    CHECK(storage::SqliteStore(file, audit_key).verify_audit(head).intact);
+  }
+  SECTION("a plain record slipped in after keyed ones is a downgrade") {
+    SQLite::Database db(file, SQLite::OPEN_READWRITE);
+    auto last = db.execAndGet("SELECT hash FROM audit WHERE sequence = 3").getString();
+    workflows::AuditEntry entry;
+    entry.sequence = 4;
+    entry.request_id = "req_x";
+    entry.actor = "U0MALLORY";
+    entry.action = "approve";
+    SQLite::Statement insert(
+        db,
+        "INSERT INTO audit (sequence, request_id, at, actor, action, from_state, to_state, detail, "
+        "prev_hash, hash, keyed) VALUES (4, 'req_x', 0, 'U0MALLORY', 'approve', '', '', '', ?, ?, 0)");
+    insert.bind(1, last);
+    insert.bind(2, storage::audit_hash(last, entry));
+    insert.exec();
+    auto verdict = storage::SqliteStore(file, audit_key).verify_audit(head);
     CHECK_FALSE(verdict.intact);
     CHECK(verdict.first_bad_sequence == 4);
     CHECK_THAT(verdict.problem, Catch::Contains("not sealed with the key"));
@@ -242,8 +261,12 @@ TEST_CASE("deleting the last audit records is noticed through the head anchor", 
   CHECK(storage::SqliteStore(file, audit_key).verify_audit(anchor).anchor_checked);
 
   SQLite::Database(file, SQLite::OPEN_READWRITE).exec("DELETE FROM audit WHERE sequence >= 2");
-  auto without_anchor = storage::SqliteStore(file, audit_key).verify_audit();
-  CHECK(without_anchor.intact);  // what is left is a valid chain: the anchor is what tells
+  auto without_anchor = storage::SqliteStore(file).verify_audit();
+  CHECK(without_anchor.intact == false);  // record 1 is keyed; without the key nothing can be vouched for
+  // With the key but no anchor, the end of the chain cannot be vouched for either.
+  auto no_anchor = storage::SqliteStore(file, audit_key).verify_audit();
+  CHECK_FALSE(no_anchor.intact);
+  CHECK_THAT(no_anchor.problem, Catch::Contains("no head anchor"));
   auto verdict = storage::SqliteStore(file, audit_key).verify_audit(anchor);
   CHECK_FALSE(verdict.intact);
   CHECK_THAT(verdict.problem, Catch::Contains("the last 2 were removed"));

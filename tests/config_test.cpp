@@ -188,6 +188,10 @@ TEST_CASE("scope patterns are checked against their backend's grammar at load", 
       {role_on("exec", "scopes = [\"a\"]\n", "env = [\"SLACK_BOT_TOKEN\"]\n"),
        "backends[0].env: SLACK_BOT_TOKEN is jitbot's own Slack token"},
       {role_on("exec", "scopes = [\"a\"]\n", "env = [\"A B\"]\n"), "\"A B\" is not an environment variable name"},
+      {role_on("exec", "scopes = [\"a\"]\n", "env = [\"JITBOT_AUDIT_KEY\"]\n"),
+       "backends[0].env: JITBOT_AUDIT_KEY seals the audit trail and is never passed to a backend"},
+      {role_on("duplocloud", "scopes = [\"admin\"]\n"),
+       "roles[0].scopes: \"admin\" used to mean DuploCloud admin access: set admin = true"},
   };
   for (const auto& c : cases) {
     INFO(c.text);
