@@ -278,7 +278,8 @@ const std::map<std::string, BackendSchema>& backend_schemas() {
   static const std::map<std::string, BackendSchema> schemas{
       {"aws",
        {{"region", "instance_arn", "identity_store_id"},
-        {"profile", "endpoint_url", "sso_endpoint", "identitystore_endpoint", "sts_endpoint", "signin_url"},
+        {"profile", "endpoint_url", "sso_endpoint", "identitystore_endpoint", "sts_endpoint", "iam_endpoint",
+         "signin_url"},
         false,
         true}},
       {"gcp", {{}, {"api_url", "token_env"}, true, false}},
@@ -367,8 +368,12 @@ void read_backend_roles(const std::filesystem::path& file, const TableReader& re
       role.permission_set_arn = role_reader.string("permission_set_arn");
       role.console = role_reader.boolean("console", false);
       role.console_role_arn = role_reader.string("console_role_arn", std::string{});
+      role.console_iam_role_arn = role_reader.string("console_iam_role_arn", std::string{});
       if (role.console && role.console_role_arn.empty()) {
         role_reader.fail("console_role_arn", "is required when console = true");
+      }
+      if (!role.console && !role.console_iam_role_arn.empty()) {
+        role_reader.fail("console_iam_role_arn", "is used only with console = true");
       }
     } else {
       role.role_definition_id = role_reader.string("role_definition_id");

@@ -21,6 +21,9 @@ struct BackendRoleConfig {
   std::string permission_set_arn;  ///< aws
   bool console = false;            ///< aws: also hand out a console sign-in link
   std::string console_role_arn;    ///< aws: the role AssumeRole takes for that link; "{scope}" is replaced
+  /// aws: a role in the scope's account that may put inline policies on the console role, for
+  /// cutting off its sessions on an early revoke; empty: jitbot's own identity does it.
+  std::string console_iam_role_arn;
   std::string role_definition_id;  ///< azure
 };
 

@@ -48,7 +48,7 @@ function requireBinary() {
  * The [[backends]] entry named "cloud" pointed at the fake, with the role's sub-table.
  * options: console (console = true + console_role_arn), profile, caFile (null leaves ca_file out), principals ({key: id}).
  */
-function awsBackend(fake, { console = false, profile, caFile = testCertificate().certFile, principals } = {}) {
+function awsBackend(fake, { console = false, profile, caFile = testCertificate().certFile, principals, extraRoleLines = [] } = {}) {
   const lines = [
     '[[backends]]',
     'name = "cloud"',
@@ -65,6 +65,7 @@ function awsBackend(fake, { console = false, profile, caFile = testCertificate()
   if (profile) lines.push(`profile = ${toml(profile)}`);
   lines.push('', `[backends.roles.${ROLE}]`, `permission_set_arn = ${toml(permissionSet(fake))}`);
   if (console) lines.push('console = true', `console_role_arn = ${toml(CONSOLE_ROLE_TEMPLATE)}`);
+  lines.push(...extraRoleLines);
   if (principals) {
     lines.push('', '[backends.principals]', ...Object.entries(principals).map(([k, v]) => `${toml(k)} = ${toml(v)}`));
   }
@@ -211,7 +212,8 @@ test('grant creates the account assignment; expiry deletes it (signed with the r
 });
 
 test('console = true: the DM carries a federation login URL for a sign-in token the fake issued, and nothing else shows it', async () => {
-  await withFake({}, async (fake) => {
+  // jitbot's own identity is in the console role's account, so it could cut the session off.
+  await withFake({ accountId: ACCOUNT }, async (fake) => {
     const run = await session(fake, approvalStory({ provider: 'aws', role: ROLE, scope: ACCOUNT, duration: '2h' }), { backend: { console: true } });
     assertSessionRan(run);
     assertOk(run, 'grant');
@@ -434,5 +436,85 @@ test('already gone, the other way AWS reports it: the deletion is accepted, then
     const second = await session(fake, ['/wait 2h'], { dir: first.dir });
     const revoke = backendLines(second.stdout, 'revoke').filter((l) => l.includes(first.id));
     assert.ok(revoke[0]?.startsWith(`· backend cloud revoke ${first.id}: ok`), second.stdout);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Early revoke cuts off console sessions
+// ---------------------------------------------------------------------------------------------------------------
+
+const REVOKED_SESSIONS = 'JitbotRevokedSessions';
+
+test('an early revoke cuts off the console session from the link (inline deny on aws:TokenIssueTime); a later request\'s session still works', async () => {
+  await withFake({ accountId: ACCOUNT }, async (fake) => {
+    const first = await session(fake, requestAndApprove('2h'), { backend: { console: true } });
+    assertOk(first, 'grant');
+    const firstLink = grantDm(first.stdout).consoleUrl;
+    assert.equal(fake.consoleSession(firstLink)?.denied, false, 'the fresh console session works');
+
+    const revoked = await session(fake, [`/as ${USERS.alice.id}`, `/jit revoke ${first.id}`], { dir: first.dir, backend: { console: true } });
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const line = backendLines(revoked.stdout, 'revoke').find((l) => l.includes(first.id));
+    assert.ok(line?.startsWith(`· backend cloud revoke ${first.id}: ok`), revoked.stdout);
+    assert.match(line, /Console sessions opened from jitbot's link for this request are cut off/);
+    assert.equal(fake.consoleSession(firstLink)?.denied, true, 'the console session opened before the revoke must be denied from now on');
+    assert.deepEqual(fake.assignments(), []);
+
+    const policy = fake.rolePolicy(ACCOUNT, 'JitbotConsole', REVOKED_SESSIONS);
+    assert.equal(policy.Statement.length, 1);
+    const [deny] = policy.Statement;
+    assert.equal(deny.Effect, 'Deny');
+    assert.deepEqual(deny.Condition.StringLike, { 'aws:userid': `*:jitbot-${first.id}` }, 'the deny names only this request\'s session');
+    assert.ok(Date.parse(deny.Condition.DateLessThan['aws:TokenIssueTime']) <= Date.now() + 2000, 'the deny covers sessions issued until the revoke, not later ones');
+    // Signed with jitbot's own keys for IAM (global, us-east-1).
+    assert.deepEqual(fake.callsTo('PutRolePolicy').map((c) => [c.body.RoleName, c.accessKeyId]), [['JitbotConsole', fake.credentials[0].accessKeyId]]);
+
+    // Asking again after the revoke gives a console session that works: the deny is not for the role as a whole.
+    const again = await session(fake, requestAndApprove('2h'), { dir: first.dir, backend: { console: true } });
+    assertOk(again, 'grant');
+    const secondLink = grantDm(again.stdout).consoleUrl;
+    assert.ok(secondLink && secondLink !== firstLink);
+    assert.equal(fake.consoleSession(secondLink)?.denied, false, 'a session issued after the revoke, for another request, must work');
+    assert.equal(fake.consoleSession(firstLink)?.denied, true);
+    const issued = fake.issuedCredentials();
+    assertNoSecrets(revoked, [fake.credentials[0].secretAccessKey, ...issued.flatMap((c) => [c.secretAccessKey, c.sessionToken])]);
+  });
+});
+
+test('a console role in another account than jitbot\'s, with no console_iam_role_arn: access granted, no link, and the DM says why', async () => {
+  await withFake({}, async (fake) => {
+    assert.notEqual(fake.accountId, ACCOUNT);
+    const run = await session(fake, requestAndApprove('2h'), { backend: { console: true } });
+    assertOk(run, 'grant');
+    assert.deepEqual(fake.assumedRoles, [], 'no console session may exist that jitbot could not cut off');
+    assert.equal(grantDm(run.stdout).consoleUrl, undefined);
+    assert.match(run.stdout.replace(/\n\s+/g, ' '),
+      /No console link this time: the console role arn:aws:iam::123456789012:role\/JitbotConsole is in account 123456789012 and jitbot's AWS identity in account 111111111111, so jitbot could not cut its sessions off on an early revoke; set console_iam_role_arn/);
+  });
+});
+
+test('console_iam_role_arn: the cut-off runs as a role assumed in the scope\'s account; an IAM refusal fails the revoke, which is retried', async () => {
+  await withFake({}, async (fake) => {
+    const iamRole = `arn:aws:iam::${ACCOUNT}:role/JitbotIam`;
+    const backend = { console: true, extraRoleLines: ['console_iam_role_arn = "arn:aws:iam::{scope}:role/JitbotIam"'] };
+    const first = await session(fake, requestAndApprove('2h'), { backend });
+    assertOk(first, 'grant');
+    const link = grantDm(first.stdout).consoleUrl;
+
+    fake.failNext('PutRolePolicy', 'AccessDenied', 403, { message: 'User is not authorized to perform: iam:PutRolePolicy' });
+    const revoked = await session(fake, [`/as ${USERS.alice.id}`, `/jit revoke ${first.id}`, '/wait 2m', `/jit status ${first.id}`],
+      { dir: first.dir, backend });
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const lines = backendLines(revoked.stdout, 'revoke').filter((l) => l.includes(first.id));
+    assert.ok(lines.length >= 2, `the failed revoke must be retried:\n${revoked.stdout}`);
+    assert.match(lines[0], /FAILED — AWS IAM PutRolePolicy failed: AccessDenied.*iam:PutRolePolicy/);
+    assert.ok(lines.at(-1).startsWith(`· backend cloud revoke ${first.id}: ok`), revoked.stdout);
+    assert.equal(fake.consoleSession(link)?.denied, true);
+
+    const cutoffSessions = fake.assumedRoles.filter((a) => a.RoleArn === iamRole);
+    assert.ok(cutoffSessions.length >= 2, 'each attempt assumes the IAM role');
+    const iamKeys = new Set(cutoffSessions.map((a) => a.accessKeyId));
+    assert.ok(fake.callsTo('PutRolePolicy').every((c) => iamKeys.has(c.accessKeyId)), 'IAM calls must be signed as console_iam_role_arn');
+    assert.ok(cutoffSessions.every((a) => a.RoleSessionName === `jitbot-${first.id}-cutoff`));
   });
 });

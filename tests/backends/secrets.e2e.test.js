@@ -249,6 +249,7 @@ async function startWorld() {
   const tls = { key: CERT.key, cert: CERT.cert, certFile: CERT.certFile };
   const aws = new FakeAws({
     tls,
+    accountId: ACCOUNT, // jitbot's identity in the console role's account, so it can cut sessions off
     credentials: [{ accessKeyId: ENV_SECRETS.AWS_ACCESS_KEY_ID, secretAccessKey: ENV_SECRETS.AWS_SECRET_ACCESS_KEY, sessionToken: ENV_SECRETS.AWS_SESSION_TOKEN }],
   });
   const gcp = new FakeGcp({ tls, token: ENV_SECRETS.GOOGLE_OAUTH_ACCESS_TOKEN, projects: { [PROJECT]: { bindings: [{ role: 'roles/owner', members: ['user:owner@example.com'] }] } } });

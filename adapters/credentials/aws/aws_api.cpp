@@ -158,17 +158,21 @@ nlohmann::json AwsApi::json_call(const AwsService& service, const std::string& t
   });
 }
 
-std::string AwsApi::query_call(const AwsService& service, const std::string& form, cloud::Attempts& attempts) {
+std::string AwsApi::query_call(const AwsService& service, const std::string& form, cloud::Attempts& attempts,
+                               const AwsCredentials* as) {
   return cloud::retrying(attempts, [&](cloud::Attempts& tries) {
     http::HttpRequest request{"POST", form, "application/x-www-form-urlencoded; charset=utf-8", {}, {}};
-    auto credentials = load_credentials(backend_, profile_);
+    auto credentials = as != nullptr ? *as : load_credentials(backend_, profile_);
     auto response = signed_post(service, request, credentials, tries);
     if (response.status >= 200 && response.status < 300) return response.body;
     std::string action = form.substr(0, form.find('&'));
     action = action.substr(action.find('=') + 1);
     std::string code = xml_text(response.body, "Code");
-    throw_aws_error("AWS STS " + action, code.empty() ? "HTTP " + std::to_string(response.status) : code,
-                    xml_text(response.body, "Message"), credentials);
+    std::string service_name = service.signing_name;
+    for (auto& c : service_name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    throw_aws_error("AWS " + service_name + " " + action,
+                    code.empty() ? "HTTP " + std::to_string(response.status) : code, xml_text(response.body, "Message"),
+                    credentials);
   });
 }
 
@@ -202,6 +206,21 @@ std::string xml_text(const std::string& xml, const std::string& tag) {
     if (!decoded) text += raw[i];
   }
   return text;
+}
+
+std::string percent_decode(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
 }
 
 }  // namespace jitbot::adapters::aws

@@ -40,8 +40,10 @@ class AwsApi {
   nlohmann::json json_call(const AwsService& service, const std::string& target, const nlohmann::json& body,
                            cloud::Attempts& attempts);
 
-  /// A Query-protocol call (STS): form-encoded `parameters`, the XML response body.
-  std::string query_call(const AwsService& service, const std::string& form, cloud::Attempts& attempts);
+  /// A Query-protocol call (STS, IAM): form-encoded `parameters`, the XML response body. Signed
+  /// with jitbot's own credentials, or with `as` (e.g. a role assumed in another account).
+  std::string query_call(const AwsService& service, const std::string& form, cloud::Attempts& attempts,
+                         const AwsCredentials* as = nullptr);
 
   /// An unsigned GET (the federation endpoint), body returned for 2xx.
   std::string get(const std::string& url, cloud::Attempts& attempts);
@@ -57,5 +59,8 @@ class AwsApi {
 
 /// The text inside the first <tag>…</tag> of an XML document, entities decoded; "" if absent.
 std::string xml_text(const std::string& xml, const std::string& tag);
+
+/// RFC 3986 percent-decoding (IAM returns policy documents URL-encoded); bad escapes stay as they are.
+std::string percent_decode(const std::string& text);
 
 }  // namespace jitbot::adapters::aws

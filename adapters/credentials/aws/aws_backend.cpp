@@ -16,6 +16,14 @@ std::string endpoint(const config::BackendConfig& config, const std::string& key
   return "https://" + service + "." + config.setting("region") + ".amazonaws.com";
 }
 
+/// IAM is global: one endpoint, signed for us-east-1.
+AwsService iam_service(const config::BackendConfig& config) {
+  std::string url = config.setting("iam_endpoint");
+  if (url.empty()) url = config.setting("endpoint_url");
+  if (url.empty()) url = "https://iam.amazonaws.com";
+  return {url, "iam", "us-east-1"};
+}
+
 std::string signin_url(const config::BackendConfig& config) {
   if (auto own = config.setting("signin_url"); !own.empty()) return own;
   if (auto shared = config.setting("endpoint_url"); !shared.empty()) return cloud::join_url(shared, "federation");
@@ -40,6 +48,46 @@ std::string session_name(const std::string& request_id) {
   return name.substr(0, 64);
 }
 
+/// The inline policy on a console role that lists the sessions jitbot cut off.
+constexpr const char* revoked_sessions_policy = "JitbotRevokedSessions";
+
+/// "arn:aws:iam::123456789012:role/path/Name" -> "123456789012".
+std::string arn_account(const std::string& arn) {
+  std::size_t at = 0;
+  for (int colon = 0; colon < 4 && at != std::string::npos; ++colon) at = arn.find(':', at + 1);
+  if (at == std::string::npos) return {};
+  return arn.substr(at + 1, arn.find(':', at + 1) - at - 1);
+}
+
+/// "arn:aws:iam::123456789012:role/path/Name" -> "Name".
+std::string role_name(const std::string& arn) { return arn.substr(arn.rfind('/') + 1); }
+
+/// Statement IDs allow only letters and digits: "Jitbot" + the request ID's + "Until" + the
+/// Unix time after which the statement is moot (every session it denies has expired).
+std::string revocation_sid(const std::string& request_id, long long until) {
+  std::string sid = "Jitbot";
+  for (char c : request_id) {
+    if (std::isalnum(static_cast<unsigned char>(c))) sid += c;
+  }
+  return sid + "Until" + std::to_string(until);
+}
+
+/// The "Until" time of a statement jitbot wrote, or nullopt for anyone else's statement.
+std::optional<long long> revocation_until(const nlohmann::json& statement) {
+  std::string sid = statement.is_object() ? statement.value("Sid", std::string{}) : std::string{};
+  auto until = sid.rfind("Until");
+  if (sid.rfind("Jitbot", 0) != 0 || until == std::string::npos) return std::nullopt;
+  std::string digits = sid.substr(until + 5);
+  if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoll(digits);
+}
+
+long long unix_seconds(std::chrono::system_clock::time_point at) {
+  return std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count();
+}
+
 }  // namespace
 
 AwsBackend::AwsBackend(const config::BackendConfig& config)
@@ -48,6 +96,7 @@ AwsBackend::AwsBackend(const config::BackendConfig& config)
       identity_store_{endpoint(config, "identitystore_endpoint", "identitystore"), "identitystore",
                       config.setting("region")},
       sts_{endpoint(config, "sts_endpoint", "sts"), "sts", config.setting("region")},
+      iam_(iam_service(config)),
       signin_url_(signin_url(config)),
       api_(config.name, config.setting("profile"), http::TlsTrust{config.ca_file.string(), {}}) {}
 
@@ -154,6 +203,21 @@ BackendResult AwsBackend::do_grant(const BackendCall& call) {
 
 BackendResult AwsBackend::do_revoke(const BackendCall& call) {
   cloud::Attempts attempts(config_.timeout);
+  BackendResult result;
+  result.message = remove_assignment(call, attempts);
+  const auto& role = role_for(call);
+  // A console session lasts at most until the request's expiry, so only an early revoke leaves
+  // one open. The cut-off comes after the assignment is gone, and a failure fails the revoke,
+  // which is retried: both steps are safe to repeat.
+  if (role.console && std::chrono::system_clock::now() < call.expires_at) {
+    cut_off_console_sessions(call, role, attempts);
+    result.message += " Console sessions opened from jitbot's link for this request are cut off too.";
+  }
+  result.ok = true;
+  return result;
+}
+
+std::string AwsBackend::remove_assignment(const BackendCall& call, cloud::Attempts& attempts) {
   std::string principal = call.grant_id.empty() ? principal_id(call, attempts) : call.grant_id;
   nlohmann::json reply;
   try {
@@ -162,24 +226,17 @@ BackendResult AwsBackend::do_revoke(const BackendCall& call) {
                            attempts);
   } catch (const AwsError& e) {
     if (e.code() != "ResourceNotFoundException") throw;
-    BackendResult gone;
-    gone.ok = true;
-    gone.message = "The assignment was already gone.";
-    return gone;
+    return "The assignment was already gone.";
   }
   auto status = wait_until_done("DescribeAccountAssignmentDeletionStatus", "AccountAssignmentDeletionRequestId",
                                 "AccountAssignmentDeletionStatus",
                                 reply.value("AccountAssignmentDeletionStatus", nlohmann::json::object()), attempts);
-  BackendResult result;
-  result.ok = true;
-  result.message = "IAM Identity Center removed the assignment on account " + call.scope + ".";
-  if (status.value("Status", std::string{}) == "SUCCEEDED") return result;
+  if (status.value("Status", std::string{}) == "SUCCEEDED") {
+    return "IAM Identity Center removed the assignment on account " + call.scope + ".";
+  }
   // AWS also reports a missing assignment as a FAILED deletion ("404 … not found"): what counts
   // is whether the assignment is still there.
-  if (!still_assigned(call, principal, attempts)) {
-    result.message = "The assignment was already gone.";
-    return result;
-  }
+  if (!still_assigned(call, principal, attempts)) return "The assignment was already gone.";
   throw cloud::CloudError("IAM Identity Center could not delete the assignment: " +
                               status.value("FailureReason", status.value("Status", std::string{"no status"})),
                           true);
@@ -199,6 +256,82 @@ bool AwsBackend::still_assigned(const BackendCall& call, const std::string& prin
     if (!page.contains("NextToken") || !page["NextToken"].is_string()) return false;
     body["NextToken"] = page["NextToken"];
   }
+}
+
+std::string AwsBackend::own_account(cloud::Attempts& attempts) {
+  std::lock_guard lock(own_account_mutex_);
+  if (own_account_.empty()) {
+    auto xml = api_.query_call(sts_, "Action=GetCallerIdentity&Version=2011-06-15", attempts);
+    own_account_ = xml_text(xml, "Account");
+  }
+  return own_account_;
+}
+
+std::optional<AwsCredentials> AwsBackend::iam_credentials(const BackendCall& call,
+                                                          const config::BackendRoleConfig& role,
+                                                          cloud::Attempts& attempts) {
+  if (role.console_iam_role_arn.empty()) {
+    std::string console_role = replace_all(role.console_role_arn, "{scope}", call.scope);
+    std::string account = arn_account(console_role), own = own_account(attempts);
+    if (account != own) {
+      throw cloud::CloudError("the console role " + console_role + " is in account " + account +
+                                  " and jitbot's AWS identity in account " + own +
+                                  ", so jitbot could not cut its sessions off on an early revoke; set "
+                                  "console_iam_role_arn for this role",
+                              false);
+    }
+    return std::nullopt;
+  }
+  std::string form = "Action=AssumeRole&Version=2011-06-15&RoleArn=" +
+                     uri_encode(replace_all(role.console_iam_role_arn, "{scope}", call.scope)) +
+                     "&RoleSessionName=" + uri_encode(session_name(call.request_id + "-cutoff")) +
+                     "&DurationSeconds=900";
+  auto xml = api_.query_call(sts_, form, attempts);
+  AwsCredentials assumed{xml_text(xml, "AccessKeyId"), xml_text(xml, "SecretAccessKey"), xml_text(xml, "SessionToken")};
+  if (assumed.access_key_id.empty() || assumed.secret_access_key.empty()) {
+    throw cloud::CloudError("AWS STS gave no credentials for console_iam_role_arn", false);
+  }
+  return assumed;
+}
+
+void AwsBackend::cut_off_console_sessions(const BackendCall& call, const config::BackendRoleConfig& role,
+                                          cloud::Attempts& attempts) {
+  // AWS's documented way to revoke a role's active sessions is an inline deny on
+  // aws:TokenIssueTime. Narrowed to this request's session name, it leaves other people's
+  // sessions of the same console role alone.
+  auto credentials = iam_credentials(call, role, attempts);
+  const AwsCredentials* as = credentials ? &*credentials : nullptr;
+  std::string role_param =
+      "&RoleName=" + uri_encode(role_name(replace_all(role.console_role_arn, "{scope}", call.scope))) +
+      "&PolicyName=" + revoked_sessions_policy;
+  nlohmann::json policy{{"Version", "2012-10-17"}, {"Statement", nlohmann::json::array()}};
+  try {
+    auto xml = api_.query_call(iam_, "Action=GetRolePolicy&Version=2010-05-08" + role_param, attempts, as);
+    auto document = nlohmann::json::parse(percent_decode(xml_text(xml, "PolicyDocument")), nullptr, false);
+    if (document.is_object() && document.contains("Statement") && document["Statement"].is_array()) policy = document;
+  } catch (const AwsError& e) {
+    if (e.code() != "NoSuchEntity") throw;
+  }
+  // Statements whose sessions have all expired are dropped, so the policy stays within IAM's size limit.
+  auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  std::string sid = revocation_sid(call.request_id, unix_seconds(call.expires_at) + 60);
+  nlohmann::json kept = nlohmann::json::array();
+  for (const auto& statement : policy["Statement"]) {
+    auto until = revocation_until(statement);
+    if (until && (*until <= unix_seconds(now) || statement.value("Sid", std::string{}) == sid)) continue;
+    kept.push_back(statement);
+  }
+  nlohmann::json deny{{"Sid", sid}, {"Effect", "Deny"}, {"Action", "*"}, {"Resource", "*"}};
+  deny["Condition"]["StringLike"]["aws:userid"] = "*:" + session_name(call.request_id);
+  // Whole seconds, rounded up: a session issued in this very second is covered too, and none is
+  // issued for a revoked request afterwards.
+  deny["Condition"]["DateLessThan"]["aws:TokenIssueTime"] =
+      workflows::format_rfc3339(std::chrono::ceil<std::chrono::seconds>(now) + std::chrono::seconds{1});
+  kept.push_back(deny);
+  policy["Statement"] = kept;
+  api_.query_call(
+      iam_, "Action=PutRolePolicy&Version=2010-05-08" + role_param + "&PolicyDocument=" + uri_encode(policy.dump()),
+      attempts, as);
 }
 
 /// STS AssumeRole's bounds for DurationSeconds.
@@ -223,6 +356,8 @@ std::string AwsBackend::console_url(const BackendCall& call, const config::Backe
                                 "access portal instead",
                             false);
   }
+  // A link whose session jitbot could not cut off on an early revoke is not handed out at all.
+  iam_credentials(call, role, attempts);
   auto seconds = std::min<long long>(left.count(), max_console_seconds);
   std::string xml;
   try {

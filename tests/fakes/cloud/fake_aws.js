@@ -1,8 +1,10 @@
-// FakeAws: IAM Identity Center (sso-admin), Identity Store, STS and the console sign-in federation
-// endpoint on one server, as jitbot's aws backend and the real AWS CLI see them.
+// FakeAws: IAM Identity Center (sso-admin), Identity Store, STS, IAM role inline policies and the
+// console sign-in federation endpoint on one server, as jitbot's aws backend and the real AWS CLI
+// see them.
 //
 // Wire formats follow botocore's service models (sso-admin 2020-07-20 and identitystore 2020-06-15:
-// JSON 1.1 with X-Amz-Target; sts 2011-06-15: the Query protocol with XML answers). Every signed
+// JSON 1.1 with X-Amz-Target; sts 2011-06-15 and iam 2010-05-08: the Query protocol with XML
+// answers; IAM is signed for us-east-1 whatever the region). Every signed
 // request is checked with an independent SigV4 verifier (sigv4_aws.js). Assignment operations are
 // asynchronous as in AWS: IN_PROGRESS for `pollsUntilDone` status reads, then SUCCEEDED (or FAILED).
 'use strict';
@@ -37,7 +39,12 @@ const PATTERNS = {
   identityStoreId: /^(d-[0-9a-f]{10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/,
   roleArn: /^arn:aws(-[a-z]{1,5}){0,3}:iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]+)$/,
   roleSessionName: /^[\w+=,.@-]*$/,
+  roleName: /^[\w+=,.@-]{1,64}$/,
+  policyName: /^[\w+=,.@-]{1,128}$/,
 };
+
+// IAM's limit on the inline policies of one role, in bytes (whitespace not counted).
+const ROLE_POLICY_SIZE_LIMIT = 10240;
 
 /// A modelled error: code (e.g. "ConflictException"), HTTP status, message.
 class ApiError extends Error {
@@ -126,6 +133,7 @@ class FakeAws {
     this._assignments = new Map(); // key(target, permission set, principal) → assignment
     this._operations = new Map(); // request ID → {kind, key, assignment, reads, status, failureReason, createdDate, failWith}
     this._issued = new Map(); // access key ID → credentials from AssumeRole
+    this._rolePolicies = new Map(); // "account|role|policy" → policy document (JSON text)
     this._faults = []; // {operation, code, status, message, headers}
     this._statusFaults = []; // {operation, reason}: the next such operation ends FAILED
 
@@ -186,6 +194,38 @@ class FakeAws {
     this._assignments.delete(assignmentKey(assignment));
   }
 
+  /// An inline policy of a role, parsed, or null: rolePolicy('123456789012', 'JitbotConsole', 'JitbotRevokedSessions').
+  rolePolicy(account, roleName, policyName) {
+    const text = this._rolePolicies.get(`${account}|${roleName}|${policyName}`);
+    return text === undefined ? null : JSON.parse(text);
+  }
+
+  /// Whether IAM would now deny every action to the session behind these temporary credentials:
+  /// an inline Deny of "*" on its role whose conditions all hold (StringLike/StringEquals on
+  /// aws:userid, DateLessThan/DateGreaterThan on aws:TokenIssueTime), as AWS evaluates them.
+  sessionDenied(accessKeyId) {
+    const issued = this._issued.get(accessKeyId);
+    if (!issued) return false;
+    const roleName = PATTERNS.roleArn.exec(issued.roleArn)[3];
+    const context = { 'aws:userid': issued.assumedRoleId, 'aws:tokenissuetime': issued.issuedAt };
+    for (const [key, text] of this._rolePolicies) {
+      const [account, role] = key.split('|');
+      if (account !== issued.account || role !== roleName) continue;
+      const statements = [JSON.parse(text).Statement].flat();
+      if (statements.some((st) => st.Effect === 'Deny' && [st.Action].flat().includes('*') && conditionsHold(st.Condition, context))) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /// A console login URL's session as the console would see it now: null if the link is not a
+  /// live sign-in token of this fake, else {…record, denied} (denied: every action refused).
+  consoleSession(url) {
+    const record = this.validSigninUrl(url);
+    return record && { ...record, denied: this.sessionDenied(record.accessKeyId) };
+  }
+
   callsTo(operation) {
     return this.calls.filter((c) => c.operation === operation);
   }
@@ -231,6 +271,8 @@ class FakeAws {
     const target = req.headers['x-amz-target'];
     const json = /^application\/x-amz-json/.test(req.headers['content-type'] || '');
     if (target || json) return this._jsonService(req, body, res, target || '');
+    const params = req.method === 'POST' ? new URLSearchParams(body.toString('utf8')) : new URL(req.url, 'http://x').searchParams;
+    if (params.get('Version') === '2010-05-08') return this._iam(req, body, params, res);
     return this._sts(req, body, res);
   }
 
@@ -243,11 +285,11 @@ class FakeAws {
   }
 
   /// Verifies the signature for `service`; returns the access key ID, or null after answering the error.
-  _authenticate(req, body, service, answerError) {
+  _authenticate(req, body, service, answerError, region = this.region) {
     try {
       const { accessKeyId } = verifyRequest({
         method: req.method, url: req.url, rawHeaders: req.rawHeaders, headers: req.headers, body,
-        service, region: this.region, lookup: (id) => this._lookupCredential(id), now: this.now(),
+        service, region, lookup: (id) => this._lookupCredential(id), now: this.now(),
       });
       return accessKeyId;
     } catch (error) {
@@ -481,8 +523,12 @@ class FakeAws {
   }
 
   _sendStsError(res, code, status, message, headers = {}) {
+    this._sendQueryError(res, 'https://sts.amazonaws.com/doc/2011-06-15/', code, status, message, headers);
+  }
+
+  _sendQueryError(res, namespace, code, status, message, headers = {}) {
     const requestId = crypto.randomUUID();
-    const xml = '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n' +
+    const xml = `<ErrorResponse xmlns="${namespace}">\n` +
       `  <Error>\n    <Type>${status >= 500 ? 'Receiver' : 'Sender'}</Type>\n    <Code>${escapeXml(code)}</Code>\n` +
       `    <Message>${escapeXml(message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`;
     sendText(res, status, xml, 'text/xml', { 'x-amzn-RequestId': requestId, ...headers });
@@ -504,6 +550,7 @@ class FakeAws {
       // Real tokens are long base64 with '+', '/' and '=', which is what tests URL-encoding.
       sessionToken: `IQoJb3JpZ2luX2VjE${crypto.randomBytes(360).toString('base64')}`,
       expiresAt: this.now() + duration * 1000,
+      issuedAt: this.now(),
       roleArn, sessionName, account,
       assumedRoleId: `${roleId}:${sessionName}`,
       arn: `arn:aws:sts::${account}:assumed-role/${roleName}/${sessionName}`,
@@ -518,6 +565,88 @@ class FakeAws {
     if (issued) return { UserId: issued.assumedRoleId, Account: issued.account, Arn: issued.arn };
     const own = this.credentials.find((c) => c.accessKeyId === accessKeyId);
     return { UserId: `AIDA${accessKeyId.slice(4)}`, Account: this.accountId, Arn: own.arn || `arn:aws:iam::${this.accountId}:user/jitbot` };
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // IAM: role inline policies (Query protocol, global, signed for us-east-1)
+  // -------------------------------------------------------------------------------------------------
+
+  _iam(req, body, params, res) {
+    const action = params.get('Action');
+    const fail = (code, status, message) => this._sendQueryError(res, IAM_NAMESPACE, code, status, message);
+    const accessKeyId = this._authenticate(req, body, 'iam', (e) => {
+      const [code, status] = STS_AUTH_CODES[e.kind];
+      this.rejected.push({ service: 'iam', operation: action, code, message: e.message });
+      fail(code, status, e.message);
+    }, 'us-east-1');
+    if (!accessKeyId) return;
+    const handlers = {
+      GetRolePolicy: () => this._getRolePolicy(params, accessKeyId),
+      PutRolePolicy: () => this._putRolePolicy(params, accessKeyId),
+      DeleteRolePolicy: () => this._deleteRolePolicy(params, accessKeyId),
+    };
+    if (!handlers[action]) return fail('InvalidAction', 400, `Could not find operation ${action} for version 2010-05-08`);
+    this.calls.push({ service: 'iam', operation: action, body: Object.fromEntries(params), accessKeyId });
+    const fault = this._takeFault(action);
+    if (fault) return this._sendQueryError(res, IAM_NAMESPACE, fault.code, fault.status, fault.message, fault.headers);
+    try {
+      const result = handlers[action]();
+      sendText(res, 200, iamResponse(action, result), 'text/xml', { 'x-amzn-RequestId': crypto.randomUUID() });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      fail(error.code, error.status, error.message);
+    }
+  }
+
+  /// The caller's account: the fake's own for its keys, the role's for assumed-role credentials.
+  _callerAccount(accessKeyId) {
+    return this._issued.get(accessKeyId)?.account || this.accountId;
+  }
+
+  _rolePolicyKey(params, accessKeyId) {
+    const roleName = params.get('RoleName');
+    const policyName = params.get('PolicyName');
+    const problems = [];
+    if (roleName === null) problems.push("Value null at 'roleName' failed to satisfy constraint: Member must not be null");
+    else if (!PATTERNS.roleName.test(roleName)) problems.push(`Value '${roleName}' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+`);
+    if (policyName === null) problems.push("Value null at 'policyName' failed to satisfy constraint: Member must not be null");
+    else if (!PATTERNS.policyName.test(policyName)) problems.push(`Value '${policyName}' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+`);
+    if (problems.length) throw new ApiError('ValidationError', 400, `${problems.length} validation error${problems.length > 1 ? 's' : ''} detected: ${problems.join('; ')}`);
+    return { key: `${this._callerAccount(accessKeyId)}|${roleName}|${policyName}`, roleName, policyName };
+  }
+
+  _getRolePolicy(params, accessKeyId) {
+    const { key, roleName, policyName } = this._rolePolicyKey(params, accessKeyId);
+    const document = this._rolePolicies.get(key);
+    if (document === undefined) throw new ApiError('NoSuchEntity', 404, `The role policy with name ${policyName} cannot be found.`);
+    return { RoleName: roleName, PolicyName: policyName, PolicyDocument: document };
+  }
+
+  _putRolePolicy(params, accessKeyId) {
+    const { key, roleName } = this._rolePolicyKey(params, accessKeyId);
+    const text = params.get('PolicyDocument');
+    if (text === null) throw new ApiError('ValidationError', 400, "1 validation error detected: Value null at 'policyDocument' failed to satisfy constraint: Member must not be null");
+    let document;
+    try {
+      document = JSON.parse(text);
+    } catch {
+      throw new ApiError('MalformedPolicyDocument', 400, 'Syntax errors in policy.');
+    }
+    const problem = policyProblem(document);
+    if (problem) throw new ApiError('MalformedPolicyDocument', 400, problem);
+    const others = [...this._rolePolicies].filter(([k]) => k !== key && k.startsWith(key.slice(0, key.lastIndexOf('|') + 1)));
+    const size = [text, ...others.map(([, t]) => t)].reduce((sum, t) => sum + t.replace(/\s/g, '').length, 0);
+    if (size > ROLE_POLICY_SIZE_LIMIT) {
+      throw new ApiError('LimitExceeded', 409, `Maximum policy size of ${ROLE_POLICY_SIZE_LIMIT} bytes exceeded for role ${roleName}`);
+    }
+    this._rolePolicies.set(key, text);
+    return {};
+  }
+
+  _deleteRolePolicy(params, accessKeyId) {
+    const { key, policyName } = this._rolePolicyKey(params, accessKeyId);
+    if (!this._rolePolicies.delete(key)) throw new ApiError('NoSuchEntity', 404, `The role policy with name ${policyName} cannot be found.`);
+    return {};
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -639,6 +768,57 @@ function stsResponse(action, result) {
     : `    <Arn>${escapeXml(result.Arn)}</Arn>\n    <UserId>${escapeXml(result.UserId)}</UserId>\n    <Account>${result.Account}</Account>\n`;
   return `<${action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n  <${action}Result>\n${body}  </${action}Result>\n` +
     `  <ResponseMetadata>\n    <RequestId>${crypto.randomUUID()}</RequestId>\n  </ResponseMetadata>\n</${action}Response>\n`;
+}
+
+const IAM_NAMESPACE = 'https://iam.amazonaws.com/doc/2010-05-08/';
+
+function iamResponse(action, result) {
+  const body = action === 'GetRolePolicy'
+    ? `  <${action}Result>\n    <PolicyName>${escapeXml(result.PolicyName)}</PolicyName>\n    <RoleName>${escapeXml(result.RoleName)}</RoleName>\n` +
+      `    <PolicyDocument>${encodeURIComponent(result.PolicyDocument)}</PolicyDocument>\n  </${action}Result>\n`
+    : '';
+  return `<${action}Response xmlns="${IAM_NAMESPACE}">\n${body}` +
+    `  <ResponseMetadata>\n    <RequestId>${crypto.randomUUID()}</RequestId>\n  </ResponseMetadata>\n</${action}Response>\n`;
+}
+
+/// What IAM's grammar check would say about a policy document, or null.
+function policyProblem(document) {
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) return 'Syntax errors in policy.';
+  if (document.Version !== '2012-10-17' && document.Version !== '2008-10-17') return 'The policy must contain a valid version string';
+  const statements = [document.Statement].flat();
+  if (document.Statement === undefined || statements.length === 0) return 'Policy document should not be empty.';
+  const sids = new Set();
+  for (const st of statements) {
+    if (typeof st !== 'object' || st === null) return 'Syntax errors in policy.';
+    if (st.Effect !== 'Allow' && st.Effect !== 'Deny') return 'Policy statement must contain a valid Effect.';
+    if (st.Action === undefined && st.NotAction === undefined) return 'Policy statement must contain actions.';
+    if (st.Resource === undefined && st.NotResource === undefined) return 'Policy statement must contain resources.';
+    if (st.Sid !== undefined) {
+      if (!/^[A-Za-z0-9]*$/.test(st.Sid)) return 'Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*';
+      if (sids.has(st.Sid)) return 'Statement IDs (SID) in a single policy must be unique.';
+      sids.add(st.Sid);
+    }
+  }
+  return null;
+}
+
+/// IAM condition evaluation for the operators and keys the fake models: every operator's every
+/// key must hold; a key absent from the context makes its condition false.
+function conditionsHold(condition, context) {
+  if (!condition) return true;
+  const compare = {
+    StringEquals: (actual, wanted) => actual === wanted,
+    StringLike: (actual, pattern) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`).test(actual),
+    DateLessThan: (actual, limit) => actual < Date.parse(limit),
+    DateGreaterThan: (actual, limit) => actual > Date.parse(limit),
+  };
+  return Object.entries(condition).every(([operator, pairs]) => {
+    if (!compare[operator]) return false;
+    return Object.entries(pairs).every(([key, values]) => {
+      const actual = context[key.toLowerCase()];
+      return actual !== undefined && [values].flat().some((v) => compare[operator](actual, v));
+    });
+  });
 }
 
 // Authentication failures, per protocol: [code, HTTP status].

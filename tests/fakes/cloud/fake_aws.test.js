@@ -681,3 +681,45 @@ test('AWS CLI: session credentials from a shared credentials file profile sign w
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+test('AWS CLI: iam put-role-policy / get-role-policy in the caller\'s account; NoSuchEntity, MalformedPolicyDocument; a deny cuts off only the sessions it names', async () => {
+  await withFake({}, async (fake) => {
+    const env = cliEnv(fake, fake.credentials[0]);
+    const assume = async (name) => {
+      const reply = ok(await aws(fake, ['sts', 'assume-role', '--role-arn', CONSOLE_ROLE, '--role-session-name', name], env));
+      return reply.Credentials.AccessKeyId;
+    };
+    const revoked = await assume('jitbot-req_01A');
+    const other = await assume('jitbot-req_01AB');
+    // As a role in ACCOUNT (where JitbotConsole lives), not as the fake's own account.
+    const admin = ok(await aws(fake, ['sts', 'assume-role', '--role-arn', `arn:aws:iam::${ACCOUNT}:role/JitbotIam`, '--role-session-name', 'cutoff'], env)).Credentials;
+    const asAdmin = cliEnv(fake, { accessKeyId: admin.AccessKeyId, secretAccessKey: admin.SecretAccessKey, sessionToken: admin.SessionToken });
+
+    const missing = await aws(fake, ['iam', 'get-role-policy', '--role-name', 'JitbotConsole', '--policy-name', 'JitbotRevokedSessions'], asAdmin);
+    assert.match(missing.stderr, cliError('NoSuchEntity', 'GetRolePolicy', 'The role policy with name JitbotRevokedSessions cannot be found'));
+    const malformed = await aws(fake, ['iam', 'put-role-policy', '--role-name', 'JitbotConsole', '--policy-name', 'P', '--policy-document',
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'not-alnum', Effect: 'Deny', Action: '*', Resource: '*' }] })], asAdmin);
+    assert.match(malformed.stderr, cliError('MalformedPolicyDocument', 'PutRolePolicy', 'Statement IDs \\(SID\\) must be alpha-numeric'));
+
+    const deny = { Version: '2012-10-17', Statement: [{ Sid: 'JitbotReq01AUntil1', Effect: 'Deny', Action: '*', Resource: '*',
+      Condition: { StringLike: { 'aws:userid': '*:jitbot-req_01A' }, DateLessThan: { 'aws:TokenIssueTime': new Date(Date.now() + 3600e3).toISOString() } } }] };
+    ok(await aws(fake, ['iam', 'put-role-policy', '--role-name', 'JitbotConsole', '--policy-name', 'JitbotRevokedSessions',
+      '--policy-document', JSON.stringify(deny)], asAdmin));
+    // botocore decodes IAM's URL-encoded PolicyDocument back into JSON.
+    const read = ok(await aws(fake, ['iam', 'get-role-policy', '--role-name', 'JitbotConsole', '--policy-name', 'JitbotRevokedSessions'], asAdmin));
+    assert.deepEqual([read.RoleName, read.PolicyName, read.PolicyDocument], ['JitbotConsole', 'JitbotRevokedSessions', deny]);
+    assert.deepEqual(fake.rolePolicy(ACCOUNT, 'JitbotConsole', 'JitbotRevokedSessions'), deny);
+    assert.equal(fake.rolePolicy(fake.accountId, 'JitbotConsole', 'JitbotRevokedSessions'), null, 'policies live in the caller\'s account');
+
+    assert.equal(fake.sessionDenied(revoked), true, 'the named session, issued before the deadline, is denied');
+    assert.equal(fake.sessionDenied(other), false, 'StringLike does not match a longer session name');
+    const later = await assume('jitbot-req_01A');
+    assert.equal(fake.sessionDenied(later), true, 'issued before aws:TokenIssueTime');
+    deny.Statement[0].Condition.DateLessThan['aws:TokenIssueTime'] = new Date().toISOString();
+    ok(await aws(fake, ['iam', 'put-role-policy', '--role-name', 'JitbotConsole', '--policy-name', 'JitbotRevokedSessions',
+      '--policy-document', JSON.stringify(deny)], asAdmin));
+    const afterDeadline = await assume('jitbot-req_01A');
+    assert.equal(fake.sessionDenied(revoked), true);
+    assert.equal(fake.sessionDenied(afterDeadline), false, 'issued after aws:TokenIssueTime');
+  });
+});
