@@ -22,10 +22,11 @@ constexpr const char* audit_columns = "sequence, request_id, at, actor, action, 
 constexpr const char* request_columns =
     "id, version, state, provider, role, scope, duration_seconds, reason, break_glass, requester, created_at, "
     "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
-    "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend, grant_started_at, whole_target";
+    "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend, grant_started_at, whole_target, "
+    "lingers_until";
 
 constexpr const char* request_placeholders =
-    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26";
+    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27";
 
 constexpr const char* notice_columns =
     "id, kind, event, target, request_id, detail, console_url, attempts, last_error, parked_at, next_attempt_at";
@@ -89,10 +90,11 @@ Request request_from_row(SQLite::Statement& row) {
   r.backend = row.getColumn(23).getString();
   r.grant_started_at = optional_instant(row.getColumn(24));
   r.whole_target = row.getColumn(25).getInt() != 0;
+  r.lingers_until = optional_instant(row.getColumn(26));
   return r;
 }
 
-/// Binds every column of `request_columns`, in order, as ?1 to ?25.
+/// Binds every column of `request_columns`, in order, as ?1 to ?27.
 void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(1, r.id);
   statement.bind(2, static_cast<std::int64_t>(r.version));
@@ -124,6 +126,7 @@ void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(24, r.backend);
   bind_optional_instant(statement, 25, r.grant_started_at);
   statement.bind(26, r.whole_target ? 1 : 0);
+  bind_optional_instant(statement, 27, r.lingers_until);
 }
 
 std::int64_t millis(Instant at) { return static_cast<std::int64_t>(workflows::to_unix_millis(at)); }
@@ -271,10 +274,10 @@ bool SqliteStore::commit(const workflows::Change& change) {
   SQLite::Transaction transaction(*db_);
   if (change.expected_version) {
     auto& update = prepared(std::string{"UPDATE requests SET ("} + request_columns + ") = (" + request_placeholders +
-                            ") WHERE id = ?1 AND version = ?27");
+                            ") WHERE id = ?1 AND version = ?28");
     ResetOnExit update_done{update};
     bind_request(update, r);
-    update.bind(27, static_cast<std::int64_t>(*change.expected_version));
+    update.bind(28, static_cast<std::int64_t>(*change.expected_version));
     if (update.exec() != 1) return false;  // lost the race: the destructor rolls back
   } else {
     auto& insert =

@@ -58,16 +58,16 @@ class ScriptedBackend final : public workflows::CredentialBackend {
 
   workflows::BackendResult grant(const workflows::BackendCall& call) override {
     grants.push_back(call);
-    if (fail_grants) return {false, {}, {}, {}, {}, grant_error};
-    return {true, "grant-" + call.request_id, {}, "https://console.example/" + call.request_id, "granted", {}};
+    if (fail_grants) return {false, {}, {}, {}, {}, grant_error, {}};
+    return {true, "grant-" + call.request_id, {}, "https://console.example/" + call.request_id, "granted", {}, {}};
   }
   workflows::BackendResult revoke(const workflows::BackendCall& call) override {
     revokes.push_back(call);
     if (failing_revokes > 0) {
       --failing_revokes;
-      return {false, {}, {}, {}, {}, "throttled by the cloud"};
+      return {false, {}, {}, {}, {}, "throttled by the cloud", {}};
     }
-    return {true, {}, {}, {}, {}, {}};
+    return {true, {}, {}, {}, {}, {}, {}};
   }
 };
 

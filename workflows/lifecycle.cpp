@@ -500,6 +500,9 @@ void AccessWorkflow::record_revoke(const Job& job, const BackendResult& result) 
       request.next_revoke_attempt.reset();
       request.last_error.clear();
       request.ended_at = clock_.now();
+      if (result.lingers_until && *result.lingers_until > *request.ended_at) {
+        request.lingers_until = result.lingers_until;
+      }
       auto event = final_state == RequestState::expired ? NoticeEvent::expired : NoticeEvent::revoked;
       change.audit.push_back(audit(before, system_actor, "revoke_done", final_state));
       change.notices.push_back(card_notice(request, event));

@@ -52,6 +52,8 @@ struct BackendResult {
   std::string console_url;
   std::string message;
   std::string error;  ///< why it failed, fit to show to the people concerned
+  /// Revoke only: access the backend cannot end early (a console session) lasts until then.
+  std::optional<Instant> lingers_until;
 };
 
 class CredentialBackend {

@@ -69,6 +69,8 @@ struct Request {
   std::optional<Instant> granted_at;
   std::optional<Instant> expires_at;
   std::optional<Instant> ended_at;
+  /// Access the backend could not end with the revoke (a console session) lasts until then.
+  std::optional<Instant> lingers_until;
   std::string grant_id;  ///< the backend's handle for the grant, sent back on revoke
   std::string backend;   ///< the backend chosen at submission; revokes go to it even if the role changes
 

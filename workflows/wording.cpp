@@ -38,6 +38,21 @@ std::string approvers_of(const Request& request) {
   return out;
 }
 
+/// The end of a card's state line: access removed, or what the backend could not end and when
+/// that ends by itself.
+std::string removal(const Request& request) {
+  if (!request.lingers_until) return "; access removed";
+  return "; the console session stays valid until " + format_rfc3339(*request.lingers_until) +
+         " (the backend cannot end it early)";
+}
+
+/// The same for the requester's DM, as a sentence after "has expired" / "was revoked by X".
+std::string removal_sentence(const Request& request) {
+  if (!request.lingers_until) return std::string{request.state == RequestState::expired ? " and was removed." : "."};
+  return ". The console session you opened stays valid until " + format_rfc3339(*request.lingers_until) +
+         ": the backend cannot end it early.";
+}
+
 }  // namespace
 
 std::string describe(const Refusal& r) {
@@ -111,10 +126,10 @@ std::string state_summary(const Request& request, const Policy& policy) {
                ": revoke in progress, access may still exist";
       }
       return "Active until " + at(request.expires_at);
-    case RequestState::expired: return "Expired at " + at(request.ended_at) + "; access removed";
+    case RequestState::expired: return "Expired at " + at(request.ended_at) + removal(request);
     case RequestState::revoked:
       return "Revoked by " + request.decided_by + " at " + at(request.ended_at) +
-             (request.decision_note.empty() ? "" : " (" + request.decision_note + ")") + "; access removed";
+             (request.decision_note.empty() ? "" : " (" + request.decision_note + ")") + removal(request);
     case RequestState::denied:
       return "Denied by " + request.decided_by +
              (request.decision_note.empty() ? std::string{} : ": " + request.decision_note);
@@ -173,11 +188,11 @@ std::string requester_message(const Notice& notice, const Request& request) {
       return "Your request " + request.id + " (" + access +
              ") timed out without a decision. Request again if you still need it.";
     case NoticeEvent::expired:
-      return "Your access " + request.id + " (" + access + ") has expired and was removed." +
+      return "Your access " + request.id + " (" + access + ") has expired" + removal_sentence(request) +
              (notice.detail.empty() ? "" : " " + notice.detail);
     case NoticeEvent::revoked:
-      return "Your access " + request.id + " (" + access + ") was revoked by " + request.decided_by + "." +
-             (notice.detail.empty() ? "" : " " + notice.detail);
+      return "Your access " + request.id + " (" + access + ") was revoked by " + request.decided_by +
+             removal_sentence(request) + (notice.detail.empty() ? "" : " " + notice.detail);
     case NoticeEvent::revoke_failed:
       return "Your access " + request.id + " (" + access + ") could not be revoked: " + notice.detail +
              ". jitbot keeps retrying and the incident channels know; your access may still exist until it succeeds.";

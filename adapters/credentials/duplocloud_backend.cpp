@@ -61,9 +61,14 @@ BackendResult DuploCloudBackend::do_grant(const BackendCall& call) {
     result.ok = true;
     result.console_url = console;
     int validity = session.value("Validity", 3600);
-    result.message = "DuploCloud opened a JIT console session (valid for " +
-                     workflows::format_duration(workflows::Seconds{validity > 0 ? validity : 3600}) +
-                     " on DuploCloud's side).";
+    workflows::Seconds lasts{validity > 0 ? validity : 3600};
+    auto ends = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()) + lasts;
+    // The session ends when DuploCloud says, whatever jitbot does: the grant never claims longer,
+    // and the revoke reads the session's end back from the grant ID.
+    result.expires_at = ends;
+    result.grant_id = "session-until " + workflows::format_rfc3339(ends);
+    result.message = "DuploCloud opened a JIT console session, valid until " + workflows::format_rfc3339(ends) +
+                     " on DuploCloud's side.";
     return result;
   });
 }
@@ -74,14 +79,23 @@ BackendResult DuploCloudBackend::grant(const BackendCall& call) {
 
 BackendResult DuploCloudBackend::revoke(const BackendCall& call) {
   return cloud::guarded("duplocloud", config_.name, call, [&] {
-    // DuploCloud has no call to end a JIT session: it expires it itself.
+    // DuploCloud has no call to end a JIT session: it expires it itself, so the revoke records
+    // when that happens.
     BackendResult result;
     result.ok = true;
-    result.message =
-        "DuploCloud has no way to end a JIT session early: the console session ends when DuploCloud "
-        "expires it (one hour after it was opened, by default).";
+    result.lingers_until = session_end(call);
+    result.message = "DuploCloud cannot end a JIT console session early.";
     return result;
   });
+}
+
+std::optional<workflows::Instant> DuploCloudBackend::session_end(const BackendCall& call) {
+  constexpr std::string_view prefix = "session-until ";
+  if (call.grant_id.rfind(prefix, 0) == 0) {
+    return workflows::parse_rfc3339(std::string_view{call.grant_id}.substr(prefix.size()));
+  }
+  // Granted before jitbot kept the session's end: DuploCloud's default, an hour from the grant.
+  return call.expires_at - call.duration + workflows::Seconds{3600};
 }
 
 }  // namespace jitbot::adapters

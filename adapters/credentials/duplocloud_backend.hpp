@@ -20,6 +20,8 @@ class DuploCloudBackend final : public workflows::CredentialBackend {
   workflows::BackendResult do_grant(const workflows::BackendCall& call);
   nlohmann::json get(const std::string& path, cloud::Attempts& attempts);
   std::string tenant_id(const std::string& scope, cloud::Attempts& attempts);
+  /// When the console session of this grant ends on DuploCloud's side.
+  static std::optional<workflows::Instant> session_end(const workflows::BackendCall& call);
 
   config::BackendConfig config_;
   std::string token_env_;

@@ -83,6 +83,38 @@ test('an admin = true role (--scope admin): the DM carries the console link; the
   }, { role: ADMIN_ROLE });
 });
 
+test('a console session outlives an earlier expiry: the card and DM say until when, never "access removed"', async () => {
+  await withDuplo(async ({ fake, shell }) => {
+    const result = await shell(story('admin', { duration: '30m' }));
+    assertOk(result);
+    const id = requestIdIn(result.stdout);
+    assert.match(backendLine(result, 'revoke', id), /: ok/);
+    // The fake's sessions last fake.validity seconds from the grant: an hour, past the 30-minute request.
+    const until = /DuploCloud opened a JIT console session, valid until (\S+) on DuploCloud's side/.exec(result.stdout)?.[1];
+    assert.ok(until, `the grant DM does not say when the session ends:\n${result.stdout}`);
+    const lead = Date.parse(until) - Date.now();
+    assert.ok(lead > (fake.validity - 120) * 1000 && lead <= fake.validity * 1000, `session end ${until} is not about ${fake.validity}s from now`);
+    const dms = dmsTo(result.stdout, USERS.alice.id).join('\n').replace(/\n\s+/g, ' ');
+    assert.match(dms, new RegExp(`has expired\\. The console session you opened stays valid until ${until}: the backend cannot end it early`));
+    assert.doesNotMatch(dms, /has expired and was removed/);
+    assert.match(result.stdout, new RegExp(`Expired at \\S+; the console session stays valid until ${until} \\(the backend cannot end it early\\)`),
+      `the card must say when the console session really ends:\n${result.stdout}`);
+    assert.doesNotMatch(result.stdout, /access removed/);
+  }, { role: ADMIN_ROLE });
+});
+
+test('a request longer than DuploCloud\'s session ends with the session: jitbot never claims access it has not got', async () => {
+  await withDuplo(async ({ shell }) => {
+    const result = await shell(grantOnly('admin'));
+    assertOk(result);
+    const dm = dmsTo(result.stdout, USERS.alice.id).join('\n').replace(/\n\s+/g, ' ');
+    const active = /Your access is active: .*?, until (\S+) \(/.exec(dm)?.[1];
+    const session = /valid until (\S+) on DuploCloud's side/.exec(dm)?.[1];
+    assert.ok(active && session, dm);
+    assert.equal(active, session, 'a 2h request on a 1h session is active only as long as the session');
+  }, { role: ADMIN_ROLE });
+});
+
 test('a tenant named in the scope is resolved to its ID through GetTenantsForUser', async () => {
   await withDuplo(async ({ fake, dir, shell }) => {
     const result = await shell(grantOnly(PROD.AccountName));
