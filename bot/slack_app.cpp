@@ -8,18 +8,21 @@
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "adapters/slack/cards.hpp"
 #include "adapters/slack/slack_chat.hpp"
 #include "adapters/slack/slack_client.hpp"
 #include "adapters/slack/slack_directory.hpp"
+#include "bot/anchor_poster.hpp"
 #include "bot/assembly.hpp"
 #include "bot/command_parser.hpp"
 #include "bot/courier.hpp"
 #include "bot/inbox.hpp"
 #include "bot/job_workers.hpp"
 #include "bot/random_ids.hpp"
+#include "storage/audit_chain.hpp"
 #include "storage/shared_connections.hpp"
 
 namespace jitbot::bot {
@@ -262,6 +265,16 @@ int run_slack(const config::Config& config) {
         courier.kick();
       });
 
+  std::optional<AnchorPoster> anchor_poster;
+  if (!config.slack.audit_channel.empty()) {
+    anchor_poster.emplace(storage::anchor_path(config.database), config.slack.audit_channel,
+                          config.slack.audit_anchor_interval,
+                          [&client](const std::string& channel, const std::string& text) -> std::string {
+                            auto result = client.call("chat.postMessage", {{"channel", channel}, {"text", text}});
+                            return result.ok ? std::string{} : result.describe();
+                          });
+  }
+
   StopSignal stop;
   std::thread signal_watcher = watch_signals(stop, stop_signals);
   client.start([&inbox](const slack::Envelope& envelope) { return route_envelope(envelope, inbox); },
@@ -273,6 +286,7 @@ int run_slack(const config::Config& config) {
   // Stop taking work, finish what is in hand while Slack is still there to look people up and
   // answer them, then close Slack. Whatever is left is in the database for the next start.
   inbox.stop();
+  if (anchor_poster) anchor_poster->stop();
   scheduler.stop();
   jobs.stop();
   courier.stop();

@@ -263,6 +263,9 @@ void read_slack(const std::filesystem::path& file, const toml::table& root, Conf
     check_channel(slack, "approvals_channel", config.policy.approvals_channel);
   config.policy.incident_channels = slack.strings("incident_channels", false);
   for (const auto& channel : config.policy.incident_channels) check_channel(slack, "incident_channels", channel);
+  config.slack.audit_channel = slack.string("audit_channel", std::string{});
+  if (!config.slack.audit_channel.empty()) check_channel(slack, "audit_channel", config.slack.audit_channel);
+  config.slack.audit_anchor_interval = *slack.duration("audit_anchor_interval", config.slack.audit_anchor_interval);
   slack.reject_unknown_keys();
 }
 

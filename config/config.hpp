@@ -71,6 +71,11 @@ struct SlackConfig {
   bool method_pacing = true;
   /// A Socket Mode connection silent this long (no pong to our pings) is replaced.
   workflows::Seconds ping_timeout{20};
+  /// A channel where `jitbot run` posts the audit trail's head anchor when it has changed, at most
+  /// once per audit_anchor_interval: a copy outside the machine that nobody with only the
+  /// database and its folder can rewrite. Empty: not posted.
+  std::string audit_channel;
+  workflows::Seconds audit_anchor_interval{60 * 60};
 };
 
 struct Config {

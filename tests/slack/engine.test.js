@@ -429,3 +429,38 @@ describe('admin CLI', () => {
     }
   });
 });
+
+test('[slack] audit_channel: the audit head is posted when it changes, never twice, and verifies the trail without the anchor file', async () => {
+  const { AUDIT_CHANNEL } = require('./harness');
+  const options = { slackExtra: `audit_channel = "${AUDIT_CHANNEL}"\naudit_anchor_interval = "1s"` };
+  await withBot(options, async (bot) => {
+    const anchorFile = path.join(bot.dir, 'jitbot.db.audit-head');
+    const posted = () => bot.slack.messages(AUDIT_CHANNEL).map((m) => /jitbot audit head: `([^`]+)`/.exec(m.text)?.[1]);
+
+    const answer = await bot.command(USERS.alice, `request ${AWS} --duration 1h --reason "INC-1 audit head"`);
+    const id = /req_[0-9A-Z]{26}/.exec(answer)[0];
+    const first = await until(() => {
+      const anchors = posted();
+      const onDisk = fs.existsSync(anchorFile) && fs.readFileSync(anchorFile, 'utf8').trim();
+      return anchors.length && anchors.at(-1) === onDisk && anchors.at(-1);
+    }, 8000, 'the audit head of the submitted request posted to the audit channel');
+    assert.match(first, /^\d+:[0-9a-f]{64}:[0-9a-f]{64}$/, 'a sealed anchor: sequence, hash and MAC');
+
+    // Nothing new is appended: nothing new is posted.
+    const count = posted().length;
+    await delay(2500);
+    assert.equal(posted().length, count, 'an unchanged head is not posted again');
+
+    await bot.click(USERS.bob, id, 'jit_approve');
+    await bot.waitForCard(id, isActive, 'the card showing active access');
+    const second = await until(() => posted().at(-1) !== first && posted().at(-1), 8000, 'the newer audit head posted');
+    assert.ok(Number(second.split(':')[0]) > Number(first.split(':')[0]), 'the head moved forward');
+
+    // The posted copy alone checks the whole trail: with the file beside the database gone.
+    await bot.stop();
+    fs.rmSync(anchorFile);
+    const verified = await bot.cli(['audit', 'verify', '--anchor', posted().at(-1)]);
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.match(verified.stdout, /audit trail intact/);
+  });
+});

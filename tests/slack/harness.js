@@ -24,6 +24,9 @@ const APPROVALS = 'C0APPROVALS';
 const INCIDENTS = ['C0INCIDENT', 'C0SECURITY'];
 const SRE_LEADS = 'S0SRELEADS';
 
+/// Where a test may ask jitbot to post its audit head ([slack] audit_channel).
+const AUDIT_CHANNEL = 'C0AUDIT';
+
 function toml(value) {
   return JSON.stringify(value);
 }
@@ -43,6 +46,7 @@ function writeConfig(dir, slack, options = {}) {
     `method_pacing = ${options.methodPacing ? 'true' : 'false'}`,
     `ping_timeout = ${toml(options.pingTimeout || '3s')}`,
     ...(options.caFile ? [`ca_file = ${toml(options.caFile)}`] : []),
+    ...(options.slackExtra ? [options.slackExtra] : []), // more keys of [slack]
     '',
     '[[backends]]',
     'name = "recorder"',
@@ -97,6 +101,7 @@ class BotUnderTest {
       this.slack.addUsergroup(SRE_LEADS, [USERS.carol.id, USERS.dave.id]);
       for (const id of [APPROVALS, ...INCIDENTS]) this.slack.addChannel({ id, name: id.toLowerCase() });
       this.slack.addChannel({ id: 'C0OPS', name: 'ops' });
+      this.slack.addChannel({ id: AUDIT_CHANNEL, name: 'jitbot-audit' });
     }
     this.configFile = writeConfig(this.dir, this.slack, this.options);
     await this.launch();
@@ -426,6 +431,6 @@ function buttons(card) {
 const isActive = (card) => /Active until/.test(cardText(card)) && buttons(card).join() === 'jit_revoke';
 
 module.exports = {
-  AUDIT_KEY, AWS, BINARY, BotUnderTest, USERS, APPROVALS, INCIDENTS, SRE_LEADS, cardText, buttons, isActive, requestIdOf, runJitbot,
+  AUDIT_CHANNEL, AUDIT_KEY, AWS, BINARY, BotUnderTest, USERS, APPROVALS, INCIDENTS, SRE_LEADS, cardText, buttons, isActive, requestIdOf, runJitbot,
   until, withBot, writeBackend, writeConfig,
 };
