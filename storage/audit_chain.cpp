@@ -1,11 +1,16 @@
 #include "storage/audit_chain.hpp"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -139,9 +144,19 @@ void write_anchor(const std::filesystem::path& file, const AuditAnchor& anchor) 
   std::lock_guard lock(mutex);
   auto& last = written[file.string()];
   if (anchor.sequence <= last) return;
-  // Another process (the admin CLI) may have appended later records meanwhile.
+  // Another process (the admin CLI) may append too: the check and the rename happen under an
+  // exclusive lock on a file beside the anchor, and each process writes its own temporary file.
+  std::string lock_name = file.string() + ".lock";
+  int lock_fd = ::open(lock_name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) throw std::runtime_error("cannot open " + lock_name + ": " + std::strerror(errno));
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }  // closing releases the flock
+  } unlock{lock_fd};
+  if (::flock(lock_fd, LOCK_EX) != 0)
+    throw std::runtime_error("cannot lock " + lock_name + ": " + std::strerror(errno));
   if (auto existing = read_anchor(file); existing && existing->sequence >= anchor.sequence) return;
-  auto temporary = file.string() + ".tmp";
+  auto temporary = file.string() + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(temporary, std::ios::trunc);
     out << anchor.to_string() << "\n";
