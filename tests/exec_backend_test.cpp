@@ -175,10 +175,14 @@ TEST_CASE("exec: a missing program fails clearly", "[exec]") {
 
 TEST_CASE("exec: the backend sees PATH, HOME, LANG, TZ and what its config names, nothing else", "[exec][security]") {
   ScratchDir dir;
-  ::setenv("SLACK_BOT_TOKEN", "xoxb-secret", 1);
-  ::setenv("SLACK_APP_TOKEN", "xapp-secret", 1);
-  ::setenv("JITBOT_HTTP_SECRET", "another-backends-secret", 1);
-  ::setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.another-backends-token", 1);
+  // Realistic lengths, so that a leak of part of one is caught too.
+  const std::vector<std::string> secrets{
+      "xoxb-1111111111-2222222222222-AbCdEfGhIjKlMnOpQrStUvWx", "xapp-1-A0123456789-1234567890123-0a1b2c3d4e5f6a7b8c9d",
+      "http-backend-signing-secret-5f1c2d3e4a5b4c6d", "ya29.a0AfB_byC-another-backends-token-9Zq"};
+  ::setenv("SLACK_BOT_TOKEN", secrets[0].c_str(), 1);
+  ::setenv("SLACK_APP_TOKEN", secrets[1].c_str(), 1);
+  ::setenv("JITBOT_HTTP_SECRET", secrets[2].c_str(), 1);
+  ::setenv("GOOGLE_OAUTH_ACCESS_TOKEN", secrets[3].c_str(), 1);
   ::setenv("JITBOT_TEST_MARKER", "named", 1);
   ::setenv("TZ", "UTC", 1);
   auto script = dir.write("backend.sh", "#!/bin/sh\nenv > \"$(dirname \"$0\")/env\"\n", true);
@@ -192,9 +196,9 @@ TEST_CASE("exec: the backend sees PATH, HOME, LANG, TZ and what its config names
   CHECK(env.find("JITBOT_TEST_MARKER=named") != std::string::npos);
   CHECK(env.find("PATH=") != std::string::npos);
   CHECK(env.find("TZ=UTC") != std::string::npos);
-  for (const char* secret : {"xoxb-secret", "xapp-secret", "another-backends-secret", "another-backends-token"}) {
-    INFO("the environment a backend saw:\n" << env);
-    CHECK(env.find(secret) == std::string::npos);
+  for (const auto& secret : secrets) {
+    INFO("a backend's environment shows (part of) a secret starting " << secret.substr(0, 6) << ":\n" << env);
+    CHECK_FALSE(jitbot::testing::shows_secret(env, secret));
   }
   // Every line is an allowed variable, or one the shell sets for itself.
   std::istringstream lines(env);
@@ -226,4 +230,12 @@ TEST_CASE("exec: the backend inherits no descriptor of jitbot's beyond stdin, st
   for (std::string line; std::getline(lines, line);) targets.insert(line);
   CHECK(targets.count(dir.path().string()) == 0);  // jitbot's leaky descriptor
   CHECK(std::none_of(targets.begin(), targets.end(), [](const std::string& t) { return t.rfind("socket:", 0) == 0; }));
+}
+
+TEST_CASE("the secrets check catches any 12 characters of a secret, not only the whole", "[security]") {
+  const std::string secret = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ";
+  CHECK(jitbot::testing::shows_secret("token=" + secret, secret));
+  CHECK(jitbot::testing::shows_secret("error: ...X2VjEJr//////..." + secret.substr(20, 12), secret));
+  CHECK_FALSE(jitbot::testing::shows_secret("error: " + secret.substr(20, 11) + " cut", secret));
+  CHECK(jitbot::testing::shows_secret("xoxb-1 here", "xoxb-1"));
 }

@@ -244,6 +244,46 @@ TEST_CASE("a failed revoke is retried with backoff and never shown as ended mean
   CHECK(h.state(id) == RequestState::expired);
 }
 
+TEST_CASE("revoke retries back off, doubling from 30 s, and stop growing at 30 minutes", "[lifecycle][expiry]") {
+  Harness h;
+  auto id = h.submit("1h");
+  h.click("U0BOB", "approve", id);
+  h.click("U0CAROL", "approve", id);
+  h.backend->failing_revokes = 10;
+  h.advance(1h);
+  std::vector<std::chrono::seconds> delays;
+  for (int attempt = 1; attempt <= 10; ++attempt) {
+    auto request = h.store.find(id).value();
+    REQUIRE(request.state == RequestState::revoke_failed);
+    REQUIRE(request.next_revoke_attempt);
+    auto delay = std::chrono::duration_cast<std::chrono::seconds>(*request.next_revoke_attempt - h.clock.now());
+    delays.push_back(delay);
+    h.advance(delay);
+  }
+  // Never more than 30 minutes between tries of a revoke whose access may still exist.
+  const std::vector<std::chrono::seconds> expected{30s, 60s, 120s, 240s, 480s, 960s, 1800s, 1800s, 1800s, 1800s};
+  CHECK(delays == expected);
+  CHECK(h.backend->revokes.size() == 11);
+  CHECK(h.state(id) == RequestState::expired);
+}
+
+TEST_CASE("only the requester's DM carries the grant's console link", "[lifecycle][security]") {
+  Harness h;
+  auto id = h.submit("1h");
+  h.click("U0BOB", "approve", id);
+  h.click("U0CAROL", "approve", id);
+  REQUIRE(h.state(id) == RequestState::active);
+  int with_link = 0;
+  for (const auto& notice : h.chat.shown) {
+    if (notice.console_url.empty()) continue;
+    ++with_link;
+    CHECK(notice.kind == NoticeKind::requester_dm);
+    CHECK(notice.event == NoticeEvent::granted);
+    CHECK(notice.console_url == "https://console.example/" + id);
+  }
+  CHECK(with_link == 1);
+}
+
 TEST_CASE("break-glass grants at once, alerts every incident channel and stays flagged", "[lifecycle][rules]") {
   Harness h;
   auto reply = h.type("U0ONCALL",

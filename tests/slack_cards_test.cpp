@@ -128,21 +128,37 @@ TEST_CASE("a huge reason still fits Slack's Block Kit limits") {
   CHECK(card.text.size() <= 3000);
 }
 
-TEST_CASE("the console link appears only in the requester's DM") {
+TEST_CASE("the console link appears only in the requester's DM, even when other notices carry one") {
+  const std::string url = "https://signin.aws.amazon.com/federation?Action=login&SigninToken=abc";
   auto request = pending_request();
   request.state = RequestState::active;
   request.expires_at = request.created_at + 2h;
   Notice granted;
   granted.kind = jitbot::workflows::NoticeKind::requester_dm;
   granted.event = NoticeEvent::granted;
-  granted.console_url = "https://signin.aws.amazon.com/federation?Action=login&SigninToken=abc";
+  granted.console_url = url;
   auto dm = slack::requester_dm(granted, request);
   CHECK(all_text(dm.blocks).find("<https://signin.aws.amazon.com/federation?Action=login&amp;SigninToken=abc|Open "
                                  "the console>") != std::string::npos);
 
+  // Every other message is rendered from a notice that carries the link too: none may show it.
   auto policy = jitbot::testing::two_approver_policy();
-  CHECK(all_text(slack::approval_card(request, policy).blocks).find("signin") == std::string::npos);
-  CHECK(all_text(slack::break_glass_alert(request).blocks).find("signin") == std::string::npos);
+  auto shows_link = [](const slack::SlackMessage& message) {
+    std::string text = all_text(message.blocks) + message.text;
+    return text.find("signin") != std::string::npos || text.find("SigninToken") != std::string::npos;
+  };
+  CHECK_FALSE(shows_link(slack::approval_card(request, policy)));
+  CHECK_FALSE(shows_link(slack::break_glass_alert(request)));
+  for (auto event : {NoticeEvent::revoke_failed, NoticeEvent::cleanup_failed, NoticeEvent::notice_parked,
+                     NoticeEvent::break_glass, NoticeEvent::granted}) {
+    Notice alert;
+    alert.kind = jitbot::workflows::NoticeKind::incident_alert;
+    alert.event = event;
+    alert.detail = "the backend said so";
+    alert.console_url = url;
+    INFO("incident alert for event " << static_cast<int>(event));
+    CHECK_FALSE(shows_link(slack::incident_alert(alert, request)));
+  }
 }
 
 TEST_CASE("the break-glass alert names who, what, where, how long and why") {

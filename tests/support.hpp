@@ -19,6 +19,17 @@ using namespace std::chrono_literals;
 
 inline workflows::Instant test_start() { return workflows::from_unix_millis(1'800'000'000'000); }
 
+/// Whether `text` shows `secret`, or any 12 characters of it in a row: a secret cut short (an
+/// error message truncated, a prefix echoed back) is still a leak. Shorter secrets count whole.
+inline bool shows_secret(const std::string& text, const std::string& secret) {
+  constexpr std::size_t window = 12;
+  if (secret.size() <= window) return text.find(secret) != std::string::npos;
+  for (std::size_t at = 0; at + window <= secret.size(); ++at) {
+    if (text.find(secret.substr(at, window)) != std::string::npos) return true;
+  }
+  return false;
+}
+
 /// Groups and profiles held in memory.
 class FakeDirectory final : public workflows::Directory {
  public:
