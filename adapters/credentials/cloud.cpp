@@ -38,17 +38,32 @@ std::shared_ptr<spdlog::logger> logger_for(const std::string& type) {
 
 }  // namespace
 
-Attempts::Attempts(workflows::Seconds budget) : deadline_(Clock::now() + budget) {}
+Attempts::Attempts(workflows::Seconds budget) : budget_(budget), deadline_(Clock::now() + budget) {}
 
 bool Attempts::pause(std::optional<Millis> hint) {
   // A service's hint is a floor, not an exact time: a "Retry-After: 0" must not become a tight
   // loop, and jitter keeps parallel workers from retrying in step.
   Millis wait = std::max(hint.value_or(Millis{0}), jittered(next_backoff_));
   next_backoff_ = std::min(next_backoff_ * 2, max_backoff);
-  if (Clock::now() + wait >= deadline_) return false;
+  auto left = std::chrono::duration_cast<Millis>(deadline_ - Clock::now());
+  if (hint && *hint >= left) return false;  // the service itself says not before the deadline
+  if (wait >= left) {
+    // Rather than give up with time in hand, wait until one short last call still fits.
+    constexpr Millis last_call{500};
+    if (left <= last_call) return false;
+    wait = left - last_call;
+  }
   std::this_thread::sleep_for(wait);
   ++count_;
   return true;
+}
+
+void Attempts::give_up(const CloudError& last) const {
+  std::string message = last.what();
+  while (!message.empty() && message.back() == '.') message.pop_back();
+  throw CloudError(message + "; gave up after " + std::to_string(count_) + (count_ == 1 ? " try" : " tries") +
+                       " when the backend's timeout (" + workflows::format_duration(budget_) + ") ran out",
+                   false);
 }
 
 Millis Attempts::time_for_one_call(Millis cap) const {

@@ -39,15 +39,21 @@ class Attempts {
  public:
   explicit Attempts(workflows::Seconds budget);
 
-  /// Sleeps before the next attempt: the service's hint, or exponential backoff with jitter.
-  /// False when that would pass the budget.
+  /// Sleeps before the next attempt: the service's hint, or exponential backoff with jitter,
+  /// shortened to leave one last attempt before the deadline. False when even that would pass
+  /// the budget (or the service asks to wait past it).
   bool pause(std::optional<Millis> hint = std::nullopt);
+
+  /// Throws `last` with the budget's end added: a timeout, not the last error alone, is why the
+  /// call stopped. The thrown error is final, so an enclosing retry loop passes it on.
+  [[noreturn]] void give_up(const CloudError& last) const;
 
   /// The time left, at most `cap`, for one HTTP exchange.
   Millis time_for_one_call(Millis cap = Millis{30000}) const;
   int count() const { return count_; }
 
  private:
+  workflows::Seconds budget_;
   std::chrono::steady_clock::time_point deadline_;
   Millis next_backoff_{250};
   int count_ = 1;
@@ -61,7 +67,8 @@ auto retrying(Attempts& attempts, Attempt attempt) {
     try {
       return attempt(attempts);
     } catch (const CloudError& error) {
-      if (!error.retryable() || !attempts.pause(error.retry_after())) throw;
+      if (!error.retryable()) throw;
+      if (!attempts.pause(error.retry_after())) attempts.give_up(error);
     }
   }
 }

@@ -22,13 +22,14 @@ const CONSOLE_URL = 'https://access.internal.example.com/sessions/console?team=o
 
 /// Starts FakeHttpBackend (TLS, base path /jit) and a jitbot config whose backend "cloud" posts to
 /// it, then runs fn({fake, dir, shell}). options.env(fake) gives jitbot's extra environment
-/// (default: JITBOT_HTTP_SECRET = the receiver's secret); options.backendExtra is more TOML.
-async function withReceiver(fn, { env = (fake) => ({ JITBOT_HTTP_SECRET: fake.secret }), backendExtra = '' } = {}) {
+/// (default: JITBOT_HTTP_SECRET = the receiver's secret); options.backendExtra is more TOML;
+/// options.timeout is the backend's timeout.
+async function withReceiver(fn, { env = (fake) => ({ JITBOT_HTTP_SECRET: fake.secret }), backendExtra = '', timeout = '20s' } = {}) {
   const fake = await new FakeHttpBackend({ consoleUrl: CONSOLE_URL }).start();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-http-e2e-'));
   try {
     const backend = ['[[backends]]', 'name = "cloud"', 'type = "http"', `url = ${toml(fake.baseUrl)}`,
-      `ca_file = ${toml(fake.caFile)}`, 'timeout = "20s"', backendExtra].join('\n');
+      `ca_file = ${toml(fake.caFile)}`, `timeout = ${toml(timeout)}`, backendExtra].join('\n');
     const { file } = writeConfig({ dir, backend, role: { provider: 'platform', name: 'db-admin', scopes: ['orders'] } });
     await fn({ fake, dir, shell: (lines) => runShell(file, lines, { env: env(fake) }) });
   } finally {
@@ -152,3 +153,42 @@ test('secret_env names the variable the secret is read from', async () => {
     backendExtra: 'secret_env = "PLATFORM_JIT_SECRET"',
   });
 });
+
+// A receiver that stays down: jitbot retries within the backend's timeout, using all of it (a
+// backoff that would pass the deadline is cut short for one last try), then gives up saying so.
+// With Retry-After: 1 it stops once the service's own wait would pass the deadline (2 s in).
+// The bounds are wide for a loaded machine; what matters to the requester is an answer about when
+// the timeout says, not much sooner (access given up on too early) and not never.
+for (const { retryAfter, atLeastSeconds } of [{ retryAfter: undefined, atLeastSeconds: 2.2 }, { retryAfter: 1, atLeastSeconds: 1.9 }]) {
+  const hint = retryAfter === undefined ? 'no Retry-After' : `Retry-After: ${retryAfter}`;
+  test(`a receiver answering 503 (${hint}) until timeout = "3s" runs out: the grant fails in time, naming the 503, and nothing stays granted`, async () => {
+    await withReceiver(async ({ fake, shell }) => {
+      // The receiver grants, but its answer never gets back (a proxy in front of it answers 503):
+      // the access exists on the receiver's side, so giving up must also take it away.
+      fake.failNext(503, { times: Infinity, action: 'grant', afterProcessing: true, retryAfter, error: 'upstream timed out' });
+      const result = await shell(grantOnly());
+      assertOk(result);
+      const id = requestIdIn(result.stdout);
+      const line = backendLine(result, 'grant', id);
+      assert.match(line, /FAILED — .*HTTP 503.*gave up after \d+ tries when the backend's timeout \(3s\) ran out/,
+        'the grant fails with a message naming the 503 and the timeout that ended the retries');
+      assert.match(dmsTo(result.stdout, USERS.alice.id).join('\n'), /grant failed: .*HTTP 503/, 'Alice is told the grant failed and why');
+
+      const grants = fake.calls.filter((c) => c.action === 'grant');
+      const cleanup = fake.calls.find((c) => c.action === 'revoke');
+      assert.ok(grants.length >= 3, `a persistent 503 is retried while the timeout lasts (${grants.length} grant calls)`);
+      assert.ok(grants.every((c) => c.status === 503), 'precondition: every grant call got the 503');
+      assert.ok(cleanup, `after giving up jitbot removes what the receiver may have granted:\n${result.stdout}`);
+      assert.ok(grants.every((c) => c.at <= cleanup.at), 'no grant call comes after jitbot gave up');
+      const seconds = (cleanup.at - grants[0].at) / 1000;
+      assert.ok(seconds >= atLeastSeconds, `the grant keeps retrying until its 3 s timeout is nearly spent before giving up, not ${seconds} s`);
+      assert.ok(seconds < 20, `the grant gives up when its 3 s timeout runs out, not after ${seconds} s`);
+
+      assert.equal(fake.grants().length, 1, 'precondition: the receiver granted (idempotently) though its answers were lost');
+      assert.equal(fake.grants()[0].active, false, 'nothing stays granted after the grant failed');
+      assert.match(backendLine(result, 'revoke', id), /: ok/, 'the clean-up revoke succeeds');
+      const cardLines = result.stdout.split('\n').filter((l) => l.trim().startsWith('Grant failed:'));
+      assert.match(cardLines.at(-1) || '', /HTTP 503.*Nothing is granted/, `the card ends saying the grant failed and nothing is granted:\n${result.stdout}`);
+    }, { timeout: '3s' });
+  });
+}

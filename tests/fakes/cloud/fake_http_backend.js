@@ -38,7 +38,7 @@ class FakeHttpBackend {
     this.secret = options.secret || crypto.randomBytes(24).toString('hex');
     this.basePath = options.basePath ?? '/jit';
     this.consoleUrl = options.consoleUrl || null;
-    this.calls = []; // {action, path, status, verified, error, document, headers}
+    this.calls = []; // {action, path, status, verified, error, document, headers, at (ms since the epoch, on arrival)}
     this.records = new Map(); // request_id → grant record
     this.faults = [];
     this.nextGrant = 1;
@@ -60,10 +60,21 @@ class FakeHttpBackend {
     await this.server?.close();
   }
 
-  /// The next call fails with `code`; options {retryAfter, error, afterProcessing}. By default it
-  /// fails before any check; afterProcessing: true carries the call out first, then fails the reply.
-  failNext(code, options = {}) {
-    this.faults.push({ code, ...options });
+  /// The next call fails with `code`; options {retryAfter, error, afterProcessing, times, action}. By
+  /// default it fails before any check; afterProcessing: true carries the call out first, then fails
+  /// the reply. times (default 1) is how many calls fail this way, Infinity for a receiver that stays
+  /// down; action ('grant' or 'revoke') limits the fault to calls to that endpoint.
+  failNext(code, { times = 1, ...options } = {}) {
+    this.faults.push({ code, times, ...options });
+  }
+
+  /// The first pending fault for a call to `action`, counted as used; null if none applies.
+  takeFault(action) {
+    const i = this.faults.findIndex((f) => !f.action || f.action === action);
+    if (i < 0) return null;
+    const fault = this.faults[i];
+    if (--fault.times <= 0) this.faults.splice(i, 1);
+    return fault;
   }
 
   /// Grant records (copies): {grant_id, request_id, role, scope, email, active, granted_at, revoked_at, grant_calls}.
@@ -76,7 +87,7 @@ class FakeHttpBackend {
   handle(req, body, res) {
     const url = new URL(req.url, 'http://fake');
     const action = url.pathname === `${this.basePath}/grant` ? 'grant' : url.pathname === `${this.basePath}/revoke` ? 'revoke' : null;
-    const call = { action, path: url.pathname, status: 0, verified: false, error: null, document: null, headers: req.headers };
+    const call = { action, path: url.pathname, status: 0, verified: false, error: null, document: null, headers: req.headers, at: Date.now() };
     this.calls.push(call);
     const reply = (code, value, headers) => {
       call.status = code;
@@ -84,7 +95,7 @@ class FakeHttpBackend {
       sendJson(res, code, value, headers);
     };
 
-    const fault = this.faults.shift();
+    const fault = this.takeFault(action);
     if (fault && !fault.afterProcessing) return this.replyFault(reply, fault);
     if (!action) return reply(404, { error: `no such endpoint ${url.pathname}` });
     if (req.method !== 'POST') return reply(405, { error: 'use POST' });

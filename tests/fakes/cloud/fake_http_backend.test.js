@@ -138,3 +138,31 @@ test('failNext afterProcessing: the grant happens, the reply is lost; the retry 
     assert.equal(fake.grants().length, 1);
   });
 });
+
+test('failNext times and action: a receiver that stays down for grants only, with each call timed on arrival', async () => {
+  await withReceiver(async (fake) => {
+    fake.failNext(503, { times: Infinity, action: 'grant', afterProcessing: true, error: 'upstream timed out' });
+    const before = Date.now();
+    for (let i = 0; i < 3; i++) {
+      const failed = await post(fake, 'grant', documentFor('grant'));
+      assert.deepEqual([failed.status, failed.body], [503, { error: 'upstream timed out' }], `grant call ${i + 1} still fails`);
+    }
+    assert.equal(fake.grants().length, 1, 'afterProcessing: each lost reply still granted, idempotently');
+    assert.equal(fake.grants()[0].grant_calls, 3);
+    const revoked = await post(fake, 'revoke', documentFor('revoke'));
+    assert.equal(revoked.status, 200, 'a grant-only fault leaves revokes alone');
+    assert.equal(fake.grants()[0].active, false);
+    assert.equal((await post(fake, 'grant', documentFor('grant'))).status, 503, 'times: Infinity never runs out');
+    assert.ok(fake.calls.every((c) => c.at >= before && c.at <= Date.now()), 'every call records when it arrived');
+    assert.ok(fake.calls.every((c, i) => i === 0 || c.at >= fake.calls[i - 1].at), 'arrival times follow the call order');
+  });
+});
+
+test('failNext times: a count of failures, then normal service', async () => {
+  await withReceiver(async (fake) => {
+    fake.failNext(502, { times: 2 });
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await post(fake, 'grant', documentFor('grant'))).status);
+    assert.deepEqual(statuses, [502, 502, 200]);
+  });
+});
