@@ -143,11 +143,26 @@ BackendResult AzureBackend::accepted(const BackendCall& call, bool assign, const
   auto reply = nlohmann::json::parse(response.body, nullptr, false);
   std::string status = reply.is_object() ? reply.value("properties", nlohmann::json::object()).value("status", "") : "";
   BackendResult result;
-  // Statuses of a request that ended without doing what it asked.
-  static const std::set<std::string> refused{"Failed", "Denied", "Canceled", "Invalid", "TimedOut"};
-  if (refused.count(status) || (assign && status == "Revoked")) {
+  // Statuses of a request that did what it asked, or is provisioning it with nothing left to
+  // decide. Anything else (Failed, Denied, Canceled, AdminDenied, TimedOut, and PendingApproval or
+  // PendingAdminDecision: someone in Azure would still have to approve) is not access granted.
+  static const std::set<std::string> done{"",
+                                          "Accepted",
+                                          "Granted",
+                                          "Provisioned",
+                                          "AdminApproved",
+                                          "ScheduleCreated",
+                                          "PendingProvisioning",
+                                          "ProvisioningStarted",
+                                          "PendingScheduleCreation",
+                                          "PendingExternalProvisioning"};
+  if (!done.count(status) && !(!assign && (status == "Revoked" || status == "PendingRevocation"))) {
     result.error = std::string("Azure PIM did not ") + (assign ? "assign " : "remove ") + call.role + " on " +
-                   scope(call) + ": the request is " + status + ".";
+                   scope(call) + ": the request is " + status +
+                   (status.rfind("Pending", 0) == 0
+                        ? ", waiting for a decision in Azure; have the role's PIM settings let jitbot assign it "
+                          "without approval"
+                        : "");
     return result;
   }
   result.ok = true;

@@ -10,7 +10,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { FakeAzure, durationSeconds, GUID } = require('../fakes/cloud/fake_azure');
 const { makeTestCertificate } = require('../fakes/cloud/fake_server');
-const { USERS, writeConfig, runShell, approvalStory, backendLines, toml } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, dmsTo } = require('./shell_harness');
 
 const SUBSCRIPTION = '6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b';
 const SCOPE = `/subscriptions/${SUBSCRIPTION}`;
@@ -270,4 +270,71 @@ test('scope tricks (a .. segment, a query, an encoded ..) are refused at request
       assert.deepEqual(fake.calls, [], `${scope} reached Azure`);
     });
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Requests that end without doing what they asked
+// ---------------------------------------------------------------------------------------------
+
+/** What jitbot says when PIM answered that the AdminAssign request ended with `status`. */
+const notAssigned = (status, scope = SCOPE) => `Azure PIM did not assign Contributor on ${scope}: the request is ${status}`;
+
+/** The grant failed with `message`, Alice was told so, and no Contributor assignment is left. */
+function assertGrantFailedWith(result, fake, message) {
+  const grants = backendLines(result.stdout, 'grant');
+  assert.equal(grants.length, 1, `one grant attempt:\n${result.stdout}${result.stderr}`);
+  assert.match(grants[0], /: FAILED/, `the grant failed: ${grants[0]}`);
+  assert.ok(grants[0].includes(message), `the grant's error says "${message}": ${grants[0]}`);
+  const dms = dmsTo(result.stdout, USERS.alice.id);
+  assert.ok(dms.some((dm) => /grant failed/.test(dm) && dm.includes(message)),
+    `Alice is told the grant failed, naming the request's state:\n${dms.join('\n---\n')}`);
+  assert.ok(!dms.some((dm) => /Your access is active/.test(dm)), 'Alice is never told her access is active');
+  assert.deepEqual(fake.activeAssignments(), [], 'nothing stays assigned');
+  // The clean-up after the failed grant finds nothing to remove, and says so.
+  const revokes = backendLines(result.stdout, 'revoke');
+  assert.ok(revokes.length >= 1, `jitbot cleans up after the failed grant:\n${result.stdout}`);
+  assert.match(revokes.at(-1), /: ok/, revokes.at(-1));
+  assert.match(result.stdout, new RegExp(`${result.requestId}\\s+GRANT_FAILED`), 'the request is listed as GRANT_FAILED');
+}
+
+test('an AdminAssign that PIM answers as Failed, Denied or Canceled fails the grant with a message naming that state; nothing stays assigned', async () => {
+  for (const status of ['Failed', 'Denied', 'Canceled']) {
+    await withFake(async (fake) => {
+      fake.endNextRequestAs(status);
+      const result = await session(fake, { moreLines: [`/as ${USERS.alice.id}`, '/jit list --mine'] });
+      assert.equal(result.code, 0, result.stderr);
+      const [assign] = byType(fake, 'AdminAssign');
+      assert.equal(assign?.status, 201, `PIM created the request (and it ended ${status})`);
+      assert.equal(fake.request(assign.name).properties.status, status);
+      assertGrantFailedWith(result, fake, notAssigned(status));
+      assertNoSecret(result);
+    });
+  }
+});
+
+test('an AdminAssign that waits for approval in PIM (PendingApproval) is not access: the grant fails and says a decision is pending in Azure', async () => {
+  await withFake(async (fake) => {
+    fake.holdNextRequest();
+    const result = await session(fake, { moreLines: [`/as ${USERS.alice.id}`, '/jit list --mine'] });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(byType(fake, 'AdminAssign')[0]?.status, 201, 'PIM took the request and holds it for approval');
+    assertGrantFailedWith(result, fake, `${notAssigned('PendingApproval')}, waiting for a decision in Azure`);
+  });
+});
+
+test('a grant whose answer was lost and whose pending request was then cancelled fails naming Canceled (read back after RoleAssignmentRequestExists); nothing is assigned', async () => {
+  await withFake(async (fake) => {
+    // The AdminAssign waits for a decision, its answer is lost, and someone cancels it meanwhile.
+    fake.holdNextRequest();
+    fake.dropResponseAfterNextPut();
+    fake.onCall((call) => call.status === 'dropped' && fake.cancelRequest(call.name));
+    const result = await session(fake, { moreLines: [`/as ${USERS.alice.id}`, '/jit list --mine'] });
+    assert.equal(result.code, 0, result.stderr);
+    const assigns = byType(fake, 'AdminAssign');
+    assert.deepEqual(assigns.map((c) => c.status ?? c.code), ['dropped', 400], 'the re-send met RoleAssignmentRequestExists');
+    assert.equal(assigns[1].code, 'RoleAssignmentRequestExists');
+    assert.ok(fake.calls.some((c) => c.method === 'GET' && c.name === assigns[0].name && c.status === 200),
+      'jitbot read back the request it had sent');
+    assertGrantFailedWith(result, fake, notAssigned('Canceled'));
+  });
 });

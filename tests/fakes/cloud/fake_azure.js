@@ -2,6 +2,7 @@
 // so jitbot's azure backend can be run against it.
 //
 //   PUT|GET {scope}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{name}?api-version=…
+//   POST    {scope}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{name}/cancel?api-version=…
 //   scope = /subscriptions/{guid}[/resourceGroups/{rg}[/providers/…]]
 //
 // What it enforces, and where the behaviour comes from:
@@ -18,6 +19,17 @@
 // - Enum values that do not parse (requestType, expiration type) are 400 InvalidRequestContent,
 //   the .NET deserialiser's complaint. Codes marked "fake's own" below are this fake's naming for
 //   checks whose real code is not documented.
+// - A request's properties.status is one of ARM's RequestStatus values (Accepted, PendingEvaluation,
+//   Granted, Denied, PendingProvisioning, Provisioned, PendingRevocation, Revoked, Canceled, Failed,
+//   PendingApprovalProvisioning, PendingApproval, FailedAsResourceIsLocked, PendingAdminDecision,
+//   AdminApproved, AdminDenied, TimedOut, ProvisioningStarted, Invalid, …). A request carried out is
+//   Provisioned (assign) or Revoked (remove). A request can also be answered 201 and still end without
+//   doing anything: endNextRequestAs(status) makes the next one end so (Denied, Failed, …), and
+//   holdNextRequest() leaves the next one PendingApproval until the Cancel operation (POST …/cancel,
+//   200 with no body) ends it Canceled; cancelling a request that is not pending is 400
+//   RequestCannotBeCancelled "Request is not in cancellable state." (as EasyPIM, kayasax/EasyPIM#79,
+//   met it). A re-sent PUT of such a request's name still gets RoleAssignmentRequestExists, and a GET
+//   shows how it ended.
 'use strict';
 const crypto = require('node:crypto');
 const { FakeServer, sendJson } = require('./fake_server');
@@ -29,8 +41,12 @@ const REQUEST_TYPES = ['AdminAssign', 'AdminRemove', 'AdminUpdate', 'AdminExtend
 const ASSIGNS = ['AdminAssign', 'SelfActivate'];
 const REMOVES = ['AdminRemove', 'SelfDeactivate'];
 const RESOURCE_TYPE = 'Microsoft.Authorization/RoleAssignmentScheduleRequests';
-const ROUTE = /^(\/subscriptions\/([^/]+)(?:\/resourceGroups\/[^/]+(?:\/providers\/.+?)?)?)\/providers\/Microsoft\.Authorization\/roleAssignmentScheduleRequests\/([^/]+)$/i;
+const ROUTE = /^(\/subscriptions\/([^/]+)(?:\/resourceGroups\/[^/]+(?:\/providers\/.+?)?)?)\/providers\/Microsoft\.Authorization\/roleAssignmentScheduleRequests\/([^/]+)(\/cancel)?$/i;
 const ROLE_DEFINITION_ID = /^(.*)\/providers\/Microsoft\.Authorization\/roleDefinitions\/([^/]+)$/i;
+// RequestStatus values of a request that ended without doing what it asked (endNextRequestAs).
+const UNDONE_STATUSES = ['Denied', 'Failed', 'FailedAsResourceIsLocked', 'Canceled', 'AdminDenied', 'TimedOut', 'Invalid'];
+// A request waiting for someone's decision: nothing is assigned or removed yet, and it may be cancelled.
+const PENDING_STATUSES = ['PendingApproval', 'PendingAdminDecision', 'PendingEvaluation'];
 const ISO_DURATION = /^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/;
 
 // Built-in roles every tenant has (IDs are Azure's).
@@ -67,6 +83,7 @@ class FakeAzure {
     this.calls = []; // {method, path, scope, name, apiVersion, auth, at (ms), body, status, code?}
     this.faults = []; // ArmErrors, answered once the token and api-version have been checked
     this.dropAfterNextPut = false;
+    this.outcomes = []; // statuses the next valid PUTs end in instead of being carried out
     this.listeners = [];
   }
 
@@ -118,6 +135,33 @@ class FakeAzure {
     this.dropAfterNextPut = true;
   }
 
+  /// The next valid PUT (one that passes every check) ends with `status`, one of UNDONE_STATUSES
+  /// (Denied, Failed, Canceled, …), instead of being carried out: it is stored and answered 201 with
+  /// that status, and no assignment is made or removed.
+  endNextRequestAs(status) {
+    if (!UNDONE_STATUSES.includes(status)) throw new Error(`not a status of a request that did nothing: ${status}`);
+    this.outcomes.push(status);
+  }
+
+  /// The next valid PUT waits for a decision: stored and answered 201 with status PendingApproval,
+  /// nothing assigned or removed, until cancelRequest (or POST …/cancel) ends it Canceled.
+  holdNextRequest() {
+    this.outcomes.push('PendingApproval');
+  }
+
+  /// Cancels the pending request named `name` (at any scope) as ARM's Cancel operation would.
+  cancelRequest(name) {
+    const stored = [...this.requests.values()].find((r) => r.name.toLowerCase() === name.toLowerCase());
+    if (!stored) throw new Error(`no request named ${name}`);
+    this.cancel(stored.id);
+  }
+
+  /// The stored request resource named `name` (a copy), or undefined.
+  request(name) {
+    const stored = [...this.requests.values()].find((r) => r.name.toLowerCase() === name.toLowerCase());
+    return stored && clone(stored);
+  }
+
   /// fn(call, fake) runs after each call is answered.
   onCall(fn) {
     this.listeners.push(fn);
@@ -134,7 +178,7 @@ class FakeAzure {
     const path = decodeURIComponent(url.pathname);
     const route = ROUTE.exec(path);
     const call = {
-      method: req.method, path, scope: route?.[1], name: route?.[3],
+      method: req.method, path, scope: route?.[1], name: route?.[3], operation: route?.[4] ? 'cancel' : undefined,
       apiVersion: url.searchParams.get('api-version'), auth: this.authOf(req), at: Date.now(),
     };
     this.calls.push(call);
@@ -145,6 +189,9 @@ class FakeAzure {
         this.dropAfterNextPut = false;
         call.status = 'dropped';
         res.destroy();
+      } else if (resource === undefined) {
+        res.writeHead(status, { 'content-length': 0, 'x-ms-request-id': crypto.randomUUID() });
+        res.end();
       } else {
         sendJson(res, status, resource, { 'x-ms-request-id': crypto.randomUUID() });
       }
@@ -171,6 +218,11 @@ class FakeAzure {
     if (!route) throw new ArmError(404, 'NotFound', `No route for ${req.method} ${call.path}.`);
     if (!GUID.test(route[2])) throw badRequest('InvalidSubscriptionId', `The provided subscription identifier '${route[2]}' is malformed or invalid.`);
     const id = `${call.scope}/providers/${RESOURCE_TYPE}/${call.name}`;
+    if (call.operation === 'cancel') {
+      if (req.method !== 'POST') throw new ArmError(405, 'MethodNotAllowed', `The requested resource does not support http method '${req.method}'.`);
+      this.cancel(id);
+      return [200, undefined];
+    }
     if (req.method === 'GET') return [200, this.read(id)];
     if (req.method !== 'PUT') throw new ArmError(405, 'MethodNotAllowed', `The requested resource does not support http method '${req.method}'.`);
     const body = parseBody(rawBody);
@@ -201,9 +253,19 @@ class FakeAzure {
       throw badRequest('RoleAssignmentRequestExists', `A role assignment request with Id: ${call.name} already exists.`);
     }
     const properties = this.checkProperties(call.scope, body);
-    const resource = this.apply(id, call, properties);
+    const outcome = this.outcomes.shift();
+    // A request that ends undone (or waits) assigns and removes nothing.
+    const resource = outcome ? this.resource(id, call, properties, outcome) : this.apply(id, call, properties);
     this.requests.set(id.toLowerCase(), resource);
     return clone(resource);
+  }
+
+  /// ARM's Cancel operation: a pending request ends Canceled; any other is not cancellable.
+  cancel(id) {
+    const stored = this.requests.get(id.toLowerCase());
+    if (!stored) throw new ArmError(404, 'RoleAssignmentScheduleRequestNotFound', `The role assignment schedule request '${id}' was not found.`);
+    if (!PENDING_STATUSES.includes(stored.properties.status)) throw badRequest('RequestCannotBeCancelled', 'Request is not in cancellable state.');
+    stored.properties.status = 'Canceled';
   }
 
   checkProperties(scope, body) {
@@ -349,4 +411,4 @@ function endOf(start, expiration) {
   return null;
 }
 
-module.exports = { FakeAzure, durationSeconds, GUID, BUILT_IN_ROLES, SUPPORTED_API_VERSIONS };
+module.exports = { FakeAzure, durationSeconds, GUID, BUILT_IN_ROLES, SUPPORTED_API_VERSIONS, UNDONE_STATUSES };

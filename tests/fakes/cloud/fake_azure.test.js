@@ -322,6 +322,66 @@ test('dropResponseAfterNextPut: the request is carried out but the answer lost; 
   });
 });
 
+test('endNextRequestAs: the next request is answered 201 with Denied, Failed or Canceled and assigns or removes nothing; GET keeps the status; its name stays taken', async () => {
+  await withFake({}, async (fake) => {
+    for (const status of ['Denied', 'Failed', 'Canceled']) {
+      const name = crypto.randomUUID();
+      fake.endNextRequestAs(status);
+      const ended = await put(fake, assignProperties(), { name });
+      assert.equal(ended.status, 201, `an AdminAssign that ends ${status} is still created: ${JSON.stringify(ended.body)}`);
+      assert.equal(ended.body.properties.status, status, 'the answer carries the final status');
+      assert.deepEqual(fake.activeAssignments(), [], `an AdminAssign that ended ${status} assigned nothing`);
+      assert.equal((await send('GET', requestUrl(fake, { name }))).body.properties.status, status, 'GET shows how it ended');
+      assertArmError(await put(fake, assignProperties(), { name }), 400, 'RoleAssignmentRequestExists');
+    }
+    // Once the outcome is used, requests are carried out again; a removal can end undone too.
+    assert.equal((await put(fake, assignProperties())).body.properties.status, 'Provisioned');
+    fake.endNextRequestAs('Failed');
+    const removeProps = { principalId: ALICE, roleDefinitionId: roleDefinitionId(), requestType: 'AdminRemove', justification: 'expired' };
+    assert.equal((await put(fake, removeProps)).body.properties.status, 'Failed');
+    assert.equal(fake.activeAssignments().length, 1, 'an AdminRemove that ended Failed removed nothing');
+    // An invalid request is refused as before, and does not use up the outcome.
+    fake.endNextRequestAs('Denied');
+    assertArmError(await put(fake, assignProperties({ requestType: 'AdminGrant' })), 400, 'InvalidRequestContent');
+    assert.equal((await put(fake, assignProperties({ principalId: crypto.randomUUID() }))).body.properties.status, 'Denied');
+    assert.throws(() => fake.endNextRequestAs('Provisioned'), /not a status of a request that did nothing/);
+  });
+});
+
+test('holdNextRequest and Cancel: PendingApproval assigns nothing; POST …/cancel (200, no body) ends it Canceled; a request not pending is RequestCannotBeCancelled', async () => {
+  await withFake({}, async (fake) => {
+    const name = crypto.randomUUID();
+    fake.holdNextRequest();
+    const pending = await put(fake, assignProperties(), { name });
+    assert.equal(pending.status, 201);
+    assert.equal(pending.body.properties.status, 'PendingApproval');
+    assert.deepEqual(fake.activeAssignments(), [], 'a pending request assigned nothing');
+
+    const cancelUrl = requestUrl(fake, { name }).replace('?', '/cancel?');
+    const cancelled = await send('POST', cancelUrl);
+    assert.equal(cancelled.status, 200);
+    assert.equal(cancelled.body, null, 'Cancel answers with no body');
+    assert.equal((await send('GET', requestUrl(fake, { name }))).body.properties.status, 'Canceled');
+    assert.deepEqual(fake.activeAssignments(), []);
+
+    const again = await send('POST', cancelUrl);
+    assertArmError(again, 400, 'RequestCannotBeCancelled');
+    assert.equal(again.body.error.message, 'Request is not in cancellable state.');
+    const done = crypto.randomUUID();
+    assert.equal((await put(fake, assignProperties(), { name: done })).body.properties.status, 'Provisioned');
+    assertArmError(await send('POST', requestUrl(fake, { name: done }).replace('?', '/cancel?')), 400, 'RequestCannotBeCancelled');
+    assertArmError(await send('POST', requestUrl(fake).replace('?', '/cancel?')), 404, 'RoleAssignmentScheduleRequestNotFound');
+    assertArmError(await send('GET', cancelUrl), 405, 'MethodNotAllowed');
+
+    // The test control does what the operation does.
+    const held = crypto.randomUUID();
+    fake.holdNextRequest();
+    await put(fake, assignProperties({ principalId: crypto.randomUUID() }), { name: held });
+    fake.cancelRequest(held);
+    assert.equal(fake.request(held).properties.status, 'Canceled');
+  });
+});
+
 test('onCall and setToken let a test rotate the token mid-session; TLS with the test certificate', async () => {
   const cert = makeTestCertificate();
   await withFake({ tls: { key: cert.key, cert: cert.cert } }, async (fake) => {
