@@ -170,7 +170,8 @@ struct SlackClient::Impl {
         response = co_await http.send(*url, request, settings.call_timeout);
         sent = true;
       } catch (const std::exception& e) {
-        result.error = std::string("network: ") + e.what();
+        // The host, so a certificate refused for another name says which name jitbot dialled.
+        result.error = "network: " + url->host + ":" + url->port + ": " + e.what();
       }
       if (!sent) {
         if (last) co_return result;

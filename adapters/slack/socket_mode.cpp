@@ -282,7 +282,7 @@ asio::awaitable<std::shared_ptr<SocketSession>> SocketMode::connect_once() {
       co_return nullptr;
     }
   } catch (const std::exception& e) {
-    logger()->warn("socket {} could not connect: {}; retrying", id, e.what());
+    logger()->warn("socket {} could not connect to {}:{}: {}; retrying", id, url->host, url->port, e.what());
     co_return nullptr;
   }
   ++stats_.connections_opened;

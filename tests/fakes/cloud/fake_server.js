@@ -3,6 +3,7 @@
 'use strict';
 const http = require('node:http');
 const https = require('node:https');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -16,8 +17,9 @@ class FakeServer {
     this.handler = handler;
     const tls = options.tls === true ? makeTestCertificate() : options.tls || null;
     this.tls = tls && { key: tls.key, cert: tls.cert };
-    this.caPem = tls ? tls.cert : null;
-    this.caFile = tls ? tls.certFile || null : null;
+    // A certificate issued by a test CA (issueTestCertificate) is trusted through that CA.
+    this.caPem = tls ? tls.caPem || tls.cert : null;
+    this.caFile = tls ? tls.caFile || tls.certFile || null : null;
     this.requests = []; // {method, url, headers, body (string)}
     this.server = null;
     this.url = null; // "http(s)://127.0.0.1:PORT" (no trailing slash)
@@ -76,4 +78,38 @@ function makeTestCertificate() {
   return { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8'), certFile, dir };
 }
 
-module.exports = { FakeServer, sendJson, sendText, makeTestCertificate };
+/// A throwaway certificate authority, written to a temp folder: a client that trusts its certFile
+/// (a config's ca_file) accepts every certificate issueTestCertificate signs with it, but only for
+/// the host names each one names. Returns {key, cert, keyFile, certFile, dir}.
+function makeTestCA(commonName = 'jitbot test CA') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-fake-ca-'));
+  const keyFile = path.join(dir, 'ca-key.pem');
+  const certFile = path.join(dir, 'ca.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', `/CN=${commonName}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { stdio: 'ignore' });
+  return { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8'), keyFile, certFile, dir };
+}
+
+/// A server certificate signed by `ca` (from makeTestCA) and valid only for `altNames`, the
+/// subjectAltName entries, e.g. ['DNS:wrong.example'] or ['IP:127.0.0.1', 'DNS:localhost']. It is not
+/// a CA itself. Returns {key, cert, certFile, caPem, caFile, altNames}: give {key, cert} (or the
+/// whole object) to a server, and caFile to the client.
+function issueTestCertificate(ca, altNames) {
+  const keyFile = path.join(ca.dir, `leaf-${crypto.randomBytes(6).toString('hex')}-key.pem`);
+  const csrFile = keyFile.replace(/-key\.pem$/, '.csr');
+  const certFile = keyFile.replace(/-key\.pem$/, '.pem');
+  const extFile = keyFile.replace(/-key\.pem$/, '.ext');
+  const commonName = altNames[0].replace(/^[A-Z]+:/, '');
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', keyFile, '-out', csrFile, '-subj', `/CN=${commonName}`], { stdio: 'ignore' });
+  fs.writeFileSync(extFile, [`subjectAltName=${altNames.join(',')}`, 'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth', ''].join('\n'));
+  execFileSync('openssl', ['x509', '-req', '-in', csrFile, '-CA', ca.certFile, '-CAkey', ca.keyFile,
+    '-set_serial', `0x${crypto.randomBytes(8).toString('hex')}`, '-days', '2', '-extfile', extFile, '-out', certFile],
+  { stdio: 'ignore' });
+  return { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8'), certFile, caPem: ca.cert,
+    caFile: ca.certFile, altNames: [...altNames] };
+}
+
+module.exports = { FakeServer, sendJson, sendText, makeTestCertificate, makeTestCA, issueTestCertificate };
