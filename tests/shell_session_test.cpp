@@ -184,9 +184,25 @@ TEST_CASE("the audit CLI: a keyed trail verifies, a cut or edited one does not, 
   CHECK_THAT(exported.output, Catch::Contains("\"action\":\"refused_approve\"") && Catch::Contains("\"U0MALLORY\""));
   CHECK(run(jitbot + "audit export --since yesterday" + with_config).exit_code == 2);
 
-  // Cut the last record off: the rest is a valid chain, but the anchor beside the database says more.
   auto database = dir.path() / "jitbot.db";
   REQUIRE(std::filesystem::exists(database));
+  // Someone with the database file rewrites what a record says, as sqlite3 would: verify names it.
+  {
+    SQLite::Database db(database.string(), SQLite::OPEN_READWRITE);
+    std::string original_detail = db.execAndGet("SELECT detail FROM audit WHERE sequence = 2").getString();
+    db.exec("UPDATE audit SET detail = 'nothing to see' WHERE sequence = 2");
+    auto edited = run(env + jitbot + "audit verify" + with_config);
+    INFO(edited.output);
+    CHECK(edited.exit_code == 1);
+    CHECK_THAT(edited.output, Catch::Contains("record 2 was altered after it was written"));
+    CHECK_THAT(edited.output, !Catch::Contains("record 3"));  // the first bad record, not a later one
+    SQLite::Statement put_back(db, "UPDATE audit SET detail = ? WHERE sequence = 2");
+    put_back.bind(1, original_detail);
+    put_back.exec();
+  }
+  REQUIRE(run(env + jitbot + "audit verify" + with_config).exit_code == 0);
+
+  // Cut the last record off: the rest is a valid chain, but the anchor beside the database says more.
   SQLite::Database(database.string(), SQLite::OPEN_READWRITE)
       .exec("DELETE FROM audit WHERE sequence = (SELECT MAX(sequence) FROM audit)");
   auto cut = run(env + jitbot + "audit verify" + with_config);

@@ -15,7 +15,7 @@ const https = require('node:https');
 const { execFile } = require('node:child_process');
 const { FakeAws } = require('../fakes/cloud/fake_aws');
 const { makeTestCertificate } = require('../fakes/cloud/fake_server');
-const { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml } = require('./shell_harness');
+const { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml, databaseBytes, dmsTo } = require('./shell_harness');
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -120,14 +120,36 @@ function assertSessionRan(run) {
   assert.ok(run.id, `no request was submitted:\n${run.stdout}\n${run.stderr}`);
 }
 
-/** Secrets must never reach the terminal, the log or the database. */
+/**
+ * A secret cut short still leaks: a truncated error message can carry the start of a session token.
+ * So a secret counts as shown when any LEAK_WINDOW consecutive characters of it are (all of it, if shorter).
+ */
+const LEAK_WINDOW = 12;
+
+/** Where the first piece of `secret` (LEAK_WINDOW characters, or all of a shorter one) shows in `text`; -1 if none does. */
+function leakOffset(text, secret) {
+  if (secret.length <= LEAK_WINDOW) return text.indexOf(secret);
+  const pieces = new Set();
+  for (let i = 0; i + LEAK_WINDOW <= secret.length; i++) pieces.add(secret.slice(i, i + LEAK_WINDOW));
+  for (const piece of pieces) {
+    const at = text.indexOf(piece);
+    if (at >= 0) return at;
+  }
+  return -1;
+}
+
+/**
+ * Secrets must never reach the terminal, the log or the database, not even in part: the whole of
+ * each, or any LEAK_WINDOW characters of it. A failure names only the secret's first 6 characters.
+ */
 function assertNoSecrets(run, secrets) {
-  const stores = fs.readdirSync(run.dir).filter((f) => f.startsWith('jitbot.db')).map((f) => fs.readFileSync(path.join(run.dir, f)));
+  const outputs = [['stdout', run.stdout], ['stderr', run.stderr], ['the database', databaseBytes(run.dir)]];
   for (const secret of secrets.filter(Boolean)) {
     const shown = `${secret.slice(0, 6)}…`;
-    assert.ok(!run.stdout.includes(secret), `stdout shows a secret (${shown})`);
-    assert.ok(!run.stderr.includes(secret), `stderr shows a secret (${shown})`);
-    assert.ok(!stores.some((bytes) => bytes.includes(secret)), `the database holds a secret (${shown})`);
+    for (const [where, text] of outputs) {
+      const at = leakOffset(text, secret);
+      assert.equal(at, -1, `secrets never show: ${where} holds ${Math.min(LEAK_WINDOW, secret.length)}+ characters of a secret (${shown}) at offset ${at}`);
+    }
   }
 }
 
@@ -255,6 +277,60 @@ test('a request shorter than STS\'s 15-minute minimum gets no console link, and 
   });
 });
 
+/** Alice's DM that announced the grant, its lines joined into one. */
+const grantDmText = (stdout) => dmsTo(stdout, USERS.alice.id).find((dm) => dm.startsWith('Your access is active')) || '';
+
+test('AssumeRole refused for the console role: the access is granted all the same, with no link, and the DM says why', async () => {
+  // jitbot's own identity is in the console role's account, so only the refusal stands in the way.
+  await withFake({ accountId: ACCOUNT }, async (fake) => {
+    const denial = `User: arn:aws:iam::${ACCOUNT}:user/jitbot is not authorized to perform: sts:AssumeRole on resource: ${CONSOLE_ROLE}`;
+    fake.failNext('AssumeRole', 'AccessDenied', 403, { message: denial });
+    const run = await session(fake, requestAndApprove('2h'), { backend: { console: true } });
+    assertSessionRan(run);
+    assertOk(run, 'grant');
+    assert.deepEqual(fake.assignments(), [aliceAssignment(fake)], 'a refused console link must not undo or fail the access itself');
+    assert.ok(fake.callsTo('AssumeRole').length >= 1, 'precondition: jitbot asked STS for the console session');
+    assert.deepEqual(fake.assumedRoles, [], 'no console session exists');
+    assert.equal(fake.issuedSigninTokens.size, 0, 'no sign-in token was bought');
+
+    assert.equal(grantDm(run.stdout).consoleUrl, undefined, 'the grant DM carries no Console: link when STS refused the session');
+    assert.equal(count(run.stdout, 'Console:'), 0, 'no Console: line anywhere when there is no console session');
+    const dm = grantDmText(run.stdout).replace(/\n/g, ' ');
+    assert.match(dm, /No console link this time: AWS STS AssumeRole failed: AccessDenied/, `the grant DM says why there is no console link:\n${dm}`);
+    assert.ok(dm.includes(denial), `the grant DM gives AWS's reason for the refusal:\n${dm}`);
+  });
+});
+
+test('a console role whose MaxSessionDuration is below the request (3600 s for 2h): jitbot asks again for an hour and the link works', async () => {
+  await withFake({ accountId: ACCOUNT, maxSessionDuration: 3600 }, async (fake) => {
+    const run = await session(fake, requestAndApprove('2h'), { backend: { console: true } });
+    assertSessionRan(run);
+    assertOk(run, 'grant');
+    assert.deepEqual(fake.assignments(), [aliceAssignment(fake)], 'the access is granted');
+
+    // First the time the request has left (refused: above the role's maximum), then one hour.
+    const asked = fake.callsTo('AssumeRole').map((c) => Number(c.body.DurationSeconds));
+    assert.equal(asked.length, 2, `one refused AssumeRole, then one retry: asked for ${asked.join(', ')} seconds`);
+    assert.ok(asked[0] > 3600 && asked[0] <= 7200, `the first AssumeRole asks for what the 2h request has left, not ${asked[0]}`);
+    assert.equal(asked[1], 3600, 'after the MaxSessionDuration refusal jitbot asks again for 3600 seconds');
+    assert.deepEqual(fake.assumedRoles.map((a) => [a.RoleArn, a.RoleSessionName, a.DurationSeconds]), [[CONSOLE_ROLE, `jitbot-${run.id}`, 3600]],
+      'one console session, of an hour, in the console role');
+
+    const { consoleUrl } = grantDm(run.stdout);
+    assert.ok(consoleUrl, `the retried session still gives the grant DM a Console: link:\n${run.stdout}`);
+    assert.match(run.stdout.replace(/\n\s+/g, ' '), /The console session lasts 1h \(the console role's MaxSessionDuration\), less than the access/,
+      'the DM says the console session ends before the access does');
+    const opened = fake.consoleSession(consoleUrl);
+    assert.ok(opened, `the Console: link is a valid federation login URL for a sign-in token the fake issued: ${consoleUrl}`);
+    assert.deepEqual([opened.roleArn, opened.sessionName, opened.denied], [CONSOLE_ROLE, `jitbot-${run.id}`, false],
+      'the link opens a working session of the console role for this request');
+    const login = await get(consoleUrl);
+    assert.equal(login.status, 302, 'following the link logs in to the console');
+    const issued = fake.issuedCredentials();
+    assertNoSecrets(run, [fake.credentials[0].secretAccessKey, ...issued.flatMap((c) => [c.secretAccessKey, c.sessionToken])]);
+  });
+});
+
 test('[backends.principals] gives the identity store user ID: no lookup, that ID is assigned', async () => {
   const users = [{ UserId: '9067e1a2b3-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee', UserName: 'aliddell' }]; // not her email
   await withFake({ users }, async (fake) => {
@@ -320,10 +396,15 @@ test('AWS\'s signature error echoes the canonical request (X-Amz-Security-Token 
     const env = awsEnv({ AWS_SHARED_CREDENTIALS_FILE: credentialsFile(wrongSecret) });
     const run = await session(fake, requestAndApprove(), { env, backend: { profile: 'jitbot' } });
     assertSessionRan(run);
-    assert.match(resultLine(run, 'grant'), /: FAILED — .*signature/i);
-    // When the client signs X-Amz-Security-Token (botocore does), AWS's error text contains the token.
+    assert.match(resultLine(run, 'grant'), /: FAILED — .*signature/i, 'a wrong secret fails the grant with a message about the signature');
+    // jitbot signs X-Amz-Security-Token (as botocore does), so AWS's error text echoes the token in
+    // the canonical request it computed: the case this test is about must really happen.
     const tokenSigned = fake.requests.some((r) => /SignedHeaders=[^,]*x-amz-security-token/.test(r.headers.authorization || ''));
-    if (tokenSigned) assert.ok(fake.rejected.some((r) => r.message.includes(temporary.sessionToken)), 'the fake should echo the token as AWS does');
+    assert.ok(tokenSigned, 'precondition: jitbot signs X-Amz-Security-Token, so the signature error echoes the session token');
+    assert.ok(fake.rejected.some((r) => r.message.includes(temporary.sessionToken)), 'precondition: the fake echoes the token as AWS does');
+    // The token sits a few hundred characters into AWS's message: an error text that is only cut
+    // short (not cut at its first paragraph and blotted) shows its first few dozen characters, which
+    // assertNoSecrets catches as well as the whole token.
     assertNoSecrets(run, [wrongSecret.secretAccessKey, temporary.sessionToken]);
   });
 });

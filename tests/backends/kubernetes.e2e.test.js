@@ -271,6 +271,107 @@ test('[backends.principals] maps the requester to the name the cluster knows', a
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// The revoke's uid precondition: only the binding jitbot created is deleted
+// ---------------------------------------------------------------------------------------------------------------
+
+const bindingPath = (id) => `/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings/${bindingName(id)}`;
+
+/// Someone else's binding under jitbot's name (a platform team's admin binding, say).
+const foreignBinding = (id) => ({
+  kind: 'RoleBinding',
+  metadata: { name: bindingName(id), namespace: 'team-a', labels: { team: 'platform' } },
+  roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: 'admin' },
+  subjects: [{ kind: 'Group', apiGroup: RBAC_GROUP, name: 'platform-admins' }],
+});
+
+test('the revoke deletes with DeleteOptions preconditions.uid = the uid of the binding jitbot created', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const granted = await shell(grantOnly('team-a'));
+    assertOk(granted);
+    const id = requestIdIn(granted.stdout);
+    const [created] = fake.bindings({ name: bindingName(id) });
+    assert.ok(created, `the grant created ${bindingName(id)}`);
+
+    const expired = await shell(['/wait 2h']);
+    assertOk(expired);
+    assert.match(backendLine(expired, 'revoke', id), /: ok/);
+    const deletes = fake.apiCalls().filter((c) => c.method === 'DELETE');
+    assert.equal(deletes.length, 1, 'one DELETE');
+    assert.equal(deletes[0].path, bindingPath(id));
+    assert.equal(deletes[0].body?.kind, 'DeleteOptions', `the DELETE carries DeleteOptions: ${JSON.stringify(deletes[0].body)}`);
+    assert.deepEqual(deletes[0].body?.preconditions, { uid: created.metadata.uid },
+      'the DELETE is conditional on the uid of the binding jitbot created');
+    assert.equal(deletes[0].status, 200);
+    assert.deepEqual(fake.bindings(), [], 'the binding is gone');
+  });
+});
+
+test('a binding someone replaces between jitbot\'s read and its delete is not deleted: the API server answers 409 Conflict, and the revoke leaves the replacement alone', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const granted = await shell(grantOnly('team-a'));
+    assertOk(granted);
+    const id = requestIdIn(granted.stdout);
+    const [created] = fake.bindings({ name: bindingName(id) });
+    assert.ok(created, `the grant created ${bindingName(id)}`);
+
+    // Right after the revoke has read jitbot's binding, someone deletes it and creates their own.
+    let replacement = null;
+    fake.onCall((call) => {
+      if (!replacement && call.method === 'GET' && call.path === bindingPath(id) && call.status === 200) {
+        replacement = fake.replaceBinding(foreignBinding(id));
+      }
+    });
+    const expired = await shell(['/wait 2h']);
+    assertOk(expired);
+    assert.ok(replacement, 'the revoke read the binding before deleting it');
+
+    const [conflict] = fake.apiCalls().filter((c) => c.method === 'DELETE');
+    assert.ok(conflict, 'jitbot sent a DELETE');
+    assert.deepEqual(conflict.body?.preconditions, { uid: created.metadata.uid }, 'the DELETE named the uid jitbot had read');
+    assert.equal(conflict.status, 409, 'the API server refused the DELETE: the uid no longer matches');
+    assert.ok(fake.apiCalls().filter((c) => c.method === 'DELETE').every((c) => c.status === 409),
+      'no DELETE went through against the replacement');
+
+    // The replacement is someone else's: it stays, as it was created.
+    const [still] = fake.bindings({ name: bindingName(id) });
+    assert.ok(still, 'the replacement was deleted');
+    assert.equal(still.metadata.uid, replacement.metadata.uid);
+    assert.deepEqual(still.subjects, replacement.subjects);
+
+    // jitbot's own binding is gone, so the revoke is done, and says that nothing of its own was left.
+    const line = backendLine(expired, 'revoke', id);
+    assert.match(line, /: ok — There was no binding of jitbot's for this request to delete\./, line);
+    assert.match(dmsTo(expired.stdout, USERS.alice.id).join('\n'), /has expired and was removed/);
+  });
+});
+
+test('a binding that changes under every delete (409 Conflict each time) fails the revoke with a message naming the binding; it is not deleted', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const granted = await shell(grantOnly('team-a'));
+    assertOk(granted);
+    const id = requestIdIn(granted.stdout);
+    const [created] = fake.bindings({ name: bindingName(id) });
+
+    // Something (a controller restoring an old copy, say) re-creates the binding after each read,
+    // labels and all: every DELETE names a uid that is already gone.
+    const copy = { kind: 'RoleBinding', metadata: { ...created.metadata }, roleRef: created.roleRef, subjects: created.subjects };
+    for (const field of ['uid', 'resourceVersion', 'creationTimestamp']) delete copy.metadata[field];
+    fake.onCall((call) => call.method === 'GET' && call.path === bindingPath(id) && call.status === 200 && fake.replaceBinding(copy));
+    const expired = await shell(['/wait 2h']);
+    assertOk(expired);
+
+    const deletes = fake.apiCalls().filter((c) => c.method === 'DELETE');
+    assert.ok(deletes.length >= 2, `jitbot retried the delete (${deletes.length} DELETEs)`);
+    assert.ok(deletes.every((c) => c.status === 409), 'every DELETE met 409 Conflict');
+    const line = backendLine(expired, 'revoke', id);
+    assert.match(line, /: FAILED/, line);
+    assert.ok(line.includes(`the binding ${bindingName(id)} changed while jitbot deleted it`), `the error says what happened: ${line}`);
+    assert.match(dmsTo(expired.stdout, USERS.alice.id).join('\n'), /could not be revoked/, 'Alice is told the revoke failed');
+    assert.equal(fake.bindings({ name: bindingName(id) }).length, 1, 'nothing was deleted without a matching uid');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Scope tricks: refused before any call to the cluster
 // ---------------------------------------------------------------------------------------------------------------
 

@@ -193,7 +193,9 @@ BackendResult AwsBackend::do_grant(const BackendCall& call) {
     // The access itself is granted; a missing link must not turn that into a failure that
     // leaves the assignment behind unrecorded.
     try {
-      result.console_url = console_url(call, role, attempts);
+      std::string note;
+      result.console_url = console_url(call, role, attempts, note);
+      if (!note.empty()) result.message += " " + note;
     } catch (const std::exception& e) {
       result.message += " No console link this time: " + std::string(e.what());
     }
@@ -339,7 +341,7 @@ constexpr long long min_console_seconds = 900;
 constexpr long long max_console_seconds = 43200;
 
 std::string AwsBackend::console_url(const BackendCall& call, const config::BackendRoleConfig& role,
-                                    cloud::Attempts& attempts) {
+                                    cloud::Attempts& attempts, std::string& note) {
   auto assume_role = [&](long long seconds) {
     std::string form = "Action=AssumeRole&Version=2011-06-15&RoleArn=" +
                        uri_encode(replace_all(role.console_role_arn, "{scope}", call.scope)) +
@@ -366,6 +368,9 @@ std::string AwsBackend::console_url(const BackendCall& call, const config::Backe
     // A role's MaxSessionDuration is one hour unless raised: settle for at most an hour.
     if (e.code() != "ValidationError" || seconds <= 3600) throw;
     xml = assume_role(3600);
+    note =
+        "The console session lasts 1h (the console role's MaxSessionDuration), less than the access; sign in "
+        "again through the AWS access portal after that.";
   }
   // These keys only ever exist in this function: they buy the sign-in token and are dropped.
   nlohmann::json session{{"sessionId", xml_text(xml, "AccessKeyId")},

@@ -26,8 +26,9 @@ class AwsBackend final : public workflows::CredentialBackend {
   nlohmann::json wait_until_done(const std::string& describe, const std::string& id_field,
                                  const std::string& status_field, nlohmann::json status, cloud::Attempts& attempts);
   bool still_assigned(const workflows::BackendCall& call, const std::string& principal, cloud::Attempts& attempts);
+  /// A console sign-in link; `note` says so when its session ends before the access does.
   std::string console_url(const workflows::BackendCall& call, const config::BackendRoleConfig& role,
-                          cloud::Attempts& attempts);
+                          cloud::Attempts& attempts, std::string& note);
   /// Removes the assignment; returns what happened, for the card.
   std::string remove_assignment(const workflows::BackendCall& call, cloud::Attempts& attempts);
   /// Denies, by an inline policy on the console role, every session jitbot issued for this

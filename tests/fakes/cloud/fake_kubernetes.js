@@ -341,6 +341,7 @@ class FakeKubernetes {
     this.calls = []; // {method, path, query, resource, status, body}
     this.objects = new Map(); // "resource/namespace/name" → stored object
     this.faults = [];
+    this.listeners = [];
     this.resourceVersion = 1000;
     this.server = null;
   }
@@ -389,6 +390,19 @@ class FakeKubernetes {
     return clone(stored);
   }
 
+  /// Someone else deletes the binding and creates `object` under the same name (kubectl delete, then
+  /// kubectl create; or kubectl replace --force): the stored object is new, with a new uid and
+  /// resourceVersion. Returns the stored copy.
+  replaceBinding(object) {
+    this.removeBinding(object.kind, object.metadata.namespace, object.metadata.name);
+    return this.addBinding(object);
+  }
+
+  /// fn(call, fake) runs after each call is answered (call.status set), before the next is read.
+  onCall(fn) {
+    this.listeners.push(fn);
+  }
+
   /// Deletes a binding behind jitbot's back; true when there was one.
   removeBinding(kind, namespace, name) {
     const resource = kind === 'ClusterRoleBinding' ? 'clusterrolebindings' : 'rolebindings';
@@ -423,6 +437,7 @@ class FakeKubernetes {
   respond(res, call, code, value, headers) {
     call.status = code;
     sendJson(res, code, value, headers);
+    for (const fn of this.listeners) fn(call, this);
   }
 
   async handle(req, body, res) {

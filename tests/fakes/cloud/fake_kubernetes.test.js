@@ -256,6 +256,35 @@ test('delete honours a uid precondition: a binding recreated by someone else is 
   });
 });
 
+test('replaceBinding: someone else re-creates the name with a new uid; a delete carrying the old uid is 409 Conflict and leaves it; onCall sees each answered call', async () => {
+  await withCluster(async ({ fake }) => {
+    const seen = [];
+    fake.onCall((call) => seen.push(`${call.method} ${call.status}`));
+    const { body: created } = await api(fake, 'POST', NS_PATH, { body: jitbotBinding() });
+    const name = created.metadata.name;
+    const replacement = fake.replaceBinding({
+      kind: 'RoleBinding',
+      metadata: { name, namespace: 'team-a', labels: { team: 'platform' } },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+      subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'platform-admins' }],
+    });
+    assert.notEqual(replacement.metadata.uid, created.metadata.uid, 'a re-created binding has a new uid');
+    assert.notEqual(replacement.metadata.resourceVersion, created.metadata.resourceVersion);
+    assert.equal((await api(fake, 'GET', `${NS_PATH}/${name}`)).body.metadata.uid, replacement.metadata.uid);
+
+    const conflict = await api(fake, 'DELETE', `${NS_PATH}/${name}`,
+      { body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: created.metadata.uid } } });
+    assert.equal(conflict.status, 409);
+    assert.equal(conflict.body.reason, 'Conflict');
+    assert.equal(conflict.body.message, `Operation cannot be fulfilled on rolebindings.rbac.authorization.k8s.io "${name}": ` +
+      `Precondition failed: UID in precondition: ${created.metadata.uid}, UID in object meta: ${replacement.metadata.uid}`);
+    assert.deepEqual(fake.bindings({ name }).map((b) => b.metadata.uid), [replacement.metadata.uid], 'the replacement survives');
+    const deleteCall = fake.apiCalls().find((c) => c.method === 'DELETE');
+    assert.deepEqual(deleteCall.body.preconditions, { uid: created.metadata.uid }, 'the call log keeps the DeleteOptions sent');
+    assert.deepEqual(seen, ['POST 201', 'GET 200', 'DELETE 409']);
+  });
+});
+
 test('validation: 422 Invalid like the API server; RBAC names are path segments, not DNS names', async () => {
   await withCluster(async ({ fake }) => {
     const invalid = async (mutate) => {
