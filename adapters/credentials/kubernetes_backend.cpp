@@ -189,17 +189,39 @@ http::HttpResponse KubernetesBackend::send(const std::string& method, const std:
   return http_->send(url, request, attempts);
 }
 
+namespace {
+
+std::string uid_of(const nlohmann::json& object) {
+  return object.is_object() ? object.value("metadata", nlohmann::json::object()).value("uid", std::string{}) : "";
+}
+
+/// "NAME uid=UID": the binding and the uid of the very object jitbot created, so that the revoke
+/// never deletes a binding re-created under that name since (from a backup or a GitOps copy).
+std::string grant_id_for(const std::string& name, const std::string& uid) {
+  return uid.empty() ? name : name + " uid=" + uid;
+}
+
+/// The uid recorded at grant time; empty for grants recorded before jitbot kept it.
+std::string granted_uid(const std::string& grant_id) {
+  auto at = grant_id.find(" uid=");
+  return at == std::string::npos ? std::string{} : grant_id.substr(at + 5);
+}
+
+}  // namespace
+
 BackendResult KubernetesBackend::do_grant(const BackendCall& call) {
   auto document = binding(call);
   std::string kind = document["kind"];
   return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
     BackendResult result;
     auto created = send("POST", collection(call), document.dump(), attempts);
-    result.grant_id = binding_name(call.request_id);
-    result.message = kind + " " + result.grant_id + (cluster_wide(call) ? "" : " in namespace " + call.scope) +
+    std::string name = binding_name(call.request_id);
+    result.grant_id = name;
+    result.message = kind + " " + name + (cluster_wide(call) ? "" : " in namespace " + call.scope) +
                      " binds ClusterRole " + call.role + ".";
     if (created.status == 201 || created.status == 200) {
       result.ok = true;
+      result.grant_id = grant_id_for(name, uid_of(nlohmann::json::parse(created.body, nullptr, false)));
       return result;
     }
     if (created.status == 409) {
@@ -212,14 +234,15 @@ BackendResult KubernetesBackend::do_grant(const BackendCall& call) {
                           .value("jitbot.dev/request-id", "") == call.request_id;
       if (ours) {
         result.ok = true;
+        result.grant_id = grant_id_for(name, uid_of(object));
         return result;
       }
       // Deleted between our POST and GET: create it again.
-      if (existing.status == 404) throw cloud::CloudError(kind + " " + result.grant_id + " vanished; retrying", true);
-      result.error = kind + " " + result.grant_id + " already exists and was not made by jitbot for this request";
+      if (existing.status == 404) throw cloud::CloudError(kind + " " + name + " vanished; retrying", true);
+      result.error = kind + " " + name + " already exists and was not made by jitbot for this request";
       return result;
     }
-    result.error = "Kubernetes refused to create " + kind + " " + result.grant_id + ": " +
+    result.error = "Kubernetes refused to create " + kind + " " + name + ": " +
                    cloud::sentence(status_message(created)) + advice_for(created.status);
     return result;
   });
@@ -240,6 +263,12 @@ BackendResult KubernetesBackend::do_revoke(const BackendCall& call) {
          metadata.value("labels", nlohmann::json::object()).value("jitbot.dev/request-id", "") != call.request_id)) {
       result.message = existing.status == 404 ? "The binding was already gone."
                                               : "There was no binding of jitbot's for this request to delete.";
+      return result;
+    }
+    if (auto created = granted_uid(call.grant_id);
+        existing.status == 200 && !created.empty() && created != metadata.value("uid", std::string{})) {
+      result.message = "There was no binding of jitbot's for this request to delete: " + name +
+                       " was re-created since the grant (it is another object now), so it is left alone.";
       return result;
     }
     if (existing.status != 200) {
