@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <iostream>
@@ -133,14 +134,74 @@ std::optional<json> route_envelope(const slack::Envelope& envelope, Inbox& inbox
   return std::nullopt;
 }
 
-/// Waits for SIGINT or SIGTERM on a thread of its own (they are blocked everywhere else).
-std::thread watch_signals(StopSignal& stop, sigset_t signals) {
-  return std::thread([&stop, signals] {
-    int received = 0;
-    sigwait(&signals, &received);
-    stop.stop(exit_ok);
-  });
-}
+/// Waits for SIGINT or SIGTERM on a thread of its own (they are blocked everywhere else). Until
+/// the engine runs there is nothing to finish, so a stop then ends the process at once, even
+/// while start-up still waits on Slack.
+class SignalWatcher {
+ public:
+  SignalWatcher(StopSignal& stop, sigset_t signals)
+      : thread_([this, &stop, signals] {
+          int received = 0;
+          sigwait(&signals, &received);
+          if (closing_) return;
+          if (!engine_running_) {
+            std::cerr << "jitbot run: stopped during start-up\n";
+            std::_Exit(exit_ok);
+          }
+          stop.stop(exit_ok);
+        }) {}
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+  void engine_running() { engine_running_ = true; }
+
+  ~SignalWatcher() {
+    // A signal aimed at the watcher ends its sigwait() when we stop for another reason.
+    closing_ = true;
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> engine_running_{false};
+  std::atomic<bool> closing_{false};
+  std::thread thread_;
+};
+
+/// An orderly stop finishes what is in hand, but a hung Slack or a slow backend must not keep a
+/// stopping process past a supervisor's grace period (Kubernetes gives 30 s). After 10 s Slack is
+/// closed, so calls waiting on it give up; after 20 s the process exits and leaves the rest to the
+/// next start: it is all in the database, and an unfinished transaction rolls back.
+class StopDeadline {
+ public:
+  StopDeadline(slack::SlackClient& client, int exit_code)
+      : thread_([this, &client, exit_code] {
+          std::unique_lock lock(mutex_);
+          if (done_changed_.wait_for(lock, 10s, [this] { return done_; })) return;
+          logger()->warn("still stopping after 10s: closing Slack, so calls waiting on it give up");
+          lock.unlock();
+          client.stop();
+          lock.lock();
+          if (done_changed_.wait_for(lock, 10s, [this] { return done_; })) return;
+          logger()->warn("still stopping after 20s (a backend call in progress?): the next start finishes it");
+          spdlog::default_logger()->flush();
+          std::_Exit(exit_code);
+        }) {}
+  ~StopDeadline() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    done_changed_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_changed_;
+  bool done_ = false;
+  std::thread thread_;
+};
 
 slack::SlackSettings settings_from(const config::Config& config, std::string app_token, std::string bot_token) {
   slack::SlackSettings settings;
@@ -220,6 +281,8 @@ int run_slack(const config::Config& config) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignal stop;
+  SignalWatcher signal_watcher(stop, stop_signals);
 
   slack::SlackClient client(settings_from(config, *app_token, *bot_token));
   auto identity = client.call("auth.test", json::object());
@@ -275,8 +338,7 @@ int run_slack(const config::Config& config) {
                           });
   }
 
-  StopSignal stop;
-  std::thread signal_watcher = watch_signals(stop, stop_signals);
+  signal_watcher.engine_running();
   client.start([&inbox](const slack::Envelope& envelope) { return route_envelope(envelope, inbox); },
                [&stop](const std::string& message) { stop.stop(exit_failure, message); });
 
@@ -285,16 +347,13 @@ int run_slack(const config::Config& config) {
   if (!message.empty()) std::cerr << "jitbot run: " << message << "\n";
   // Stop taking work, finish what is in hand while Slack is still there to look people up and
   // answer them, then close Slack. Whatever is left is in the database for the next start.
+  StopDeadline deadline(client, exit_code);
   inbox.stop();
   if (anchor_poster) anchor_poster->stop();
   scheduler.stop();
   jobs.stop();
   courier.stop();
   client.stop();
-  // The watcher waits in sigwait(); a signal aimed at it (blocked everywhere else) ends that
-  // wait when we stopped for another reason.
-  pthread_kill(signal_watcher.native_handle(), SIGTERM);
-  signal_watcher.join();
   return exit_code;
 }
 

@@ -275,7 +275,9 @@ class FakeSlack extends EventEmitter {
     this.timedOut = []; // envelope_ids of slash/interactive envelopes not acked in time ("user saw a timeout")
     this.eventTimeouts = []; // [{envelope_id, event_id, retry_attempt, atMs}] events_api envelopes not acked in time
     this.deliveries = []; // [{envelope_id, type, connectionId, atMs, retry_attempt}] every envelope written
-    this.connectionLog = []; // [{id, opened, closed, url, ticket, closeCode, closeReason, rejected}]
+    this.connectionLog = []; // [{id, opened, closed, url, ticket, closeCode, closeReason, closedBy, rejected}]
+    //               closedBy: 'client' (the client sent a close frame first: it closed the socket cleanly), 'server' (the
+    //               fake started the close handshake), 'drop' (no close frame from the client: TCP just ended)
     this.upgradeRejections = []; // [{status, url, atMs}]
     this.apiCalls = []; // [{method, args, status, ok, error, atMs, auth, tokenSource, contentType, response, injected,
     //               invalidUtf8 (the body was not valid UTF-8), clientGone (the client hung up before the answer),
@@ -746,7 +748,9 @@ class FakeSlack extends EventEmitter {
   /**
    * Adds latency to the next `count` calls of `method` (those `when` accepts, if given) without failing them.
    * dropIfGone: the delay is on the way to Slack, so a call whose client hangs up (or dies) meanwhile never takes
-   * effect; it is recorded with dropped: true. Otherwise it takes effect and only the answer is lost.
+   * effect; it is recorded with dropped: true as soon as the client hangs up (durationMs: how long the client waited).
+   * Otherwise it takes effect and only the answer is lost. A delay longer than the test never ends: the call is
+   * simply never answered.
    */
   injectLatency(method, delayMs, { count = 1, when = null, dropIfGone = false } = {}) {
     const rule = { method, latencyOnly: true, delayMs, remaining: count, nth: null, seen: 0, fired: 0, when, dropIfGone };
@@ -997,8 +1001,8 @@ class FakeSlack extends EventEmitter {
 
   _onConnection(ws, req, url, ticket) {
     const id = ++this._seq.conn;
-    const log = { id, opened: nowMs(), closed: null, url: req.url, ticket, closeCode: null, closeReason: null, rejected: false };
-    const conn = { id, ws, log, halfOpen: false, draining: false, rejected: false, pingTimer: null, lastPongMs: null };
+    const log = { id, opened: nowMs(), closed: null, url: req.url, ticket, closeCode: null, closeReason: null, closedBy: null, rejected: false };
+    const conn = { id, ws, log, halfOpen: false, draining: false, rejected: false, serverClosing: false, pingTimer: null, lastPongMs: null };
     this.connectionLog.push(log);
     this._conns.add(conn);
 
@@ -1015,6 +1019,8 @@ class FakeSlack extends EventEmitter {
       log.closed = nowMs();
       log.closeCode = code;
       log.closeReason = reason ? reason.toString() : '';
+      // ws reports 1006 exactly when no close frame arrived (1006 may never be sent on the wire).
+      log.closedBy = code === 1006 ? 'drop' : conn.serverClosing ? 'server' : 'client';
       this._conns.delete(conn);
       this.emit('close', { id, code, reason: log.closeReason, log });
     });
@@ -1028,6 +1034,7 @@ class FakeSlack extends EventEmitter {
         type: 'disconnect', reason: 'too_many_websockets', num_connections: others,
         debug_info: { host: 'applink-fake' }, connection_info: { app_id: this.opts.appId },
       }));
+      conn.serverClosing = true;
       ws.close(1008, 'too_many_websockets');
       this._later(1000, () => ws.terminate());
       return;
@@ -1055,6 +1062,7 @@ class FakeSlack extends EventEmitter {
 
   _closeConn(conn, code, reason) {
     if (conn.ws.readyState !== WebSocket.OPEN) return;
+    conn.serverClosing = true;
     conn.ws.close(code, reason);
     this._later(1000, () => conn.ws.terminate()); // the client might not complete the close handshake
   }
@@ -1192,7 +1200,7 @@ class FakeSlack extends EventEmitter {
     // 1. Injected faults.
     const rule = this._matchInjection(method, args);
     if (rule) {
-      if (rule.delayMs) await new Promise((r) => setTimeout(r, rule.delayMs));
+      if (rule.delayMs) await this._hold(rule.delayMs, rule.dropIfGone ? req.socket : null);
       if (rule.dropIfGone && req.socket.destroyed) {
         Object.assign(call, { status: 0, error: 'client_gone', clientGone: true, dropped: true, durationMs: nowMs() - atMs });
         this.apiCalls.push(call);
@@ -1238,6 +1246,30 @@ class FakeSlack extends EventEmitter {
     // 4. The method itself.
     const result = handler(args, { auth });
     return finish(200, result);
+  }
+
+  /**
+   * Waits `ms` before a call is answered; a call still waiting when the fake stops is never answered (its timer does
+   * not keep the process alive). With `socket` (dropIfGone), the wait ends as soon as the client hangs up, so a call
+   * the client gave up on is recorded when it gave up (durationMs: how long the client waited).
+   */
+  _hold(ms, socket = null) {
+    return new Promise((resolve) => {
+      let timer = null;
+      const done = () => {
+        if (timer) {
+          clearTimeout(timer);
+          this._timers.delete(timer);
+        }
+        if (socket) socket.off('close', done);
+        resolve();
+      };
+      timer = this._later(Math.min(ms, 2 ** 31 - 1), done); // setTimeout takes a longer delay as 1 ms
+      if (socket) {
+        if (socket.destroyed) done();
+        else socket.once('close', done);
+      }
+    });
   }
 
   _matchInjection(method, args = {}) {

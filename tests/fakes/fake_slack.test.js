@@ -458,6 +458,48 @@ test('injectError: ok:false, 429, 5xx, nth call, reset', async () => {
   });
 });
 
+test('closedBy: a client close frame, a close the fake started, and a dropped TCP connection are told apart', async () => {
+  await withFake({ refreshCloseMs: 50 }, async (slack, sockets) => {
+    const a = await openSocket(slack);
+    const b = await openSocket(slack);
+    const c = await openSocket(slack);
+    sockets.push(a, b, c);
+    a.close(1000, 'bye');
+    await slack.waitFor(() => slack.connectionLog[0].closed !== null, 2000, 'the fake to see the client close');
+    assert.equal(slack.connectionLog[0].closedBy, 'client');
+    assert.equal(slack.connectionLog[0].closeCode, 1000);
+
+    slack.disconnect('refresh_requested', { which: 2 });
+    await slack.waitFor(() => slack.connectionLog[1].closed !== null, 3000, 'the close the fake started');
+    assert.equal(slack.connectionLog[1].closedBy, 'server');
+
+    c.terminate(); // TCP ends with no close frame, as when a process dies
+    await slack.waitFor(() => slack.connectionLog[2].closed !== null, 2000, 'the fake to see the drop');
+    assert.equal(slack.connectionLog[2].closedBy, 'drop');
+    assert.equal(slack.connectionLog[2].closeCode, 1006);
+  });
+});
+
+test('injectLatency dropIfGone: a call the client gives up on is recorded when it hangs up, and never answered', async () => {
+  await withFake({}, async (slack) => {
+    slack.addChannel({ id: 'C1', name: 'general' });
+    slack.injectLatency('chat.postMessage', 10 * 60 * 1000, { dropIfGone: true });
+    const controller = new AbortController();
+    const started = Date.now();
+    const pending = fetch(`${slack.apiUrl}chat.postMessage`, {
+      method: 'POST', signal: controller.signal,
+      headers: { Authorization: `Bearer ${slack.botToken}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: formBody({ channel: 'C1', text: 'never answered' }),
+    });
+    setTimeout(() => controller.abort(), 300);
+    await assert.rejects(pending);
+    const call = await slack.waitFor(() => slack.callsTo('chat.postMessage')[0], 2000, 'the abandoned call recorded');
+    assert.equal(call.dropped, true);
+    assert.ok(call.durationMs >= 250 && Date.now() - started < 5000, `recorded when the client hung up (${call.durationMs} ms)`);
+    assert.equal(slack.messages('C1').length, 0, 'an abandoned call never takes effect');
+  });
+});
+
 test('views.open: trigger_id must be live (3 s), single-use and known', async () => {
   await withFake({ triggerTtlMs: 100 }, async (slack) => {
     const view = { type: 'modal', callback_id: 'jit_request', title: { type: 'plain_text', text: 'JIT' }, blocks: [] };

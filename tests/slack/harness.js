@@ -4,6 +4,8 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const assert = require('node:assert/strict');
+const { performance } = require('node:perf_hooks');
 const { FakeSlack } = require('../fakes/fake_slack');
 
 const SOURCE_DIR = path.resolve(__dirname, '..', '..');
@@ -21,6 +23,16 @@ const USERS = {
   oscar: { id: 'U0OSCAR', name: 'oscar', real_name: 'Oscar Oncall', email: 'oscar@example.com' },
 };
 const APPROVALS = 'C0APPROVALS';
+
+/// Slack's deadline for acknowledging an envelope: past it the person sees an error ("operation_timeout").
+const ACK_DEADLINE_MS = 3000;
+/// How long `jitbot run` may take to exit after SIGTERM before a test fails (and it is killed with SIGKILL). A stop
+/// normally takes a fraction of a second (the SIGTERM test holds it to 3 s); this is generous because a bot stopped
+/// while still starting up holds the signal until its first Web API call (auth.test) has given up, about 7.5 s of
+/// retries when Slack refuses it, and a loaded machine stretches that.
+const STOP_GRACE_MS = 15000;
+/// A secret counts as leaked when any piece of it this long appears.
+const SECRET_PIECE = 12;
 const INCIDENTS = ['C0INCIDENT', 'C0SECURITY'];
 const SRE_LEADS = 'S0SRELEADS';
 
@@ -95,13 +107,14 @@ class BotUnderTest {
 
   async start() {
     if (!this.slack) {
-      this.slack = new FakeSlack({ ackDeadlineMs: 3000, ...(this.options.fake || {}) });
+      this.slack = new FakeSlack({ ackDeadlineMs: ACK_DEADLINE_MS, ...(this.options.fake || {}) });
       await this.slack.start();
       for (const user of Object.values(USERS)) this.slack.addUser(user);
       this.slack.addUsergroup(SRE_LEADS, [USERS.carol.id, USERS.dave.id]);
       for (const id of [APPROVALS, ...INCIDENTS]) this.slack.addChannel({ id, name: id.toLowerCase() });
       this.slack.addChannel({ id: 'C0OPS', name: 'ops' });
       this.slack.addChannel({ id: AUDIT_CHANNEL, name: 'jitbot-audit' });
+      if (this.options.prepare) this.options.prepare(this.slack); // e.g. faults that must be there before jitbot starts
     }
     this.configFile = writeConfig(this.dir, this.slack, this.options);
     await this.launch();
@@ -111,26 +124,18 @@ class BotUnderTest {
   async launch() {
     const connectionsBefore = this.slack.connectionLog.length;
     this.exited = null;
-    this.process = spawn(BINARY, ['--log-level', process.env.JITBOT_LOG_LEVEL || 'info', 'run', '--config', this.configFile], {
-      env: {
-        ...process.env,
-        SLACK_APP_TOKEN: this.slack.appToken,
-        SLACK_BOT_TOKEN: this.slack.botToken,
-        JITBOT_AUDIT_KEY: AUDIT_KEY,
-        DEMO_BACKEND_LOG: this.backendLog,
-        ...(this.options.env || {}),
-      },
+    this.env = {
+      ...process.env,
+      SLACK_APP_TOKEN: this.slack.appToken,
+      SLACK_BOT_TOKEN: this.slack.botToken,
+      JITBOT_AUDIT_KEY: AUDIT_KEY,
+      DEMO_BACKEND_LOG: this.backendLog,
+      ...(this.options.env || {}),
+    };
+    this.watch(spawn(BINARY, ['--log-level', process.env.JITBOT_LOG_LEVEL || 'info', 'run', '--config', this.configFile], {
+      env: this.env,
       stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    this.process.stderr.on('data', (chunk) => {
-      this.stderr += chunk.toString();
-    });
-    this.exitPromise = new Promise((resolve) => {
-      this.process.on('exit', (code, signal) => {
-        this.exited = { code, signal };
-        resolve(this.exited);
-      });
-    });
+    }));
     if (this.options.noWaitForConnection) return;
     await this.slack.waitFor(
       () => this.exited || this.slack.connectionLog.length > connectionsBefore,
@@ -140,25 +145,128 @@ class BotUnderTest {
     if (this.exited) throw new Error(`jitbot exited at start (${JSON.stringify(this.exited)}):\n${this.stderr}`);
   }
 
+  /// Follows `child` as the process under test: its stderr, and its exit in this.exited / this.exitPromise.
+  watch(child) {
+    this.exited = null;
+    this.process = child;
+    if (child.stderr) child.stderr.on('data', (chunk) => { this.stderr += chunk.toString(); });
+    this.exitPromise = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        this.exited = { code, signal };
+        resolve(this.exited);
+      });
+      // A process that could not be started (e.g. the binary is being rebuilt) never exits: say so instead of hanging.
+      child.on('error', (error) => {
+        if (this.exited) return;
+        this.exited = { code: null, signal: null, error: error.message };
+        this.stderr += `could not run ${child.spawnfile}: ${error.message}\n`;
+        resolve(this.exited);
+      });
+    });
+    return child;
+  }
+
   /// kill -9, as a crash would.
   async crash() {
     this.process.kill('SIGKILL');
     await this.exitPromise;
   }
 
-  async stop() {
-    if (this.process && !this.exited) {
-      this.process.kill('SIGTERM');
-      const timer = setTimeout(() => this.process.kill('SIGKILL'), 5000);
+  /// SIGTERM, as systemd or Kubernetes stop a service. Resolves with {code, signal, ms} (ms: from SIGTERM to the exit).
+  /// Throws when jitbot was still running `graceMs` after SIGTERM (it is then killed with SIGKILL) or exited with
+  /// anything but 0: SIGTERM must stop it cleanly.
+  async stop(graceMs = STOP_GRACE_MS) {
+    if (!this.process || this.exited) return this.exited;
+    const sentAt = performance.now();
+    this.process.kill('SIGTERM');
+    let timer;
+    const exited = await Promise.race([
+      this.exitPromise,
+      new Promise((resolve) => { timer = setTimeout(() => resolve(null), graceMs); }),
+    ]);
+    clearTimeout(timer);
+    if (!exited) {
+      this.process.kill('SIGKILL');
       await this.exitPromise;
-      clearTimeout(timer);
+      throw new Error(`SIGTERM stops jitbot cleanly: it was still running ${graceMs} ms after SIGTERM, so the test ` +
+        'killed it with SIGKILL');
     }
+    this.exited.ms = performance.now() - sentAt;
+    if (exited.code !== 0) {
+      throw new Error(`SIGTERM stops jitbot cleanly with exit code 0: it exited with code ${exited.code}` +
+        `${exited.signal ? ` (signal ${exited.signal})` : ''}`);
+    }
+    return this.exited;
   }
 
+  /// Stops jitbot and the fake, then fails if anything this test did broke a promise every test holds: every
+  /// envelope acked within Slack's deadline, and no secret in jitbot's log or in anything it sent to Slack.
   async close() {
-    await this.stop();
-    if (this.slack) await this.slack.stop();
+    const problems = [];
+    try {
+      await this.stop();
+    } catch (error) {
+      problems.push(error.message);
+    }
+    if (this.slack) {
+      problems.push(...this.ackProblems());
+      try {
+        this.assertNoLeaks();
+      } catch (error) {
+        problems.push(error.message);
+      }
+      await this.slack.stop();
+    }
     if (!this.options.keepDir) fs.rmSync(this.dir, { recursive: true, force: true });
+    if (problems.length > 0) throw new Error(problems.join('\n'));
+  }
+
+  /// What the fake saw of acks that missed Slack's deadline. The fake runs the deadline as Slack does: from the click
+  /// or command for slash commands and clicks (the person is already waiting, even when no socket is up), from the
+  /// delivery for events. The threshold is Slack's own 3 s, with no margin added: past it the person sees an error
+  /// however loaded the machine, so a test must not accept it. Nor is it any tighter: jitbot acks after writing one
+  /// inbox row, which takes milliseconds here and at worst about 0.4 s while 1000 commands arrive at once on a loaded
+  /// 2-core machine, so the deadline still leaves several times that for scheduling delays of jitbot and the fake.
+  ackProblems() {
+    const slack = this.slack;
+    const missed = new Set([
+      ...slack.timedOut,
+      ...slack.eventTimeouts.map((timeout) => timeout.envelope_id),
+      ...[...slack.acks.values()].filter((ack) => ack.late).map((ack) => ack.envelope_id),
+    ]);
+    if (missed.size === 0) return [];
+    const describe = (id) => {
+      const rec = slack._envelopes.get(id);
+      const ack = slack.acks.get(id);
+      const what = rec ? `${rec.type}${rec.type === 'slash_commands' ? ` "${rec.envelope.payload.text}"` : ''}` : 'envelope';
+      return `${what} ${ack ? `acked ${Math.round(ack.atMs - rec.deadlineStartMs)} ms after it was sent` : 'never acked'}`;
+    };
+    return [`every envelope is acked within ${ACK_DEADLINE_MS} ms (Slack's deadline): ${missed.size} ${missed.size === 1 ? 'was' : 'were'} not: ` +
+      `${[...missed].slice(0, 5).map(describe).join('; ')}${missed.size > 5 ? '; …' : ''}`];
+  }
+
+  /// The secrets jitbot was started with, by the variable that holds each.
+  secrets() {
+    const env = this.env || {};
+    return ['SLACK_APP_TOKEN', 'SLACK_BOT_TOKEN', 'JITBOT_AUDIT_KEY']
+      .filter((name) => typeof env[name] === 'string' && env[name].length >= SECRET_PIECE)
+      .map((name) => ({ name, value: env[name] }));
+  }
+
+  /// Fails if any secret, or any 12-character piece of one, is in jitbot's stderr or in anything it sent to Slack
+  /// (Web API arguments, acks, response_url posts). Tokens travel only in Authorization headers, which the fake does
+  /// not record as arguments.
+  assertNoLeaks() {
+    const secrets = this.secrets();
+    if (secrets.length === 0) return;
+    assertNoSecrets(this.stderr, secrets, "jitbot's stderr");
+    const slack = this.slack;
+    const sent = [
+      ...slack.apiCalls.map((call) => `${call.method} ${JSON.stringify(call.args)}`),
+      ...[...slack.acks.values()].map((ack) => JSON.stringify(ack.payload)),
+      ...[...slack._responseUrls.values()].flatMap((rec) => rec.posts.map((post) => JSON.stringify(post))),
+    ].join('\n');
+    assertNoSecrets(sent, secrets, 'what jitbot sent to Slack');
   }
 
   /// Types `/jit TEXT` as `user` and returns the ephemeral answer jitbot gives.
@@ -393,18 +501,73 @@ function backendMain(settings) {
 
 const AWS = '--provider aws --role prod-infra-admin --scope 123456789012';
 
-/// Runs `body` with a started bot, closes everything after, and shows jitbot's stderr on failure.
+/// Runs `body` with a started bot, closes everything after (which fails the test if an ack came late, SIGTERM did not
+/// stop jitbot cleanly or a secret leaked), and shows jitbot's stderr on failure.
 async function withBot(options, body) {
   const bot = new BotUnderTest(options);
+  let failure = null;
   try {
     await bot.start();
     await body(bot);
   } catch (error) {
-    error.message += `\n--- jitbot stderr ---\n${bot.stderr.slice(-4000)}`;
-    throw error;
-  } finally {
-    await bot.close();
+    failure = error;
   }
+  try {
+    await bot.close();
+  } catch (error) {
+    if (failure) failure.message += `\n--- and after the test ---\n${error.message}`;
+    else failure = error;
+  }
+  if (failure) {
+    const stderr = bot.stderr.slice(-4000);
+    // The log is shown with any secret in it blotted out; the leak itself is reported above.
+    failure.message += `\n--- jitbot stderr ---\n${redact(stderr, bot.secrets())}`;
+    throw failure;
+  }
+}
+
+/// Each place in `text` where a piece (SECRET_PIECE characters or more) of a secret appears: [{secret, at, length}].
+function secretPieces(text, secrets) {
+  const found = [];
+  for (const secret of secrets) {
+    const covered = new Uint8Array(text.length);
+    for (let i = 0; i + SECRET_PIECE <= secret.value.length; i++) {
+      const piece = secret.value.slice(i, i + SECRET_PIECE);
+      for (let at = text.indexOf(piece); at >= 0; at = text.indexOf(piece, at + 1)) covered.fill(1, at, at + SECRET_PIECE);
+    }
+    for (let at = covered.indexOf(1); at >= 0; at = covered.indexOf(1, at)) {
+      let end = at;
+      while (end < covered.length && covered[end]) end++;
+      found.push({ secret, at, length: end - at });
+      at = end;
+    }
+  }
+  return found.sort((a, b) => a.at - b.at);
+}
+
+/// `text` with every piece of a secret replaced by ‹ITS_NAME›.
+function redact(text, secrets) {
+  let out = '';
+  let from = 0;
+  for (const { secret, at, length } of secretPieces(text, secrets)) {
+    if (at < from) continue;
+    out += `${text.slice(from, at)}‹${secret.name}›`;
+    from = at + length;
+  }
+  return out + text.slice(from);
+}
+
+/// Fails unless `text` holds neither a secret nor any SECRET_PIECE-character piece of one (every window of it). The
+/// message names the secret by its variable and shows the text around the leak with the secret blotted out; it never
+/// shows the secret.
+function assertNoSecrets(text, secrets, where) {
+  text = String(text);
+  const [leak] = secretPieces(text, secrets);
+  if (!leak) return;
+  const around = redact(text.slice(Math.max(0, leak.at - 80), leak.at + leak.length + 80), secrets);
+  assert.fail(`no secret ever appears in ${where}: ${leak.length} characters of ${leak.secret.name} ` +
+    `(${leak.length >= leak.secret.value.length ? 'the whole value' : 'a piece of it'}) at offset ${leak.at}; ` +
+    `around it: ${JSON.stringify(around)}`);
 }
 
 /// The text a person sees on a card: every mrkdwn text in its blocks.
@@ -431,6 +594,7 @@ function buttons(card) {
 const isActive = (card) => /Active until/.test(cardText(card)) && buttons(card).join() === 'jit_revoke';
 
 module.exports = {
-  AUDIT_CHANNEL, AUDIT_KEY, AWS, BINARY, BotUnderTest, USERS, APPROVALS, INCIDENTS, SRE_LEADS, cardText, buttons, isActive, requestIdOf, runJitbot,
-  until, withBot, writeBackend, writeConfig,
+  ACK_DEADLINE_MS, AUDIT_CHANNEL, AUDIT_KEY, AWS, BINARY, BotUnderTest, SECRET_PIECE, STOP_GRACE_MS, USERS, APPROVALS,
+  INCIDENTS, SRE_LEADS, assertNoSecrets, buttons, cardText, isActive, redact, requestIdOf, runJitbot, until, withBot,
+  writeBackend, writeConfig,
 };
