@@ -15,7 +15,7 @@ const https = require('node:https');
 const { execFile } = require('node:child_process');
 const { FakeAws } = require('../fakes/cloud/fake_aws');
 const { makeTestCertificate } = require('../fakes/cloud/fake_server');
-const { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml, databaseBytes, dmsTo } = require('./shell_harness');
+const { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml, databaseBytes, dmsTo, LEAK_WINDOW, leakOffset } = require('./shell_harness');
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -118,24 +118,6 @@ function assertOk(run, action) {
 function assertSessionRan(run) {
   assert.equal(run.code, 0, run.stderr);
   assert.ok(run.id, `no request was submitted:\n${run.stdout}\n${run.stderr}`);
-}
-
-/**
- * A secret cut short still leaks: a truncated error message can carry the start of a session token.
- * So a secret counts as shown when any LEAK_WINDOW consecutive characters of it are (all of it, if shorter).
- */
-const LEAK_WINDOW = 12;
-
-/** Where the first piece of `secret` (LEAK_WINDOW characters, or all of a shorter one) shows in `text`; -1 if none does. */
-function leakOffset(text, secret) {
-  if (secret.length <= LEAK_WINDOW) return text.indexOf(secret);
-  const pieces = new Set();
-  for (let i = 0; i + LEAK_WINDOW <= secret.length; i++) pieces.add(secret.slice(i, i + LEAK_WINDOW));
-  for (const piece of pieces) {
-    const at = text.indexOf(piece);
-    if (at >= 0) return at;
-  }
-  return -1;
 }
 
 /**

@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine, LEAK_WINDOW, leakOffset } = require('./shell_harness');
 const { FakeDuploCloud, DEFAULT_TENANTS } = require('../fakes/cloud/fake_duplocloud');
 
 const [DEV, PROD] = DEFAULT_TENANTS;
@@ -45,22 +45,6 @@ const story = (scope, options = {}) => approvalStory({ provider: 'duplo', role: 
 const grantOnly = (scope) => story(scope).filter((l) => !l.startsWith('/wait') && !l.startsWith('/jit list'));
 
 const assertOk = assertShellOk;
-
-/// A secret cut short still leaks (a truncated message can carry the start of a session token), so
-/// a secret counts as shown when any LEAK_WINDOW consecutive characters of it are (all of it, if shorter).
-const LEAK_WINDOW = 12;
-
-/// Where the first piece of `secret` (LEAK_WINDOW characters, or all of a shorter one) shows in `text`; -1 if none does.
-function leakOffset(text, secret) {
-  if (secret.length <= LEAK_WINDOW) return text.indexOf(secret);
-  const pieces = new Set();
-  for (let i = 0; i + LEAK_WINDOW <= secret.length; i++) pieces.add(secret.slice(i, i + LEAK_WINDOW));
-  for (const piece of pieces) {
-    const at = text.indexOf(piece);
-    if (at >= 0) return at;
-  }
-  return -1;
-}
 
 /// Fails if `text` holds a secret or any LEAK_WINDOW characters of it; the message names only its first 6 characters.
 function assertNotIn(text, where, secret, promise) {

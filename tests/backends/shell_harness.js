@@ -135,7 +135,27 @@ function backendLine(result, action, id) {
   return lines[lines.length - 1];
 }
 
+
+/**
+ * A secret cut short still leaks: a truncated error message can carry the start of a session token.
+ * So a secret counts as shown when any LEAK_WINDOW consecutive characters of it are (all of it, if shorter).
+ */
+const LEAK_WINDOW = 12;
+
+/** Where the first piece of `secret` (LEAK_WINDOW characters, or all of a shorter one) shows in `text`; -1 if none does. */
+function leakOffset(text, secret) {
+  if (secret.length <= LEAK_WINDOW) return text.indexOf(secret);
+  const pieces = new Set();
+  for (let i = 0; i + LEAK_WINDOW <= secret.length; i++) pieces.add(secret.slice(i, i + LEAK_WINDOW));
+  for (const piece of pieces) {
+    const at = text.indexOf(piece);
+    if (at >= 0) return at;
+  }
+  return -1;
+}
+
 module.exports = {
+  LEAK_WINDOW, leakOffset,
   BINARY, USERS, REQUEST_ID, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes,
   assertShellOk, backendLine,
 };

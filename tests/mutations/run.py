@@ -225,9 +225,6 @@ def main():
         else:
             results.append(try_mutant(mutant, src, build_dir))
         print(f"{results[-1][1]:>14}  {mutant.name}: {mutant.promise}", flush=True)
-    # Leave the scratch build matching the real code.
-    build(src, build_dir, ["jitbot", "jitbot_tests"])
-
     print("\nSummary")
     for mutant, verdict, detail in results:
         print(f"  {verdict:>14}  {mutant.name}")
@@ -254,7 +251,9 @@ def try_mutant(mutant, src, build_dir):
             return mutant, "PARTLY MISSED", "these passed with the breakage in place: " + "; ".join(missed_by)
         return mutant, "MISSED", "every catcher passed with the breakage in place"
     finally:
+        # Rebuilt at once, so the next mutant's baseline runs the real code.
         restore(src, originals)
+        build(src, build_dir, mutant.targets)
 
 
 if __name__ == "__main__":
