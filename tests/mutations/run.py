@@ -101,7 +101,9 @@ MUTANTS = [
         "malformed-off-ack",
         "a malformed command is answered in the ack itself",
         [Edit("bot/slack_app.cpp",
+              "    if (auto* failure = std::get_if<ParseError>(&parsed)) {\n"
               '      return slack::ephemeral_reply(failure->message + "\\nUsage: " + failure->usage);\n',
+              "    if (std::holds_alternative<ParseError>(parsed)) {\n"
               "      inbox.keep(std::move(*input));\n      return std::nullopt;\n")],
         [Catcher("node", "slack/wire.test.js", "help and malformed commands are answered in the ack")],
     ),
