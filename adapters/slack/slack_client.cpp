@@ -97,6 +97,14 @@ std::string form_encode(const nlohmann::json& arguments) {
   return body;
 }
 
+/// An io_context whose pending work can be destroyed before the context itself: a call spawned on
+/// one context may be owed to the other, so both must drop their pending work before either goes.
+class IoContext : public asio::io_context {
+ public:
+  using asio::execution_context::shutdown;
+  using asio::io_context::io_context;
+};
+
 struct SlackClient::Impl {
   explicit Impl(SlackSettings settings_in) : settings(std::move(settings_in)), http(io, tls) {
     configure_tls(tls, TlsTrust{settings.ca_file, {}});
@@ -106,7 +114,11 @@ struct SlackClient::Impl {
     pthread_setname_np(socket_thread.native_handle(), "slack-socket");
   }
 
-  ~Impl() { stop_threads(); }
+  ~Impl() {
+    stop_threads();
+    io.shutdown();
+    socket_io.shutdown();
+  }
 
   void stop_threads() {
     work.reset();
@@ -242,11 +254,11 @@ struct SlackClient::Impl {
   }
 
   SlackSettings settings;
-  asio::io_context io{1};  ///< Web API calls and answers
+  IoContext io{1};  ///< Web API calls and answers
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
   /// The Socket Mode connection has a thread of its own, so an ack never waits behind the
   /// TLS and parsing of Web API traffic, however much of it there is.
-  asio::io_context socket_io{1};
+  IoContext socket_io{1};
   asio::executor_work_guard<asio::io_context::executor_type> socket_work = asio::make_work_guard(socket_io);
   asio::ssl::context tls{asio::ssl::context::tls_client};
   HttpClient http;
