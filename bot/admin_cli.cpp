@@ -1,5 +1,6 @@
 #include "bot/admin_cli.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -98,11 +99,14 @@ std::string operator_name(const std::string& as) {
   return std::string{"cli:"} + (user && *user ? user : "operator");
 }
 
-int list_requests(const config::Config& config, const std::string& state, int limit) {
+int list_requests(const config::Config& config, const std::string& state, int limit, bool unreviewed_only) {
   workflows::RequestFilter filter;
   filter.limit = limit;
+  filter.unreviewed_only = unreviewed_only;
   if (!state.empty()) {
-    auto parsed = workflows::parse_request_state(state);
+    std::string upper = state;
+    std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
+    auto parsed = workflows::parse_request_state(upper);
     if (!parsed) {
       std::cerr << "jitbot: unknown state " << state << " (PENDING, APPROVED, ACTIVE, EXPIRED, REVOKED, DENIED, "
                 << "TIMED_OUT, CANCELLED, GRANT_FAILED, REVOKE_FAILED)\n";
@@ -112,8 +116,10 @@ int list_requests(const config::Config& config, const std::string& state, int li
   }
   auto store = open_existing(config);
   if (!store) return exit_failure;
-  for (const auto& request : store->list(filter)) {
-    std::cout << workflows::list_line(request, config.policy) << "\n";
+  auto requests = store->list(filter);
+  for (const auto& request : requests) std::cout << workflows::list_line(request, config.policy) << "\n";
+  if (requests.empty()) {
+    std::cout << (unreviewed_only ? "No break-glass request is waiting for review.\n" : "No requests match.\n");
   }
   return exit_ok;
 }

@@ -14,7 +14,7 @@ namespace admin {
 /// Who acts: "cli:" + `as`, or + $USER when `as` is empty.
 std::string operator_name(const std::string& as);
 
-int list_requests(const config::Config& config, const std::string& state, int limit);
+int list_requests(const config::Config& config, const std::string& state, int limit, bool unreviewed_only = false);
 int show_request(const config::Config& config, const std::string& request_id);
 /// Starts (or retries) the revoke and makes the backend call from this process, unless a
 /// running jitbot has already taken it.

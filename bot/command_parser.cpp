@@ -16,7 +16,8 @@ constexpr std::string_view usage_deny = "/jit deny ID [reason]";
 constexpr std::string_view usage_revoke = "/jit revoke ID";
 constexpr std::string_view usage_cancel = "/jit cancel ID";
 constexpr std::string_view usage_status = "/jit status [ID]";
-constexpr std::string_view usage_list = "/jit list [--mine|--pending|--active]";
+constexpr std::string_view usage_ack = "/jit ack ID [note]   (review a break-glass request)";
+constexpr std::string_view usage_list = "/jit list [--mine|--pending|--active|--unreviewed]";
 constexpr std::string_view usage_help = "/jit help";
 
 ParseError error(std::string message, std::string_view usage) { return {std::move(message), std::string{usage}}; }
@@ -200,8 +201,9 @@ ParseResult parse_command(std::string_view raw) {
   if (verb == "approve") return take_id(Verb::approve, usage_approve, 2);
   if (verb == "revoke") return take_id(Verb::revoke, usage_revoke, 2);
   if (verb == "cancel") return take_id(Verb::cancel, usage_cancel, 2);
-  if (verb == "deny") {
-    auto result = take_id(Verb::deny, usage_deny, words.size());
+  if (verb == "deny" || verb == "ack") {
+    bool ack = verb == "ack";
+    auto result = take_id(ack ? Verb::ack : Verb::deny, ack ? usage_ack : usage_deny, words.size());
     if (auto* parsed = std::get_if<Command>(&result)) {
       for (std::size_t i = 2; i < words.size(); ++i) parsed->note += (i > 2 ? " " : "") + words[i].text;
     }
@@ -225,6 +227,8 @@ ParseResult parse_command(std::string_view raw) {
         command.list_scope = ListScope::pending;
       } else if (option == "--active") {
         command.list_scope = ListScope::active;
+      } else if (option == "--unreviewed") {
+        command.list_scope = ListScope::unreviewed;
       } else {
         return error("Unknown option " + option + ".", usage_list);
       }
@@ -236,8 +240,8 @@ ParseResult parse_command(std::string_view raw) {
 
 std::string help_text() {
   std::string out = "Usage:\n";
-  for (auto line :
-       {usage_request, usage_approve, usage_deny, usage_revoke, usage_cancel, usage_status, usage_list, usage_help}) {
+  for (auto line : {usage_request, usage_approve, usage_deny, usage_revoke, usage_cancel, usage_ack, usage_status,
+                    usage_list, usage_help}) {
     out += "  " + std::string{line} + "\n";
   }
   out += "Durations look like 90s, 30m, 2h or 2h30m.";

@@ -10,15 +10,15 @@
 
 namespace jitbot::bot {
 
-enum class Verb { request, approve, deny, revoke, cancel, status, list, help };
-enum class ListScope { recent, mine, pending, active };
+enum class Verb { request, approve, deny, revoke, cancel, ack, status, list, help };
+enum class ListScope { recent, mine, pending, active, unreviewed };
 
 /// A parsed `/jit …` command, the same for every chat adapter.
 struct Command {
   Verb verb = Verb::help;
   workflows::NewRequest request;  ///< for `request`
   std::string request_id;         ///< for approve, deny, revoke, cancel, status (may be empty for status)
-  std::string note;               ///< the deny reason
+  std::string note;               ///< the deny reason, or the review note of `ack`
   ListScope list_scope = ListScope::recent;
 };
 

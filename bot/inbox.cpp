@@ -98,6 +98,7 @@ void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const 
 void Inbox::work() {
   auto& store = parts_.store;
   workflows::AccessWorkflow workflow(parts_.policy, store, parts_.directory, parts_.clock, parts_.ids);
+  workflow.use_on_call(parts_.on_call);
   InputHandler handler(parts_.policy, store, workflow);
   for (;;) {
     auto ticket = workers_.waker.ticket();

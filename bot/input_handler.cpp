@@ -53,6 +53,7 @@ Reply InputHandler::command(const std::string& actor, std::string_view text) {
     case Verb::deny: return reply_of(workflow_.deny(actor, command.request_id, command.note));
     case Verb::revoke: return reply_of(workflow_.revoke(actor, command.request_id));
     case Verb::cancel: return reply_of(workflow_.cancel(actor, command.request_id));
+    case Verb::ack: return reply_of(workflow_.acknowledge(actor, command.request_id, command.note));
     case Verb::status: return status(actor, command.request_id);
     case Verb::list: return list(actor, static_cast<int>(command.list_scope));
     case Verb::help: return {true, help_text()};
@@ -64,6 +65,7 @@ Reply InputHandler::click(const std::string& actor, const std::string& action, c
   if (action == "approve") return reply_of(workflow_.approve(actor, request_id));
   if (action == "deny") return reply_of(workflow_.deny(actor, request_id, {}));
   if (action == "revoke") return reply_of(workflow_.revoke(actor, request_id));
+  if (action == "acknowledge") return reply_of(workflow_.acknowledge(actor, request_id, {}));
   logger()->warn("ignored a click with unknown action '{}'", action);
   auto reply = refused(workflows::RefusalReason::unknown_button);
   workflow_.note_refusal(actor, "click", request_id, "unknown button \"" + workflows::cut_utf8(action, 64) + "\"");
@@ -121,6 +123,10 @@ Reply InputHandler::list(const std::string& actor, int scope) {
       title = "Active access (yours, and for roles you approve)";
       break;
     case ListScope::recent: title = "Recent requests (yours, and for roles you approve)"; break;
+    case ListScope::unreviewed:
+      filter.unreviewed_only = true;
+      title = "Break-glass requests not yet reviewed (review with /jit ack ID)";
+      break;
   }
   std::string lines;
   int count = 0;

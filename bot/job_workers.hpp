@@ -21,6 +21,7 @@ struct EngineParts {
   workflows::Directory& directory;
   const workflows::Clock& clock;
   workflows::IdSource& ids;
+  workflows::OnCallSchedules* on_call = nullptr;  ///< for roles with auto_approve_oncall
 };
 
 /// A pool of threads that claim due backend jobs, at most `max_concurrent` per backend and

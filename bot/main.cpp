@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   int limit = 50;
   requests_list->add_option("--state", state_filter, "only this state, e.g. ACTIVE");
   requests_list->add_option("--limit", limit, "at most this many")->check(CLI::Range(1, 100000));
+  bool unreviewed_only = false;
+  requests_list->add_flag("--unreviewed", unreviewed_only, "only break-glass requests nobody has reviewed yet");
   std::string request_id;
   std::string reason;
   std::string acting_as;
@@ -133,7 +135,7 @@ int main(int argc, char** argv) {
       return jitbot::bot::run_shell(*config, STDIN_FILENO, std::cout, {manual_clock, initial_user});
     }
     if (*run) return jitbot::bot::run_slack(*config);
-    if (*requests_list) return admin::list_requests(*config, state_filter, limit);
+    if (*requests_list) return admin::list_requests(*config, state_filter, limit, unreviewed_only);
     if (*requests_show) return admin::show_request(*config, request_id);
     if (*requests_revoke) return admin::revoke_request(*config, request_id, reason, acting_as);
     if (*requests_cancel) return admin::cancel_request(*config, request_id, reason, acting_as);

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "adapters/directory/static_directory.hpp"
+#include "adapters/oncall/on_call_schedules.hpp"
 #include "adapters/shell/terminal_chat.hpp"
 #include "bot/assembly.hpp"
 #include "bot/random_ids.hpp"
@@ -88,7 +89,11 @@ class ShellSession {
         chat_(out, config.policy, directory_),
         ids_(clock()),
         bot_(config.policy, store_, directory_, chat_, clock(), ids_, make_backends(config)),
+        on_call_(config.on_call),
         user_(options.initial_user) {
+    // The shell reads on-call schedules as `jitbot run` does; alerts to webhooks and pagers are
+    // only shown here, never sent.
+    bot_.workflow().use_on_call(&on_call_);
     bot_.observe_backends([this](const workflows::BackendCall& call, const workflows::BackendResult& result) {
       bool grant = call.action == workflows::BackendCall::Action::grant;
       out_ << "\n· backend " << call.backend << " " << (grant ? "grant" : "revoke") << " " << call.request_id << ": "
@@ -222,6 +227,7 @@ class ShellSession {
   adapters::TerminalChat chat_;
   RandomIds ids_;
   JitBot bot_;
+  adapters::OnCallDirectory on_call_;
   std::string user_;
 };
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "adapters/oncall/on_call_schedules.hpp"
 #include "adapters/slack/cards.hpp"
 #include "adapters/slack/slack_chat.hpp"
 #include "adapters/slack/slack_client.hpp"
@@ -22,6 +23,7 @@
 #include "bot/courier.hpp"
 #include "bot/inbox.hpp"
 #include "bot/job_workers.hpp"
+#include "bot/notice_router.hpp"
 #include "bot/random_ids.hpp"
 #include "storage/audit_chain.hpp"
 #include "storage/shared_connections.hpp"
@@ -100,6 +102,7 @@ std::optional<std::string> action_for(std::string_view action_id) {
   if (action_id == slack::approve_action) return "approve";
   if (action_id == slack::deny_action) return "deny";
   if (action_id == slack::revoke_action) return "revoke";
+  if (action_id == slack::acknowledge_action) return "acknowledge";
   return std::nullopt;
 }
 
@@ -306,16 +309,19 @@ int run_slack(const config::Config& config) {
   }
   slack::SlackDirectory directory(client, config.directory);
   slack::SlackChat chat(client, config.policy);
+  adapters::ExternalAlerts external_alerts(config.alert_sinks, config.policy);
+  NoticeRouter notices(chat, external_alerts);
+  adapters::OnCallDirectory on_call(config.on_call);
   SystemClock clock;
   RandomIds ids(clock);
   Backends backends = make_backends(config);
   // A few connections serve all the engine's threads (see SharedConnections).
   storage::SharedConnections connections(config.database.string(), 4, key);
-  EngineParts parts{config.database.string(), connections, config.policy, directory, clock, ids};
+  EngineParts parts{config.database.string(), connections, config.policy, directory, clock, ids, &on_call};
 
   // Each part works from the database on threads of its own and nudges the others when it
   // leaves them work; none waits for another.
-  Courier courier(connections, chat, config.policy, clock);
+  Courier courier(connections, notices, config.policy, clock);
   JobWorkers jobs(parts, backends, [&courier] { courier.kick(); });
   SchedulerThread scheduler(parts, [&] {
     jobs.kick();

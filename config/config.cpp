@@ -269,6 +269,162 @@ void read_slack(const std::filesystem::path& file, const toml::table& root, Conf
   slack.reject_unknown_keys();
 }
 
+std::filesystem::path beside(const std::filesystem::path& file, const std::string& path) {
+  std::filesystem::path result{path};
+  return result.is_absolute() ? result : file.parent_path() / result;
+}
+
+void require_url(const TableReader& reader, const std::string& key, const std::string& url) {
+  if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) {
+    reader.fail(key, "must start with https:// (or http:// for a local fake)");
+  }
+  require_tls_off_loopback(reader, key, url);
+}
+
+/// An environment variable's name, as `*_env` keys take: the secret itself never sits in the file.
+std::string env_name(const TableReader& reader, const std::string& key, std::optional<std::string> fallback = {}) {
+  std::string name = reader.string(key, fallback);
+  bool valid = std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+  });
+  if (!valid) reader.fail(key, "must name an environment variable (capitals, digits and _), not hold the secret");
+  return name;
+}
+
+void read_slack_sink(const TableReader& reader, const Config& config, workflows::AlertSink& sink) {
+  sink.channels = reader.strings("channels", false);
+  if (sink.channels.empty()) sink.channels = config.policy.incident_channels;
+  if (sink.channels.empty()) reader.fail("channels", "is required (or set [slack] incident_channels)");
+  for (const auto& channel : sink.channels) check_channel(reader, "channels", channel);
+  sink.mention = reader.string("mention", std::string{});
+  bool group = valid_principal(sink.mention, false) && sink.mention.front() == 'S';
+  if (!sink.mention.empty() && sink.mention != "<!here>" && sink.mention != "<!channel>" && !group) {
+    reader.fail("mention", "must be \"<!here>\", \"<!channel>\" or a user group ID (S…)");
+  }
+}
+
+void read_external_sink(const std::filesystem::path& file, const TableReader& reader, workflows::AlertSink& sink,
+                        AlertSinkConfig& adapter) {
+  adapter.name = sink.name;
+  adapter.type = sink.type;
+  if (sink.type == workflows::AlertSink::Type::webhook) {
+    adapter.url = reader.string("url");
+    adapter.secret_env = env_name(reader, "secret_env");
+  } else {
+    adapter.url = reader.string("api_url", std::string{"https://events.pagerduty.com/v2/enqueue"});
+    adapter.routing_key_env = env_name(reader, "routing_key_env", std::string{"PAGERDUTY_ROUTING_KEY"});
+    adapter.severity = reader.string("severity", adapter.severity);
+    static const std::set<std::string> severities{"critical", "error", "warning", "info"};
+    if (!severities.count(adapter.severity)) reader.fail("severity", "must be critical, error, warning or info");
+    auto resolve_on = reader.string("resolve_on", std::string{"acknowledge"});
+    if (resolve_on != "acknowledge" && resolve_on != "end")
+      reader.fail("resolve_on", "must be \"acknowledge\" or \"end\"");
+    sink.resolve_on =
+        resolve_on == "end" ? workflows::AlertSink::ResolveOn::end : workflows::AlertSink::ResolveOn::acknowledge;
+  }
+  require_url(reader, sink.type == workflows::AlertSink::Type::webhook ? "url" : "api_url", adapter.url);
+  if (auto ca_file = reader.string("ca_file", std::string{}); !ca_file.empty()) adapter.ca_file = beside(file, ca_file);
+}
+
+void read_alerts(const std::filesystem::path& file, const toml::table& root, Config& config) {
+  const toml::node* node = root.get("alerts");
+  if (node == nullptr) return;
+  const toml::array* array = node->as_array();
+  if (array == nullptr || !array->is_array_of_tables()) {
+    TableReader(file, root, "").fail("alerts", "must be written as [[alerts]] tables");
+  }
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    TableReader reader(file, *array->get(i)->as_table(), "alerts[" + std::to_string(i) + "]");
+    workflows::AlertSink sink;
+    auto type = reader.string("type");
+    if (type == "slack") {
+      sink.type = workflows::AlertSink::Type::slack;
+    } else if (type == "webhook") {
+      sink.type = workflows::AlertSink::Type::webhook;
+    } else if (type == "pagerduty") {
+      sink.type = workflows::AlertSink::Type::pagerduty;
+    } else {
+      reader.fail("type", "unknown alert type \"" + type + "\"; known: slack, webhook, pagerduty");
+    }
+    sink.name = reader.string("name", type);
+    for (const auto& other : config.policy.alerts) {
+      if (other.name == sink.name)
+        reader.fail("name", "alert sink \"" + sink.name + "\" is defined twice; give each a name");
+    }
+    if (sink.type == workflows::AlertSink::Type::slack) {
+      read_slack_sink(reader, config, sink);
+    } else {
+      AlertSinkConfig adapter;
+      read_external_sink(file, reader, sink, adapter);
+      config.alert_sinks.push_back(adapter);
+    }
+    reader.reject_unknown_keys();
+    config.policy.alerts.push_back(sink);
+  }
+}
+
+void read_break_glass(const std::filesystem::path& file, const toml::table& root, Config& config) {
+  const toml::table empty;
+  const toml::table* table = section(file, root, "break_glass");
+  TableReader reader(file, table ? *table : empty, "break_glass");
+  auto& rules = config.policy.break_glass;
+  rules.realert_after = *reader.duration("realert_after", rules.realert_after);
+  if (rules.realert_after < Seconds{60}) reader.fail("realert_after", "must be at least 1m");
+  auto max_per_user = reader.integer("max_per_user", 0);
+  if (max_per_user < 0 || max_per_user > 1000) reader.fail("max_per_user", "must be between 0 (no limit) and 1000");
+  rules.max_per_user = static_cast<int>(max_per_user);
+  rules.window = *reader.duration("window", rules.window);
+  rules.max_duration = reader.duration("max_duration");
+  reader.reject_unknown_keys();
+}
+
+void read_on_call_provider(const std::filesystem::path& file, const TableReader& oncall, const std::string& name,
+                           const std::string& key_name, OnCallProviderConfig& provider) {
+  const toml::table* table = oncall.subtable(name);
+  if (table == nullptr) return;
+  TableReader reader(file, *table, "oncall." + name);
+  provider.configured = true;
+  provider.api_url = reader.string("api_url", provider.api_url);
+  require_url(reader, "api_url", provider.api_url);
+  if (provider.api_url.back() == '/') provider.api_url.pop_back();
+  provider.token_env = env_name(reader, key_name, provider.token_env);
+  if (auto ca_file = reader.string("ca_file", std::string{}); !ca_file.empty())
+    provider.ca_file = beside(file, ca_file);
+  reader.reject_unknown_keys();
+}
+
+void read_on_call(const std::filesystem::path& file, const toml::table& root, Config& config) {
+  const toml::table empty;
+  const toml::table* table = section(file, root, "oncall");
+  TableReader reader(file, table ? *table : empty, "oncall");
+  read_on_call_provider(file, reader, "pagerduty", "token_env", config.on_call.pagerduty);
+  read_on_call_provider(file, reader, "opsgenie", "key_env", config.on_call.opsgenie);
+  config.on_call.cache_for = *reader.duration("cache_for", config.on_call.cache_for, false, true);
+  reader.reject_unknown_keys();
+}
+
+/// auto_approve_oncall: "pagerduty:ID" or "opsgenie:NAME", each from a configured [oncall.*].
+void read_auto_approve_oncall(const TableReader& reader, const Config& config, workflows::Role& role) {
+  role.auto_approve_oncall = reader.strings("auto_approve_oncall", false);
+  for (const auto& schedule : role.auto_approve_oncall) {
+    auto colon = schedule.find(':');
+    std::string provider = schedule.substr(0, colon);
+    std::string id = colon == std::string::npos ? "" : schedule.substr(colon + 1);
+    bool id_ok = !id.empty() && id.size() <= 200 && std::all_of(id.begin(), id.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+    });
+    if ((provider != "pagerduty" && provider != "opsgenie") || !id_ok) {
+      reader.fail("auto_approve_oncall", "\"" + schedule +
+                                             "\" must be \"pagerduty:SCHEDULE_ID\" or \"opsgenie:SCHEDULE\" "
+                                             "(letters, digits, _ - .)");
+    }
+    const auto& settings = provider == "pagerduty" ? config.on_call.pagerduty : config.on_call.opsgenie;
+    if (!settings.configured) {
+      reader.fail("auto_approve_oncall", "names " + provider + " but there is no [oncall." + provider + "] section");
+    }
+  }
+}
+
 /// The string keys each native backend type takes, and which of them it needs.
 struct BackendSchema {
   std::vector<std::string> required;
@@ -292,11 +448,6 @@ const std::map<std::string, BackendSchema>& backend_schemas() {
       {"http", {{"url"}, {"secret_env"}, false, false}},
   };
   return schemas;
-}
-
-std::filesystem::path beside(const std::filesystem::path& file, const std::string& path) {
-  std::filesystem::path result{path};
-  return result.is_absolute() ? result : file.parent_path() / result;
 }
 
 bool is_url_key(const std::string& key) {
@@ -577,9 +728,15 @@ void read_roles(const std::filesystem::path& file, const toml::table& root, Conf
     if (config.policy.approvals_channel_for(role).empty()) {
       reader.fail("approvals_channel", "no approvals channel: set [slack] approvals_channel or this role's own");
     }
-    if (!role.break_glass_requesters.empty() && config.policy.incident_channels.empty()) {
-      reader.fail("break_glass_requesters", "break-glass needs somewhere to alert: set [slack] incident_channels");
+    auto sinks = config.policy.alert_sinks();
+    bool can_alert = std::any_of(sinks.begin(), sinks.end(), [](const workflows::AlertSink& sink) {
+      return sink.type != workflows::AlertSink::Type::slack || !sink.channels.empty();
+    });
+    if (!role.break_glass_requesters.empty() && !can_alert) {
+      reader.fail("break_glass_requesters",
+                  "break-glass needs somewhere to alert: set [slack] incident_channels or an [[alerts]] sink");
     }
+    read_auto_approve_oncall(reader, config, role);
     reader.reject_unknown_keys();
     config.policy.roles.push_back(std::move(role));
   }
@@ -654,11 +811,15 @@ Config load_config(const std::filesystem::path& file) {
   }
   TableReader top(config.file, root, "");
   for (const auto& [key, node] : root) {
-    static const std::set<std::string> sections{"bot", "slack", "backends", "roles", "directory"};
+    static const std::set<std::string> sections{"bot",       "slack",       "backends", "roles",
+                                                "directory", "break_glass", "alerts",   "oncall"};
     if (!sections.count(std::string{key.str()})) top.fail_at(key.source(), std::string{key.str()}, "unknown section");
   }
   read_bot(config.file, root, config);
   read_slack(config.file, root, config);
+  read_alerts(config.file, root, config);
+  read_break_glass(config.file, root, config);
+  read_on_call(config.file, root, config);
   read_backends(config.file, root, config);
   read_roles(config.file, root, config);
   read_directory(config.file, root, config);
@@ -673,6 +834,15 @@ std::string summarize(const Config& config) {
   out << "  slack api: " << config.slack.api_url << ", approvals channel "
       << (config.policy.approvals_channel.empty() ? "(per role)" : config.policy.approvals_channel) << "\n";
   out << "  incident channels: " << config.policy.incident_channels.size() << "\n";
+  out << "  alert sinks: " << config.policy.alert_sinks().size() << "\n";
+  for (const auto& sink : config.policy.alert_sinks()) {
+    out << "    " << sink.name << " ("
+        << (sink.type == workflows::AlertSink::Type::slack
+                ? "slack, " + std::to_string(sink.channels.size()) + " channel(s)"
+            : sink.type == workflows::AlertSink::Type::webhook ? std::string{"webhook"}
+                                                               : std::string{"pagerduty"})
+        << ")\n";
+  }
   out << "  backends: " << config.backends.size() << "\n";
   for (const auto& backend : config.backends) {
     out << "    " << backend.name << " (" << backend.type << ", timeout " << workflows::format_duration(backend.timeout)

@@ -78,6 +78,34 @@ struct SlackConfig {
   workflows::Seconds audit_anchor_interval{60 * 60};
 };
 
+/// The adapter's side of a webhook or PagerDuty [[alerts]] sink (the domain's side is
+/// workflows::AlertSink, in policy.alerts, under the same name).
+struct AlertSinkConfig {
+  std::string name;
+  workflows::AlertSink::Type type = workflows::AlertSink::Type::webhook;
+  std::string url;                    ///< webhook: where to POST; pagerduty: the Events API v2 enqueue URL
+  std::string secret_env;             ///< webhook: the signing secret's variable
+  std::string routing_key_env;        ///< pagerduty: the integration's routing key's variable
+  std::string severity = "critical";  ///< pagerduty: critical, error, warning or info
+  std::filesystem::path ca_file;      ///< an extra trusted CA, for a private endpoint or a test fake
+};
+
+/// [oncall.pagerduty] and [oncall.opsgenie]: where auto_approve_oncall schedules are read.
+struct OnCallProviderConfig {
+  bool configured = false;
+  std::string api_url;
+  std::string token_env;  ///< PagerDuty REST API token / Opsgenie API key
+  std::filesystem::path ca_file;
+};
+
+struct OnCallConfig {
+  OnCallProviderConfig pagerduty{false, "https://api.pagerduty.com", "PAGERDUTY_API_TOKEN", {}};
+  OnCallProviderConfig opsgenie{false, "https://api.opsgenie.com", "OPSGENIE_API_KEY", {}};
+  /// How long a schedule's answer is reused: long enough to spare the API in a burst of
+  /// requests, short enough that a hand-over takes effect within the minute.
+  workflows::Seconds cache_for{60};
+};
+
 struct Config {
   std::filesystem::path file;
   std::filesystem::path database;  ///< absolute, or ":memory:"
@@ -90,6 +118,8 @@ struct Config {
   SlackConfig slack;
   std::vector<BackendConfig> backends;
   DirectoryConfig directory;
+  std::vector<AlertSinkConfig> alert_sinks;  ///< the webhook and PagerDuty [[alerts]]
+  OnCallConfig on_call;
 
   const BackendConfig* find_backend(const std::string& name) const;
 };

@@ -108,6 +108,19 @@ std::optional<workflows::Input> SharedConnections::claim_input(workflows::Instan
 
 void SharedConnections::finish_input(std::int64_t input_id) { Borrowed(*this)->finish_input(input_id); }
 
+int SharedConnections::count_break_glass(const std::string& requester, workflows::Instant since) {
+  return Borrowed(*this)->count_break_glass(requester, since);
+}
+
+std::optional<std::string> SharedConnections::alert_location(const std::string& request_id, const std::string& target) {
+  return Borrowed(*this)->alert_location(request_id, target);
+}
+
+void SharedConnections::save_alert_location(const std::string& request_id, const std::string& target,
+                                            const std::string& location) {
+  Borrowed(*this)->save_alert_location(request_id, target, location);
+}
+
 std::optional<std::string> SharedConnections::card_location(const std::string& request_id) {
   return Borrowed(*this)->card_location(request_id);
 }

@@ -23,10 +23,13 @@ constexpr const char* request_columns =
     "id, version, state, provider, role, scope, duration_seconds, reason, break_glass, requester, created_at, "
     "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
     "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend, grant_started_at, whole_target, "
-    "lingers_until";
+    "lingers_until, reviewed_by, reviewed_at, review_note, next_realert_at";
 
 constexpr const char* request_placeholders =
-    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27";
+    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,"
+    "?30,?31";
+/// The compare-and-set's expected version: the placeholder after request_placeholders.
+constexpr int expected_version_index = 32;
 
 constexpr const char* notice_columns =
     "id, kind, event, target, request_id, detail, console_url, attempts, last_error, parked_at, next_attempt_at";
@@ -91,10 +94,14 @@ Request request_from_row(SQLite::Statement& row) {
   r.grant_started_at = optional_instant(row.getColumn(24));
   r.whole_target = row.getColumn(25).getInt() != 0;
   r.lingers_until = optional_instant(row.getColumn(26));
+  r.reviewed_by = row.getColumn(27).getString();
+  r.reviewed_at = optional_instant(row.getColumn(28));
+  r.review_note = row.getColumn(29).getString();
+  r.next_realert_at = optional_instant(row.getColumn(30));
   return r;
 }
 
-/// Binds every column of `request_columns`, in order, as ?1 to ?27.
+/// Binds every column of `request_columns`, in order, as ?1 to ?31.
 void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(1, r.id);
   statement.bind(2, static_cast<std::int64_t>(r.version));
@@ -127,6 +134,10 @@ void bind_request(SQLite::Statement& statement, const Request& r) {
   bind_optional_instant(statement, 25, r.grant_started_at);
   statement.bind(26, r.whole_target ? 1 : 0);
   bind_optional_instant(statement, 27, r.lingers_until);
+  statement.bind(28, r.reviewed_by);
+  bind_optional_instant(statement, 29, r.reviewed_at);
+  statement.bind(30, r.review_note);
+  bind_optional_instant(statement, 31, r.next_realert_at);
 }
 
 std::int64_t millis(Instant at) { return static_cast<std::int64_t>(workflows::to_unix_millis(at)); }
@@ -274,10 +285,10 @@ bool SqliteStore::commit(const workflows::Change& change) {
   SQLite::Transaction transaction(*db_);
   if (change.expected_version) {
     auto& update = prepared(std::string{"UPDATE requests SET ("} + request_columns + ") = (" + request_placeholders +
-                            ") WHERE id = ?1 AND version = ?28");
+                            ") WHERE id = ?1 AND version = ?" + std::to_string(expected_version_index));
     ResetOnExit update_done{update};
     bind_request(update, r);
-    update.bind(28, static_cast<std::int64_t>(*change.expected_version));
+    update.bind(expected_version_index, static_cast<std::int64_t>(*change.expected_version));
     if (update.exec() != 1) return false;  // lost the race: the destructor rolls back
   } else {
     auto& insert =
@@ -488,6 +499,8 @@ std::vector<Request> SqliteStore::list(const workflows::RequestFilter& filter) {
     }
     where += (where.empty() ? "" : " AND ") + std::string{"state IN ("} + in + ")";
   }
+  if (filter.unreviewed_only)
+    where += (where.empty() ? "" : " AND ") + std::string{"break_glass = 1 AND reviewed_at IS NULL"};
   return query_requests(where, bindings, filter.limit);
 }
 
@@ -502,13 +515,26 @@ constexpr const char* due_at_sql = "(CASE WHEN state = 'PENDING' THEN pending_de
 }  // namespace
 
 std::vector<Request> SqliteStore::due_requests(workflows::Instant now) {
+  std::string until = std::to_string(workflows::to_unix_millis(now));
   return query_requests(
-      std::string{open_requests_sql} + " AND " + due_at_sql + " <= " + std::to_string(workflows::to_unix_millis(now)),
+      "(" + std::string{open_requests_sql} + " AND " + due_at_sql + " <= " + until + ") OR next_realert_at <= " + until,
       {}, 0);
 }
 
 std::optional<workflows::Instant> SqliteStore::next_due_at() {
-  return earliest(std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql);
+  auto lifecycle = earliest(std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql);
+  auto realert = earliest("SELECT MIN(next_realert_at) FROM requests WHERE next_realert_at IS NOT NULL");
+  if (!lifecycle || !realert) return lifecycle ? lifecycle : realert;
+  return std::min(*lifecycle, *realert);
+}
+
+int SqliteStore::count_break_glass(const std::string& requester, workflows::Instant since) {
+  auto& query = prepared("SELECT COUNT(*) FROM requests WHERE requester = ? AND created_at >= ? AND break_glass = 1");
+  ResetOnExit query_done{query};
+  query.bind(1, requester);
+  query.bind(2, millis(since));
+  query.executeStep();
+  return query.getColumn(0).getInt();
 }
 
 std::optional<Instant> SqliteStore::earliest(const std::string& min_sql) {
@@ -806,6 +832,27 @@ std::optional<std::string> SqliteStore::card_location(const std::string& request
   query.bind(1, request_id);
   if (!query.executeStep()) return std::nullopt;
   return query.getColumn(0).getString();
+}
+
+std::optional<std::string> SqliteStore::alert_location(const std::string& request_id, const std::string& target) {
+  auto& query = prepared("SELECT location FROM alert_messages WHERE request_id = ? AND target = ?");
+  ResetOnExit query_done{query};
+  query.bind(1, request_id);
+  query.bind(2, target);
+  if (!query.executeStep()) return std::nullopt;
+  return query.getColumn(0).getString();
+}
+
+void SqliteStore::save_alert_location(const std::string& request_id, const std::string& target,
+                                      const std::string& location) {
+  auto& upsert = prepared(
+      "INSERT INTO alert_messages (request_id, target, location) VALUES (?, ?, ?) "
+      "ON CONFLICT(request_id, target) DO UPDATE SET location = excluded.location");
+  ResetOnExit upsert_done{upsert};
+  upsert.bind(1, request_id);
+  upsert.bind(2, target);
+  upsert.bind(3, location);
+  upsert.exec();
 }
 
 void SqliteStore::save_card_location(const std::string& request_id, const std::string& location) {

@@ -72,6 +72,10 @@ class SqliteStore final : public workflows::RequestStore {
   std::optional<workflows::Input> claim_input(workflows::Instant now, workflows::Instant lease_until) override;
   void finish_input(std::int64_t input_id) override;
 
+  int count_break_glass(const std::string& requester, workflows::Instant since) override;
+  std::optional<std::string> alert_location(const std::string& request_id, const std::string& target) override;
+  void save_alert_location(const std::string& request_id, const std::string& target,
+                           const std::string& location) override;
   std::optional<std::string> card_location(const std::string& request_id) override;
   void save_card_location(const std::string& request_id, const std::string& location) override;
 

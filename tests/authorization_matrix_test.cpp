@@ -33,14 +33,19 @@ const std::string request_text = "request --provider aws --role admin --scope 12
 bool attempt(const std::string& action, const std::string& actor) {
   Harness h(matrix_policy());
   std::string id;
-  if (action != "request" && action != "break-glass") {
+  if (action == "acknowledge") {
+    REQUIRE(h.type("U0ONCALL", request_text + " --break-glass").ok);
+    id = h.store.list({}).front().id;
+  } else if (action != "request" && action != "break-glass") {
     id = h.submit("1h");
     if (action == "revoke") REQUIRE(h.click("U0BOB", "approve", id).ok);
   }
   bot::Reply reply;
   if (action == "request") reply = h.type(actor, request_text);
   if (action == "break-glass") reply = h.type(actor, request_text + " --break-glass");
-  if (action == "approve" || action == "deny" || action == "revoke") reply = h.click(actor, action, id);
+  if (action == "approve" || action == "deny" || action == "revoke" || action == "acknowledge") {
+    reply = h.click(actor, action, id);
+  }
   if (action == "cancel") reply = h.type(actor, "cancel " + id);
   if (action == "status") reply = h.type(actor, "status " + id);
   if (action == "list") {
@@ -70,7 +75,10 @@ TEST_CASE("the authorization matrix: every action against every kind of actor", 
       {"break-glass", {"U0ONCALL"}},
       {"approve", {"U0BOB", "U0DAVE"}},  // never the requester, and admins only read
       {"deny", {"U0BOB", "U0DAVE"}},
-      {"revoke", {"U0ALICE", "U0BOB", "U0DAVE"}},
+      // Admins answer break-glass alerts, so they may end access; never grant it.
+      {"revoke", {"U0ALICE", "U0BOB", "U0DAVE", "U0ADMIN"}},
+      // Reviewing break-glass (by U0ONCALL): approvers and admins, never the one who broke glass.
+      {"acknowledge", {"U0BOB", "U0DAVE", "U0ADMIN"}},
       {"cancel", {"U0ALICE"}},
       {"status", {"U0ALICE", "U0BOB", "U0DAVE", "U0ADMIN"}},
       {"list", {"U0ALICE", "U0BOB", "U0DAVE", "U0ADMIN"}},

@@ -65,6 +65,15 @@ class FaultyStore final : public workflows::RequestStore {
     return inner_.claim_input(now, lease);
   }
   void finish_input(std::int64_t id) override { inner_.finish_input(id); }
+  int count_break_glass(const std::string& requester, workflows::Instant since) override {
+    return inner_.count_break_glass(requester, since);
+  }
+  std::optional<std::string> alert_location(const std::string& id, const std::string& target) override {
+    return inner_.alert_location(id, target);
+  }
+  void save_alert_location(const std::string& id, const std::string& target, const std::string& location) override {
+    inner_.save_alert_location(id, target, location);
+  }
   std::optional<std::string> card_location(const std::string& id) override { return inner_.card_location(id); }
   void save_card_location(const std::string& id, const std::string& location) override {
     inner_.save_card_location(id, location);

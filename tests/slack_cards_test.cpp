@@ -148,7 +148,7 @@ TEST_CASE("the console link appears only in the requester's DM, even when other 
     return text.find("signin") != std::string::npos || text.find("SigninToken") != std::string::npos;
   };
   CHECK_FALSE(shows_link(slack::approval_card(request, policy)));
-  CHECK_FALSE(shows_link(slack::break_glass_alert(request)));
+  CHECK_FALSE(shows_link(slack::break_glass_alert(request, policy)));
   for (auto event : {NoticeEvent::revoke_failed, NoticeEvent::cleanup_failed, NoticeEvent::notice_parked,
                      NoticeEvent::break_glass, NoticeEvent::granted}) {
     Notice alert;
@@ -165,10 +165,63 @@ TEST_CASE("the break-glass alert names who, what, where, how long and why") {
   auto request = pending_request();
   request.break_glass = true;
   request.requester = "U0ONCALL";
-  auto alert = all_text(slack::break_glass_alert(request).blocks);
+  auto alert = all_text(slack::break_glass_alert(request, jitbot::testing::two_approver_policy()).blocks);
   for (const char* expected : {"<@U0ONCALL>", "aws", "admin", "123456789012", "2h", "INC-4421", "Break-glass"}) {
     CHECK(alert.find(expected) != std::string::npos);
   }
+}
+
+TEST_CASE("the break-glass alert says only what is true: granting, granted, failed, reviewed") {
+  auto policy = jitbot::testing::two_approver_policy();
+  auto request = pending_request();
+  request.break_glass = true;
+  request.state = jitbot::workflows::RequestState::approved;
+  auto text = [&] { return all_text(slack::break_glass_alert(request, policy).blocks); };
+  auto labels = [&] {
+    std::string out;
+    for (const auto& block : slack::break_glass_alert(request, policy).blocks) {
+      if (block["type"] != "actions") continue;
+      for (const auto& element : block["elements"]) out += element["text"]["text"].get<std::string>() + ";";
+    }
+    return out;
+  };
+  CHECK(text().find("being granted now") != std::string::npos);
+  CHECK(text().find("granted without approval") == std::string::npos);
+  CHECK(labels() == "Acknowledge;");
+
+  request.state = jitbot::workflows::RequestState::active;
+  request.expires_at = request.created_at + std::chrono::hours{2};
+  CHECK(text().find("granted without approval") != std::string::npos);
+  CHECK(text().find("Not reviewed yet") != std::string::npos);
+  CHECK(labels() == "Acknowledge;Revoke;");
+
+  request.state = jitbot::workflows::RequestState::grant_failed;
+  request.last_error = "AccessDenied";
+  CHECK(text().find("FAILED") != std::string::npos);
+  CHECK(text().find("granted without approval") == std::string::npos);
+  CHECK(text().find("AccessDenied") != std::string::npos);
+
+  request.state = jitbot::workflows::RequestState::active;
+  request.reviewed_by = "U0BOB";
+  request.reviewed_at = request.created_at + std::chrono::minutes{5};
+  request.review_note = "<!channel> fine, INC-4421";
+  CHECK(text().find("Reviewed by <@U0BOB>") != std::string::npos);
+  CHECK(text().find("&lt;!channel&gt; fine") != std::string::npos);  // a note never pings
+  CHECK(labels() == "Revoke;");
+}
+
+TEST_CASE("an alert mentions only what the config names") {
+  auto policy = jitbot::testing::two_approver_policy();
+  auto request = pending_request();
+  request.break_glass = true;
+  CHECK(slack::alert_mention("<!here>") == "<!here>");
+  CHECK(slack::alert_mention("S0ONCALL") == "<!subteam^S0ONCALL>");
+  CHECK(slack::alert_mention("<!everyone>").empty());
+  CHECK(slack::alert_mention("U0BOB").empty());
+  auto alert = slack::break_glass_alert(request, policy, "S0ONCALL");
+  CHECK(alert.text.rfind("<!subteam^S0ONCALL>", 0) == 0);
+  CHECK(all_text(alert.blocks).find("<!subteam^S0ONCALL>") != std::string::npos);
+  CHECK(slack::break_glass_alert(request, policy).text.find("<!") == std::string::npos);
 }
 
 TEST_CASE("Web API arguments are form-encoded with nested values as JSON") {

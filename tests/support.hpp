@@ -88,10 +88,12 @@ class RecordingChat final : public workflows::ChatSink {
   std::vector<workflows::Notice> shown;
   bool down = false;
   std::set<std::string> missing_channels;  ///< targets that answer channel_not_found, for good
+  std::set<std::string> down_targets;      ///< targets (channels, sinks) that fail for now
   workflows::Delivery deliver(const workflows::Notice& notice, const workflows::Request&,
                               const std::optional<std::string>& location) override {
     if (down) return {false, {}, "slack is down"};
     if (missing_channels.count(notice.target)) return {false, {}, "channel_not_found", true};
+    if (down_targets.count(notice.target)) return {false, {}, notice.target + " is down"};
     shown.push_back(notice);
     return {true, location.value_or("C/" + std::to_string(shown.size())), {}};
   }
@@ -99,6 +101,25 @@ class RecordingChat final : public workflows::ChatSink {
     int n = 0;
     for (const auto& notice : shown) n += notice.kind == kind && notice.event == event;
     return n;
+  }
+  int count_to(const std::string& target, workflows::NoticeEvent event) const {
+    int n = 0;
+    for (const auto& notice : shown) n += notice.target == target && notice.event == event;
+    return n;
+  }
+};
+
+/// On-call schedules held in memory: who is on call where, and schedules that cannot be read.
+class FakeOnCall final : public workflows::OnCallSchedules {
+ public:
+  std::map<std::string, std::set<std::string>> on_call;  ///< schedule -> emails
+  std::set<std::string> unreadable;
+  int lookups = 0;
+  workflows::OnCallAnswer check(const std::string& schedule, const workflows::UserProfile& person) override {
+    ++lookups;
+    if (unreadable.count(schedule)) return {false, "HTTP 503"};
+    auto found = on_call.find(schedule);
+    return {found != on_call.end() && found->second.count(person.email) > 0, {}};
   }
 };
 

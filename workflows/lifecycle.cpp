@@ -1,6 +1,8 @@
 #include "workflows/lifecycle.hpp"
 
 #include <algorithm>
+#include <iterator>
+#include <set>
 #include <stdexcept>
 
 namespace jitbot::workflows {
@@ -58,6 +60,36 @@ std::string describe_access(const Request& request) {
   return request.provider + "/" + request.role + " on " + request.scope + " for " + format_duration(request.duration);
 }
 
+/// Trouble that needs a human, whatever the request: every sink hears of it.
+bool is_trouble(NoticeEvent event) {
+  return event == NoticeEvent::revoke_failed || event == NoticeEvent::cleanup_failed ||
+         event == NoticeEvent::notice_parked;
+}
+
+/// Whether `sink` is told about `event` on `request`. Slack channels show one alert per
+/// break-glass, kept current; webhooks hear everything; PagerDuty is paged once and resolved when
+/// the config says (the review, or the end of access), so it is not paged for every update.
+bool alert_sink_takes(const AlertSink& sink, const Request& request, NoticeEvent event) {
+  if (is_trouble(event)) return true;
+  bool news = request.break_glass && is_break_glass_news(event);
+  switch (sink.type) {
+    case AlertSink::Type::slack: return news;
+    case AlertSink::Type::webhook: return news || event == NoticeEvent::revoke_done;
+    case AlertSink::Type::pagerduty:
+      if (event == NoticeEvent::revoke_done) return true;
+      if (!request.break_glass) return false;
+      if (event == NoticeEvent::break_glass || event == NoticeEvent::grant_failed) return true;
+      if (event == NoticeEvent::reviewed) {
+        return sink.resolve_on == AlertSink::ResolveOn::acknowledge || is_final(request.state);
+      }
+      if (event == NoticeEvent::revoked || event == NoticeEvent::expired) {
+        return sink.resolve_on == AlertSink::ResolveOn::end;
+      }
+      return false;
+  }
+  return false;
+}
+
 }  // namespace
 
 AccessWorkflow::AccessWorkflow(const Policy& policy, RequestStore& store, Directory& directory, const Clock& clock,
@@ -97,17 +129,32 @@ Notice AccessWorkflow::dm_notice(const Request& request, NoticeEvent event, cons
   return notice;
 }
 
-std::vector<Notice> AccessWorkflow::incident_notices(const Request& request, NoticeEvent event,
-                                                     const std::string& detail) const {
+std::vector<Notice> AccessWorkflow::alert_notices(const Request& request, NoticeEvent event,
+                                                  const std::string& detail) const {
   std::vector<Notice> alerts;
-  for (const auto& channel : policy_.incident_channels) {
+  std::set<std::string> channels;  // two sinks on one channel still get one message there
+  for (const auto& sink : policy_.alert_sinks()) {
+    if (!alert_sink_takes(sink, request, event)) continue;
     Notice alert = card_notice(request, event);
-    alert.kind = NoticeKind::incident_alert;
-    alert.target = channel;
     alert.detail = detail;
-    alerts.push_back(alert);
+    if (sink.type != AlertSink::Type::slack) {
+      alert.kind = NoticeKind::external_alert;
+      alert.target = sink.name;
+      alerts.push_back(alert);
+      continue;
+    }
+    alert.kind = NoticeKind::incident_alert;
+    for (const auto& channel : sink.channels) {
+      if (!channels.insert(channel).second) continue;
+      alert.target = channel;
+      alerts.push_back(alert);
+    }
   }
   return alerts;
+}
+
+static void append(std::vector<Notice>& to, std::vector<Notice> more) {
+  to.insert(to.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
 }
 
 Job AccessWorkflow::job_for(const Request& request, BackendCall::Action action, Instant not_before) const {
@@ -166,30 +213,100 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
 
   Change change;
   Outcome outcome{true, {}, request.id, std::nullopt};
-  if (draft.break_glass) {
-    // Break-glass skips approval: it is approved on creation, granted at once, and every
-    // incident channel hears about it so a human reviews it after the fact.
+  std::string downgraded = draft.break_glass ? break_glass_limit_reached(requester, draft) : std::string{};
+  if (!downgraded.empty()) request.break_glass = false;
+  if (request.break_glass) {
+    // Break-glass skips approval: it is approved on creation, granted at once, and every alert
+    // sink hears about it; it is alerted again until a human reviews it.
     request.state = RequestState::approved;
     request.decided_at = request.created_at;
+    request.next_realert_at = request.created_at + policy_.break_glass.realert_after;
     change.audit.push_back(audit(request, requester, "break_glass", RequestState::approved, draft.reason));
     change.notices.push_back(card_notice(request, NoticeEvent::break_glass));
-    auto alerts = incident_notices(request, NoticeEvent::break_glass, {});
-    change.notices.insert(change.notices.end(), alerts.begin(), alerts.end());
+    append(change.notices, alert_notices(request, NoticeEvent::break_glass));
     change.jobs.push_back(job_for(request, BackendCall::Action::grant, request.created_at));
     outcome.message = "Break-glass request " + request.id + " for " + describe_access(request) +
                       " is being granted now. The incident channels have been alerted and it will be reviewed.";
   } else {
     request.state = RequestState::pending;
-    change.audit.push_back(audit(request, requester, "request", RequestState::pending, draft.reason));
+    change.audit.push_back(
+        audit(request, requester, "request", RequestState::pending,
+              downgraded.empty() ? draft.reason : draft.reason + " (break-glass refused: " + downgraded + ")"));
+    std::string on_call_note;
+    auto on_call = role->auto_approve_oncall.empty() ? std::nullopt : on_call_approval(*role, requester, on_call_note);
+    if (on_call) {
+      Request before = request;
+      before.version = 1;  // audited as a step after the submission
+      request.approvals.push_back(*on_call);
+      bool enough = static_cast<int>(request.approvals.size()) >= role->approvals_required;
+      if (enough) {
+        request.state = RequestState::approved;
+        request.decided_at = request.created_at;
+        change.jobs.push_back(job_for(request, BackendCall::Action::grant, request.created_at));
+      }
+      change.audit.push_back(audit(before, system_actor, "approve", request.state,
+                                   "auto-approved: the requester is " + on_call->approver));
+    }
     change.notices.push_back(card_notice(request, NoticeEvent::submitted));
-    outcome.message = "Request " + request.id + " submitted: " + describe_access(request) + ". It needs " +
-                      std::to_string(role->approvals_required) + " approval" +
-                      (role->approvals_required == 1 ? "" : "s") + " from " + join(role->approvers) + ".";
+    if (request.state == RequestState::approved) {
+      outcome.message = "Request " + request.id + " approved: " + describe_access(request) + ". You are " +
+                        on_call->approver + ", so jitbot approved it; access is being granted now.";
+    } else {
+      int needed = role->approvals_required - static_cast<int>(request.approvals.size());
+      outcome.message = "Request " + request.id + " submitted: " + describe_access(request) + ". It needs " +
+                        std::to_string(needed) + (on_call ? " more" : "") + " approval" + (needed == 1 ? "" : "s") +
+                        " from " + join(role->approvers) + ".";
+    }
+    if (!on_call_note.empty()) outcome.message += " " + on_call_note;
+    if (!downgraded.empty()) outcome.message = "Break-glass was not used: " + downgraded + " " + outcome.message;
   }
   request.version = 1;
   change.request = request;
   if (!commit(change)) return Outcome::refused(refusal_for(RefusalReason::changed_meanwhile, request));
   return outcome;
+}
+
+std::string AccessWorkflow::break_glass_limit_reached(const std::string& requester, const NewRequest& draft) {
+  const BreakGlassRules& rules = policy_.break_glass;
+  if (rules.max_duration && draft.duration > *rules.max_duration) {
+    return "break-glass access lasts at most " + format_duration(*rules.max_duration) + ", and you asked for " +
+           format_duration(draft.duration) + ". Ask for " + format_duration(*rules.max_duration) +
+           " or less to break glass.";
+  }
+  if (rules.max_per_user > 0) {
+    int used = store_.count_break_glass(requester, clock_.now() - rules.window);
+    if (used >= rules.max_per_user) {
+      return "you have broken glass " + std::to_string(used) + " time" + (used == 1 ? "" : "s") + " in the last " +
+             format_duration(rules.window) + " (the limit is " + std::to_string(rules.max_per_user) + ").";
+    }
+  }
+  return {};
+}
+
+std::optional<Approval> AccessWorkflow::on_call_approval(const Role& role, const std::string& requester,
+                                                         std::string& note) {
+  const std::string schedules = join(role.auto_approve_oncall);
+  if (on_call_ == nullptr) {
+    note = "On-call approval (" + schedules + ") is not set up in jitbot's config, so a person must approve.";
+    return std::nullopt;
+  }
+  UserProfile person = directory_.profile(requester);
+  if (person.email.empty()) {
+    note =
+        "Your chat profile shows no email, so jitbot could not match you in " + schedules + "; a person must approve.";
+    return std::nullopt;
+  }
+  std::string unreadable;
+  for (const auto& schedule : role.auto_approve_oncall) {
+    OnCallAnswer answer = on_call_->check(schedule, person);
+    if (answer.on_call) return Approval{on_call_approver(schedule), clock_.now()};
+    if (!answer.error.empty()) unreadable += (unreadable.empty() ? "" : "; ") + schedule + ": " + answer.error;
+  }
+  // Never approve on an error: the request simply waits for people, and says why.
+  note = unreadable.empty()
+             ? "You are not on call in " + schedules + " right now."
+             : "jitbot could not read the on-call schedule (" + unreadable + "), so it waits for a person to approve.";
+  return std::nullopt;
 }
 
 Outcome AccessWorkflow::transition(const std::string& request_id, const Decide& decide) {
@@ -316,7 +433,7 @@ Outcome AccessWorkflow::revoke(const std::string& actor, const std::string& requ
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     const Role* role = policy_.find_role(request.provider, request.role);
     if (role == nullptr) return refusal_for(RefusalReason::role_gone, request);
-    if (auto refusal = check_revoke(*role, directory_, actor, request)) return refusal;
+    if (auto refusal = check_revoke(*role, directory_, actor, request, is_admin(actor))) return refusal;
     if (request.state == RequestState::revoke_failed) {
       retry_revoke_now(request, change, actor, {});  // already ending: an explicit revoke means "now"
       return std::nullopt;
@@ -326,6 +443,23 @@ Outcome AccessWorkflow::revoke(const std::string& actor, const std::string& requ
   });
   if (outcome.ok) outcome.message = "Revoking " + request_id + " now.";
   return audited(actor, "revoke", request_id, std::move(outcome));
+}
+
+Outcome AccessWorkflow::acknowledge(const std::string& actor, const std::string& request_id, const std::string& note) {
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
+    const Role* role = policy_.find_role(request.provider, request.role);
+    if (auto refusal = check_review(role, directory_, actor, request, is_admin(actor))) return refusal;
+    request.reviewed_by = actor;
+    request.reviewed_at = clock_.now();
+    request.review_note = note;
+    request.next_realert_at.reset();
+    change.audit.push_back(audit(request, actor, "review", request.state, note));
+    change.notices.push_back(card_notice(request, NoticeEvent::reviewed));
+    append(change.notices, alert_notices(request, NoticeEvent::reviewed, note));
+    return std::nullopt;
+  });
+  if (outcome.ok) outcome.message = "You reviewed break-glass request " + request_id + "; the alerts now say so.";
+  return audited(actor, "review", request_id, std::move(outcome));
 }
 
 Outcome AccessWorkflow::revoke_by_operator(const std::string& operator_name, const std::string& request_id,
@@ -375,7 +509,13 @@ Outcome AccessWorkflow::resolve_by_operator(const std::string& operator_name, co
     request.ended_at = clock_.now();
     change.audit.push_back(audit(before, operator_name, "resolve", request.state, "access removed by hand: " + note));
     change.notices.push_back(card_notice(request, failed_grant ? NoticeEvent::grant_failed : NoticeEvent::revoked));
-    if (!failed_grant) change.notices.push_back(dm_notice(request, NoticeEvent::revoked, note));
+    if (!failed_grant) {
+      change.notices.push_back(dm_notice(request, NoticeEvent::revoked, note));
+      append(change.notices, alert_notices(request, NoticeEvent::revoked));
+    }
+    if (before.state == RequestState::revoke_failed || before.revoke_attempts > 0) {
+      append(change.notices, alert_notices(request, NoticeEvent::revoke_done, "resolved by hand: " + note));
+    }
     // No more revoke retries: the operator says the access is gone.
     for (const auto& job : store_.jobs_of(request.id)) {
       if (job.action == BackendCall::Action::revoke) change.settles = JobSettlement{job.id, std::nullopt, {}};
@@ -468,6 +608,7 @@ void AccessWorkflow::record_grant(const Job& job, const BackendResult& result) {
       Notice dm = dm_notice(request, NoticeEvent::granted, result.message);
       dm.console_url = result.console_url;
       change.notices.push_back(dm);
+      append(change.notices, alert_notices(request, NoticeEvent::granted));
     } else {
       // A grant that failed late (a timeout, garbage after success) may have left access behind,
       // so the request is not over until a clean-up revoke, idempotent on the ID, succeeds.
@@ -477,6 +618,8 @@ void AccessWorkflow::record_grant(const Job& job, const BackendResult& result) {
       change.audit.push_back(audit(before, system_actor, "grant", RequestState::grant_failed, result.error));
       change.notices.push_back(card_notice(request, NoticeEvent::grant_failed));
       change.notices.push_back(dm_notice(request, NoticeEvent::grant_failed, result.error));
+      // A break-glass announced as being granted is announced as failed wherever it was announced.
+      append(change.notices, alert_notices(request, NoticeEvent::grant_failed, result.error));
       change.jobs.push_back(job_for(request, BackendCall::Action::revoke, clock_.now()));
     }
     return std::nullopt;
@@ -508,6 +651,9 @@ void AccessWorkflow::record_revoke(const Job& job, const BackendResult& result) 
       change.notices.push_back(card_notice(request, event));
       // The backend's own words ride along: some (DuploCloud) cannot end a session early and say so.
       change.notices.push_back(dm_notice(request, event, result.message));
+      append(change.notices, alert_notices(request, event));
+      if (before.state == RequestState::revoke_failed)
+        append(change.notices, alert_notices(request, NoticeEvent::revoke_done));
       return std::nullopt;
     }
     request.state = RequestState::revoke_failed;
@@ -521,8 +667,7 @@ void AccessWorkflow::record_revoke(const Job& job, const BackendResult& result) 
     // The card always shows the current attempt and next try; people are alerted once.
     change.notices.push_back(card_notice(request, NoticeEvent::revoke_failed));
     if (before.state != RequestState::revoke_failed) {
-      auto alerts = incident_notices(request, NoticeEvent::revoke_failed, result.error);
-      change.notices.insert(change.notices.end(), alerts.begin(), alerts.end());
+      append(change.notices, alert_notices(request, NoticeEvent::revoke_failed, result.error));
       change.notices.push_back(dm_notice(request, NoticeEvent::revoke_failed, result.error));
     }
     return std::nullopt;
@@ -549,8 +694,7 @@ void AccessWorkflow::record_cleanup(Request& request, Change& change, const Back
                                result.error + " (retry at " + format_rfc3339(*request.next_revoke_attempt) + ")"));
   change.notices.push_back(card_notice(request, NoticeEvent::cleanup_failed));
   if (request.revoke_attempts == 1) {
-    auto alerts = incident_notices(request, NoticeEvent::cleanup_failed, result.error);
-    change.notices.insert(change.notices.end(), alerts.begin(), alerts.end());
+    append(change.notices, alert_notices(request, NoticeEvent::cleanup_failed, result.error));
     change.notices.push_back(dm_notice(request, NoticeEvent::cleanup_failed, result.error));
   }
 }
@@ -590,6 +734,22 @@ void AccessWorkflow::tick_one(const Request& request, Instant now) {
       return std::nullopt;
     });
   }
+  if (request.next_realert_at && *request.next_realert_at <= now) realert_one(request, now);
+}
+
+void AccessWorkflow::realert_one(const Request& request, Instant now) {
+  transition(request.id, [&](Request& r, Change& change) -> Check {
+    if (!r.next_realert_at || *r.next_realert_at > now || r.reviewed_at) {
+      return refusal_for(RefusalReason::wrong_state, r);  // reviewed meanwhile: nothing to do
+    }
+    // From now, not from the missed time: after downtime people get one reminder, not a burst.
+    r.next_realert_at = now + policy_.break_glass.realert_after;
+    std::string waited = "not reviewed " + format_duration(std::chrono::duration_cast<Seconds>(now - r.created_at)) +
+                         " after it was used";
+    change.audit.push_back(audit(r, system_actor, "realert", r.state, waited));
+    append(change.notices, alert_notices(r, NoticeEvent::realert, waited));
+    return std::nullopt;
+  });
 }
 
 std::optional<Instant> AccessWorkflow::next_due() { return store_.next_due_at(); }

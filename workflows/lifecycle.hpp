@@ -38,6 +38,13 @@ class AccessWorkflow {
   Outcome deny(const std::string& actor, const std::string& request_id, const std::string& note);
   Outcome cancel(const std::string& actor, const std::string& request_id);
   Outcome revoke(const std::string& actor, const std::string& request_id);
+  /// Reviews a break-glass request after the fact (`/jit ack`, the alert's Acknowledge): records
+  /// who, when and why, updates the card and every alert, resolves pages and stops re-alerts.
+  Outcome acknowledge(const std::string& actor, const std::string& request_id, const std::string& note);
+
+  /// Where on-call schedules are read for roles with auto_approve_oncall; without it, such roles
+  /// wait for human approvers and say why.
+  void use_on_call(OnCallSchedules* schedules) { on_call_ = schedules; }
 
   /// Whether `actor` may read `request` (see rules: may_see), and whether it waits on them.
   bool may_see(const std::string& actor, const Request& request) {
@@ -101,7 +108,15 @@ class AccessWorkflow {
                    const std::string& detail = {}) const;
   Notice card_notice(const Request& request, NoticeEvent event) const;
   Notice dm_notice(const Request& request, NoticeEvent event, const std::string& detail = {}) const;
-  std::vector<Notice> incident_notices(const Request& request, NoticeEvent event, const std::string& detail) const;
+  /// The notices for every alert sink that takes `event` about `request` (see alert_sink_takes).
+  std::vector<Notice> alert_notices(const Request& request, NoticeEvent event, const std::string& detail = {}) const;
+  bool is_admin(const std::string& actor) { return is_listed(policy_.admins, actor, directory_); }
+  /// Why a break-glass draft must go through approval instead ([break_glass] limits); "" if it need not.
+  std::string break_glass_limit_reached(const std::string& requester, const NewRequest& draft);
+  /// The on-call approval for a new request, if its requester is on call in one of the role's
+  /// schedules; `note` says what was found (or could not be read), for the requester.
+  std::optional<Approval> on_call_approval(const Role& role, const std::string& requester, std::string& note);
+  void realert_one(const Request& request, Instant now);
   Job job_for(const Request& request, BackendCall::Action action, Instant not_before) const;
   void tick_one(const Request& request, Instant now);
   void record_grant(const Job& job, const BackendResult& result);
@@ -127,6 +142,7 @@ class AccessWorkflow {
   const Clock& clock_;
   IdSource& ids_;
   std::optional<std::int64_t> input_id_;
+  OnCallSchedules* on_call_ = nullptr;
 };
 
 }  // namespace jitbot::workflows

@@ -9,35 +9,67 @@ namespace {
 constexpr std::chrono::minutes terminal_lease{1};
 
 std::string describe_failure(const Notice& notice, const std::string& error) {
-  std::string what = notice.kind == NoticeKind::approval_card  ? "approval card"
-                     : notice.kind == NoticeKind::requester_dm ? "DM"
-                                                               : "alert";
+  std::string what = notice.kind == NoticeKind::approval_card    ? "approval card"
+                     : notice.kind == NoticeKind::requester_dm   ? "DM"
+                     : notice.kind == NoticeKind::external_alert ? "alert to sink"
+                                                                 : "alert";
   return std::string{what} + " (" + std::string{to_string(notice.event)} + ") to " + notice.target + ": " + error;
 }
 
+/// Tells the alert sinks that a notice was set aside: a Slack alert that failed is announced to
+/// the webhook and pager sinks, and theirs to Slack. An announcement that is itself parked is not
+/// announced again, so nothing loops.
 std::vector<Notice> parking_announcements(const Notice& parked, const Policy& policy, const std::string& error) {
   std::vector<Notice> announcements;
-  // Alerts go to the incident channels already: announcing their own failure there could loop.
-  if (parked.kind == NoticeKind::incident_alert) return announcements;
-  for (const auto& channel : policy.incident_channels) {
-    Notice alert;
-    alert.kind = NoticeKind::incident_alert;
-    alert.event = NoticeEvent::notice_parked;
-    alert.target = channel;
-    alert.request_id = parked.request_id;
-    alert.detail = "#" + std::to_string(parked.id) + " " + describe_failure(parked, error);
-    announcements.push_back(alert);
+  if (parked.event == NoticeEvent::notice_parked) return announcements;
+  Notice alert;
+  alert.event = NoticeEvent::notice_parked;
+  alert.request_id = parked.request_id;
+  alert.detail = "#" + std::to_string(parked.id) + " " + describe_failure(parked, error);
+  for (const auto& sink : policy.alert_sinks()) {
+    if (sink.type == AlertSink::Type::slack) {
+      if (parked.kind == NoticeKind::incident_alert) continue;
+      alert.kind = NoticeKind::incident_alert;
+      for (const auto& channel : sink.channels) {
+        alert.target = channel;
+        announcements.push_back(alert);
+      }
+    } else if (parked.kind != NoticeKind::external_alert) {
+      alert.kind = NoticeKind::external_alert;
+      alert.target = sink.name;
+      announcements.push_back(alert);
+    }
   }
   return announcements;
 }
 
+/// Break-glass alerts in a channel are one message, posted once and then edited (or, for a
+/// re-alert, answered in its thread): where it is lives with the request and channel.
+bool has_alert_message(const Notice& notice) {
+  if (notice.kind != NoticeKind::incident_alert) return false;
+  switch (notice.event) {
+    case NoticeEvent::break_glass:
+    case NoticeEvent::granted:
+    case NoticeEvent::grant_failed:
+    case NoticeEvent::reviewed:
+    case NoticeEvent::realert:
+    case NoticeEvent::revoked:
+    case NoticeEvent::expired: return true;
+    default: return false;
+  }
+}
+
 Delivery attempt(RequestStore& store, ChatSink& chat, const Notice& notice, const Request& request) {
   try {
-    auto location = notice.kind == NoticeKind::approval_card ? store.card_location(notice.request_id) : std::nullopt;
+    bool card = notice.kind == NoticeKind::approval_card;
+    bool alert = has_alert_message(notice);
+    auto location = card    ? store.card_location(notice.request_id)
+                    : alert ? store.alert_location(notice.request_id, notice.target)
+                            : std::nullopt;
     Delivery delivery = chat.deliver(notice, request, location);
-    if (delivery.ok && notice.kind == NoticeKind::approval_card && !delivery.card_location.empty() &&
-        delivery.card_location != location) {
-      store.save_card_location(notice.request_id, delivery.card_location);
+    if (delivery.ok && !delivery.card_location.empty() && delivery.card_location != location) {
+      if (card) store.save_card_location(notice.request_id, delivery.card_location);
+      if (alert) store.save_alert_location(notice.request_id, notice.target, delivery.card_location);
     }
     return delivery;
   } catch (const std::exception& e) {

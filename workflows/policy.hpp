@@ -28,6 +28,30 @@ struct Role {
   std::optional<Seconds> min_duration;
   std::vector<std::string> break_glass_requesters;
   std::optional<std::string> approvals_channel;
+  /// Schedules ("pagerduty:P1ABCDE", "opsgenie:platform") whose on-call person counts as one
+  /// approval, given by jitbot itself after the usual checks.
+  std::vector<std::string> auto_approve_oncall;
+};
+
+/// Where alerts go ([[alerts]]). Slack sinks post to channels; webhook and PagerDuty sinks are
+/// adapters of their own, reached through external_alert notices named after the sink.
+struct AlertSink {
+  enum class Type { slack, webhook, pagerduty };
+  std::string name;
+  Type type = Type::slack;
+  std::vector<std::string> channels;  ///< slack: channel IDs
+  std::string mention;                ///< slack: "<!here>", "<!channel>" or a user group S…; from config only
+  /// pagerduty: resolve the incident when the break-glass is reviewed, or only when access ends.
+  enum class ResolveOn { acknowledge, end };
+  ResolveOn resolve_on = ResolveOn::acknowledge;
+};
+
+/// [break_glass]: the review loop and the limits that keep break-glass for emergencies.
+struct BreakGlassRules {
+  Seconds realert_after{30 * 60};  ///< an unreviewed break-glass is alerted again this often
+  int max_per_user = 0;            ///< within `window`; 0: no limit
+  Seconds window{24 * 60 * 60};
+  std::optional<Seconds> max_duration;  ///< longer break-glass requests need approval
 };
 
 /// The rules as configured: roles plus the channels and timeouts that apply to all of them.
@@ -37,9 +61,16 @@ struct Policy {
   std::string approvals_channel;
   std::vector<std::string> incident_channels;
   std::vector<std::string> admins;  ///< [bot] admins: user or group IDs who may see every request
+  /// Every alert sink; with no [[alerts]], one Slack sink on incident_channels.
+  std::vector<AlertSink> alerts;
+  BreakGlassRules break_glass;
 
   const Role* find_role(std::string_view provider, std::string_view name) const;
   std::string approvals_channel_for(const Role& role) const;
+  /// The configured sinks, or the default Slack sink on incident_channels when none are.
+  std::vector<AlertSink> alert_sinks() const;
+  /// The Slack mention configured for alerts to `channel` ("" when none).
+  std::string alert_mention(std::string_view channel) const;
 };
 
 }  // namespace jitbot::workflows

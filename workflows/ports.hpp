@@ -25,6 +25,20 @@ class Directory {
   virtual UserProfile profile(const std::string& user_id) = 0;
 };
 
+/// Whether someone is on call right now in a schedule ("pagerduty:P1ABCDE", "opsgenie:platform").
+struct OnCallAnswer {
+  bool on_call = false;
+  std::string error;  ///< non-empty: the schedule could not be read, so nothing is known
+};
+
+/// Reads on-call schedules (PagerDuty, Opsgenie). Answers within a few seconds, from a short
+/// cache where it can; never throws.
+class OnCallSchedules {
+ public:
+  virtual ~OnCallSchedules() = default;
+  virtual OnCallAnswer check(const std::string& schedule, const UserProfile& person) = 0;
+};
+
 /// What a credential backend is asked to do; the request ID is its idempotency key.
 struct BackendCall {
   enum class Action { grant, revoke };
@@ -119,6 +133,7 @@ struct OutboxFilter {
 struct RequestFilter {
   std::optional<std::string> requester;
   std::vector<RequestState> states;  ///< empty: any state
+  bool unreviewed_only = false;      ///< break-glass requests nobody has reviewed yet
   int limit = 50;
 };
 
@@ -197,6 +212,14 @@ class RequestStore {
   /// Drops an input that was handled without a transition (a refusal, a read-only answer).
   virtual void finish_input(std::int64_t input_id) = 0;
 
+  /// How many break-glass requests `requester` made at or after `since` (the abuse limit).
+  virtual int count_break_glass(const std::string& requester, Instant since) = 0;
+
+  /// Where the request's alert in one channel was posted, so it can be updated in place.
+  virtual std::optional<std::string> alert_location(const std::string& request_id, const std::string& target) = 0;
+  virtual void save_alert_location(const std::string& request_id, const std::string& target,
+                                   const std::string& location) = 0;
+
   /// Where the request's approval card was posted, so it can be updated in place.
   virtual std::optional<std::string> card_location(const std::string& request_id) = 0;
   virtual void save_card_location(const std::string& request_id, const std::string& location) = 0;
@@ -224,7 +247,8 @@ struct Delivery {
 class ChatSink {
  public:
   virtual ~ChatSink() = default;
-  /// `card_location` is where this request's card already is, if it was posted before.
+  /// `card_location` is where this request's card (or, for an incident alert, its alert in
+  /// that channel) already is, if it was posted before.
   virtual Delivery deliver(const Notice& notice, const Request& request,
                            const std::optional<std::string>& card_location) = 0;
 };

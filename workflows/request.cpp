@@ -20,13 +20,14 @@ constexpr std::array<std::pair<RequestState, std::string_view>, 10> state_names{
     {RequestState::revoke_failed, "REVOKE_FAILED"},
 }};
 
-constexpr std::array<std::pair<NoticeKind, std::string_view>, 3> kind_names{{
+constexpr std::array<std::pair<NoticeKind, std::string_view>, 4> kind_names{{
     {NoticeKind::approval_card, "approval_card"},
     {NoticeKind::requester_dm, "requester_dm"},
     {NoticeKind::incident_alert, "incident_alert"},
+    {NoticeKind::external_alert, "external_alert"},
 }};
 
-constexpr std::array<std::pair<NoticeEvent, std::string_view>, 14> event_names{{
+constexpr std::array<std::pair<NoticeEvent, std::string_view>, 17> event_names{{
     {NoticeEvent::submitted, "submitted"},
     {NoticeEvent::approval_added, "approval_added"},
     {NoticeEvent::granted, "granted"},
@@ -41,7 +42,12 @@ constexpr std::array<std::pair<NoticeEvent, std::string_view>, 14> event_names{{
     {NoticeEvent::break_glass, "break_glass"},
     {NoticeEvent::cleanup_failed, "cleanup_failed"},
     {NoticeEvent::notice_parked, "notice_parked"},
+    {NoticeEvent::reviewed, "reviewed"},
+    {NoticeEvent::realert, "realert"},
+    {NoticeEvent::revoke_done, "revoke_done"},
 }};
+
+constexpr std::string_view on_call_prefix = "on call in ";
 
 template <typename Enum, std::size_t N>
 std::string_view name_of(const std::array<std::pair<Enum, std::string_view>, N>& table, Enum value) {
@@ -68,6 +74,19 @@ std::string_view to_string(NoticeEvent event) { return name_of(event_names, even
 std::optional<NoticeKind> parse_notice_kind(std::string_view text) { return value_of(kind_names, text); }
 std::optional<NoticeEvent> parse_notice_event(std::string_view text) { return value_of(event_names, text); }
 
+bool is_break_glass_news(NoticeEvent event) {
+  switch (event) {
+    case NoticeEvent::break_glass:
+    case NoticeEvent::granted:
+    case NoticeEvent::grant_failed:
+    case NoticeEvent::reviewed:
+    case NoticeEvent::realert:
+    case NoticeEvent::revoked:
+    case NoticeEvent::expired: return true;
+    default: return false;
+  }
+}
+
 bool is_final(RequestState state) {
   switch (state) {
     case RequestState::expired:
@@ -82,6 +101,13 @@ bool is_final(RequestState state) {
     case RequestState::revoke_failed: return false;
   }
   return false;
+}
+
+std::string on_call_approver(std::string_view schedule) { return std::string{on_call_prefix} + std::string{schedule}; }
+
+std::optional<std::string> on_call_schedule(std::string_view approver) {
+  if (approver.substr(0, on_call_prefix.size()) != on_call_prefix) return std::nullopt;
+  return std::string{approver.substr(on_call_prefix.size())};
 }
 
 bool Request::approved_by(std::string_view user) const {

@@ -35,9 +35,15 @@ std::optional<RequestState> parse_request_state(std::string_view text);
 bool is_final(RequestState state);
 
 struct Approval {
-  std::string approver;
+  std::string approver;  ///< a user ID, or on_call_approver(schedule) when jitbot approved by schedule
   Instant at;
 };
+
+/// The approver recorded when a requester on call in `schedule` ("pagerduty:P1ABCDE") is approved
+/// by jitbot itself; no Slack ID looks like it.
+std::string on_call_approver(std::string_view schedule);
+/// The schedule of an on-call approval, or nullopt for a person's approval.
+std::optional<std::string> on_call_schedule(std::string_view approver);
 
 struct Request {
   std::string id;
@@ -82,6 +88,13 @@ struct Request {
   std::optional<Instant> next_revoke_attempt;
   std::string last_error;  ///< the backend's last failure reason, shown to people
 
+  /// Break-glass only: the human review after the fact (`/jit ack`, the alert's Acknowledge).
+  std::string reviewed_by;
+  std::optional<Instant> reviewed_at;
+  std::string review_note;
+  /// Break-glass only: when the unreviewed request is alerted again; cleared by the review.
+  std::optional<Instant> next_realert_at;
+
   bool approved_by(std::string_view user) const;
 };
 
@@ -102,7 +115,8 @@ struct AuditEntry {
 enum class NoticeKind {
   approval_card,   ///< post or refresh the request's card in its approvals channel
   requester_dm,    ///< a direct message to the requester
-  incident_alert,  ///< a break-glass alert to one incident channel
+  incident_alert,  ///< an alert to one incident channel of a Slack alert sink
+  external_alert,  ///< an alert to a webhook or PagerDuty sink; the target is the sink's name
 };
 
 enum class NoticeEvent {
@@ -120,7 +134,14 @@ enum class NoticeEvent {
   break_glass,
   cleanup_failed,  ///< a failed grant's clean-up revoke failed: access may exist
   notice_parked,   ///< another notice could not be delivered and was set aside
+  reviewed,        ///< a break-glass request was acknowledged by a reviewer
+  realert,         ///< a break-glass request is still not reviewed
+  revoke_done,     ///< external sinks: a revoke that had failed finally succeeded
 };
+
+/// Events that change what a break-glass alert says: in each channel it is one message, posted
+/// once and then kept current (a re-alert answers in its thread).
+bool is_break_glass_news(NoticeEvent event);
 
 std::string_view to_string(NoticeKind kind);
 std::string_view to_string(NoticeEvent event);

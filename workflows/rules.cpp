@@ -104,12 +104,31 @@ Check check_decision(const Role& role, Directory& directory, const std::string& 
   return std::nullopt;
 }
 
-Check check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request) {
-  bool may = actor == request.requester || is_listed(role.approvers, actor, directory);
+Check check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request,
+                   bool is_admin) {
+  bool may = actor == request.requester || is_admin || is_listed(role.approvers, actor, directory);
   if (!may) return about(RefusalReason::may_not_revoke, role);
   if (request.state == RequestState::revoke_failed) return std::nullopt;  // retry now
   if (request.state != RequestState::active) return about(RefusalReason::wrong_state, request);
   if (request.ending_as) return about(RefusalReason::already_revoking, request);
+  return std::nullopt;
+}
+
+Check check_review(const Role* role, Directory& directory, const std::string& actor, const Request& request,
+                   bool is_admin) {
+  if (!request.break_glass) return about(RefusalReason::not_break_glass, request);
+  Refusal refusal = about(RefusalReason::own_break_glass, request);
+  refusal.role = request.provider + "/" + request.role;
+  if (actor == request.requester) return refusal;
+  if (!is_admin && (role == nullptr || !is_listed(role->approvers, actor, directory))) {
+    refusal.reason = RefusalReason::not_a_reviewer;
+    return refusal;
+  }
+  if (request.reviewed_at) {
+    refusal.reason = RefusalReason::already_reviewed;
+    refusal.problem = request.reviewed_by + " at " + format_rfc3339(*request.reviewed_at);
+    return refusal;
+  }
   return std::nullopt;
 }
 

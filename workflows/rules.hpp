@@ -46,8 +46,16 @@ enum class Decision { approve, deny };
 Check check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
                      Decision decision, Instant now);
 
-/// Checks `/jit revoke` (and the card's Revoke button): approvers and the requester may end access early.
-Check check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request);
+/// Checks `/jit revoke` (and the card's Revoke button): approvers and the requester may end access
+/// early; so may [bot] admins (`is_admin`), who answer break-glass alerts.
+Check check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request,
+                   bool is_admin = false);
+
+/// Checks `/jit ack` (and the alert's Acknowledge button): a break-glass request not yet reviewed,
+/// reviewed by an approver of its role (`role` may be null when it left the config) or an admin,
+/// never by its requester.
+Check check_review(const Role* role, Directory& directory, const std::string& actor, const Request& request,
+                   bool is_admin);
 
 /// Checks `/jit cancel`: only the requester, only while pending.
 Check check_cancel(const std::string& actor, const Request& request);

@@ -34,7 +34,10 @@ std::string joined(const std::vector<std::string>& items) {
 
 std::string approvers_of(const Request& request) {
   std::string out;
-  for (const auto& approval : request.approvals) out += (out.empty() ? "" : ", ") + approval.approver;
+  for (const auto& approval : request.approvals) {
+    auto schedule = on_call_schedule(approval.approver);
+    out += (out.empty() ? "" : ", ") + (schedule ? "jitbot (on call in " + *schedule + ")" : approval.approver);
+  }
   return out;
 }
 
@@ -102,6 +105,16 @@ std::string describe(const Refusal& r) {
       return "Request " + r.request_id + " is " + std::string{to_string(r.state)} +
              " and holds no access; there is nothing to resolve.";
     case RefusalReason::unknown_button: return "That button is not one jitbot knows; nothing was changed.";
+    case RefusalReason::not_break_glass:
+      return "Request " + r.request_id +
+             " is not a break-glass request; only break-glass access is reviewed with /jit ack.";
+    case RefusalReason::own_break_glass:
+      return "You cannot review your own break-glass request " + r.request_id + ". An approver of " + r.role +
+             " or a jitbot admin must.";
+    case RefusalReason::not_a_reviewer:
+      return "Only approvers of " + r.role + " and jitbot admins can review break-glass request " + r.request_id + ".";
+    case RefusalReason::already_reviewed:
+      return "Break-glass request " + r.request_id + " was already reviewed by " + r.problem + ".";
   }
   return "jitbot refused this.";
 }
@@ -151,19 +164,47 @@ std::string state_summary(const Request& request, const Policy& policy) {
   return "Unknown state";
 }
 
+std::string review_summary(const Request& request) {
+  if (!request.break_glass) return {};
+  if (!request.reviewed_at) return "Not reviewed yet: an approver of the role reviews it with /jit ack " + request.id;
+  return "Reviewed by " + request.reviewed_by + " at " + format_rfc3339(*request.reviewed_at) +
+         (request.review_note.empty() ? "" : ": " + request.review_note);
+}
+
+std::string alert_summary(const Notice& notice, const Request& request, const Policy& policy) {
+  std::string who = "Break-glass by " + request.requester + ": " + access_summary(request) + " (" + request.id + ")";
+  switch (notice.event) {
+    case NoticeEvent::break_glass:
+    case NoticeEvent::granted:
+    case NoticeEvent::grant_failed:
+    case NoticeEvent::revoked:
+    case NoticeEvent::expired:
+    case NoticeEvent::reviewed: return who + ". " + state_summary(request, policy) + ". " + review_summary(request);
+    case NoticeEvent::realert:
+      return "Still not reviewed: " + who + ". " + state_summary(request, policy) + ". " + review_summary(request);
+    case NoticeEvent::revoke_done:
+      return "Revoke of " + request.id + " (" + access_summary(request) + ") finally succeeded. " +
+             state_summary(request, policy);
+    default: return incident_message(notice, request);
+  }
+}
+
 std::string list_line(const Request& request, const Policy& policy) {
+  std::string flag;
+  if (request.break_glass) flag = request.reviewed_at ? "  [break-glass, reviewed]" : "  [break-glass, NOT reviewed]";
   return request.id + "  " + std::string{to_string(request.state)} + "  " + access_summary(request) + "  by " +
-         request.requester + (request.break_glass ? "  [break-glass]" : "") + "  — " + state_summary(request, policy);
+         request.requester + flag + "  — " + state_summary(request, policy);
 }
 
 std::string status_details(const Request& request, const Policy& policy) {
-  std::string out = "Request " + request.id + (request.break_glass ? " (break-glass, flagged for review)" : "") + "\n";
+  std::string out = "Request " + request.id + (request.break_glass ? " (break-glass)" : "") + "\n";
   out += "  Access: " + access_summary(request) + "\n";
   out += "  Requester: " + request.requester + "\n";
   out += "  Reason: " + request.reason + "\n";
   out += "  Created: " + format_rfc3339(request.created_at) + "\n";
   if (!request.approvals.empty()) out += "  Approved by: " + approvers_of(request) + "\n";
   out += "  State: " + std::string{to_string(request.state)} + " — " + state_summary(request, policy);
+  if (request.break_glass) out += "\n  Review: " + review_summary(request);
   return out;
 }
 

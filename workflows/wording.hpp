@@ -18,6 +18,13 @@ std::string access_summary(const Request& request);
 /// "Revoke failed (attempt 3): <reason>. Retrying at …; access may still exist."
 std::string state_summary(const Request& request, const Policy& policy);
 
+/// Where a break-glass request's review stands ("Not reviewed yet: …", "Reviewed by U… at …: note");
+/// "" for other requests.
+std::string review_summary(const Request& request);
+
+/// One line for a pager or webhook about `notice`: what happened, where it stands, the review.
+std::string alert_summary(const Notice& notice, const Request& request, const Policy& policy);
+
 /// One line for /jit list.
 std::string list_line(const Request& request, const Policy& policy);
 

@@ -67,6 +67,7 @@ workflows::Delivery TerminalChat::deliver(const workflows::Notice& notice, const
       break;
     case NoticeKind::incident_alert: print_alert(notice, request); break;
     case NoticeKind::requester_dm: print_dm(notice, request); break;
+    case NoticeKind::external_alert: print_external(notice, request); break;
   }
   out_.flush();
   return delivery;
@@ -80,28 +81,63 @@ void TerminalChat::print_card(const workflows::Notice& notice, const Request& re
   out_ << "  " << terminal_safe(workflows::access_summary(request)) << "\n";
   out_ << "  Reason: " << terminal_safe(request.reason) << "\n";
   for (const auto& approval : request.approvals) {
-    out_ << "  ✔ approved by " << person(approval.approver) << " at " << workflows::format_rfc3339(approval.at) << "\n";
+    auto schedule = workflows::on_call_schedule(approval.approver);
+    out_ << "  ✔ approved by "
+         << (schedule ? "jitbot: on call in " + terminal_safe(*schedule) : person(approval.approver)) << " at "
+         << workflows::format_rfc3339(approval.at) << "\n";
   }
   out_ << "  " << terminal_safe(workflows::state_summary(request, policy_)) << "\n";
+  if (request.break_glass) out_ << "  " << terminal_safe(workflows::review_summary(request)) << "\n";
   if (request.state == RequestState::pending) {
     out_ << "  " << add_button("Approve", "approve", request.id) << "  " << add_button("Deny", "deny", request.id)
          << "\n";
-  } else if ((request.state == RequestState::active && !request.ending_as)) {
-    out_ << "  " << add_button("Revoke", "revoke", request.id) << "\n";
+    return;
   }
+  print_review_buttons(request);
+}
+
+void TerminalChat::print_review_buttons(const Request& request) {
+  std::string buttons;
+  if (request.break_glass && !request.reviewed_at) buttons += add_button("Acknowledge", "acknowledge", request.id);
+  if (request.state == RequestState::active && !request.ending_as) {
+    buttons += (buttons.empty() ? "" : "  ") + add_button("Revoke", "revoke", request.id);
+  }
+  if (!buttons.empty()) out_ << "  " << buttons << "\n";
 }
 
 void TerminalChat::print_alert(const workflows::Notice& notice, const Request& request) {
-  if (notice.event != NoticeEvent::break_glass) {
+  if (!request.break_glass || !workflows::is_break_glass_news(notice.event)) {
     out_ << "\n── #" << terminal_safe(notice.target) << " · ⚠ ALERT · " << request.id << " ──\n";
     out_ << "  " << terminal_safe(workflows::incident_message(notice, request)) << "\n";
     return;
   }
-  out_ << "\n── #" << terminal_safe(notice.target) << " · 🚨 BREAK-GLASS ALERT · " << request.id << " ──\n";
+  if (notice.event == NoticeEvent::realert) {
+    out_ << "\n── #" << terminal_safe(notice.target) << " · 🚨 STILL NOT REVIEWED · " << request.id << " ──\n";
+    out_ << "  Break-glass by " << person(request.requester) << " ("
+         << terminal_safe(workflows::access_summary(request)) << "): " << terminal_safe(notice.detail)
+         << ". Review it with ack " << request.id << "\n";
+    return;
+  }
+  bool first = notice.event == NoticeEvent::break_glass;
+  out_ << "\n── #" << terminal_safe(notice.target) << " · 🚨 BREAK-GLASS ALERT" << (first ? "" : " updated") << " · "
+       << request.id << " ──\n";
   out_ << "  " << person(request.requester)
        << " used break-glass: " << terminal_safe(workflows::access_summary(request)) << "\n";
   out_ << "  Reason: " << terminal_safe(request.reason) << "\n";
-  out_ << "  Granted at once, without approval: please review it.\n";
+  out_ << "  " << terminal_safe(workflows::state_summary(request, policy_)) << "\n";
+  out_ << "  " << terminal_safe(workflows::review_summary(request)) << "\n";
+  print_review_buttons(request);
+}
+
+void TerminalChat::print_external(const workflows::Notice& notice, const Request& request) {
+  std::string kind = "sink";
+  for (const auto& sink : policy_.alerts) {
+    if (sink.name != notice.target) continue;
+    kind = sink.type == workflows::AlertSink::Type::pagerduty ? "PagerDuty page" : "webhook";
+  }
+  out_ << "\n── → " << kind << " " << terminal_safe(notice.target) << " · " << workflows::to_string(notice.event)
+       << " · " << request.id << " ──\n";
+  out_ << "  " << terminal_safe(workflows::alert_summary(notice, request, policy_)) << "\n";
 }
 
 void TerminalChat::print_dm(const workflows::Notice& notice, const Request& request) {

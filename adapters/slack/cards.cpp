@@ -48,6 +48,11 @@ std::string decisions(const Request& request) {
   std::string text;
   for (const auto& approval : request.approvals) {
     if (!text.empty()) text += "\n";
+    if (auto schedule = workflows::on_call_schedule(approval.approver)) {
+      text += ":white_check_mark: Approved by jitbot: on call in " + escape_mrkdwn(*schedule) + " at " +
+              slack_time(approval.at);
+      continue;
+    }
     text += ":white_check_mark: Approved by " + mention(approval.approver) + " at " + slack_time(approval.at);
   }
   if (request.state == RequestState::denied && !request.decided_by.empty()) {
@@ -62,6 +67,29 @@ std::string decisions(const Request& request) {
     text += ":lock: Revoked by " + mention(request.decided_by);
   }
   return text;
+}
+
+/// What the break-glass did, in the words the facts allow: never "granted" before it was.
+std::string break_glass_headline(const Request& request) {
+  std::string who = mention(request.requester);
+  switch (request.state) {
+    case RequestState::approved:
+      return ":rotating_light: *Break-glass access* by " + who + ": being granted now, without approval.";
+    case RequestState::active:
+    case RequestState::revoke_failed:
+      return ":rotating_light: *Break-glass access* by " + who + ": granted without approval.";
+    case RequestState::grant_failed:
+      return ":x: *Break-glass access* by " + who + ": the grant FAILED (see the status below).";
+    default: return ":rotating_light: *Break-glass access* by " + who + ": granted without approval; it has ended.";
+  }
+}
+
+std::string review_line(const Request& request) {
+  if (!request.reviewed_at)
+    return ":eyes: *Not reviewed yet.* An approver of the role or a jitbot admin: press Acknowledge, or `/jit ack " +
+           request.id + " [note]`.";
+  return ":white_check_mark: Reviewed by " + mention(request.reviewed_by) + " at " + slack_time(*request.reviewed_at) +
+         (request.review_note.empty() ? "" : ": " + escape_mrkdwn(truncate_utf8(request.review_note, 500)));
 }
 
 }  // namespace
@@ -106,6 +134,7 @@ SlackMessage approval_card(const Request& request, const workflows::Policy& poli
                                        })}});
   message.blocks.push_back(section("*Reason:* " + escape_mrkdwn(truncate_utf8(request.reason, reason_limit))));
   if (auto decided = decisions(request); !decided.empty()) message.blocks.push_back(context(decided));
+  if (request.break_glass) message.blocks.push_back(context(review_line(request)));
   std::string state = escape_mrkdwn(workflows::state_summary(request, policy));
   message.blocks.push_back(section("*Status:* " + state));
 
@@ -114,10 +143,16 @@ SlackMessage approval_card(const Request& request, const workflows::Policy& poli
                               {"block_id", "jit_decide"},
                               {"elements", json::array({button("Approve", approve_action, request.id, "primary"),
                                                         button("Deny", deny_action, request.id, "danger")})}});
-  } else if (request.state == RequestState::active && !request.ending_as) {
-    message.blocks.push_back({{"type", "actions"},
-                              {"block_id", "jit_active"},
-                              {"elements", json::array({button("Revoke", revoke_action, request.id, "danger")})}});
+  } else {
+    json buttons = json::array();
+    if (request.break_glass && !request.reviewed_at) {
+      buttons.push_back(button("Acknowledge", acknowledge_action, request.id, "primary"));
+    }
+    if (request.state == RequestState::active && !request.ending_as) {
+      buttons.push_back(button("Revoke", revoke_action, request.id, "danger"));
+    }
+    if (!buttons.empty())
+      message.blocks.push_back({{"type", "actions"}, {"block_id", "jit_active"}, {"elements", buttons}});
   }
   message.text = truncate_utf8((request.break_glass ? "Break-glass access: " : "Access request: ") +
                                    escape_mrkdwn(workflows::access_summary(request)) + " — " + state,
@@ -125,11 +160,20 @@ SlackMessage approval_card(const Request& request, const workflows::Policy& poli
   return message;
 }
 
-SlackMessage break_glass_alert(const Request& request) {
+std::string alert_mention(std::string_view configured) {
+  if (configured == "<!here>" || configured == "<!channel>") return std::string{configured};
+  bool group = configured.size() > 1 && configured.front() == 'S' &&
+               std::all_of(configured.begin(), configured.end(), [](char c) {
+                 return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
+               });
+  return group ? "<!subteam^" + std::string{configured} + ">" : std::string{};
+}
+
+SlackMessage break_glass_alert(const Request& request, const workflows::Policy& policy, std::string_view mention_text) {
   SlackMessage message;
   std::string summary = escape_mrkdwn(workflows::access_summary(request));
-  message.blocks.push_back(section(":rotating_light: *Break-glass access* used by " + mention(request.requester) +
-                                   ": granted at once, without approval. Please review it."));
+  std::string ping = alert_mention(mention_text);
+  message.blocks.push_back(section((ping.empty() ? "" : ping + " ") + break_glass_headline(request)));
   message.blocks.push_back({{"type", "section"},
                             {"fields", json::array({
                                            field("Provider", escaped_value(request.provider)),
@@ -139,7 +183,33 @@ SlackMessage break_glass_alert(const Request& request) {
                                            field("Request", request.id),
                                        })}});
   message.blocks.push_back(section("*Reason:* " + escape_mrkdwn(truncate_utf8(request.reason, reason_limit))));
-  message.text = truncate_utf8("Break-glass: " + mention(request.requester) + " took " + summary, fallback_text_limit);
+  message.blocks.push_back(section("*Status:* " + escape_mrkdwn(workflows::state_summary(request, policy))));
+  message.blocks.push_back(context(review_line(request)));
+  json buttons = json::array();
+  if (!request.reviewed_at) buttons.push_back(button("Acknowledge", acknowledge_action, request.id, "primary"));
+  if (request.state == RequestState::active && !request.ending_as) {
+    buttons.push_back(button("Revoke", revoke_action, request.id, "danger"));
+  }
+  if (!buttons.empty())
+    message.blocks.push_back({{"type", "actions"}, {"block_id", "jit_review"}, {"elements", buttons}});
+  std::string fact = request.state == RequestState::grant_failed ? " tried (and failed) to take " : " took ";
+  message.text = truncate_utf8((ping.empty() ? "" : ping + " ") + "Break-glass: " + mention(request.requester) + fact +
+                                   summary + (request.reviewed_at ? " (reviewed)" : " (not reviewed)"),
+                               fallback_text_limit);
+  return message;
+}
+
+SlackMessage break_glass_reminder(const workflows::Notice& notice, const Request& request,
+                                  std::string_view mention_text) {
+  SlackMessage message;
+  std::string ping = alert_mention(mention_text);
+  message.text = truncate_utf8(
+      (ping.empty() ? "" : ping + " ") + ":rotating_light: Break-glass " + request.id + " by " +
+          mention(request.requester) + " (" + escape_mrkdwn(workflows::access_summary(request)) +
+          ") is still *not reviewed* (" + escape_mrkdwn(notice.detail) +
+          "). An approver of the role: press Acknowledge on the alert, or `/jit ack " + request.id + " [note]`.",
+      section_text_limit);
+  message.blocks.push_back(section(message.text));
   return message;
 }
 

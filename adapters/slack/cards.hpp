@@ -13,6 +13,7 @@ namespace jitbot::adapters::slack {
 inline constexpr std::string_view approve_action = "jit_approve";
 inline constexpr std::string_view deny_action = "jit_deny";
 inline constexpr std::string_view revoke_action = "jit_revoke";
+inline constexpr std::string_view acknowledge_action = "jit_ack";
 
 /// Escapes text for Slack mrkdwn (&, <, >), so user input can never mention, ping
 /// (<!channel>) or forge a link. Everything a person typed goes through this.
@@ -34,8 +35,18 @@ struct SlackMessage {
 /// far, where the request stands, and only the buttons that still make sense.
 SlackMessage approval_card(const workflows::Request& request, const workflows::Policy& policy);
 
-/// The break-glass alert for an incident channel.
-SlackMessage break_glass_alert(const workflows::Request& request);
+/// The break-glass alert for an incident channel, as the request stands: granting, granted or
+/// failed, ended, and reviewed or not, with Acknowledge and Revoke while they make sense.
+/// `mention` ("<!here>", a user group S…) comes from the config, never from user text.
+SlackMessage break_glass_alert(const workflows::Request& request, const workflows::Policy& policy,
+                               std::string_view mention = {});
+
+/// The re-alert posted in the alert's thread (and to the channel) while nobody has reviewed it.
+SlackMessage break_glass_reminder(const workflows::Notice& notice, const workflows::Request& request,
+                                  std::string_view mention = {});
+
+/// "<!here>" and "<!channel>" as given, a user group S… as "<!subteam^S…>"; "" for anything else.
+std::string alert_mention(std::string_view configured);
 
 /// An alert for the incident channels about trouble that needs a human (a revoke that keeps
 /// failing, an undeliverable notice).

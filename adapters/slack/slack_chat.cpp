@@ -30,6 +30,13 @@ bool is_permanent(const std::string& error) {
 
 Delivery failed(const ApiResult& result) { return {false, {}, result.describe(), is_permanent(result.error)}; }
 
+/// "CHANNEL ts" split in two; nullopt for a location of another form.
+std::optional<std::pair<std::string, std::string>> split_location(const std::string& location) {
+  auto space = location.find(' ');
+  if (space == std::string::npos) return std::nullopt;
+  return std::make_pair(location.substr(0, space), location.substr(space + 1));
+}
+
 }  // namespace
 
 std::string card_location(const std::string& channel, const std::string& ts) { return channel + " " + ts; }
@@ -41,8 +48,11 @@ Delivery SlackChat::deliver(const workflows::Notice& notice, const workflows::Re
       if (card_location) return update_card(notice, request, *card_location);
       return post_card(notice, request);
     case NoticeKind::incident_alert:
-      if (notice.event == workflows::NoticeEvent::break_glass) return post(notice.target, break_glass_alert(request));
+      if (request.break_glass && workflows::is_break_glass_news(notice.event)) {
+        return deliver_break_glass(notice, request, card_location);
+      }
       return post(notice.target, incident_alert(notice, request));
+    case NoticeKind::external_alert: return {false, {}, "no sink named " + notice.target + " in this chat", true};
     case NoticeKind::requester_dm: {
       Delivery failure;
       auto channel = dm_channel(notice.target, failure);
@@ -61,6 +71,37 @@ Delivery SlackChat::post(const std::string& channel, const SlackMessage& message
                                                  {"unfurl_media", false}});
   if (!result.ok) return failed(result);
   return {true, card_location(result.body.value("channel", channel), result.body.value("ts", std::string{})), {}};
+}
+
+Delivery SlackChat::deliver_break_glass(const workflows::Notice& notice, const workflows::Request& request,
+                                        const std::optional<std::string>& location) {
+  std::string mention_text = policy_.alert_mention(notice.target);
+  auto alert = break_glass_alert(request, policy_, mention_text);
+  auto where = location ? split_location(*location) : std::nullopt;
+  if (!where) return post(notice.target, alert);  // first news, or the first post was lost: post it whole
+  if (notice.event == workflows::NoticeEvent::realert) {
+    // A reply in the alert's thread, also shown in the channel, so it is noticed; the alert itself
+    // keeps its place and its buttons.
+    auto reminder = break_glass_reminder(notice, request, mention_text);
+    auto result = slack_.call("chat.postMessage", {{"channel", where->first},
+                                                   {"thread_ts", where->second},
+                                                   {"reply_broadcast", true},
+                                                   {"text", reminder.text},
+                                                   {"blocks", reminder.blocks}});
+    if (!result.ok) return failed(result);
+    return {true, *location, {}};
+  }
+  // Edits carry no mention: people were pinged when it was posted.
+  alert = break_glass_alert(request, policy_);
+  auto result =
+      slack_.call("chat.update",
+                  {{"channel", where->first}, {"ts", where->second}, {"text", alert.text}, {"blocks", alert.blocks}});
+  if (result.ok) return {true, *location, {}};
+  if (result.error == "message_not_found" || result.error == "cant_update_message") {
+    logger()->warn("the alert for {} in {} is gone ({}); posting it again", request.id, where->first, result.error);
+    return post(where->first, alert);
+  }
+  return failed(result);
 }
 
 Delivery SlackChat::post_card(const workflows::Notice& notice, const workflows::Request& request) {

@@ -21,6 +21,10 @@ class SlackChat final : public workflows::ChatSink {
                               const std::optional<std::string>& card_location) override;
 
  private:
+  /// The break-glass alert in one channel: posted once, edited as the request changes, and
+  /// answered in its thread for a re-alert.
+  workflows::Delivery deliver_break_glass(const workflows::Notice& notice, const workflows::Request& request,
+                                          const std::optional<std::string>& location);
   workflows::Delivery post_card(const workflows::Notice& notice, const workflows::Request& request);
   workflows::Delivery update_card(const workflows::Notice& notice, const workflows::Request& request,
                                   const std::string& location);
