@@ -369,7 +369,8 @@ void read_break_glass(const std::filesystem::path& file, const toml::table& root
   TableReader reader(file, table ? *table : empty, "break_glass");
   auto& rules = config.policy.break_glass;
   rules.realert_after = *reader.duration("realert_after", rules.realert_after);
-  if (rules.realert_after < Seconds{60}) reader.fail("realert_after", "must be at least 1m");
+  // Short intervals are for tests; in production anything under a few minutes is noise.
+  if (rules.realert_after < Seconds{1}) reader.fail("realert_after", "must be at least 1s");
   auto max_per_user = reader.integer("max_per_user", 0);
   if (max_per_user < 0 || max_per_user > 1000) reader.fail("max_per_user", "must be between 0 (no limit) and 1000");
   rules.max_per_user = static_cast<int>(max_per_user);

@@ -253,3 +253,86 @@ TEST_CASE("dangerous or wrong values are refused with what to write instead", "[
   auto local = dir.write("local.toml", with_slack("api_url = \"http://127.0.0.1:8080/api/\"\n"));
   CHECK(config::load_config(local).slack.api_url == "http://127.0.0.1:8080/api/");
 }
+
+TEST_CASE("alert sinks, break-glass limits and on-call schedules load as written", "[config][incident]") {
+  ScratchDir dir;
+  dir.write("backend.sh", "#!/bin/sh\n", true);
+  auto file = dir.write("jitbot.toml", backend_and_bot + good_role +
+                                           "auto_approve_oncall = [\"pagerduty:P1ABCDE\", \"opsgenie:platform\"]\n" +
+                                           R"(
+[break_glass]
+realert_after = "15m"
+max_per_user = 3
+window = "24h"
+max_duration = "1h"
+
+[[alerts]]
+type = "slack"
+mention = "S0ONCALL"
+
+[[alerts]]
+name = "siem"
+type = "webhook"
+url = "https://siem.example/jitbot"
+secret_env = "SIEM_SECRET"
+
+[[alerts]]
+name = "pager"
+type = "pagerduty"
+routing_key_env = "PD_ROUTING_KEY"
+severity = "error"
+resolve_on = "end"
+
+[oncall.pagerduty]
+token_env = "PD_API_TOKEN"
+
+[oncall.opsgenie]
+api_url = "https://api.eu.opsgenie.com/"
+)");
+  auto config = config::load_config(file);
+  const auto& policy = config.policy;
+  CHECK(policy.break_glass.realert_after == 15min);
+  CHECK(policy.break_glass.max_per_user == 3);
+  CHECK(policy.break_glass.max_duration == 1h);
+  REQUIRE(policy.alerts.size() == 3);
+  CHECK(policy.alerts[0].name == "slack");
+  CHECK(policy.alerts[0].channels == std::vector<std::string>{"C0INCIDENT"});  // from [slack] incident_channels
+  CHECK(policy.alert_mention("C0INCIDENT") == "S0ONCALL");
+  CHECK(policy.alerts[2].resolve_on == workflows::AlertSink::ResolveOn::end);
+  REQUIRE(config.alert_sinks.size() == 2);
+  CHECK(config.alert_sinks[0].secret_env == "SIEM_SECRET");
+  CHECK(config.alert_sinks[1].url == "https://events.pagerduty.com/v2/enqueue");
+  CHECK(config.alert_sinks[1].severity == "error");
+  CHECK(config.on_call.pagerduty.api_url == "https://api.pagerduty.com");
+  CHECK(config.on_call.pagerduty.token_env == "PD_API_TOKEN");
+  CHECK(config.on_call.opsgenie.api_url == "https://api.eu.opsgenie.com");
+  CHECK(policy.roles[0].auto_approve_oncall == std::vector<std::string>{"pagerduty:P1ABCDE", "opsgenie:platform"});
+}
+
+TEST_CASE("alert and on-call mistakes are refused with what to write instead", "[config][incident]") {
+  ScratchDir dir;
+  dir.write("backend.sh", "#!/bin/sh\n", true);
+  const std::string base = backend_and_bot + good_role;
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {base + "[[alerts]]\ntype = \"email\"\n", "alerts[0].type: unknown alert type \"email\""},
+      {base + "[[alerts]]\ntype = \"slack\"\nmention = \"<!everyone>\"\n", "alerts[0].mention: must be"},
+      {base + "[[alerts]]\ntype = \"webhook\"\nurl = \"http://siem.example/x\"\nsecret_env = \"S\"\n",
+       "alerts[0].url: must use https://"},
+      {base + "[[alerts]]\ntype = \"webhook\"\nurl = \"https://siem.example/x\"\nsecret_env = \"hunter2-secret\"\n",
+       "alerts[0].secret_env: must name an environment variable"},
+      {base + "[[alerts]]\ntype = \"pagerduty\"\nseverity = \"panic\"\n", "alerts[0].severity: must be critical"},
+      {base + "[[alerts]]\ntype = \"pagerduty\"\n[[alerts]]\ntype = \"pagerduty\"\n",
+       "alerts[1].name: alert sink \"pagerduty\" is defined twice"},
+      {base + "[[alerts]]\ntype = \"pagerduty\"\nresolve_on = \"never\"\n", "alerts[0].resolve_on: must be"},
+      {base + "auto_approve_oncall = [\"pagerduty:P1\"]\n",
+       "roles[0].auto_approve_oncall: names pagerduty but there is no [oncall.pagerduty] section"},
+      {base + "auto_approve_oncall = [\"victorops:x\"]\n[oncall.pagerduty]\n",
+       "roles[0].auto_approve_oncall: \"victorops:x\" must be"},
+      {base + "[break_glass]\nmax_per_user = -1\n", "break_glass.max_per_user: must be between 0"},
+      {base + "[break_glass]\nrealert = \"1h\"\n", "break_glass.realert: unknown key"},
+  };
+  for (const auto& [text, says] : cases) {
+    INFO(text);
+    CHECK_THAT(config_error_of(dir, text), Catch::Contains(says));
+  }
+}

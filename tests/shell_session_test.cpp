@@ -132,6 +132,64 @@ TEST_CASE("the shell picks up where a previous run left off", "[shell][restart]"
   CHECK(second_run.output.find("has expired and was removed") != std::string::npos);
 }
 
+TEST_CASE("the shell shows break-glass alerts, pages and webhooks, re-alerts, and the review", "[shell][incident]") {
+  ScratchDir dir;
+  auto config = scratch_config(dir);
+  {
+    std::ofstream append(config, std::ios::app);
+    // The example alerts Slack (C0INCIDENT, re-alerting every 30m); a webhook and a pager join it.
+    append << "\n[[alerts]]\nname = \"siem\"\ntype = \"webhook\"\nurl = \"https://siem.example/hook\"\n"
+              "secret_env = \"SIEM_SECRET\"\n"
+              "[[alerts]]\nname = \"pager\"\ntype = \"pagerduty\"\n";
+  }
+  std::string env = "DEMO_BACKEND_LOG=" + quoted(dir.path() / "demo.log") + " ";
+  auto first = dir.write("first.txt",
+                         "/as U0ONCALL\n"
+                         "/jit request --provider aws --role prod-infra-admin --scope 123456789012 --duration 1h "
+                         "--reason \"INC-7 db down\" --break-glass\n"
+                         "/wait 31m\n");
+  auto first_run =
+      run(env + JITBOT_BINARY + " shell --manual-clock --config " + quoted(config) + " < " + quoted(first));
+  INFO(first_run.output);
+  REQUIRE(first_run.exit_code == 0);
+  std::smatch match;
+  REQUIRE(std::regex_search(first_run.output, match, std::regex{"Break-glass request (req_[0-9A-Z]{26})"}));
+  const std::string id = match[1];
+  const auto& out = first_run.output;
+  CHECK(out.find("── #C0INCIDENT · 🚨 BREAK-GLASS ALERT · " + id) != std::string::npos);
+  CHECK(out.find("── → PagerDuty page pager · trigger (break_glass) · " + id) != std::string::npos);
+  CHECK(out.find("── → webhook siem · break_glass · " + id) != std::string::npos);
+  CHECK(out.find("── → webhook siem · granted · " + id) != std::string::npos);
+  CHECK(out.find("Not reviewed yet") != std::string::npos);
+  CHECK(out.find("[2] Acknowledge") != std::string::npos);
+  CHECK(out.find("── #C0INCIDENT · 🚨 STILL NOT REVIEWED · " + id) != std::string::npos);
+  CHECK(out.find("── #C0SECURITY") == std::string::npos);  // only the configured sinks
+  auto waiting = run(std::string{JITBOT_BINARY} + " requests list --unreviewed --config " + quoted(config));
+  CHECK(waiting.exit_code == 0);
+  CHECK(waiting.output.find(id + "  ACTIVE") != std::string::npos);
+  CHECK(waiting.output.find("[break-glass, NOT reviewed]") != std::string::npos);
+
+  auto second =
+      dir.write("second.txt", "/as U0ONCALL\n/jit ack " + id + " fine\n/as U0BOB\n/jit list --unreviewed\n/jit ack " +
+                                  id + " INC-7 confirmed with the IC\n/jit list --unreviewed\n/wait 2h\n");
+  auto second_run =
+      run(env + JITBOT_BINARY + " shell --manual-clock --config " + quoted(config) + " < " + quoted(second));
+  INFO(second_run.output);
+  REQUIRE(second_run.exit_code == 0);
+  const auto& later = second_run.output;
+  CHECK(later.find("You cannot review your own break-glass request " + id) != std::string::npos);
+  CHECK(later.find(id + "  ACTIVE") != std::string::npos);  // listed as unreviewed before the ack
+  CHECK(later.find("You reviewed break-glass request " + id) != std::string::npos);
+  CHECK(later.find("Reviewed by U0BOB at") != std::string::npos);
+  CHECK(later.find("── → PagerDuty page pager · resolve (reviewed) · " + id) != std::string::npos);
+  CHECK(later.find("Break-glass requests not yet reviewed (review with /jit ack ID): none.") != std::string::npos);
+  // Reviewed: no re-alert in the two hours after, though the access expires meanwhile.
+  CHECK(later.find("STILL NOT REVIEWED") == std::string::npos);
+  CHECK(later.find("has expired") != std::string::npos);
+  auto none = run(std::string{JITBOT_BINARY} + " requests list --unreviewed --config " + quoted(config));
+  CHECK(none.output == "No break-glass request is waiting for review.\n");
+}
+
 TEST_CASE("the CLI's exit codes: 0 for success, 2 for usage and config errors", "[cli]") {
   ScratchDir dir;
   CHECK(run(std::string{JITBOT_BINARY} + " --version").output.find("jitbot 0.") != std::string::npos);

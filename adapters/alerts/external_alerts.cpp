@@ -56,8 +56,9 @@ std::string dedup_key(const workflows::Notice& notice) {
   }
 }
 
-/// trigger, resolve, or "" when PagerDuty is not told about this event.
-std::string pagerduty_action(NoticeEvent event) {
+}  // namespace
+
+std::string ExternalAlerts::pagerduty_action(NoticeEvent event) {
   switch (event) {
     case NoticeEvent::break_glass:
     case NoticeEvent::grant_failed:
@@ -71,6 +72,8 @@ std::string pagerduty_action(NoticeEvent event) {
     default: return {};
   }
 }
+
+namespace {
 
 /// The receiver's own words for a refusal, cut short: its JSON "message"/"error", else the status.
 std::string refusal(const http::HttpResponse& response) {

@@ -26,6 +26,8 @@ class ExternalAlerts {
   /// The PagerDuty Events API v2 event for `notice`, or "" when PagerDuty has nothing to do with it.
   /// The dedup_key is the request ID (with "/revoke" or "/notice" for trouble of those kinds), so a
   /// retried trigger never opens a second incident and a resolve finds the first.
+  /// "trigger", "resolve", or "" when PagerDuty is not told about this event.
+  static std::string pagerduty_action(workflows::NoticeEvent event);
   static std::string pagerduty_event(const workflows::Notice& notice, const workflows::Request& request,
                                      const workflows::Policy& policy, const std::string& routing_key,
                                      const std::string& severity);

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "adapters/alerts/external_alerts.hpp"
 #include "workflows/wording.hpp"
 
 namespace jitbot::adapters {
@@ -115,7 +116,7 @@ void TerminalChat::print_alert(const workflows::Notice& notice, const Request& r
     out_ << "\n── #" << terminal_safe(notice.target) << " · 🚨 STILL NOT REVIEWED · " << request.id << " ──\n";
     out_ << "  Break-glass by " << person(request.requester) << " ("
          << terminal_safe(workflows::access_summary(request)) << "): " << terminal_safe(notice.detail)
-         << ". Review it with ack " << request.id << "\n";
+         << ". Review it with /jit ack " << request.id << "\n";
     return;
   }
   bool first = notice.event == NoticeEvent::break_glass;
@@ -131,12 +132,15 @@ void TerminalChat::print_alert(const workflows::Notice& notice, const Request& r
 
 void TerminalChat::print_external(const workflows::Notice& notice, const Request& request) {
   std::string kind = "sink";
+  std::string action{workflows::to_string(notice.event)};
   for (const auto& sink : policy_.alerts) {
     if (sink.name != notice.target) continue;
     kind = sink.type == workflows::AlertSink::Type::pagerduty ? "PagerDuty page" : "webhook";
+    if (sink.type == workflows::AlertSink::Type::pagerduty) {
+      action = ExternalAlerts::pagerduty_action(notice.event) + " (" + action + ")";
+    }
   }
-  out_ << "\n── → " << kind << " " << terminal_safe(notice.target) << " · " << workflows::to_string(notice.event)
-       << " · " << request.id << " ──\n";
+  out_ << "\n── → " << kind << " " << terminal_safe(notice.target) << " · " << action << " · " << request.id << " ──\n";
   out_ << "  " << terminal_safe(workflows::alert_summary(notice, request, policy_)) << "\n";
 }
 
