@@ -1446,7 +1446,7 @@ class FakeSlack extends EventEmitter {
     return { error: 'channel_not_found' };
   }
 
-  _storeMessage(channel, { text, blocks, attachments, thread_ts, metadata }, via) {
+  _storeMessage(channel, { text, blocks, attachments, thread_ts, reply_broadcast, metadata }, via) {
     const msg = {
       type: 'message',
       channel,
@@ -1455,6 +1455,9 @@ class FakeSlack extends EventEmitter {
       blocks: blocks === undefined ? undefined : assignMissingIds(blocks),
       attachments: clone(attachments),
       thread_ts,
+      // A thread reply also shown in the channel (chat.postMessage reply_broadcast: it only means something with
+      // thread_ts); Slack gives such a message the subtype thread_broadcast.
+      reply_broadcast: Boolean(reply_broadcast && thread_ts !== undefined),
       metadata: clone(metadata),
       user: this.opts.botUserId,
       bot_id: this.opts.botId,
@@ -1486,7 +1489,8 @@ class FakeSlack extends EventEmitter {
 
   _publicMessage(msg) {
     const out = {
-      type: 'message', subtype: undefined, text: msg.text, user: msg.user, bot_id: msg.bot_id, app_id: msg.app_id,
+      type: 'message', subtype: msg.reply_broadcast ? 'thread_broadcast' : undefined, text: msg.text, user: msg.user,
+      bot_id: msg.bot_id, app_id: msg.app_id,
       blocks: clone(msg.blocks), attachments: clone(msg.attachments), ts: msg.ts, thread_ts: msg.thread_ts,
       team: msg.team, edited: clone(msg.edited), metadata: clone(msg.metadata),
     };
@@ -1535,6 +1539,7 @@ class FakeSlack extends EventEmitter {
     const msg = this._storeMessage(r.id, {
       text: a.text, blocks: a.blocks, attachments: a.attachments, metadata: a.metadata,
       thread_ts: a.thread_ts === undefined || a.thread_ts === '' ? undefined : String(a.thread_ts),
+      reply_broadcast: truthy(a.reply_broadcast),
     }, 'chat.postMessage');
     return { ok: true, channel: r.id, ts: msg.ts, message: this._publicMessage(msg) };
   }

@@ -247,10 +247,11 @@ class BotUnderTest {
       `${[...missed].slice(0, 5).map(describe).join('; ')}${missed.size > 5 ? '; …' : ''}`];
   }
 
-  /// The secrets jitbot was started with, by the variable that holds each.
+  /// The secrets jitbot was started with, by the variable that holds each (options.secretEnv names more, e.g. an
+  /// alert sink's signing secret passed in options.env).
   secrets() {
     const env = this.env || {};
-    return ['SLACK_APP_TOKEN', 'SLACK_BOT_TOKEN', 'JITBOT_AUDIT_KEY']
+    return ['SLACK_APP_TOKEN', 'SLACK_BOT_TOKEN', 'JITBOT_AUDIT_KEY', ...(this.options.secretEnv || [])]
       .filter((name) => typeof env[name] === 'string' && env[name].length >= SECRET_PIECE)
       .map((name) => ({ name, value: env[name] }));
   }
@@ -593,7 +594,9 @@ function buttons(card) {
 }
 
 /// A card that shows active access and offers only Revoke.
-const isActive = (card) => /Active until/.test(cardText(card)) && buttons(card).join() === 'jit_revoke';
+/// Active, and offering Revoke (a break-glass card not yet reviewed offers Acknowledge first).
+const isActive = (card) => /Active until/.test(cardText(card)) &&
+  ['jit_revoke', 'jit_ack,jit_revoke'].includes(buttons(card).join());
 
 module.exports = {
   ACK_DEADLINE_MS, AUDIT_CHANNEL, AUDIT_KEY, AWS, BINARY, BotUnderTest, SECRET_PIECE, STOP_GRACE_MS, USERS, APPROVALS,
