@@ -158,15 +158,29 @@ std::variant<std::vector<Word>, ParseError> split_words(std::string_view text) {
       std::size_t start = i + quote->open_length;
       std::size_t end = std::string_view::npos;
       std::size_t closer_length = 0;
-      for (auto closer : quote->closers) {
-        auto found = text.find(closer, start);
-        if (found < end) {
-          end = found;
-          closer_length = closer.size();
+      std::string value;
+      for (std::size_t from = start;;) {
+        end = std::string_view::npos;
+        for (auto closer : quote->closers) {
+          auto found = text.find(closer, from);
+          if (found < end) {
+            end = found;
+            closer_length = closer.size();
+          }
         }
+        // A straight quote written twice inside a value stands for itself: 'it''s fine'.
+        bool doubled =
+            end != std::string_view::npos && closer_length == 1 && end + 1 < text.size() && text[end + 1] == text[end];
+        if (!doubled) break;
+        value += text.substr(from, end + 1 - from);
+        from = end + 2;
+        start = from;
       }
-      if (end == std::string_view::npos) return error("A quote is not closed.", help_text());
+      if (end == std::string_view::npos) {
+        return error("A quote is not closed; end the value with the same quote it starts with.", usage_help);
+      }
       if (word.empty()) starts_quoted = true;
+      word += value;
       word += text.substr(start, end - start);
       quoted_any = true;
       i = end + closer_length;
@@ -235,7 +249,9 @@ ParseResult parse_command(std::string_view raw) {
     }
     return command;
   }
-  return error("Unknown command \"" + words.front().text + "\".", help_text());
+  return error("Unknown command \"" + words.front().text +
+                   "\". The commands are request, approve, deny, revoke, cancel, ack, status, list and help.",
+               usage_help);
 }
 
 std::string help_text() {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 
 #include "bot/admin_cli.hpp"
@@ -106,6 +107,20 @@ int main(int argc, char** argv) {
   for (auto* sub : {shell, run, check, requests_list, requests_show, requests_revoke, requests_cancel, requests_resolve,
                     outbox_list, outbox_retry, audit_verify, audit_export}) {
     sub->add_option("--config,-c", config_path, "TOML config file")->check(CLI::ExistingFile);
+    sub->add_option("--log-level", log_level, "trace, debug, info, warn, error")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  }
+
+  // CLI11 would say "A subcommand is required" for a misspelt one; say which word it did not know.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string word = argv[1];
+    auto known = app.get_subcommands([](const CLI::App*) { return true; });
+    bool found = std::any_of(known.begin(), known.end(), [&](const CLI::App* sub) { return sub->get_name() == word; });
+    if (!found) {
+      std::cerr << "jitbot: unknown command \"" << word
+                << "\"; the commands are shell, run, check-config, requests, outbox and audit (see jitbot --help)\n";
+      return exit_usage;
+    }
   }
 
   try {

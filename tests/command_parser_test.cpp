@@ -135,3 +135,15 @@ TEST_CASE("the word splitter keeps quoted spaces and empty quoted values", "[par
   auto words = std::get<std::vector<Word>>(split_words("a \"b c\" '' --x=\"y z\""));
   CHECK(words == std::vector<Word>{{"a", false}, {"b c", true}, {"", true}, {"--x=y z", false}});
 }
+
+TEST_CASE("a straight quote written twice inside a quoted value stands for itself", "[parser]") {
+  auto words = std::get<std::vector<Word>>(split_words("--reason='it''s fine' \"say \"\"hi\"\"\" ''"));
+  CHECK(words == std::vector<Word>{{"--reason=it's fine", false}, {"say \"hi\"", true}, {"", true}});
+}
+
+TEST_CASE("an unknown command names the commands once, with no doubled usage", "[parser]") {
+  auto error = parse_bad("frobnicate now");
+  CHECK(error.message.find("The commands are request, approve, deny") != std::string::npos);
+  CHECK(error.usage == "/jit help");
+  CHECK((error.message + "\nUsage: " + error.usage).find("Usage: Usage:") == std::string::npos);
+}

@@ -363,8 +363,9 @@ TEST_CASE("an input kept in the inbox is removed by the transition that handles 
   Harness h;
   workflows::Input input;
   input.kind = workflows::Input::Kind::command;
-  input.actor = "U0ALICE";
-  input.text = "request --provider aws --role admin --scope 123456789012 --duration 1h --reason x";
+  // Break-glass: a repeated one is not refused as a duplicate, so the second handling reaches the commit.
+  input.actor = "U0ONCALL";
+  input.text = "request --provider aws --role admin --scope 123456789012 --duration 1h --reason x --break-glass";
   input.received_at = h.clock.now();
   input.id = h.store.put_input(input);
   auto claimed = h.store.claim_input(h.clock.now(), h.clock.now() + 60s);

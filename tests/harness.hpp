@@ -35,10 +35,13 @@ struct Harness {
     return reply;
   }
 
-  /// Submits the standard request as U0ALICE and returns its ID.
+  /// Submits the standard request as U0ALICE and returns its ID. Each has a reason of its own
+  /// ("INC-1 deploy fix", "… #2", …): an identical pending request would be refused as a duplicate.
   std::string submit(const std::string& duration = "2h") {
+    ++submitted;
+    std::string reason = submitted == 1 ? "INC-1 deploy fix" : "INC-1 deploy fix #" + std::to_string(submitted);
     auto reply = type("U0ALICE", "request --provider aws --role admin --scope 123456789012 --duration " + duration +
-                                     " --reason \"INC-1 deploy fix\"");
+                                     " --reason \"" + reason + "\"");
     REQUIRE(reply.ok);
     auto requests = store.list({});
     REQUIRE(!requests.empty());
@@ -59,6 +62,7 @@ struct Harness {
   CountingIds ids;
   RecordingChat chat;
   ScriptedBackend* backend = nullptr;
+  int submitted = 0;
   std::unique_ptr<bot::JitBot> jit;
 };
 

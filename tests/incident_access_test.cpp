@@ -309,3 +309,31 @@ TEST_CASE("on-call approval never skips the role's rules", "[incident][oncall][r
   CHECK(on_call.lookups == 0);
   CHECK(h.backend->grants.empty());
 }
+
+TEST_CASE("requests people get wrong are refused with what to do next", "[lifecycle][messages]") {
+  auto policy = two_approver_policy();
+  policy.roles[0].requesters = {"U0ALICE"};
+  Harness h(policy);
+  const std::string ask = "request --provider aws --role admin --scope 123456789012 --duration 1h --reason ";
+
+  auto blank = h.type("U0ALICE", ask + "\"   \"");
+  CHECK(blank.refusal == RefusalReason::reason_missing);
+
+  auto outsider = h.type("U0MALLORY", ask + "x");
+  CHECK(outsider.refusal == RefusalReason::not_a_requester);
+  CHECK(outsider.text.find("Ask one of its approvers (U0BOB, U0CAROL, S0LEADS) to add you") != std::string::npos);
+
+  auto first = h.type("U0ALICE", ask + "x");
+  REQUIRE(first.ok);
+  auto id = h.store.list({}).front().id;
+  auto again = h.type("U0ALICE", ask + "x");
+  CHECK(again.refusal == RefusalReason::duplicate_request);
+  CHECK(again.text.find("You already asked for exactly this: aws/admin on 123456789012, " + id) != std::string::npos);
+  CHECK(again.text.find("/jit cancel " + id) != std::string::npos);
+  CHECK(h.store.list({}).size() == 1);
+  // Another scope or reason, or the same once the first is decided, is a request of its own.
+  CHECK(h.type("U0ALICE", "request --provider aws --role admin --scope dev-1 --duration 1h --reason x").ok);
+  CHECK(h.type("U0ALICE", ask + "\"INC-2, another incident\"").ok);
+  REQUIRE(h.type("U0ALICE", "cancel " + id).ok);
+  CHECK(h.type("U0ALICE", ask + "x").ok);
+}

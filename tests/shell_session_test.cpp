@@ -196,7 +196,9 @@ TEST_CASE("the CLI's exit codes: 0 for success, 2 for usage and config errors", 
   CHECK(run(std::string{JITBOT_BINARY} + " --version").exit_code == 0);
   CHECK(run(std::string{JITBOT_BINARY} + " --help").exit_code == 0);
   CHECK(run(std::string{JITBOT_BINARY}).exit_code == 2);
-  CHECK(run(std::string{JITBOT_BINARY} + " frobnicate").exit_code == 2);
+  auto unknown = run(std::string{JITBOT_BINARY} + " frobnicate");
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.output.find("unknown command \"frobnicate\"") != std::string::npos);
   CHECK(run(std::string{JITBOT_BINARY} + " shell").exit_code == 2);  // no --config
   auto bad = dir.write("bad.toml", "[bot]\npending_timeout = \"soon\"\n");
   auto checked = run(std::string{JITBOT_BINARY} + " check-config --config " + quoted(bad));
@@ -206,6 +208,10 @@ TEST_CASE("the CLI's exit codes: 0 for success, 2 for usage and config errors", 
       run(std::string{JITBOT_BINARY} + " check-config --config " + JITBOT_SOURCE_DIR + "/config/examples/jitbot.toml");
   CHECK(good.exit_code == 0);
   CHECK(good.output.find("is valid") != std::string::npos);
+  // Global options may come after the subcommand too.
+  auto late_option = run(std::string{JITBOT_BINARY} + " check-config --log-level info --config " + JITBOT_SOURCE_DIR +
+                         "/config/examples/jitbot.toml");
+  CHECK(late_option.exit_code == 0);
 }
 
 TEST_CASE("untrusted text cannot drive the terminal", "[shell][security]") {

@@ -197,6 +197,16 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
     return audited(requester, "request", {}, Outcome::refused(*refusal));
   }
 
+  if (auto open = open_duplicate(requester, draft)) {
+    Refusal refusal;
+    refusal.reason = RefusalReason::duplicate_request;
+    refusal.role = draft.provider + "/" + draft.role;
+    refusal.asked = draft.scope;
+    refusal.request_id = open->id;
+    refusal.problem = state_summary(*open, policy_);
+    return audited(requester, "request", open->id, Outcome::refused(refusal));
+  }
+
   Request request;
   request.id = ids_.next_request_id();
   request.provider = draft.provider;
@@ -264,6 +274,24 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
   change.request = request;
   if (!commit(change)) return Outcome::refused(refusal_for(RefusalReason::changed_meanwhile, request));
   return outcome;
+}
+
+std::optional<Request> AccessWorkflow::open_duplicate(const std::string& requester, const NewRequest& draft) {
+  // Break-glass is for emergencies: a second one while the first waits for its grant is allowed.
+  if (draft.break_glass) return std::nullopt;
+  RequestFilter filter;
+  filter.requester = requester;
+  filter.states = {RequestState::pending};
+  filter.limit = 100;
+  for (auto& open : store_.list(filter)) {
+    // Identical: the same access for the same time and reason (a command sent twice, a paste
+    // repeated). A different reason or duration may be a separate need, and approvers see both.
+    if (open.provider == draft.provider && open.role == draft.role && open.scope == draft.scope &&
+        open.duration == draft.duration && open.reason == draft.reason) {
+      return open;
+    }
+  }
+  return std::nullopt;
 }
 
 std::string AccessWorkflow::break_glass_limit_reached(const std::string& requester, const NewRequest& draft) {

@@ -111,6 +111,9 @@ class AccessWorkflow {
   /// The notices for every alert sink that takes `event` about `request` (see alert_sink_takes).
   std::vector<Notice> alert_notices(const Request& request, NoticeEvent event, const std::string& detail = {}) const;
   bool is_admin(const std::string& actor) { return is_listed(policy_.admins, actor, directory_); }
+  /// The requester's identical pending request, if any: asking twice only splits the approvers'
+  /// attention.
+  std::optional<Request> open_duplicate(const std::string& requester, const NewRequest& draft);
   /// Why a break-glass draft must go through approval instead ([break_glass] limits); "" if it need not.
   std::string break_glass_limit_reached(const std::string& requester, const NewRequest& draft);
   /// The on-call approval for a new request, if its requester is on call in one of the role's

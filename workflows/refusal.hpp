@@ -33,11 +33,12 @@ enum class RefusalReason {
   changed_meanwhile,   ///< lost the compare-and-set three times
   nothing_to_resolve,  ///< the operator resolved a request that holds no access
   unknown_button,
-  not_yours_to_see,  ///< status of someone else's request, by neither an approver nor an admin
-  not_break_glass,   ///< only break-glass requests are reviewed (/jit ack)
-  own_break_glass,   ///< nobody reviews their own break-glass
-  not_a_reviewer,    ///< only approvers of the role and [bot] admins review break-glass
-  already_reviewed,  ///< problem: who reviewed it, and when
+  not_yours_to_see,   ///< status of someone else's request, by neither an approver nor an admin
+  not_break_glass,    ///< only break-glass requests are reviewed (/jit ack)
+  own_break_glass,    ///< nobody reviews their own break-glass
+  not_a_reviewer,     ///< only approvers of the role and [bot] admins review break-glass
+  already_reviewed,   ///< problem: who reviewed it, and when
+  duplicate_request,  ///< the same person already waits for the same access: request_id, problem = its state
 };
 
 struct Refusal {

@@ -1,6 +1,7 @@
 #include "workflows/rules.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace jitbot::workflows {
 namespace {
@@ -78,14 +79,19 @@ Check check_new_request(const Policy& policy, Directory& directory, const std::s
     refusal.limit = *role->min_duration;
     return refusal;
   }
-  if (draft.reason.empty()) return about(RefusalReason::reason_missing, *role);
+  // Spaces alone tell approvers and auditors nothing.
+  bool blank =
+      std::all_of(draft.reason.begin(), draft.reason.end(), [](unsigned char c) { return std::isspace(c) != 0; });
+  if (blank) return about(RefusalReason::reason_missing, *role);
   if (draft.break_glass) {
     if (role->break_glass_requesters.empty()) return about(RefusalReason::break_glass_disabled, *role);
     if (!is_listed(role->break_glass_requesters, requester, directory)) {
       return about(RefusalReason::not_a_break_glass_requester, *role);
     }
   } else if (!is_listed(role->requesters, requester, directory)) {
-    return about(RefusalReason::not_a_requester, *role);
+    Refusal refusal = about(RefusalReason::not_a_requester, *role);
+    refusal.options = role->approvers;  // whom to ask
+    return refusal;
   }
   role_out = role;
   return std::nullopt;

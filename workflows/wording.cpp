@@ -85,7 +85,15 @@ std::string describe(const Refusal& r) {
     case RefusalReason::not_a_break_glass_requester:
       return "You are not allowed to break glass for " + r.role +
              ". Submit a normal request, or ask an admin to add you to break_glass_requesters.";
-    case RefusalReason::not_a_requester: return "You are not allowed to request " + r.role + ".";
+    case RefusalReason::not_a_requester:
+      return "You are not allowed to request " + r.role + "." +
+             (r.options.empty()
+                  ? std::string{" Ask a jitbot admin to add you to its requesters."}
+                  : " Ask one of its approvers (" + joined(r.options) + ") to add you to its requesters.");
+    case RefusalReason::duplicate_request:
+      return "You already asked for exactly this: " + r.role + " on " + r.asked + ", " + r.request_id + " (" +
+             r.problem + "). See it with /jit status " + r.request_id + ", or cancel it with /jit cancel " +
+             r.request_id + " before asking again.";
     case RefusalReason::no_such_request:
       return "There is no request " + r.request_id + ". Check the ID with /jit list.";
     case RefusalReason::role_gone: return "Role " + r.role + " is no longer configured.";
