@@ -232,6 +232,10 @@ void read_bot(const std::filesystem::path& file, const toml::table& root, Config
     config.audit_key_file = path.is_absolute() ? path : file.parent_path() / path;
   }
   config.unkeyed_audit = bot.boolean("unkeyed_audit", false);
+  config.policy.remind_after = bot.duration("remind_after");
+  auto max_reminders = bot.integer("max_reminders", config.policy.max_reminders);
+  if (max_reminders < 0 || max_reminders > 20) bot.fail("max_reminders", "must be between 0 and 20");
+  config.policy.max_reminders = static_cast<int>(max_reminders);
   config.policy.admins = principals(bot, "admins", false);
   if (std::find(config.policy.admins.begin(), config.policy.admins.end(), "*") != config.policy.admins.end()) {
     bot.fail("admins", "\"*\" is not allowed: admins see every request; name them or their user group");
@@ -423,6 +427,31 @@ void read_auto_approve_oncall(const TableReader& reader, const Config& config, w
     if (!settings.configured) {
       reader.fail("auto_approve_oncall", "names " + provider + " but there is no [oncall." + provider + "] section");
     }
+  }
+}
+
+/// remind_after, max_reminders, escalate_after and escalation_approvers of one role.
+void read_nudges(const TableReader& reader, const Config& config, workflows::Role& role) {
+  role.remind_after = reader.duration("remind_after");
+  if (reader.has("max_reminders")) {
+    auto count = reader.integer("max_reminders", 0);
+    if (count < 0 || count > 20) reader.fail("max_reminders", "must be between 0 and 20");
+    role.max_reminders = static_cast<int>(count);
+  }
+  role.escalate_after = reader.duration("escalate_after");
+  role.escalation_approvers = principals(reader, "escalation_approvers", false);
+  if (std::find(role.escalation_approvers.begin(), role.escalation_approvers.end(), "*") !=
+      role.escalation_approvers.end()) {
+    reader.fail("escalation_approvers", "\"*\" is not allowed: name the people or their user group");
+  }
+  if (role.escalate_after.has_value() != !role.escalation_approvers.empty()) {
+    reader.fail(role.escalate_after ? "escalate_after" : "escalation_approvers",
+                "escalate_after and escalation_approvers go together: set both, or neither");
+  }
+  if (role.escalate_after && *role.escalate_after >= config.policy.pending_timeout) {
+    reader.fail("escalate_after", "is not shorter than [bot] pending_timeout (" +
+                                      workflows::format_duration(config.policy.pending_timeout) +
+                                      "): the request would time out before it escalates");
   }
 }
 
@@ -738,6 +767,7 @@ void read_roles(const std::filesystem::path& file, const toml::table& root, Conf
                   "break-glass needs somewhere to alert: set [slack] incident_channels or an [[alerts]] sink");
     }
     read_auto_approve_oncall(reader, config, role);
+    read_nudges(reader, config, role);
     reader.reject_unknown_keys();
     config.policy.roles.push_back(std::move(role));
   }

@@ -23,13 +23,14 @@ constexpr const char* request_columns =
     "id, version, state, provider, role, scope, duration_seconds, reason, break_glass, requester, created_at, "
     "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
     "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend, grant_started_at, whole_target, "
-    "lingers_until, reviewed_by, reviewed_at, review_note, next_realert_at";
+    "lingers_until, reviewed_by, reviewed_at, review_note, next_realert_at, reminders_sent, next_reminder_at, "
+    "escalate_at, escalated_at";
 
 constexpr const char* request_placeholders =
     "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,"
-    "?30,?31";
+    "?30,?31,?32,?33,?34,?35";
 /// The compare-and-set's expected version: the placeholder after request_placeholders.
-constexpr int expected_version_index = 32;
+constexpr int expected_version_index = 36;
 
 constexpr const char* notice_columns =
     "id, kind, event, target, request_id, detail, console_url, attempts, last_error, parked_at, next_attempt_at";
@@ -98,10 +99,14 @@ Request request_from_row(SQLite::Statement& row) {
   r.reviewed_at = optional_instant(row.getColumn(28));
   r.review_note = row.getColumn(29).getString();
   r.next_realert_at = optional_instant(row.getColumn(30));
+  r.reminders_sent = row.getColumn(31).getInt();
+  r.next_reminder_at = optional_instant(row.getColumn(32));
+  r.escalate_at = optional_instant(row.getColumn(33));
+  r.escalated_at = optional_instant(row.getColumn(34));
   return r;
 }
 
-/// Binds every column of `request_columns`, in order, as ?1 to ?31.
+/// Binds every column of `request_columns`, in order, as ?1 to ?35.
 void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(1, r.id);
   statement.bind(2, static_cast<std::int64_t>(r.version));
@@ -138,6 +143,10 @@ void bind_request(SQLite::Statement& statement, const Request& r) {
   bind_optional_instant(statement, 29, r.reviewed_at);
   statement.bind(30, r.review_note);
   bind_optional_instant(statement, 31, r.next_realert_at);
+  statement.bind(32, r.reminders_sent);
+  bind_optional_instant(statement, 33, r.next_reminder_at);
+  bind_optional_instant(statement, 34, r.escalate_at);
+  bind_optional_instant(statement, 35, r.escalated_at);
 }
 
 std::int64_t millis(Instant at) { return static_cast<std::int64_t>(workflows::to_unix_millis(at)); }
@@ -516,16 +525,22 @@ constexpr const char* due_at_sql = "(CASE WHEN state = 'PENDING' THEN pending_de
 
 std::vector<Request> SqliteStore::due_requests(workflows::Instant now) {
   std::string until = std::to_string(workflows::to_unix_millis(now));
-  return query_requests(
-      "(" + std::string{open_requests_sql} + " AND " + due_at_sql + " <= " + until + ") OR next_realert_at <= " + until,
-      {}, 0);
+  // Besides timeouts and expiries: break-glass re-alerts, and reminders and escalations of pending
+  // requests (each a column of its own with a partial index, so due rows are found without a scan).
+  return query_requests("(" + std::string{open_requests_sql} + " AND " + due_at_sql + " <= " + until +
+                            ") OR next_realert_at <= " + until + " OR next_reminder_at <= " + until +
+                            " OR escalate_at <= " + until,
+                        {}, 0);
 }
 
 std::optional<workflows::Instant> SqliteStore::next_due_at() {
-  auto lifecycle = earliest(std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql);
-  auto realert = earliest("SELECT MIN(next_realert_at) FROM requests WHERE next_realert_at IS NOT NULL");
-  if (!lifecycle || !realert) return lifecycle ? lifecycle : realert;
-  return std::min(*lifecycle, *realert);
+  std::optional<Instant> soonest =
+      earliest(std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql);
+  for (const char* column : {"next_realert_at", "next_reminder_at", "escalate_at"}) {
+    auto at = earliest(std::string{"SELECT MIN("} + column + ") FROM requests WHERE " + column + " IS NOT NULL");
+    if (at && (!soonest || *at < *soonest)) soonest = at;
+  }
+  return soonest;
 }
 
 int SqliteStore::count_break_glass(const std::string& requester, workflows::Instant since) {

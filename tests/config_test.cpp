@@ -336,3 +336,27 @@ TEST_CASE("alert and on-call mistakes are refused with what to write instead", "
     CHECK_THAT(config_error_of(dir, text), Catch::Contains(says));
   }
 }
+
+TEST_CASE("reminders and escalation are configured per role, with [bot] defaults", "[config][flow]") {
+  ScratchDir dir;
+  dir.write("backend.sh", "#!/bin/sh\n", true);
+  std::string text = backend_and_bot + good_role +
+                     "remind_after = \"15m\"\nescalate_after = \"5m\"\nescalation_approvers = [\"U0BOSS\"]\n";
+  text.replace(text.find("pending_timeout = \"10m\"\n"), 24,
+               "pending_timeout = \"10m\"\nremind_after = \"1h\"\nmax_reminders = 5\n");
+  auto config = config::load_config(dir.write("jitbot.toml", text));
+  const auto& role = config.policy.roles[0];
+  CHECK(config.policy.remind_after == 1h);
+  CHECK(config.policy.remind_after_for(role) == 15min);
+  CHECK(config.policy.max_reminders_for(role) == 5);
+  CHECK(role.escalate_after == 5min);
+  CHECK(role.escalation_approvers == std::vector<std::string>{"U0BOSS"});
+
+  const std::string base = backend_and_bot + good_role;
+  CHECK_THAT(config_error_of(dir, base + "escalate_after = \"5m\"\n"),
+             Catch::Contains("roles[0].escalate_after: escalate_after and escalation_approvers go together"));
+  CHECK_THAT(config_error_of(dir, base + "escalate_after = \"1h\"\nescalation_approvers = [\"U0BOSS\"]\n"),
+             Catch::Contains("roles[0].escalate_after: is not shorter than [bot] pending_timeout (10m)"));
+  CHECK_THAT(config_error_of(dir, base + "max_reminders = 99\n"),
+             Catch::Contains("roles[0].max_reminders: must be between 0 and 20"));
+}

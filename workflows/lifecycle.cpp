@@ -257,6 +257,7 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
       change.audit.push_back(audit(before, system_actor, "approve", request.state,
                                    "auto-approved: the requester is " + on_call->approver));
     }
+    if (request.state == RequestState::pending) schedule_nudges(*role, request);
     change.notices.push_back(card_notice(request, NoticeEvent::submitted));
     if (request.state == RequestState::approved) {
       outcome.message = "Request " + request.id + " approved: " + describe_access(request) + ". You are " +
@@ -354,6 +355,11 @@ Outcome AccessWorkflow::transition(const std::string& request_id, const Decide& 
       return Outcome::refused(*refusal);
     }
     next.version = current->version + 1;
+    if (next.state != RequestState::pending) {
+      // Decided: nobody needs reminding any more.
+      next.next_reminder_at.reset();
+      next.escalate_at.reset();
+    }
     if (next.state == RequestState::approved && current->state != RequestState::approved) {
       change.jobs.push_back(job_for(next, BackendCall::Action::grant, clock_.now()));
     }
@@ -763,6 +769,61 @@ void AccessWorkflow::tick_one(const Request& request, Instant now) {
     });
   }
   if (request.next_realert_at && *request.next_realert_at <= now) realert_one(request, now);
+  bool pending = request.state == RequestState::pending && request.pending_deadline > now;
+  if (pending && request.escalate_at && *request.escalate_at <= now) escalate_one(request, now);
+  if (pending && request.next_reminder_at && *request.next_reminder_at <= now) remind_one(request, now);
+}
+
+void AccessWorkflow::schedule_nudges(const Role& role, Request& request) const {
+  if (auto every = policy_.remind_after_for(role); every && policy_.max_reminders_for(role) > 0) {
+    request.next_reminder_at = request.created_at + *every;
+  }
+  if (role.escalate_after && !role.escalation_approvers.empty()) {
+    request.escalate_at = request.created_at + *role.escalate_after;
+  }
+}
+
+void AccessWorkflow::remind_one(const Request& request, Instant now) {
+  transition(request.id, [&](Request& r, Change& change) -> Check {
+    const Role* role = policy_.find_role(r.provider, r.role);
+    if (r.state != RequestState::pending || !r.next_reminder_at || *r.next_reminder_at > now || role == nullptr) {
+      return refusal_for(RefusalReason::wrong_state, r);
+    }
+    r.reminders_sent += 1;
+    auto every = policy_.remind_after_for(*role);
+    bool more = every && r.reminders_sent < policy_.max_reminders_for(*role);
+    if (more) {
+      r.next_reminder_at = now + *every;
+    } else {
+      r.next_reminder_at.reset();
+    }
+    change.audit.push_back(audit(
+        r, system_actor, "remind", r.state,
+        "reminder " + std::to_string(r.reminders_sent) + " of " + std::to_string(policy_.max_reminders_for(*role))));
+    change.notices.push_back(card_notice(r, NoticeEvent::reminder));
+    return std::nullopt;
+  });
+}
+
+void AccessWorkflow::escalate_one(const Request& request, Instant now) {
+  transition(request.id, [&](Request& r, Change& change) -> Check {
+    const Role* role = policy_.find_role(r.provider, r.role);
+    if (r.state != RequestState::pending || !r.escalate_at || *r.escalate_at > now || role == nullptr) {
+      return refusal_for(RefusalReason::wrong_state, r);
+    }
+    r.escalate_at.reset();
+    r.escalated_at = now;
+    change.audit.push_back(
+        audit(r, system_actor, "escalate", r.state, "escalation approvers added: " + join(role->escalation_approvers)));
+    change.notices.push_back(card_notice(r, NoticeEvent::escalated));
+    for (const auto& principal : role->escalation_approvers) {
+      // People are asked in a DM; groups are mentioned in the card's thread.
+      if (principal.empty() || principal.front() == 'S' || principal == r.requester) continue;
+      change.notices.push_back(dm_notice(r, NoticeEvent::escalated));
+      change.notices.back().target = principal;
+    }
+    return std::nullopt;
+  });
 }
 
 void AccessWorkflow::realert_one(const Request& request, Instant now) {

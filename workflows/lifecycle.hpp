@@ -120,6 +120,10 @@ class AccessWorkflow {
   /// schedules; `note` says what was found (or could not be read), for the requester.
   std::optional<Approval> on_call_approval(const Role& role, const std::string& requester, std::string& note);
   void realert_one(const Request& request, Instant now);
+  /// Sets when a new pending request first reminds its approvers, and when it escalates.
+  void schedule_nudges(const Role& role, Request& request) const;
+  void remind_one(const Request& request, Instant now);
+  void escalate_one(const Request& request, Instant now);
   Job job_for(const Request& request, BackendCall::Action action, Instant not_before) const;
   void tick_one(const Request& request, Instant now);
   void record_grant(const Job& job, const BackendResult& result);

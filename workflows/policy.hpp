@@ -31,6 +31,12 @@ struct Role {
   /// Schedules ("pagerduty:P1ABCDE", "opsgenie:platform") whose on-call person counts as one
   /// approval, given by jitbot itself after the usual checks.
   std::vector<std::string> auto_approve_oncall;
+  /// Nudges for a pending request: remind the approvers after remind_after (else [bot]'s), at most
+  /// max_reminders times; after escalate_after, escalation_approvers may approve too.
+  std::optional<Seconds> remind_after;
+  std::optional<int> max_reminders;
+  std::optional<Seconds> escalate_after;
+  std::vector<std::string> escalation_approvers;
 };
 
 /// Where alerts go ([[alerts]]). Slack sinks post to channels; webhook and PagerDuty sinks are
@@ -61,12 +67,19 @@ struct Policy {
   std::string approvals_channel;
   std::vector<std::string> incident_channels;
   std::vector<std::string> admins;  ///< [bot] admins: user or group IDs who may see every request
+  /// [bot] remind_after and max_reminders: the defaults for roles that set none; no reminders when unset.
+  std::optional<Seconds> remind_after;
+  int max_reminders = 3;
   /// Every alert sink; with no [[alerts]], one Slack sink on incident_channels.
   std::vector<AlertSink> alerts;
   BreakGlassRules break_glass;
 
   const Role* find_role(std::string_view provider, std::string_view name) const;
   std::string approvals_channel_for(const Role& role) const;
+  std::optional<Seconds> remind_after_for(const Role& role) const {
+    return role.remind_after ? role.remind_after : remind_after;
+  }
+  int max_reminders_for(const Role& role) const { return role.max_reminders.value_or(max_reminders); }
   /// The configured sinks, or the default Slack sink on incident_channels when none are.
   std::vector<AlertSink> alert_sinks() const;
   /// The Slack mention configured for alerts to `channel` ("" when none).

@@ -27,7 +27,7 @@ constexpr std::array<std::pair<NoticeKind, std::string_view>, 4> kind_names{{
     {NoticeKind::external_alert, "external_alert"},
 }};
 
-constexpr std::array<std::pair<NoticeEvent, std::string_view>, 17> event_names{{
+constexpr std::array<std::pair<NoticeEvent, std::string_view>, 19> event_names{{
     {NoticeEvent::submitted, "submitted"},
     {NoticeEvent::approval_added, "approval_added"},
     {NoticeEvent::granted, "granted"},
@@ -45,6 +45,8 @@ constexpr std::array<std::pair<NoticeEvent, std::string_view>, 17> event_names{{
     {NoticeEvent::reviewed, "reviewed"},
     {NoticeEvent::realert, "realert"},
     {NoticeEvent::revoke_done, "revoke_done"},
+    {NoticeEvent::reminder, "reminder"},
+    {NoticeEvent::escalated, "escalated"},
 }};
 
 constexpr std::string_view on_call_prefix = "on call in ";

@@ -88,6 +88,13 @@ struct Request {
   std::optional<Instant> next_revoke_attempt;
   std::string last_error;  ///< the backend's last failure reason, shown to people
 
+  /// While pending: reminders sent to the approvers, when the next is due, and when the request
+  /// escalates (or did: escalated_at), adding the role's escalation approvers.
+  int reminders_sent = 0;
+  std::optional<Instant> next_reminder_at;
+  std::optional<Instant> escalate_at;
+  std::optional<Instant> escalated_at;
+
   /// Break-glass only: the human review after the fact (`/jit ack`, the alert's Acknowledge).
   std::string reviewed_by;
   std::optional<Instant> reviewed_at;
@@ -137,6 +144,8 @@ enum class NoticeEvent {
   reviewed,        ///< a break-glass request was acknowledged by a reviewer
   realert,         ///< a break-glass request is still not reviewed
   revoke_done,     ///< external sinks: a revoke that had failed finally succeeded
+  reminder,        ///< card: a reply in its thread reminding the approvers
+  escalated,       ///< card: escalation approvers added (and mentioned); DM: one of them is asked
 };
 
 /// Events that change what a break-glass alert says: in each channel it is one message, posted

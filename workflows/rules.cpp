@@ -97,12 +97,17 @@ Check check_new_request(const Policy& policy, Directory& directory, const std::s
   return std::nullopt;
 }
 
+bool is_approver_now(const Role& role, Directory& directory, const std::string& actor, const Request& request) {
+  if (is_listed(role.approvers, actor, directory)) return true;
+  return request.escalated_at.has_value() && is_listed(role.escalation_approvers, actor, directory);
+}
+
 Check check_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
                      Decision decision, Instant now) {
   if (request.state != RequestState::pending) return about(RefusalReason::wrong_state, request);
   if (now >= request.pending_deadline) return about(RefusalReason::past_deadline, request);
   if (actor == request.requester) return about(RefusalReason::own_request, request);
-  if (!is_listed(role.approvers, actor, directory)) return about(RefusalReason::not_an_approver, role);
+  if (!is_approver_now(role, directory, actor, request)) return about(RefusalReason::not_an_approver, role);
   // An approver who approved may still deny (they spotted a problem); approving twice counts once.
   if (decision == Decision::approve && request.approved_by(actor)) {
     return about(RefusalReason::already_approved_by_you, request);
@@ -141,14 +146,14 @@ Check check_review(const Role* role, Directory& directory, const std::string& ac
 bool may_see(const Policy& policy, Directory& directory, const std::string& actor, const Request& request) {
   if (actor == request.requester) return true;
   const Role* role = policy.find_role(request.provider, request.role);
-  if (role != nullptr && is_listed(role->approvers, actor, directory)) return true;
+  if (role != nullptr && is_approver_now(*role, directory, actor, request)) return true;
   return is_listed(policy.admins, actor, directory);
 }
 
 bool waits_on(const Policy& policy, Directory& directory, const std::string& actor, const Request& request) {
   if (actor == request.requester) return false;
   const Role* role = policy.find_role(request.provider, request.role);
-  return role != nullptr && is_listed(role->approvers, actor, directory);
+  return role != nullptr && is_approver_now(*role, directory, actor, request);
 }
 
 Check check_cancel(const std::string& actor, const Request& request) {

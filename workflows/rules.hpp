@@ -39,6 +39,9 @@ bool waits_on(const Policy& policy, Directory& directory, const std::string& act
 Check check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
                         const NewRequest& draft, const Role*& role_out);
 
+/// The role's approvers, and once the request has escalated, its escalation approvers too.
+bool is_approver_now(const Role& role, Directory& directory, const std::string& actor, const Request& request);
+
 enum class Decision { approve, deny };
 
 /// Checks an approve or deny click/command by `actor` on `request` at `now`. A request past its

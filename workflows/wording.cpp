@@ -134,10 +134,17 @@ std::string access_summary(const Request& request) {
 std::string state_summary(const Request& request, const Policy& policy) {
   auto at = [](const std::optional<Instant>& when) { return when ? format_rfc3339(*when) : std::string{"?"}; };
   switch (request.state) {
-    case RequestState::pending:
+    case RequestState::pending: {
+      std::string escalated;
+      const Role* role = policy.find_role(request.provider, request.role);
+      if (request.escalated_at && role) {
+        escalated =
+            "; escalated to " + joined(role->escalation_approvers) + " at " + format_rfc3339(*request.escalated_at);
+      }
       return "Pending: " + std::to_string(request.approvals.size()) + " of " +
-             std::to_string(approvals_required(request, policy)) + " approvals; times out at " +
+             std::to_string(approvals_required(request, policy)) + " approvals" + escalated + "; times out at " +
              format_rfc3339(request.pending_deadline);
+    }
     case RequestState::approved:
       return request.break_glass ? "Break-glass: granting now"
                                  : "Approved by " + approvers_of(request) + "; granting now";
@@ -248,6 +255,11 @@ std::string requester_message(const Notice& notice, const Request& request) {
     case NoticeEvent::cleanup_failed:
       return "jitbot could not clean up after the failed grant of " + request.id + " (" + access +
              "): " + notice.detail + ". It keeps retrying; some access may exist until it succeeds.";
+    case NoticeEvent::escalated:
+      return "Request " + request.id + " by " + request.requester + " (" + access + ", reason: " + request.reason +
+             ") has waited since " + format_rfc3339(request.created_at) +
+             " and was escalated to you. Approve or deny it on its card, or with /jit approve " + request.id +
+             " or /jit deny " + request.id + " [reason].";
     case NoticeEvent::cancelled:
       return "Your request " + request.id + " (" + access + ") was cancelled by " + request.decided_by +
              (notice.detail.empty() ? "." : ": " + notice.detail);

@@ -31,7 +31,7 @@ std::string list_line(const Request& request, const Policy& policy);
 /// Several lines for /jit status ID.
 std::string status_details(const Request& request, const Policy& policy);
 
-/// The message the requester gets for a DM notice.
+/// The message the requester gets for a DM notice (or, for `escalated`, an escalation approver).
 std::string requester_message(const Notice& notice, const Request& request);
 
 /// An alert for the incident channels about trouble that needs a human (a revoke that keeps

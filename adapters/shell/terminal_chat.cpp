@@ -63,6 +63,10 @@ workflows::Delivery TerminalChat::deliver(const workflows::Notice& notice, const
   workflows::Delivery delivery{true, {}, {}};
   switch (notice.kind) {
     case NoticeKind::approval_card:
+      if (notice.event == NoticeEvent::reminder || notice.event == NoticeEvent::escalated) {
+        print_nudge(notice, request);
+        if (notice.event == NoticeEvent::reminder) break;
+      }
       print_card(notice, request, card_location.has_value());
       delivery.card_location = card_location.value_or("card-" + std::to_string(next_card_++));
       break;
@@ -128,6 +132,22 @@ void TerminalChat::print_alert(const workflows::Notice& notice, const Request& r
   out_ << "  " << terminal_safe(workflows::state_summary(request, policy_)) << "\n";
   out_ << "  " << terminal_safe(workflows::review_summary(request)) << "\n";
   print_review_buttons(request);
+}
+
+void TerminalChat::print_nudge(const workflows::Notice& notice, const Request& request) {
+  const workflows::Role* role = policy_.find_role(request.provider, request.role);
+  bool escalated = notice.event == NoticeEvent::escalated;
+  std::string who;
+  if (role) {
+    for (const auto& principal : escalated ? role->escalation_approvers : role->approvers) {
+      who += (who.empty() ? "" : ", ") + person(principal);
+    }
+  }
+  out_ << "\n── #" << terminal_safe(notice.target) << " · " << (escalated ? "⏫ ESCALATED" : "🔔 REMINDER") << " · "
+       << request.id << " ──\n";
+  out_ << "  " << terminal_safe(workflows::access_summary(request)) << " for " << person(request.requester)
+       << " has waited since " << workflows::format_rfc3339(request.created_at) << ". " << who
+       << (escalated ? ": you may now approve or deny it." : ": please approve or deny it.") << "\n";
 }
 
 void TerminalChat::print_external(const workflows::Notice& notice, const Request& request) {

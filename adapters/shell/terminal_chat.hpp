@@ -34,6 +34,8 @@ class TerminalChat final : public workflows::ChatSink {
   void print_dm(const workflows::Notice& notice, const workflows::Request& request);
   /// A webhook or PagerDuty alert: shown here as it would be sent (the shell sends nothing).
   void print_external(const workflows::Notice& notice, const workflows::Request& request);
+  /// A reminder or escalation, shown as a reply under the card.
+  void print_nudge(const workflows::Notice& notice, const workflows::Request& request);
   void print_review_buttons(const workflows::Request& request);
   std::string add_button(const std::string& label, const std::string& action, const std::string& request_id);
   std::string person(const std::string& user_id);

@@ -221,6 +221,41 @@ SlackMessage incident_alert(const workflows::Notice& notice, const Request& requ
   return message;
 }
 
+namespace {
+
+std::string principal_mention(const std::string& principal) {
+  if (!principal.empty() && principal.front() == 'S') return alert_mention(principal);
+  return mention(principal);
+}
+
+}  // namespace
+
+SlackMessage approval_reminder(const workflows::Notice& notice, const Request& request,
+                               const workflows::Policy& policy) {
+  SlackMessage message;
+  const workflows::Role* role = policy.find_role(request.provider, request.role);
+  std::string who;
+  auto add = [&](const std::vector<std::string>& principals) {
+    for (const auto& principal : principals) {
+      if (principal == request.requester) continue;
+      auto text = principal_mention(principal);
+      if (!text.empty()) who += (who.empty() ? "" : " ") + text;
+    }
+  };
+  bool escalated = notice.event == workflows::NoticeEvent::escalated;
+  if (role) add(escalated ? role->escalation_approvers : role->approvers);
+  if (role && !escalated && request.escalated_at) add(role->escalation_approvers);
+  std::string waiting = escape_mrkdwn(workflows::access_summary(request)) + " for " + mention(request.requester) +
+                        " has waited since " + slack_time(request.created_at);
+  message.text = truncate_utf8(
+      escalated ? ":arrow_double_up: Escalated: " + waiting + ". " + who + ": you may now approve or deny it here."
+                : ":bell: Reminder: " + waiting + " (" + escape_mrkdwn(workflows::state_summary(request, policy)) +
+                      "). " + who + ": please approve or deny it.",
+      section_text_limit);
+  message.blocks.push_back(section(message.text));
+  return message;
+}
+
 SlackMessage requester_dm(const workflows::Notice& notice, const Request& request) {
   SlackMessage message;
   message.text = truncate_utf8(escape_mrkdwn(workflows::requester_message(notice, request)), section_text_limit);

@@ -35,6 +35,11 @@ struct SlackMessage {
 /// far, where the request stands, and only the buttons that still make sense.
 SlackMessage approval_card(const workflows::Request& request, const workflows::Policy& policy);
 
+/// A reply in the card's thread that mentions whoever may decide now: the role's approvers, and
+/// after an escalation its escalation approvers (users as <@U…>, groups as <!subteam^S…>).
+SlackMessage approval_reminder(const workflows::Notice& notice, const workflows::Request& request,
+                               const workflows::Policy& policy);
+
 /// The break-glass alert for an incident channel, as the request stands: granting, granted or
 /// failed, ended, and reviewed or not, with Acknowledge and Revoke while they make sense.
 /// `mention` ("<!here>", a user group S…) comes from the config, never from user text.

@@ -44,9 +44,13 @@ std::string card_location(const std::string& channel, const std::string& ts) { r
 Delivery SlackChat::deliver(const workflows::Notice& notice, const workflows::Request& request,
                             const std::optional<std::string>& card_location) {
   switch (notice.kind) {
-    case NoticeKind::approval_card:
-      if (card_location) return update_card(notice, request, *card_location);
-      return post_card(notice, request);
+    case NoticeKind::approval_card: {
+      bool nudge =
+          notice.event == workflows::NoticeEvent::reminder || notice.event == workflows::NoticeEvent::escalated;
+      Delivery card = card_location ? update_card(notice, request, *card_location) : post_card(notice, request);
+      if (!nudge || !card.ok) return card;
+      return reply_in_thread(card.card_location, approval_reminder(notice, request, policy_), card);
+    }
     case NoticeKind::incident_alert:
       if (request.break_glass && workflows::is_break_glass_news(notice.event)) {
         return deliver_break_glass(notice, request, card_location);
@@ -102,6 +106,17 @@ Delivery SlackChat::deliver_break_glass(const workflows::Notice& notice, const w
     return post(where->first, alert);
   }
   return failed(result);
+}
+
+Delivery SlackChat::reply_in_thread(const std::string& location, const SlackMessage& message, Delivery done) {
+  auto where = split_location(location);
+  if (!where) return done;
+  auto result = slack_.call(
+      "chat.postMessage",
+      {{"channel", where->first}, {"thread_ts", where->second}, {"text", message.text}, {"blocks", message.blocks}});
+  // Retried whole: the card update before it is idempotent.
+  if (!result.ok) return failed(result);
+  return done;
 }
 
 Delivery SlackChat::post_card(const workflows::Notice& notice, const workflows::Request& request) {

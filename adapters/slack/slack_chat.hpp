@@ -25,6 +25,9 @@ class SlackChat final : public workflows::ChatSink {
   /// answered in its thread for a re-alert.
   workflows::Delivery deliver_break_glass(const workflows::Notice& notice, const workflows::Request& request,
                                           const std::optional<std::string>& location);
+  /// Posts `message` in the thread of the message at `location`; `done` (the card's delivery) on success.
+  workflows::Delivery reply_in_thread(const std::string& location, const SlackMessage& message,
+                                      workflows::Delivery done);
   workflows::Delivery post_card(const workflows::Notice& notice, const workflows::Request& request);
   workflows::Delivery update_card(const workflows::Notice& notice, const workflows::Request& request,
                                   const std::string& location);

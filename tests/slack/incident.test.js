@@ -561,7 +561,8 @@ test('an on-call schedule that cannot be read never approves: the request waits 
 
     // The failure is not remembered: once PagerDuty answers, the on-call requester is approved.
     pdOncall.up();
-    const later = await bot.command(USERS.alice, `request ${ONCALL}`);
+    // Another reason: the same request again would be refused while the first is pending.
+    const later = await bot.command(USERS.alice, `request ${ONCALL.replace(/--reason "[^"]*"/, '--reason "INC-2 retry"')}`);
     assert.match(later, /You are on call in pagerduty:PSCHED1, so jitbot approved it/);
     await bot.waitForBackend('grant', idIn(later));
     assert.equal(bot.cardFor(id).updates.length, 0, 'the first request still waits for a person');
