@@ -99,6 +99,7 @@ void Inbox::work() {
   auto& store = parts_.store;
   workflows::AccessWorkflow workflow(parts_.policy, store, parts_.directory, parts_.clock, parts_.ids);
   workflow.use_on_call(parts_.on_call);
+  workflow.use_tickets(parts_.tickets);
   InputHandler handler(parts_.policy, store, workflow);
   for (;;) {
     auto ticket = workers_.waker.ticket();

@@ -22,6 +22,7 @@ struct EngineParts {
   const workflows::Clock& clock;
   workflows::IdSource& ids;
   workflows::OnCallSchedules* on_call = nullptr;  ///< for roles with auto_approve_oncall
+  workflows::TicketChecker* tickets = nullptr;    ///< for roles with require_ticket
 };
 
 /// A pool of threads that claim due backend jobs, at most `max_concurrent` per backend and

@@ -9,6 +9,7 @@
 #include "adapters/directory/static_directory.hpp"
 #include "adapters/oncall/on_call_schedules.hpp"
 #include "adapters/shell/terminal_chat.hpp"
+#include "adapters/tickets/ticket_lookup.hpp"
 #include "bot/assembly.hpp"
 #include "bot/random_ids.hpp"
 #include "storage/sqlite_store.hpp"
@@ -90,10 +91,12 @@ class ShellSession {
         ids_(clock()),
         bot_(config.policy, store_, directory_, chat_, clock(), ids_, make_backends(config)),
         on_call_(config.on_call),
+        tickets_(config.ticket_apis),
         user_(options.initial_user) {
     // The shell reads on-call schedules as `jitbot run` does; alerts to webhooks and pagers are
     // only shown here, never sent.
     bot_.workflow().use_on_call(&on_call_);
+    bot_.workflow().use_tickets(&tickets_);
     bot_.observe_backends([this](const workflows::BackendCall& call, const workflows::BackendResult& result) {
       bool grant = call.action == workflows::BackendCall::Action::grant;
       out_ << "\n· backend " << call.backend << " " << (grant ? "grant" : "revoke") << " " << call.request_id << ": "
@@ -228,6 +231,7 @@ class ShellSession {
   RandomIds ids_;
   JitBot bot_;
   adapters::OnCallDirectory on_call_;
+  adapters::TicketLookup tickets_;
   std::string user_;
 };
 

@@ -17,6 +17,7 @@
 #include "adapters/slack/slack_chat.hpp"
 #include "adapters/slack/slack_client.hpp"
 #include "adapters/slack/slack_directory.hpp"
+#include "adapters/tickets/ticket_lookup.hpp"
 #include "bot/anchor_poster.hpp"
 #include "bot/assembly.hpp"
 #include "bot/command_parser.hpp"
@@ -312,12 +313,13 @@ int run_slack(const config::Config& config) {
   adapters::ExternalAlerts external_alerts(config.alert_sinks, config.policy);
   NoticeRouter notices(chat, external_alerts);
   adapters::OnCallDirectory on_call(config.on_call);
+  adapters::TicketLookup tickets(config.ticket_apis);
   SystemClock clock;
   RandomIds ids(clock);
   Backends backends = make_backends(config);
   // A few connections serve all the engine's threads (see SharedConnections).
   storage::SharedConnections connections(config.database.string(), 4, key);
-  EngineParts parts{config.database.string(), connections, config.policy, directory, clock, ids, &on_call};
+  EngineParts parts{config.database.string(), connections, config.policy, directory, clock, ids, &on_call, &tickets};
 
   // Each part works from the database on threads of its own and nudges the others when it
   // leaves them work; none waits for another.

@@ -430,6 +430,55 @@ void read_auto_approve_oncall(const TableReader& reader, const Config& config, w
   }
 }
 
+void read_ticket_system(const std::filesystem::path& file, const TableReader& tickets, const std::string& name,
+                        Config& config) {
+  const toml::table* table = tickets.subtable(name);
+  if (table == nullptr) return;
+  TableReader reader(file, *table, "tickets." + name);
+  workflows::TicketSystem system;
+  TicketApiConfig api;
+  system.name = api.name = name;
+  bool jira = name == "jira";
+  api.api_url = jira ? reader.string("url") : reader.string("api_url", std::string{"https://api.github.com"});
+  require_url(reader, jira ? "url" : "api_url", api.api_url);
+  if (api.api_url.back() == '/') api.api_url.pop_back();
+  api.token_env = env_name(reader, "token_env", std::string{jira ? "JIRA_API_TOKEN" : "GITHUB_TOKEN"});
+  if (jira && reader.has("email_env")) api.email_env = env_name(reader, "email_env");
+  if (jira) {
+    system.projects = reader.strings("projects", true);
+    for (const auto& project : system.projects) {
+      bool valid = std::isupper(static_cast<unsigned char>(project.front())) &&
+                   std::all_of(project.begin(), project.end(), [](char c) {
+                     return std::isupper(static_cast<unsigned char>(c)) ||
+                            std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+                   });
+      if (!valid) reader.fail("projects", "\"" + project + "\" is not a Jira project key (capitals, digits, _)");
+    }
+  } else {
+    system.repos = reader.strings("repos", true);
+    static const std::regex repo_form{"[A-Za-z0-9-]+/[A-Za-z0-9._-]+"};
+    for (const auto& repo : system.repos) {
+      if (!std::regex_match(repo, repo_form)) reader.fail("repos", "\"" + repo + "\" is not OWNER/REPO");
+    }
+  }
+  auto on_error = reader.string("on_error", std::string{"allow"});
+  if (on_error != "allow" && on_error != "refuse") reader.fail("on_error", "must be \"allow\" or \"refuse\"");
+  system.refuse_on_error = on_error == "refuse";
+  if (auto ca_file = reader.string("ca_file", std::string{}); !ca_file.empty()) api.ca_file = beside(file, ca_file);
+  reader.reject_unknown_keys();
+  config.policy.ticket_systems.push_back(system);
+  config.ticket_apis.push_back(api);
+}
+
+void read_tickets(const std::filesystem::path& file, const toml::table& root, Config& config) {
+  const toml::table empty;
+  const toml::table* table = section(file, root, "tickets");
+  TableReader reader(file, table ? *table : empty, "tickets");
+  read_ticket_system(file, reader, "jira", config);
+  read_ticket_system(file, reader, "github", config);
+  reader.reject_unknown_keys();
+}
+
 /// remind_after, max_reminders, escalate_after and escalation_approvers of one role.
 void read_nudges(const TableReader& reader, const Config& config, workflows::Role& role) {
   role.remind_after = reader.duration("remind_after");
@@ -768,6 +817,15 @@ void read_roles(const std::filesystem::path& file, const toml::table& root, Conf
     }
     read_auto_approve_oncall(reader, config, role);
     read_nudges(reader, config, role);
+    role.require_ticket = reader.string("require_ticket", std::string{});
+    if (!role.require_ticket.empty()) {
+      if (role.require_ticket != "jira" && role.require_ticket != "github") {
+        reader.fail("require_ticket", "must be \"jira\" or \"github\"");
+      }
+      if (!config.policy.find_ticket_system(role.require_ticket)) {
+        reader.fail("require_ticket", "there is no [tickets." + role.require_ticket + "] section");
+      }
+    }
     reader.reject_unknown_keys();
     config.policy.roles.push_back(std::move(role));
   }
@@ -842,8 +900,8 @@ Config load_config(const std::filesystem::path& file) {
   }
   TableReader top(config.file, root, "");
   for (const auto& [key, node] : root) {
-    static const std::set<std::string> sections{"bot",       "slack",       "backends", "roles",
-                                                "directory", "break_glass", "alerts",   "oncall"};
+    static const std::set<std::string> sections{"bot",         "slack",  "backends", "roles",  "directory",
+                                                "break_glass", "alerts", "oncall",   "tickets"};
     if (!sections.count(std::string{key.str()})) top.fail_at(key.source(), std::string{key.str()}, "unknown section");
   }
   read_bot(config.file, root, config);
@@ -851,6 +909,7 @@ Config load_config(const std::filesystem::path& file) {
   read_alerts(config.file, root, config);
   read_break_glass(config.file, root, config);
   read_on_call(config.file, root, config);
+  read_tickets(config.file, root, config);
   read_backends(config.file, root, config);
   read_roles(config.file, root, config);
   read_directory(config.file, root, config);

@@ -106,6 +106,15 @@ struct OnCallConfig {
   workflows::Seconds cache_for{60};
 };
 
+/// The adapter's side of [tickets.jira] / [tickets.github] (the domain's: workflows::TicketSystem).
+struct TicketApiConfig {
+  std::string name;       ///< "jira" or "github"
+  std::string api_url;    ///< jira: the site ("https://acme.atlassian.net"); github: "https://api.github.com"
+  std::string token_env;  ///< the API token's variable
+  std::string email_env;  ///< jira: with it, Basic email:token (Jira Cloud); without, Bearer (Data Center)
+  std::filesystem::path ca_file;
+};
+
 struct Config {
   std::filesystem::path file;
   std::filesystem::path database;  ///< absolute, or ":memory:"
@@ -120,6 +129,7 @@ struct Config {
   DirectoryConfig directory;
   std::vector<AlertSinkConfig> alert_sinks;  ///< the webhook and PagerDuty [[alerts]]
   OnCallConfig on_call;
+  std::vector<TicketApiConfig> ticket_apis;
 
   const BackendConfig* find_backend(const std::string& name) const;
 };

@@ -24,13 +24,13 @@ constexpr const char* request_columns =
     "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
     "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend, grant_started_at, whole_target, "
     "lingers_until, reviewed_by, reviewed_at, review_note, next_realert_at, reminders_sent, next_reminder_at, "
-    "escalate_at, escalated_at";
+    "escalate_at, escalated_at, ticket, ticket_title, ticket_url, ticket_verified";
 
 constexpr const char* request_placeholders =
     "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,"
-    "?30,?31,?32,?33,?34,?35";
+    "?30,?31,?32,?33,?34,?35,?36,?37,?38,?39";
 /// The compare-and-set's expected version: the placeholder after request_placeholders.
-constexpr int expected_version_index = 36;
+constexpr int expected_version_index = 40;
 
 constexpr const char* notice_columns =
     "id, kind, event, target, request_id, detail, console_url, attempts, last_error, parked_at, next_attempt_at";
@@ -103,10 +103,14 @@ Request request_from_row(SQLite::Statement& row) {
   r.next_reminder_at = optional_instant(row.getColumn(32));
   r.escalate_at = optional_instant(row.getColumn(33));
   r.escalated_at = optional_instant(row.getColumn(34));
+  r.ticket = row.getColumn(35).getString();
+  r.ticket_title = row.getColumn(36).getString();
+  r.ticket_url = row.getColumn(37).getString();
+  r.ticket_verified = row.getColumn(38).getInt() != 0;
   return r;
 }
 
-/// Binds every column of `request_columns`, in order, as ?1 to ?35.
+/// Binds every column of `request_columns`, in order, as ?1 to ?39.
 void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(1, r.id);
   statement.bind(2, static_cast<std::int64_t>(r.version));
@@ -147,6 +151,10 @@ void bind_request(SQLite::Statement& statement, const Request& r) {
   bind_optional_instant(statement, 33, r.next_reminder_at);
   bind_optional_instant(statement, 34, r.escalate_at);
   bind_optional_instant(statement, 35, r.escalated_at);
+  statement.bind(36, r.ticket);
+  statement.bind(37, r.ticket_title);
+  statement.bind(38, r.ticket_url);
+  statement.bind(39, r.ticket_verified ? 1 : 0);
 }
 
 std::int64_t millis(Instant at) { return static_cast<std::int64_t>(workflows::to_unix_millis(at)); }

@@ -360,3 +360,39 @@ TEST_CASE("reminders and escalation are configured per role, with [bot] defaults
   CHECK_THAT(config_error_of(dir, base + "max_reminders = 99\n"),
              Catch::Contains("roles[0].max_reminders: must be between 0 and 20"));
 }
+
+TEST_CASE("ticket systems load, and a role may require one", "[config][tickets]") {
+  ScratchDir dir;
+  dir.write("backend.sh", "#!/bin/sh\n", true);
+  const std::string tickets = R"(
+[tickets.jira]
+url = "https://acme.atlassian.net/"
+email_env = "JIRA_EMAIL"
+projects = ["INC", "OPS"]
+on_error = "refuse"
+
+[tickets.github]
+repos = ["acme/ops"]
+)";
+  auto config = config::load_config(
+      dir.write("jitbot.toml", backend_and_bot + good_role + "require_ticket = \"jira\"\n" + tickets));
+  REQUIRE(config.policy.ticket_systems.size() == 2);
+  CHECK(config.policy.roles[0].require_ticket == "jira");
+  CHECK(config.policy.ticket_systems[0].refuse_on_error);
+  CHECK(config.policy.ticket_systems[0].projects == std::vector<std::string>{"INC", "OPS"});
+  CHECK_FALSE(config.policy.ticket_systems[1].refuse_on_error);
+  CHECK(config.ticket_apis[0].api_url == "https://acme.atlassian.net");
+  CHECK(config.ticket_apis[0].token_env == "JIRA_API_TOKEN");
+  CHECK(config.ticket_apis[0].email_env == "JIRA_EMAIL");
+  CHECK(config.ticket_apis[1].api_url == "https://api.github.com");
+
+  const std::string base = backend_and_bot + good_role;
+  CHECK_THAT(config_error_of(dir, base + "require_ticket = \"jira\"\n"),
+             Catch::Contains("roles[0].require_ticket: there is no [tickets.jira] section"));
+  CHECK_THAT(config_error_of(dir, base + "require_ticket = \"servicenow\"\n"),
+             Catch::Contains("roles[0].require_ticket: must be \"jira\" or \"github\""));
+  CHECK_THAT(config_error_of(dir, base + "[tickets.jira]\nurl = \"https://j.example\"\nprojects = [\"inc\"]\n"),
+             Catch::Contains("tickets.jira.projects: \"inc\" is not a Jira project key"));
+  CHECK_THAT(config_error_of(dir, base + "[tickets.github]\nrepos = [\"acme\"]\n"),
+             Catch::Contains("tickets.github.repos: \"acme\" is not OWNER/REPO"));
+}

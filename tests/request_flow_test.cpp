@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness.hpp"
+#include "workflows/tickets.hpp"
 #include "workflows/wording.hpp"
 
 using namespace jitbot;
@@ -108,4 +109,100 @@ TEST_CASE("reminders and escalation survive a restart", "[flow][restart]") {
   CHECK(reminders(h) == 1);
   CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::escalated) == 1);
   CHECK(h.store.find(id)->reminders_sent == 2);
+}
+
+namespace {
+
+workflows::Policy ticket_policy(bool refuse_on_error = false) {
+  auto policy = two_approver_policy();
+  workflows::TicketSystem jira;
+  jira.name = "jira";
+  jira.projects = {"INC", "OPS"};
+  jira.refuse_on_error = refuse_on_error;
+  workflows::TicketSystem github;
+  github.name = "github";
+  github.repos = {"acme/ops"};
+  policy.ticket_systems = {jira, github};
+  policy.roles[0].require_ticket = "jira";
+  return policy;
+}
+
+const std::string ticket_ask = "request --provider aws --role admin --scope 123456789012 --duration 1h --reason ";
+
+}  // namespace
+
+TEST_CASE("a reason cites a ticket of a configured project or repo", "[flow][tickets]") {
+  auto policy = ticket_policy();
+  const auto& jira = policy.ticket_systems[0];
+  const auto& github = policy.ticket_systems[1];
+  CHECK(workflows::cited_ticket(jira, "fixing INC-4421 now") == "INC-4421");
+  CHECK(workflows::cited_ticket(jira, "see OPS-7, then INC-9") == "OPS-7");  // the first cited
+  CHECK_FALSE(workflows::cited_ticket(jira, "XINC-12 is not ours"));
+  CHECK_FALSE(workflows::cited_ticket(jira, "INC-12b"));
+  CHECK_FALSE(workflows::cited_ticket(jira, "SEC-12 and INC- alone"));
+  CHECK(workflows::cited_ticket(github, "acme/ops#12 db") == "acme/ops#12");
+  CHECK(workflows::cited_ticket(github, "fix for #12") == "acme/ops#12");  // one repo: #N is unambiguous
+  CHECK_FALSE(workflows::cited_ticket(github, "other/repo#12"));
+  CHECK(workflows::ticket_example(jira) == "INC-123 or OPS-123");
+}
+
+TEST_CASE("a role that requires a ticket checks it exists and is open, and shows it", "[flow][tickets]") {
+  Harness h(ticket_policy());
+  FakeTickets tickets;
+  tickets.tickets["jira INC-7"] = {true, false, "Checkout is down", "https://acme.atlassian.net/browse/INC-7", {}};
+  tickets.tickets["jira INC-3"] = {true, true, "Old outage", "https://acme.atlassian.net/browse/INC-3", {}};
+  h.jit->workflow().use_tickets(&tickets);
+
+  auto none = h.type("U0ALICE", ticket_ask + "\"db failover\"");
+  CHECK(none.refusal == RefusalReason::ticket_missing);
+  CHECK(none.text == "aws/admin needs a ticket: cite one in --reason, such as INC-123 or OPS-123.");
+  CHECK(tickets.lookups == 0);
+
+  auto missing = h.type("U0ALICE", ticket_ask + "\"INC-404 db failover\"");
+  CHECK(missing.refusal == RefusalReason::ticket_not_found);
+  CHECK(missing.text.find("Ticket INC-404 was not found") != std::string::npos);
+
+  auto closed = h.type("U0ALICE", ticket_ask + "\"INC-3 db failover\"");
+  CHECK(closed.refusal == RefusalReason::ticket_closed);
+  CHECK(h.store.list({}).empty());
+
+  auto good = h.type("U0ALICE", ticket_ask + "\"INC-7 db failover\"");
+  REQUIRE(good.ok);
+  auto request = h.store.list({}).front();
+  CHECK(request.ticket == "INC-7");
+  CHECK(request.ticket_verified);
+  CHECK(request.ticket_title == "Checkout is down");
+  CHECK(workflows::status_details(request, h.policy)
+            .find("Ticket: INC-7: Checkout is down (https://acme.atlassian.net/browse/INC-7)") != std::string::npos);
+  // Refusals are audited like any other.
+  CHECK(h.store.verify_audit().intact);
+
+  // Break-glass is for emergencies: no ticket needed.
+  CHECK(h.type("U0ONCALL", ticket_ask + "\"all down\" --break-glass").ok);
+}
+
+TEST_CASE("an unreachable ticket system lets the request go on marked, or refuses it, as configured",
+          "[flow][tickets]") {
+  SECTION("on_error = allow") {
+    Harness h(ticket_policy(false));
+    FakeTickets tickets;
+    tickets.unreachable = {"jira"};
+    h.jit->workflow().use_tickets(&tickets);
+    auto reply = h.type("U0ALICE", ticket_ask + "\"INC-7 db failover\"");
+    REQUIRE(reply.ok);
+    CHECK(reply.text.find("Ticket INC-7 could not be checked just now") != std::string::npos);
+    auto request = h.store.list({}).front();
+    CHECK_FALSE(request.ticket_verified);
+    CHECK(workflows::ticket_summary(request) == "INC-7 (not verified: the ticket system could not be reached)");
+  }
+  SECTION("on_error = refuse") {
+    Harness h(ticket_policy(true));
+    FakeTickets tickets;
+    tickets.unreachable = {"jira"};
+    h.jit->workflow().use_tickets(&tickets);
+    auto reply = h.type("U0ALICE", ticket_ask + "\"INC-7 db failover\"");
+    CHECK(reply.refusal == RefusalReason::ticket_unverified);
+    CHECK(reply.text.find("jira not reachable (connection refused)") != std::string::npos);
+    CHECK(h.store.list({}).empty());
+  }
 }

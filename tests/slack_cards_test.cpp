@@ -228,3 +228,19 @@ TEST_CASE("Web API arguments are form-encoded with nested values as JSON") {
   json arguments = {{"channel", "C1"}, {"text", "a&b=c d"}, {"blocks", json::array({{{"type", "divider"}}})}};
   CHECK(slack::form_encode(arguments) == "blocks=%5B%7B%22type%22%3A%22divider%22%7D%5D&channel=C1&text=a%26b%3Dc%20d");
 }
+
+TEST_CASE("the card shows the cited ticket as a link, or marks it as not verified", "[slack][tickets]") {
+  auto policy = jitbot::testing::two_approver_policy();
+  auto request = pending_request();
+  request.ticket = "INC-7";
+  request.ticket_title = "<!channel> checkout down";
+  request.ticket_url = "https://acme.atlassian.net/browse/INC-7";
+  request.ticket_verified = true;
+  auto text = all_text(slack::approval_card(request, policy).blocks);
+  CHECK(text.find("*Ticket:* <https://acme.atlassian.net/browse/INC-7|INC-7>: &lt;!channel&gt; checkout down") !=
+        std::string::npos);
+  request.ticket_verified = false;
+  text = all_text(slack::approval_card(request, policy).blocks);
+  CHECK(text.find("INC-7 :warning: _not verified") != std::string::npos);
+  CHECK(text.find("<https://") == std::string::npos);
+}

@@ -109,6 +109,20 @@ class RecordingChat final : public workflows::ChatSink {
   }
 };
 
+/// Tickets held in memory, by system and key; unreachable systems answer with an error.
+class FakeTickets final : public workflows::TicketChecker {
+ public:
+  std::map<std::string, workflows::TicketAnswer> tickets;  ///< "jira INC-7" -> answer
+  std::set<std::string> unreachable;
+  int lookups = 0;
+  workflows::TicketAnswer check(const std::string& system, const std::string& key) override {
+    ++lookups;
+    if (unreachable.count(system)) return {false, false, {}, {}, system + " not reachable (connection refused)"};
+    auto found = tickets.find(system + " " + key);
+    return found != tickets.end() ? found->second : workflows::TicketAnswer{};
+  }
+};
+
 /// On-call schedules held in memory: who is on call where, and schedules that cannot be read.
 class FakeOnCall final : public workflows::OnCallSchedules {
  public:

@@ -5,6 +5,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "workflows/tickets.hpp"
+
 namespace jitbot::workflows {
 namespace {
 
@@ -208,6 +210,11 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
   }
 
   Request request;
+  if (!draft.break_glass && !role->require_ticket.empty()) {
+    if (auto refusal = check_ticket(*role, draft.reason, request)) {
+      return audited(requester, "request", {}, Outcome::refused(*refusal));
+    }
+  }
   request.id = ids_.next_request_id();
   request.provider = draft.provider;
   request.role = draft.role;
@@ -269,6 +276,10 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
                         " from " + join(role->approvers) + ".";
     }
     if (!on_call_note.empty()) outcome.message += " " + on_call_note;
+    if (!request.ticket.empty() && !request.ticket_verified) {
+      outcome.message += " Ticket " + request.ticket +
+                         " could not be checked just now; the card marks it as not verified for the approvers.";
+    }
     if (!downgraded.empty()) outcome.message = "Break-glass was not used: " + downgraded + " " + outcome.message;
   }
   request.version = 1;
@@ -292,6 +303,42 @@ std::optional<Request> AccessWorkflow::open_duplicate(const std::string& request
       return open;
     }
   }
+  return std::nullopt;
+}
+
+Check AccessWorkflow::check_ticket(const Role& role, const std::string& reason, Request& request) {
+  Refusal refusal;
+  refusal.role = role.provider + "/" + role.name;
+  const TicketSystem* system = policy_.find_ticket_system(role.require_ticket);
+  auto key = system ? cited_ticket(*system, reason) : std::nullopt;
+  if (!key) {
+    refusal.reason = RefusalReason::ticket_missing;
+    refusal.expected = system ? ticket_example(*system) : role.require_ticket + " ticket";
+    return refusal;
+  }
+  refusal.asked = *key;
+  TicketAnswer answer = tickets_ ? tickets_->check(system->name, *key)
+                                 : TicketAnswer{false, false, {}, {}, "ticket checks are not set up"};
+  request.ticket = *key;
+  if (!answer.error.empty()) {
+    if (!system->refuse_on_error) return std::nullopt;  // goes on, marked as not verified
+    refusal.reason = RefusalReason::ticket_unverified;
+    refusal.problem = answer.error;
+    return refusal;
+  }
+  if (!answer.found) {
+    refusal.reason = RefusalReason::ticket_not_found;
+    refusal.problem = system->name == "jira" ? "Jira has no such issue, or jitbot may not see it"
+                                             : "GitHub has no such issue, or jitbot may not see it";
+    return refusal;
+  }
+  if (answer.closed) {
+    refusal.reason = RefusalReason::ticket_closed;
+    return refusal;
+  }
+  request.ticket_title = answer.title;
+  request.ticket_url = answer.url;
+  request.ticket_verified = true;
   return std::nullopt;
 }
 

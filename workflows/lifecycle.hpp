@@ -45,6 +45,8 @@ class AccessWorkflow {
   /// Where on-call schedules are read for roles with auto_approve_oncall; without it, such roles
   /// wait for human approvers and say why.
   void use_on_call(OnCallSchedules* schedules) { on_call_ = schedules; }
+  /// Where tickets are looked up for roles with require_ticket; without it they count as unverified.
+  void use_tickets(TicketChecker* tickets) { tickets_ = tickets; }
 
   /// Whether `actor` may read `request` (see rules: may_see), and whether it waits on them.
   bool may_see(const std::string& actor, const Request& request) {
@@ -114,6 +116,9 @@ class AccessWorkflow {
   /// The requester's identical pending request, if any: asking twice only splits the approvers'
   /// attention.
   std::optional<Request> open_duplicate(const std::string& requester, const NewRequest& draft);
+  /// Checks the ticket `reason` must cite for `role` and records it on `request`; a refusal when
+  /// there is none, it is missing or closed, or it cannot be checked and the system says refuse.
+  Check check_ticket(const Role& role, const std::string& reason, Request& request);
   /// Why a break-glass draft must go through approval instead ([break_glass] limits); "" if it need not.
   std::string break_glass_limit_reached(const std::string& requester, const NewRequest& draft);
   /// The on-call approval for a new request, if its requester is on call in one of the role's
@@ -150,6 +155,7 @@ class AccessWorkflow {
   IdSource& ids_;
   std::optional<std::int64_t> input_id_;
   OnCallSchedules* on_call_ = nullptr;
+  TicketChecker* tickets_ = nullptr;
 };
 
 }  // namespace jitbot::workflows

@@ -13,6 +13,13 @@ std::string Policy::approvals_channel_for(const Role& role) const {
   return role.approvals_channel.value_or(approvals_channel);
 }
 
+const TicketSystem* Policy::find_ticket_system(std::string_view name) const {
+  for (const auto& system : ticket_systems) {
+    if (system.name == name) return &system;
+  }
+  return nullptr;
+}
+
 std::vector<AlertSink> Policy::alert_sinks() const {
   if (!alerts.empty()) return alerts;
   AlertSink incident;

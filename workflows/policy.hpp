@@ -37,6 +37,16 @@ struct Role {
   std::optional<int> max_reminders;
   std::optional<Seconds> escalate_after;
   std::vector<std::string> escalation_approvers;
+  /// "jira" or "github": the reason must cite an open ticket there (not for break-glass).
+  std::string require_ticket;
+};
+
+/// [tickets.jira] / [tickets.github]: which tickets a reason may cite, and what a failed check means.
+struct TicketSystem {
+  std::string name;                   ///< "jira" or "github"
+  std::vector<std::string> projects;  ///< jira: project keys ("INC")
+  std::vector<std::string> repos;     ///< github: "owner/repo"
+  bool refuse_on_error = false;       ///< on_error = "refuse": no request while the system is unreachable
 };
 
 /// Where alerts go ([[alerts]]). Slack sinks post to channels; webhook and PagerDuty sinks are
@@ -73,6 +83,8 @@ struct Policy {
   /// Every alert sink; with no [[alerts]], one Slack sink on incident_channels.
   std::vector<AlertSink> alerts;
   BreakGlassRules break_glass;
+  std::vector<TicketSystem> ticket_systems;
+  const TicketSystem* find_ticket_system(std::string_view name) const;
 
   const Role* find_role(std::string_view provider, std::string_view name) const;
   std::string approvals_channel_for(const Role& role) const;

@@ -39,6 +39,23 @@ class OnCallSchedules {
   virtual OnCallAnswer check(const std::string& schedule, const UserProfile& person) = 0;
 };
 
+/// What a ticket system says about one ticket.
+struct TicketAnswer {
+  bool found = false;
+  bool closed = false;
+  std::string title;
+  std::string url;    ///< a link for people (the web page, not the API)
+  std::string error;  ///< non-empty: the system could not be asked, so nothing is known
+};
+
+/// Looks tickets up in Jira or GitHub ("jira", "INC-7"; "github", "acme/ops#12"). Answers within
+/// a few seconds; never throws.
+class TicketChecker {
+ public:
+  virtual ~TicketChecker() = default;
+  virtual TicketAnswer check(const std::string& system, const std::string& key) = 0;
+};
+
 /// What a credential backend is asked to do; the request ID is its idempotency key.
 struct BackendCall {
   enum class Action { grant, revoke };

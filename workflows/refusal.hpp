@@ -38,6 +38,10 @@ enum class RefusalReason {
   own_break_glass,    ///< nobody reviews their own break-glass
   not_a_reviewer,     ///< only approvers of the role and [bot] admins review break-glass
   already_reviewed,   ///< problem: who reviewed it, and when
+  ticket_missing,     ///< the role requires a ticket; expected: what a reference looks like
+  ticket_not_found,   ///< asked: the key; problem: the ticket system's words
+  ticket_closed,      ///< asked: the key
+  ticket_unverified,  ///< on_error = "refuse" and the system could not be asked; problem: why
   duplicate_request,  ///< the same person already waits for the same access: request_id, problem = its state
 };
 

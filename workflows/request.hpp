@@ -95,6 +95,13 @@ struct Request {
   std::optional<Instant> escalate_at;
   std::optional<Instant> escalated_at;
 
+  /// The ticket the reason cites, when the role requires one: its key ("INC-7", "acme/ops#12"),
+  /// title and link as the ticket system gave them, and whether it could be checked at all.
+  std::string ticket;
+  std::string ticket_title;
+  std::string ticket_url;
+  bool ticket_verified = false;
+
   /// Break-glass only: the human review after the fact (`/jit ack`, the alert's Acknowledge).
   std::string reviewed_by;
   std::optional<Instant> reviewed_at;

@@ -90,6 +90,16 @@ std::string describe(const Refusal& r) {
              (r.options.empty()
                   ? std::string{" Ask a jitbot admin to add you to its requesters."}
                   : " Ask one of its approvers (" + joined(r.options) + ") to add you to its requesters.");
+    case RefusalReason::ticket_missing:
+      return r.role + " needs a ticket: cite one in --reason, such as " + r.expected + ".";
+    case RefusalReason::ticket_not_found:
+      return "Ticket " + r.asked + " was not found (" + r.problem +
+             "). Check the key, or cite another ticket in --reason.";
+    case RefusalReason::ticket_closed:
+      return "Ticket " + r.asked + " is closed. Cite an open ticket for this work in --reason, or reopen it.";
+    case RefusalReason::ticket_unverified:
+      return "Ticket " + r.asked + " could not be checked (" + r.problem + ") and " + r.role +
+             " accepts only checked tickets. Try again in a few minutes.";
     case RefusalReason::duplicate_request:
       return "You already asked for exactly this: " + r.role + " on " + r.asked + ", " + r.request_id + " (" +
              r.problem + "). See it with /jit status " + r.request_id + ", or cancel it with /jit cancel " +
@@ -179,6 +189,13 @@ std::string state_summary(const Request& request, const Policy& policy) {
   return "Unknown state";
 }
 
+std::string ticket_summary(const Request& request) {
+  if (request.ticket.empty()) return {};
+  if (!request.ticket_verified) return request.ticket + " (not verified: the ticket system could not be reached)";
+  return request.ticket + ": " + request.ticket_title +
+         (request.ticket_url.empty() ? "" : " (" + request.ticket_url + ")");
+}
+
 std::string review_summary(const Request& request) {
   if (!request.break_glass) return {};
   if (!request.reviewed_at) return "Not reviewed yet: an approver of the role reviews it with /jit ack " + request.id;
@@ -216,6 +233,7 @@ std::string status_details(const Request& request, const Policy& policy) {
   out += "  Access: " + access_summary(request) + "\n";
   out += "  Requester: " + request.requester + "\n";
   out += "  Reason: " + request.reason + "\n";
+  if (!request.ticket.empty()) out += "  Ticket: " + ticket_summary(request) + "\n";
   out += "  Created: " + format_rfc3339(request.created_at) + "\n";
   if (!request.approvals.empty()) out += "  Approved by: " + approvers_of(request) + "\n";
   out += "  State: " + std::string{to_string(request.state)} + " — " + state_summary(request, policy);

@@ -18,6 +18,9 @@ std::string access_summary(const Request& request);
 /// "Revoke failed (attempt 3): <reason>. Retrying at …; access may still exist."
 std::string state_summary(const Request& request, const Policy& policy);
 
+/// "INC-7: db down (https://…)", or "INC-7 (not verified: …)"; "" when no ticket is cited.
+std::string ticket_summary(const Request& request);
+
 /// Where a break-glass request's review stands ("Not reviewed yet: …", "Reviewed by U… at …: note");
 /// "" for other requests.
 std::string review_summary(const Request& request);

@@ -85,6 +85,7 @@ void TerminalChat::print_card(const workflows::Notice& notice, const Request& re
        << "\n";
   out_ << "  " << terminal_safe(workflows::access_summary(request)) << "\n";
   out_ << "  Reason: " << terminal_safe(request.reason) << "\n";
+  if (!request.ticket.empty()) out_ << "  Ticket: " << terminal_safe(workflows::ticket_summary(request)) << "\n";
   for (const auto& approval : request.approvals) {
     auto schedule = workflows::on_call_schedule(approval.approver);
     out_ << "  ✔ approved by "

@@ -69,6 +69,16 @@ std::string decisions(const Request& request) {
   return text;
 }
 
+/// The cited ticket as a link with its title, or marked as not verified.
+std::string ticket_line(const Request& request) {
+  std::string key = escape_mrkdwn(truncate_utf8(request.ticket, value_limit));
+  if (!request.ticket_verified) return key + " :warning: _not verified: the ticket system could not be reached_";
+  std::string title = escape_mrkdwn(truncate_utf8(request.ticket_title, 300));
+  // The link was checked to hold no character that ends Slack's <url|label> early.
+  std::string link = request.ticket_url.empty() ? key : "<" + escape_mrkdwn(request.ticket_url) + "|" + key + ">";
+  return link + (title.empty() ? "" : ": " + title);
+}
+
 /// What the break-glass did, in the words the facts allow: never "granted" before it was.
 std::string break_glass_headline(const Request& request) {
   std::string who = mention(request.requester);
@@ -133,6 +143,7 @@ SlackMessage approval_card(const Request& request, const workflows::Policy& poli
                                            field("Request", request.id),
                                        })}});
   message.blocks.push_back(section("*Reason:* " + escape_mrkdwn(truncate_utf8(request.reason, reason_limit))));
+  if (!request.ticket.empty()) message.blocks.push_back(section("*Ticket:* " + ticket_line(request)));
   if (auto decided = decisions(request); !decided.empty()) message.blocks.push_back(context(decided));
   if (request.break_glass) message.blocks.push_back(context(review_line(request)));
   std::string state = escape_mrkdwn(workflows::state_summary(request, policy));

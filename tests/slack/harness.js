@@ -45,12 +45,13 @@ function toml(value) {
   return JSON.stringify(value);
 }
 
-/// The config a test runs with; `extra` is appended TOML (e.g. more roles).
+/// The config a test runs with; `extra` is appended TOML (e.g. more roles), `botExtra` more keys of [bot].
 function writeConfig(dir, slack, options = {}) {
   const lines = [
     '[bot]',
     `database = ${toml(path.join(dir, 'jitbot.db'))}`,
     `pending_timeout = ${toml(options.pendingTimeout || '30m')}`,
+    ...(options.botExtra ? [options.botExtra] : []), // more keys of [bot]
     '',
     '[slack]',
     `api_url = ${toml(slack.apiUrl)}`,
