@@ -34,8 +34,9 @@ Reply refused(workflows::RefusalReason reason, const std::string& request_id = {
 
 Reply InputHandler::handle(const workflows::Input& input, bool& consumed) {
   workflow_.handling_input(input.id);
-  Reply reply = input.kind == workflows::Input::Kind::command ? command(input.actor, input.text)
-                                                              : click(input.actor, input.text, input.target);
+  Reply reply = input.kind == workflows::Input::Kind::command
+                    ? command(input.actor, input.text)
+                    : click(input.actor, input.text, input.target, input.note);
   consumed = workflow_.input_consumed();
   workflow_.handling_input(std::nullopt);
   return reply;
@@ -61,9 +62,21 @@ Reply InputHandler::command(const std::string& actor, std::string_view text) {
   return {false, help_text()};
 }
 
-Reply InputHandler::click(const std::string& actor, const std::string& action, const std::string& request_id) {
+Reply InputHandler::click(const std::string& actor, const std::string& action, const std::string& request_id,
+                          const std::string& note) {
   if (action == "approve") return reply_of(workflow_.approve(actor, request_id));
-  if (action == "deny") return reply_of(workflow_.deny(actor, request_id, {}));
+  if (action == "deny") return reply_of(workflow_.deny(actor, request_id, note));
+  if (action == "deny_form") {
+    // Only someone who may deny gets the form; everyone else hears why not at once.
+    auto check = workflow_.may_decide(actor, request_id);
+    if (!check.ok) return reply_of(check);
+    auto request = store_.find(request_id);
+    Reply reply{true, "Deny " + request->requester + "'s request " + request_id + " for " +
+                          workflows::access_summary(*request) + "?"};
+    reply.open_form = "deny";
+    reply.form_request_id = request_id;
+    return reply;
+  }
   if (action == "revoke") return reply_of(workflow_.revoke(actor, request_id));
   if (action == "acknowledge") return reply_of(workflow_.acknowledge(actor, request_id, {}));
   logger()->warn("ignored a click with unknown action '{}'", action);

@@ -18,6 +18,9 @@ struct Reply {
   bool ok = false;
   std::string text;                                 ///< plain text; chat adapters escape it
   std::optional<workflows::RefusalReason> refusal;  ///< why not, when the rules said no
+  /// A form the chat should open for the person (in Slack a modal): "deny" asks for the reason.
+  std::string open_form;
+  std::string form_request_id;
 };
 
 /// The one place where chat input becomes a workflow call: a typed command or a click, from
@@ -35,8 +38,10 @@ class InputHandler {
   /// Handles the text of a `/jit` command typed by `actor`.
   Reply command(const std::string& actor, std::string_view text);
 
-  /// Handles a card button ("approve", "deny", "revoke").
-  Reply click(const std::string& actor, const std::string& action, const std::string& request_id);
+  /// Handles a card button ("approve", "deny", "revoke", "acknowledge"; "deny_form" asks for the
+  /// Deny form, opened only when the person may deny); `note` is what a form carried.
+  Reply click(const std::string& actor, const std::string& action, const std::string& request_id,
+              const std::string& note = {});
 
  private:
   Reply status(const std::string& actor, const std::string& request_id);

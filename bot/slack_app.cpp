@@ -101,7 +101,8 @@ std::string text_field(const json& object, const char* key) {
 
 std::optional<std::string> action_for(std::string_view action_id) {
   if (action_id == slack::approve_action) return "approve";
-  if (action_id == slack::deny_action) return "deny";
+  // The Deny button asks for a reason first; the form's submission denies.
+  if (action_id == slack::deny_action) return "deny_form";
   if (action_id == slack::revoke_action) return "revoke";
   if (action_id == slack::acknowledge_action) return "acknowledge";
   return std::nullopt;
@@ -126,6 +127,11 @@ std::optional<json> route_envelope(const slack::Envelope& envelope, Inbox& inbox
       if (inbox.ask(std::move(*input))) return std::nullopt;
       return slack::ephemeral_reply("jitbot is very busy right now; ask again in a moment.");
     }
+  }
+  if (input->kind == workflows::Input::Kind::click && input->text == "deny_form") {
+    // Opening a form changes nothing, so it need not survive a crash: the person clicks again.
+    if (inbox.ask(std::move(*input))) return std::nullopt;
+    return slack::ephemeral_reply("jitbot is very busy right now; ask again in a moment.");
   }
   try {
     inbox.keep(std::move(*input));
@@ -219,11 +225,31 @@ slack::SlackSettings settings_from(const config::Config& config, std::string app
   return settings;
 }
 
+/// A message to the person alone, for an answer with no response_url (a form's submission).
+void direct_message(slack::SlackClient& client, const std::string& user, const std::string& text) {
+  auto opened = client.call("conversations.open", {{"users", user}});
+  if (!opened.ok || !opened.body.contains("channel") || !opened.body["channel"].is_object()) return;
+  std::string channel = opened.body["channel"].value("id", std::string{});
+  client.call("chat.postMessage",
+              {{"channel", channel}, {"text", slack::escape_mrkdwn(slack::truncate_utf8(text, 3000))}});
+}
+
+/// Opens the form a reply asks for (the Deny reason), or says why it could not.
+void open_form(slack::SlackClient& client, const workflows::Input& input, const Reply& reply) {
+  auto opened = client.call(
+      "views.open", {{"trigger_id", input.trigger_id}, {"view", slack::deny_form(reply.form_request_id, reply.text)}});
+  if (opened.ok || input.reply_to.empty()) return;
+  client.respond(input.reply_to,
+                 slack::ephemeral_reply("The Deny form could not open (Slack: " + opened.error +
+                                        "). Deny with /jit deny " + reply.form_request_id + " [reason] instead."));
+}
+
 /// Sends a person the answer to what they typed or clicked. A click that works shows on the
 /// card itself; one the rules refuse is explained.
 void answer(slack::SlackClient& client, const workflows::Input& input, const Reply& reply) {
-  if (input.reply_to.empty()) return;
+  if (!reply.open_form.empty()) return open_form(client, input, reply);
   if (input.kind == workflows::Input::Kind::click && reply.ok) return;
+  if (input.reply_to.empty()) return direct_message(client, input.actor, reply.text);
   client.respond(input.reply_to, slack::ephemeral_reply(reply.text));
 }
 
@@ -253,6 +279,27 @@ std::optional<workflows::Input> input_of(const adapters::slack::Envelope& envelo
     input.actor = user != payload.end() ? text_field(*user, "id") : std::string{};
     input.text = *action;
     input.target = text_field(first, "value");
+    input.trigger_id = text_field(payload, "trigger_id");
+    return input;
+  }
+  if (envelope.type == "interactive" && text_field(payload, "type") == "view_submission") {
+    auto view = payload.find("view");
+    if (view == payload.end() || text_field(*view, "callback_id") != slack::deny_form_callback) return std::nullopt;
+    input.kind = workflows::Input::Kind::click;
+    auto user = payload.find("user");
+    input.actor = user != payload.end() ? text_field(*user, "id") : std::string{};
+    input.text = "deny";
+    input.target = text_field(*view, "private_metadata");
+    // view.state.values.reason.reason.value; a form sent with the field empty has no value.
+    const json* field = &*view;
+    for (const char* key : {"state", "values", slack::deny_reason_field.data(), slack::deny_reason_field.data()}) {
+      if (!field->is_object() || !field->contains(key)) {
+        field = nullptr;
+        break;
+      }
+      field = &(*field)[key];
+    }
+    if (field != nullptr) input.note = text_field(*field, "value");
     return input;
   }
   return std::nullopt;

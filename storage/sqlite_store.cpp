@@ -37,7 +37,7 @@ constexpr const char* notice_columns =
 
 constexpr const char* job_columns = "id, request_id, action, backend, attempts, not_before, last_error";
 
-constexpr const char* input_columns = "id, kind, actor, body, target, reply_to, received_at, attempts";
+constexpr const char* input_columns = "id, kind, actor, body, target, reply_to, received_at, attempts, note";
 
 std::shared_ptr<spdlog::logger> logger() {
   static auto instance = [] {
@@ -210,6 +210,7 @@ workflows::Input input_from_row(SQLite::Statement& row) {
   input.reply_to = row.getColumn(5).getString();
   input.received_at = workflows::from_unix_millis(row.getColumn(6).getInt64());
   input.attempts = row.getColumn(7).getInt();
+  input.note = row.getColumn(8).getString();
   return input;
 }
 
@@ -811,8 +812,8 @@ bool SqliteStore::retry_notice(std::int64_t notice_id, Instant now) {
 
 std::int64_t SqliteStore::put_input(const workflows::Input& input) {
   auto& insert = prepared(
-      "INSERT INTO inbox (kind, actor, body, target, reply_to, received_at) "
-      "VALUES (?, ?, ?, ?, ?, ?)");
+      "INSERT INTO inbox (kind, actor, body, target, reply_to, received_at, note) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
   ResetOnExit insert_done{insert};
   insert.bind(1, input.kind == workflows::Input::Kind::click ? "click" : "command");
   insert.bind(2, input.actor);
@@ -820,6 +821,7 @@ std::int64_t SqliteStore::put_input(const workflows::Input& input) {
   insert.bind(4, input.target);
   insert.bind(5, input.reply_to);
   insert.bind(6, millis(input.received_at));
+  insert.bind(7, input.note);
   insert.exec();
   return db_->getLastInsertRowid();
 }

@@ -143,6 +143,8 @@ TEST_CASE("a reason cites a ticket of a configured project or repo", "[flow][tic
   CHECK(workflows::cited_ticket(github, "acme/ops#12 db") == "acme/ops#12");
   CHECK(workflows::cited_ticket(github, "fix for #12") == "acme/ops#12");  // one repo: #N is unambiguous
   CHECK_FALSE(workflows::cited_ticket(github, "other/repo#12"));
+  CHECK_FALSE(workflows::cited_ticket(github, "evil-acme/ops#5"));  // another owner
+  CHECK(workflows::cited_ticket(github, "Acme/Ops#5") == "acme/ops#5");
   CHECK(workflows::ticket_example(jira) == "INC-123 or OPS-123");
 }
 
@@ -205,4 +207,49 @@ TEST_CASE("an unreachable ticket system lets the request go on marked, or refuse
     CHECK(reply.text.find("jira not reachable (connection refused)") != std::string::npos);
     CHECK(h.store.list({}).empty());
   }
+}
+
+TEST_CASE("Deny asks for a reason first, only of those who may deny, and the reason reaches the requester",
+          "[flow][deny]") {
+  Harness h;
+  auto id = h.submit();
+  auto stranger = h.click("U0MALLORY", "deny_form", id);
+  CHECK(stranger.refusal == RefusalReason::not_an_approver);
+  CHECK(stranger.open_form.empty());
+  auto own = h.click("U0ALICE", "deny_form", id);
+  CHECK(own.refusal == RefusalReason::own_request);
+
+  auto form = h.click("U0BOB", "deny_form", id);
+  REQUIRE(form.ok);
+  CHECK(form.open_form == "deny");
+  CHECK(form.form_request_id == id);
+  CHECK(form.text.find("Deny U0ALICE's request " + id + " for aws/admin on 123456789012") != std::string::npos);
+  CHECK(h.state(id) == RequestState::pending);  // the form changes nothing
+
+  auto denied = h.jit->handle_button("U0BOB", "deny", id);
+  REQUIRE(denied.ok);
+  h.jit->settle();
+  CHECK(h.state(id) == RequestState::denied);
+
+  Harness with_reason;
+  auto second = with_reason.submit();
+  workflows::AccessWorkflow& workflow = with_reason.jit->workflow();
+  bot::InputHandler handler(with_reason.policy, with_reason.store, workflow);
+  workflows::Input input;
+  input.kind = workflows::Input::Kind::click;
+  input.actor = "U0BOB";
+  input.text = "deny";
+  input.target = second;
+  input.note = "use the read-only role for this";
+  input.id = with_reason.store.put_input(input);
+  bool consumed = false;
+  REQUIRE(handler.handle(input, consumed).ok);
+  with_reason.jit->settle();
+  auto request = with_reason.store.find(second).value();
+  CHECK(request.decision_note == "use the read-only role for this");
+  auto dm = std::find_if(with_reason.chat.shown.begin(), with_reason.chat.shown.end(),
+                         [](const auto& n) { return n.kind == NoticeKind::requester_dm; });
+  REQUIRE(dm != with_reason.chat.shown.end());
+  CHECK(workflows::requester_message(*dm, request).find("denied by U0BOB: use the read-only role for this") !=
+        std::string::npos);
 }

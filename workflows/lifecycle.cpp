@@ -463,6 +463,23 @@ Outcome AccessWorkflow::deny(const std::string& actor, const std::string& reques
   return audited(actor, "deny", request_id, std::move(outcome));
 }
 
+Outcome AccessWorkflow::may_decide(const std::string& actor, const std::string& request_id) {
+  auto request = store_.find(request_id);
+  Outcome outcome{true, {}, request_id, std::nullopt};
+  if (!request) {
+    Refusal missing;
+    missing.reason = RefusalReason::no_such_request;
+    missing.request_id = request_id;
+    outcome = Outcome::refused(missing);
+  } else if (const Role* role = policy_.find_role(request->provider, request->role); role == nullptr) {
+    outcome = Outcome::refused(refusal_for(RefusalReason::role_gone, *request));
+  } else if (auto refusal = check_decision(*role, directory_, actor, *request, Decision::deny, clock_.now())) {
+    if (refusal->request_id.empty()) refusal->request_id = request_id;
+    outcome = Outcome::refused(*refusal);
+  }
+  return audited(actor, "deny", request_id, std::move(outcome));
+}
+
 Outcome AccessWorkflow::cancel(const std::string& actor, const std::string& request_id) {
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     if (auto refusal = check_cancel(actor, request)) return refusal;

@@ -37,6 +37,9 @@ class AccessWorkflow {
   Outcome approve(const std::string& actor, const std::string& request_id);
   Outcome deny(const std::string& actor, const std::string& request_id, const std::string& note);
   Outcome cancel(const std::string& actor, const std::string& request_id);
+  /// Whether `actor` may approve or deny the request now, changing nothing (to offer a form).
+  /// A refusal is audited like that of a decision.
+  Outcome may_decide(const std::string& actor, const std::string& request_id);
   Outcome revoke(const std::string& actor, const std::string& request_id);
   /// Reviews a break-glass request after the fact (`/jit ack`, the alert's Acknowledge): records
   /// who, when and why, updates the card and every alert, resolves pages and stops re-alerts.

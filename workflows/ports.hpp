@@ -129,9 +129,11 @@ struct Input {
   std::string actor;
   std::string text;      ///< command text, or the click's action
   std::string target;    ///< the clicked request's ID
-  std::string reply_to;  ///< where to answer (a Slack response_url)
+  std::string reply_to;  ///< where to answer (a Slack response_url); empty: a DM to the actor
   Instant received_at;
   int attempts = 0;
+  std::string note;        ///< text a click carries (the reason typed into the Deny form)
+  std::string trigger_id;  ///< Slack's handle for opening a form in answer; never stored (it lasts 3 s)
 };
 
 /// Thrown by RequestStore::commit when the input a change consumes is gone: another thread (whose

@@ -1,5 +1,6 @@
 #include "workflows/tickets.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace jitbot::workflows {
@@ -16,6 +17,17 @@ std::string digits_at(std::string_view text, std::size_t at) {
 
 /// True when `needle` starts at `at` as a word of its own on the left (not "XINC-1").
 bool word_starts(std::string_view text, std::size_t at) { return at == 0 || !is_word_char(text[at - 1]); }
+
+/// The same for a GitHub owner, whose names may hold "-" and "." ("evil-acme/ops" is not "acme/ops").
+bool owner_starts(std::string_view text, std::size_t at) {
+  return word_starts(text, at) && (at == 0 || (text[at - 1] != '-' && text[at - 1] != '.' && text[at - 1] != '/'));
+}
+
+bool same_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
 
 std::optional<std::string> cited_jira(const TicketSystem& system, std::string_view reason) {
   std::optional<std::pair<std::size_t, std::string>> first;
@@ -39,8 +51,9 @@ std::optional<std::string> cited_github(const TicketSystem& system, std::string_
     std::string number = digits_at(reason, at + 1);
     if (number.empty()) continue;
     for (const auto& repo : system.repos) {
-      bool named = at >= repo.size() && reason.substr(at - repo.size(), repo.size()) == repo &&
-                   word_starts(reason, at - repo.size());
+      // GitHub names are case-insensitive; the configured spelling is the one looked up.
+      bool named = at >= repo.size() && same_ignoring_case(reason.substr(at - repo.size(), repo.size()), repo) &&
+                   owner_starts(reason, at - repo.size());
       if (named) return repo + "#" + number;
     }
     // "#12" alone is unambiguous only with one repo.

@@ -1,5 +1,6 @@
 #include "adapters/oncall/on_call_schedules.hpp"
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -13,6 +14,11 @@ namespace jitbot::adapters {
 namespace {
 
 using json = nlohmann::json;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = spdlog::default_logger()->clone("oncall");
+  return instance;
+}
 
 /// Short: a requester waits for this answer, and on an error a person approves instead.
 constexpr std::chrono::seconds lookup_timeout{5};
@@ -83,6 +89,8 @@ workflows::OnCallAnswer OnCallDirectory::check(const std::string& schedule, cons
     cache_[schedule] = {std::move(emails), std::chrono::steady_clock::now()};
     return {on_call, {}};
   } catch (const std::exception& e) {
+    // The requester is told a person must approve; the operator needs to know why.
+    logger()->warn("could not read on-call schedule {}: {}", schedule, e.what());
     return {false, e.what()};
   }
 }

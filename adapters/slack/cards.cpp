@@ -283,6 +283,31 @@ SlackMessage requester_dm(const workflows::Notice& notice, const Request& reques
   return message;
 }
 
+json deny_form(const std::string& request_id, std::string_view question) {
+  json plain = {{"type", "plain_text"}};
+  auto label = [&](std::string_view text) {
+    json out = plain;
+    out["text"] = std::string{text};
+    return out;
+  };
+  return {{"type", "modal"},
+          {"callback_id", std::string{deny_form_callback}},
+          {"private_metadata", request_id},
+          {"title", label("Deny request")},
+          {"submit", label("Deny")},
+          {"close", label("Cancel")},
+          {"blocks", json::array({section(escape_mrkdwn(question)),
+                                  {{"type", "input"},
+                                   {"block_id", std::string{deny_reason_field}},
+                                   {"optional", true},
+                                   {"label", label("Reason (the requester sees it)")},
+                                   {"element",
+                                    {{"type", "plain_text_input"},
+                                     {"action_id", std::string{deny_reason_field}},
+                                     {"multiline", true},
+                                     {"max_length", 500}}}}})}};
+}
+
 json ephemeral_reply(std::string_view text) {
   return {{"response_type", "ephemeral"},
           {"replace_original", false},

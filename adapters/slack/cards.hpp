@@ -14,6 +14,9 @@ inline constexpr std::string_view approve_action = "jit_approve";
 inline constexpr std::string_view deny_action = "jit_deny";
 inline constexpr std::string_view revoke_action = "jit_revoke";
 inline constexpr std::string_view acknowledge_action = "jit_ack";
+/// The Deny form's callback_id, and its reason field (block and action IDs).
+inline constexpr std::string_view deny_form_callback = "jit_deny_form";
+inline constexpr std::string_view deny_reason_field = "reason";
 
 /// Escapes text for Slack mrkdwn (&, <, >), so user input can never mention, ping
 /// (<!channel>) or forge a link. Everything a person typed goes through this.
@@ -59,6 +62,10 @@ SlackMessage incident_alert(const workflows::Notice& notice, const workflows::Re
 
 /// A DM to the requester; the console link, if any, appears only here.
 SlackMessage requester_dm(const workflows::Notice& notice, const workflows::Request& request);
+
+/// The modal the Deny button opens: what is being denied (`question`, plain text) and an optional
+/// reason, carried back in a view_submission with the request ID as private_metadata.
+nlohmann::json deny_form(const std::string& request_id, std::string_view question);
 
 /// An answer only the person who typed or clicked sees (a response_url body).
 nlohmann::json ephemeral_reply(std::string_view text);

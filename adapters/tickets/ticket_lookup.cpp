@@ -1,5 +1,6 @@
 #include "adapters/tickets/ticket_lookup.hpp"
 
+#include <spdlog/spdlog.h>
 #include <cctype>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,11 @@ namespace {
 
 using json = nlohmann::json;
 using workflows::TicketAnswer;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto instance = spdlog::default_logger()->clone("tickets");
+  return instance;
+}
 
 /// Short: the requester waits for this answer.
 constexpr std::chrono::seconds lookup_timeout{5};
@@ -52,7 +58,10 @@ TicketLookup::TicketLookup(const std::vector<config::TicketApiConfig>& apis) {
 TicketAnswer TicketLookup::check(const std::string& system, const std::string& key) {
   auto found = apis_.find(system);
   if (found == apis_.end()) return failed("no [tickets." + system + "] is configured");
-  return system == "jira" ? check_jira(found->second, key) : check_github(found->second, key);
+  auto answer = system == "jira" ? check_jira(found->second, key) : check_github(found->second, key);
+  // With on_error = "allow" the requester sees only "not verified": the operator needs the why.
+  if (!answer.error.empty()) logger()->warn("could not check ticket {} in {}: {}", key, system, answer.error);
+  return answer;
 }
 
 std::optional<http::HttpResponse> TicketLookup::get(const config::TicketApiConfig& api, const std::string& url_text,
