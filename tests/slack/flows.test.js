@@ -2,7 +2,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { AWS, USERS, APPROVALS, INCIDENTS, cardText, buttons, isActive, withBot } = require('./harness');
+const { AWS, USERS, APPROVALS, INCIDENTS, cardText, buttons, isActive, until, withBot } = require('./harness');
 
 const GCP = '--provider gcp --role roles/cloudsql.admin --scope dev-app';
 
@@ -74,15 +74,32 @@ test('revoke from the card ends access at once', async () => {
   });
 });
 
-test('deny: the card says who denied, the requester is told, nothing is granted', async () => {
+test('deny: the button asks for a reason, the card says who denied and why, the requester is told', async () => {
   await withBot({}, async (bot) => {
     const id = await bot.request(USERS.alice, `${AWS} --duration 1h --reason "curious"`);
     await bot.waitForCard(id);
+
+    // Someone who may not deny gets an answer, never the form.
+    const outsider = await bot.click(USERS.oscar, id, 'jit_deny');
+    assert.match(await bot.answerTo(outsider), /not an approver/);
+
     await bot.click(USERS.bob, id, 'jit_deny');
+    const form = await until(() => [...bot.slack.views.values()].find(
+      (view) => view.user === USERS.bob.id && view.callback_id === 'jit_deny_form'), 5000, 'the Deny form for bob');
+    assert.equal(form.private_metadata, id);
+    assert.match(JSON.stringify(form.blocks), /Deny U0ALICE's request/);
+    assert.ok(![...bot.slack.views.values()].some((view) => view.user === USERS.oscar.id), 'no form for oscar');
+    assert.deepEqual(buttons(bot.cardFor(id)), ['jit_approve', 'jit_deny'], 'opening the form decides nothing');
+
+    const sent = bot.slack.submitView({
+      user: USERS.bob.id, view_id: form.id,
+      values: { reason: { reason: { type: 'plain_text_input', value: 'use <!channel> the read-only role' } } },
+    });
+    await bot.slack.waitForAck(sent.envelope_id, 5000);
     const denied = await bot.waitForCard(id, (c) => /Denied by/.test(cardText(c)), 'the denied card');
-    assert.match(cardText(denied), /Denied by <@U0BOB> at 20\d\d-/);
+    assert.match(cardText(denied), /Denied by <@U0BOB> at 20\d\d-[^:]*:\d\d:\d\dZ: use &lt;!channel&gt; the read-only role/);
     assert.deepEqual(buttons(denied), []);
-    await bot.waitForDm(USERS.alice, /denied/i, 'the denial DM');
+    await bot.waitForDm(USERS.alice, /denied by U0BOB: use &lt;!channel&gt; the read-only role/i, 'the denial DM with the reason');
     assert.equal(bot.backendCalls().length, 0);
   });
 });
