@@ -66,6 +66,7 @@ Reply InputHandler::click(const std::string& actor, const std::string& action, c
                           const std::string& note) {
   if (action == "approve") return reply_of(workflow_.approve(actor, request_id));
   if (action == "deny") return reply_of(workflow_.deny(actor, request_id, note));
+  if (action == "request_form") return request_form(actor);
   if (action == "deny_form") {
     // Only someone who may deny gets the form; everyone else hears why not at once.
     auto check = workflow_.may_decide(actor, request_id);
@@ -82,6 +83,20 @@ Reply InputHandler::click(const std::string& actor, const std::string& action, c
   logger()->warn("ignored a click with unknown action '{}'", action);
   auto reply = refused(workflows::RefusalReason::unknown_button);
   workflow_.note_refusal(actor, "click", request_id, "unknown button \"" + workflows::cut_utf8(action, 64) + "\"");
+  return reply;
+}
+
+Reply InputHandler::request_form(const std::string& actor) {
+  Reply reply{true, {}};
+  for (const auto& [role, break_glass] : workflow_.requestable_roles(actor)) {
+    std::string key = role->provider + "/" + role->name;
+    reply.form_roles.push_back(key);
+    if (break_glass) reply.form_break_glass_roles.push_back(key);
+  }
+  if (reply.form_roles.empty()) {
+    return {false, "There is no role you may request. Ask a jitbot admin which roles exist and who may ask for them."};
+  }
+  reply.open_form = "request";
   return reply;
 }
 

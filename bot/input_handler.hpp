@@ -18,9 +18,12 @@ struct Reply {
   bool ok = false;
   std::string text;                                 ///< plain text; chat adapters escape it
   std::optional<workflows::RefusalReason> refusal;  ///< why not, when the rules said no
-  /// A form the chat should open for the person (in Slack a modal): "deny" asks for the reason.
+  /// A form the chat should open for the person (in Slack a modal): "deny" asks for the reason,
+  /// "request" for a new request.
   std::string open_form;
   std::string form_request_id;
+  std::vector<std::string> form_roles;              ///< request: "provider/name" the person may request
+  std::vector<std::string> form_break_glass_roles;  ///< request: those they may break glass on
 };
 
 /// The one place where chat input becomes a workflow call: a typed command or a click, from
@@ -45,6 +48,8 @@ class InputHandler {
 
  private:
   Reply status(const std::string& actor, const std::string& request_id);
+  /// The request form, offering the roles `actor` may request.
+  Reply request_form(const std::string& actor);
   Reply list(const std::string& actor, int scope);
 
   const workflows::Policy& policy_;

@@ -108,13 +108,35 @@ std::optional<std::string> action_for(std::string_view action_id) {
   return std::nullopt;
 }
 
+bool is_form_submission(const slack::Envelope& envelope, std::string_view callback_id) {
+  if (envelope.type != "interactive" || text_field(envelope.payload, "type") != "view_submission") return false;
+  auto view = envelope.payload.find("view");
+  return view != envelope.payload.end() && text_field(*view, "callback_id") == callback_id;
+}
+
+/// "/jit request" with nothing after it: the person wants the form.
+bool is_bare_request(std::string_view text) {
+  auto words = split_words(text);
+  auto* list = std::get_if<std::vector<Word>>(&words);
+  return list != nullptr && list->size() == 1 && (*list)[0].text == "request";
+}
+
 /// Runs on the network thread, before the ack: answers what needs no database in the ack
 /// itself, queues read-only questions, and keeps everything else in the inbox table.
-std::optional<json> route_envelope(const slack::Envelope& envelope, Inbox& inbox) {
+std::optional<json> route_envelope(const slack::Envelope& envelope, Inbox& inbox, const workflows::Policy& policy) {
   auto input = input_of(envelope);
   if (!input) {
     logger()->debug("ignored an envelope of type {}", envelope.type);
     return std::nullopt;
+  }
+  if (is_form_submission(envelope, slack::request_form_callback)) {
+    // Field problems are answered in the form itself, which Slack allows only in the ack.
+    if (auto errors = slack::request_form_errors(policy, slack::request_form_values(envelope.payload["view"]))) {
+      return errors;
+    }
+  } else if (input->kind == workflows::Input::Kind::command && is_bare_request(input->text)) {
+    input->kind = workflows::Input::Kind::click;
+    input->text = "request_form";
   }
   if (input->kind == workflows::Input::Kind::command) {
     auto parsed = parse_command(input->text);
@@ -128,7 +150,7 @@ std::optional<json> route_envelope(const slack::Envelope& envelope, Inbox& inbox
       return slack::ephemeral_reply("jitbot is very busy right now; ask again in a moment.");
     }
   }
-  if (input->kind == workflows::Input::Kind::click && input->text == "deny_form") {
+  if (input->kind == workflows::Input::Kind::click && (input->text == "deny_form" || input->text == "request_form")) {
     // Opening a form changes nothing, so it need not survive a crash: the person clicks again.
     if (inbox.ask(std::move(*input))) return std::nullopt;
     return slack::ephemeral_reply("jitbot is very busy right now; ask again in a moment.");
@@ -235,19 +257,25 @@ void direct_message(slack::SlackClient& client, const std::string& user, const s
 }
 
 /// Opens the form a reply asks for (the Deny reason), or says why it could not.
-void open_form(slack::SlackClient& client, const workflows::Input& input, const Reply& reply) {
-  auto opened = client.call(
-      "views.open", {{"trigger_id", input.trigger_id}, {"view", slack::deny_form(reply.form_request_id, reply.text)}});
-  if (opened.ok || input.reply_to.empty()) return;
-  client.respond(input.reply_to,
-                 slack::ephemeral_reply("The Deny form could not open (Slack: " + opened.error +
-                                        "). Deny with /jit deny " + reply.form_request_id + " [reason] instead."));
+void open_form(slack::SlackClient& client, const workflows::Input& input, const Reply& reply,
+               const workflows::Policy& policy) {
+  bool deny = reply.open_form == "deny";
+  json view = deny ? slack::deny_form(reply.form_request_id, reply.text)
+                   : slack::request_form(policy, reply.form_roles, reply.form_break_glass_roles);
+  auto opened = client.call("views.open", {{"trigger_id", input.trigger_id}, {"view", view}});
+  if (opened.ok) return;
+  std::string instead = deny ? "Deny with /jit deny " + reply.form_request_id + " [reason] instead."
+                             : "Use /jit request --provider P --role R --scope S --duration D --reason TEXT instead.";
+  std::string text = "The form could not open (Slack: " + opened.error + "). " + instead;
+  if (input.reply_to.empty()) return direct_message(client, input.actor, text);
+  client.respond(input.reply_to, slack::ephemeral_reply(text));
 }
 
 /// Sends a person the answer to what they typed or clicked. A click that works shows on the
 /// card itself; one the rules refuse is explained.
-void answer(slack::SlackClient& client, const workflows::Input& input, const Reply& reply) {
-  if (!reply.open_form.empty()) return open_form(client, input, reply);
+void answer(slack::SlackClient& client, const workflows::Input& input, const Reply& reply,
+            const workflows::Policy& policy) {
+  if (!reply.open_form.empty()) return open_form(client, input, reply, policy);
   if (input.kind == workflows::Input::Kind::click && reply.ok) return;
   if (input.reply_to.empty()) return direct_message(client, input.actor, reply.text);
   client.respond(input.reply_to, slack::ephemeral_reply(reply.text));
@@ -264,6 +292,7 @@ std::optional<workflows::Input> input_of(const adapters::slack::Envelope& envelo
     input.kind = workflows::Input::Kind::command;
     input.actor = text_field(payload, "user_id");
     input.text = text_field(payload, "text");
+    input.trigger_id = text_field(payload, "trigger_id");
     return input;
   }
   if (envelope.type == "interactive" && text_field(payload, "type") == "block_actions") {
@@ -282,8 +311,24 @@ std::optional<workflows::Input> input_of(const adapters::slack::Envelope& envelo
     input.trigger_id = text_field(payload, "trigger_id");
     return input;
   }
+  if (envelope.type == "interactive" && text_field(payload, "type") == "shortcut" &&
+      text_field(payload, "callback_id") == slack::request_shortcut) {
+    input.kind = workflows::Input::Kind::click;
+    auto user = payload.find("user");
+    input.actor = user != payload.end() ? text_field(*user, "id") : std::string{};
+    input.text = "request_form";
+    input.trigger_id = text_field(payload, "trigger_id");
+    return input;
+  }
   if (envelope.type == "interactive" && text_field(payload, "type") == "view_submission") {
     auto view = payload.find("view");
+    if (view != payload.end() && text_field(*view, "callback_id") == slack::request_form_callback) {
+      input.kind = workflows::Input::Kind::command;
+      auto user = payload.find("user");
+      input.actor = user != payload.end() ? text_field(*user, "id") : std::string{};
+      input.text = slack::request_command(slack::request_form_values(*view));
+      return input;
+    }
     if (view == payload.end() || text_field(*view, "callback_id") != slack::deny_form_callback) return std::nullopt;
     input.kind = workflows::Input::Kind::click;
     auto user = payload.find("user");
@@ -377,7 +422,10 @@ int run_slack(const config::Config& config) {
     courier.kick();
   });
   Inbox inbox(
-      parts, [&client](const workflows::Input& input, const Reply& reply) { answer(client, input, reply); },
+      parts,
+      [&client, &config](const workflows::Input& input, const Reply& reply) {
+        answer(client, input, reply, config.policy);
+      },
       [&] {
         jobs.kick();
         courier.kick();
@@ -394,8 +442,9 @@ int run_slack(const config::Config& config) {
   }
 
   signal_watcher.engine_running();
-  client.start([&inbox](const slack::Envelope& envelope) { return route_envelope(envelope, inbox); },
-               [&stop](const std::string& message) { stop.stop(exit_failure, message); });
+  client.start(
+      [&inbox, &config](const slack::Envelope& envelope) { return route_envelope(envelope, inbox, config.policy); },
+      [&stop](const std::string& message) { stop.stop(exit_failure, message); });
 
   std::string message;
   int exit_code = stop.wait(message);

@@ -3,6 +3,7 @@
 
 #include "adapters/slack/cards.hpp"
 #include "adapters/slack/slack_client.hpp"
+#include "bot/command_parser.hpp"
 #include "support.hpp"
 
 namespace slack = jitbot::adapters::slack;
@@ -243,4 +244,68 @@ TEST_CASE("the card shows the cited ticket as a link, or marks it as not verifie
   text = all_text(slack::approval_card(request, policy).blocks);
   CHECK(text.find("INC-7 :warning: _not verified") != std::string::npos);
   CHECK(text.find("<https://") == std::string::npos);
+}
+
+namespace {
+
+json submitted_form(const std::string& role, const std::string& scope, const std::string& duration,
+                    const std::string& reason, bool break_glass) {
+  json values = {{"role", {{"role", {{"type", "static_select"}, {"selected_option", {{"value", role}}}}}}},
+                 {"scope", {{"scope", {{"type", "plain_text_input"}, {"value", scope}}}}},
+                 {"duration", {{"duration", {{"type", "static_select"}, {"selected_option", {{"value", duration}}}}}}},
+                 {"reason", {{"reason", {{"type", "plain_text_input"}, {"value", reason}}}}},
+                 {"break_glass",
+                  {{"break_glass",
+                    {{"type", "checkboxes"},
+                     {"selected_options", break_glass ? json::array({{{"value", "yes"}}}) : json::array()}}}}}};
+  return {{"callback_id", "jit_request_form"}, {"state", {{"values", values}}}};
+}
+
+}  // namespace
+
+TEST_CASE("the request form offers the person's roles and durations up to the longest allowed", "[slack][form]") {
+  auto policy = jitbot::testing::two_approver_policy();  // aws/admin, max 4h, break-glass for U0ONCALL
+  auto form = slack::request_form(policy, {"aws/admin"}, {});
+  CHECK(form["callback_id"] == "jit_request_form");
+  std::string text = form.dump();
+  CHECK(text.find("\"value\":\"aws/admin\"") != std::string::npos);
+  CHECK(text.find("Allowed: aws/admin: 123456789012, dev-*") != std::string::npos);
+  std::vector<std::string> durations;
+  for (const auto& block : form["blocks"]) {
+    if (block.value("block_id", "") != "duration") continue;
+    for (const auto& option : block["element"]["options"]) durations.push_back(option["value"]);
+  }
+  CHECK(durations == std::vector<std::string>{"15m", "30m", "1h", "2h", "4h"});
+  CHECK(text.find("break_glass") == std::string::npos);  // not offered to those who may not
+  CHECK(slack::request_form(policy, {"aws/admin"}, {"aws/admin"}).dump().find("break_glass") != std::string::npos);
+}
+
+TEST_CASE("a submitted request form is checked field by field before Slack is answered", "[slack][form]") {
+  auto policy = jitbot::testing::two_approver_policy();
+  auto errors_of = [&](const json& view) {
+    return slack::request_form_errors(policy, slack::request_form_values(view));
+  };
+  CHECK_FALSE(errors_of(submitted_form("aws/admin", "dev-payments", "2h", "INC-1 deploy", false)));
+  auto scope = errors_of(submitted_form("aws/admin", "prod-x", "2h", "INC-1", false));
+  REQUIRE(scope);
+  CHECK((*scope)["response_action"] == "errors");
+  CHECK((*scope)["errors"]["scope"].get<std::string>().find("Scope prod-x is not allowed") != std::string::npos);
+  auto blank = errors_of(submitted_form("aws/admin", "dev-1", "2h", "   ", false));
+  CHECK(blank->contains("errors"));
+  CHECK((*blank)["errors"].contains("reason"));
+  CHECK((*errors_of(submitted_form("gcp/nope", "x", "1h", "y", false)))["errors"].contains("role"));
+}
+
+TEST_CASE("a submitted form becomes the command it stands for, whatever its text holds", "[slack][form]") {
+  auto draft = slack::request_form_values(
+      submitted_form("aws/admin", "dev-1", "30m", "it's \"urgent\" --break-glass 'x''", true));
+  auto parsed = jitbot::bot::parse_command(slack::request_command(draft));
+  REQUIRE(std::holds_alternative<jitbot::bot::Command>(parsed));
+  const auto& request = std::get<jitbot::bot::Command>(parsed).request;
+  CHECK(request.provider == "aws");
+  CHECK(request.role == "admin");
+  CHECK(request.scope == "dev-1");
+  CHECK(request.duration == std::chrono::minutes{30});
+  CHECK(request.reason == "it's \"urgent\" --break-glass 'x''");
+  CHECK(request.break_glass);
 }

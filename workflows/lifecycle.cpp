@@ -463,6 +463,16 @@ Outcome AccessWorkflow::deny(const std::string& actor, const std::string& reques
   return audited(actor, "deny", request_id, std::move(outcome));
 }
 
+std::vector<AccessWorkflow::RequestableRole> AccessWorkflow::requestable_roles(const std::string& actor) {
+  std::vector<RequestableRole> roles;
+  for (const auto& role : policy_.roles) {
+    bool break_glass =
+        !role.break_glass_requesters.empty() && is_listed(role.break_glass_requesters, actor, directory_);
+    if (break_glass || is_listed(role.requesters, actor, directory_)) roles.push_back({&role, break_glass});
+  }
+  return roles;
+}
+
 Outcome AccessWorkflow::may_decide(const std::string& actor, const std::string& request_id) {
   auto request = store_.find(request_id);
   Outcome outcome{true, {}, request_id, std::nullopt};

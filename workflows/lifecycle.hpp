@@ -37,6 +37,13 @@ class AccessWorkflow {
   Outcome approve(const std::string& actor, const std::string& request_id);
   Outcome deny(const std::string& actor, const std::string& request_id, const std::string& note);
   Outcome cancel(const std::string& actor, const std::string& request_id);
+  /// The roles `actor` may request, and for each whether they may break glass on it (for a form).
+  struct RequestableRole {
+    const Role* role = nullptr;
+    bool break_glass = false;
+  };
+  std::vector<RequestableRole> requestable_roles(const std::string& actor);
+
   /// Whether `actor` may approve or deny the request now, changing nothing (to offer a form).
   /// A refusal is audited like that of a decision.
   Outcome may_decide(const std::string& actor, const std::string& request_id);

@@ -37,8 +37,7 @@ bool is_listed(const std::vector<std::string>& principals, const std::string& us
   });
 }
 
-Check check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
-                        const NewRequest& draft, const Role*& role_out) {
+Check check_request_fields(const Policy& policy, const NewRequest& draft, const Role*& role_out) {
   const Role* role = policy.find_role(draft.provider, draft.role);
   if (role == nullptr) {
     Refusal refusal;
@@ -83,8 +82,18 @@ Check check_new_request(const Policy& policy, Directory& directory, const std::s
   bool blank =
       std::all_of(draft.reason.begin(), draft.reason.end(), [](unsigned char c) { return std::isspace(c) != 0; });
   if (blank) return about(RefusalReason::reason_missing, *role);
+  if (draft.break_glass && role->break_glass_requesters.empty()) {
+    return about(RefusalReason::break_glass_disabled, *role);
+  }
+  role_out = role;
+  return std::nullopt;
+}
+
+Check check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
+                        const NewRequest& draft, const Role*& role_out) {
+  const Role* role = nullptr;
+  if (auto refusal = check_request_fields(policy, draft, role)) return refusal;
   if (draft.break_glass) {
-    if (role->break_glass_requesters.empty()) return about(RefusalReason::break_glass_disabled, *role);
     if (!is_listed(role->break_glass_requesters, requester, directory)) {
       return about(RefusalReason::not_a_break_glass_requester, *role);
     }

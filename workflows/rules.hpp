@@ -35,6 +35,11 @@ bool may_see(const Policy& policy, Directory& directory, const std::string& acto
 /// than the requester. For showing approvers what waits on them.
 bool waits_on(const Policy& policy, Directory& directory, const std::string& actor, const Request& request);
 
+/// Checks what a new request asks for against the role it names (role, scope, duration, reason,
+/// break-glass enabled), without asking who asks: needs no directory, so a form can be checked
+/// before Slack is answered. On success `role_out` points at the role.
+Check check_request_fields(const Policy& policy, const NewRequest& draft, const Role*& role_out);
+
 /// Checks a new request against the role it names; on success `role_out` points at it.
 Check check_new_request(const Policy& policy, Directory& directory, const std::string& requester,
                         const NewRequest& draft, const Role*& role_out);

@@ -1,6 +1,7 @@
 #include "adapters/slack/cards.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 
 #include "workflows/text.hpp"
@@ -306,6 +307,152 @@ json deny_form(const std::string& request_id, std::string_view question) {
                                      {"action_id", std::string{deny_reason_field}},
                                      {"multiline", true},
                                      {"max_length", 500}}}}})}};
+}
+
+namespace {
+
+json plain_text(std::string_view text) { return {{"type", "plain_text"}, {"text", truncate_utf8(text, 75)}}; }
+
+json option(const std::string& label, const std::string& value) {
+  return {{"text", plain_text(label)}, {"value", value}};
+}
+
+json input_block(std::string_view id, std::string_view label, json element, bool optional = false) {
+  element["action_id"] = std::string{id};
+  return {{"type", "input"},
+          {"block_id", std::string{id}},
+          {"optional", optional},
+          {"label", plain_text(label)},
+          {"element", std::move(element)}};
+}
+
+/// The durations offered: a ladder up to the longest any offered role allows, and that longest.
+std::vector<workflows::Seconds> duration_choices(workflows::Seconds longest) {
+  using namespace std::chrono_literals;
+  std::vector<workflows::Seconds> out;
+  constexpr std::array<std::chrono::minutes, 8> ladder{15min, 30min, 60min, 120min, 240min, 480min, 720min, 1440min};
+  for (auto step : ladder) {
+    if (step < longest) out.push_back(step);
+  }
+  out.push_back(longest);
+  return out;
+}
+
+/// A value of view.state.values.BLOCK.BLOCK: its "value", or its selected option's value.
+std::string form_value(const json& view, std::string_view block) {
+  const json* node = &view;
+  const std::array<std::string_view, 4> path{"state", "values", block, block};
+  for (auto key : path) {
+    if (!node->is_object() || !node->contains(std::string{key})) return {};
+    node = &(*node)[std::string{key}];
+  }
+  if (node->contains("value") && (*node)["value"].is_string()) return (*node)["value"].get<std::string>();
+  if (node->contains("selected_option") && (*node)["selected_option"].is_object()) {
+    return (*node)["selected_option"].value("value", std::string{});
+  }
+  if (node->contains("selected_options") && (*node)["selected_options"].is_array() &&
+      !(*node)["selected_options"].empty()) {
+    return "yes";
+  }
+  return {};
+}
+
+/// Quotes a value for the command parser: straight single quotes, a quote inside doubled.
+std::string quoted(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) out += c == '\'' ? std::string{"''"} : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+json request_form(const workflows::Policy& policy, const std::vector<std::string>& roles,
+                  const std::vector<std::string>& break_glass_roles) {
+  json role_options = json::array();
+  std::string scopes_hint;
+  workflows::Seconds longest{0};
+  for (const auto& key : roles) {
+    if (role_options.size() == 100) break;  // Slack's limit for a static_select
+    role_options.push_back(option(key, key));
+    auto slash = key.find('/');
+    const workflows::Role* role = policy.find_role(key.substr(0, slash), key.substr(slash + 1));
+    if (role == nullptr) continue;
+    longest = std::max(longest, role->max_duration);
+    std::string scopes;
+    for (const auto& scope : role->scopes) scopes += (scopes.empty() ? "" : ", ") + scope;
+    scopes_hint += (scopes_hint.empty() ? "" : "; ") + key + ": " + (role->whole_target ? "cluster" : scopes);
+  }
+  json durations = json::array();
+  for (auto duration : duration_choices(longest)) {
+    auto text = workflows::format_duration(duration);
+    durations.push_back(option(text, text));
+  }
+  json scope_element = {{"type", "plain_text_input"}, {"max_length", 300}};
+  json blocks = json::array(
+      {section("Ask for access. The role's approvers decide; you hear from jitbot when it is granted."),
+       input_block(
+           "role", "Role",
+           {{"type", "static_select"}, {"placeholder", plain_text("Choose a role")}, {"options", role_options}}),
+       input_block("scope", "Scope", scope_element),
+       input_block("duration", "Duration", {{"type", "static_select"}, {"options", durations}}),
+       input_block("reason", "Reason (a ticket, an incident)",
+                   {{"type", "plain_text_input"}, {"multiline", true}, {"max_length", 2000}})});
+  blocks[2]["hint"] = {{"type", "plain_text"}, {"text", truncate_utf8("Allowed: " + scopes_hint, 1900)}};
+  if (!break_glass_roles.empty()) {
+    std::string which;
+    for (const auto& key : break_glass_roles) which += (which.empty() ? "" : ", ") + key;
+    json checkbox = {{"type", "checkboxes"},
+                     {"options", json::array({option("Break glass: grant now, without approval", "yes")})}};
+    json block = input_block("break_glass", "Emergency", checkbox, true);
+    block["hint"] = {
+        {"type", "plain_text"},
+        {"text", truncate_utf8("Alerts the incident channels and must be reviewed. For you on: " + which, 1900)}};
+    blocks.push_back(block);
+  }
+  return {{"type", "modal"},
+          {"callback_id", std::string{request_form_callback}},
+          {"title", plain_text("Request access")},
+          {"submit", plain_text("Request")},
+          {"close", plain_text("Cancel")},
+          {"blocks", blocks}};
+}
+
+workflows::NewRequest request_form_values(const json& view) {
+  workflows::NewRequest draft;
+  std::string role = form_value(view, "role");
+  auto slash = role.find('/');
+  draft.provider = role.substr(0, slash);
+  draft.role = slash == std::string::npos ? std::string{} : role.substr(slash + 1);
+  draft.scope = form_value(view, "scope");
+  draft.duration = workflows::parse_duration(form_value(view, "duration")).value_or(workflows::Seconds{0});
+  draft.reason = form_value(view, "reason");
+  draft.break_glass = form_value(view, "break_glass") == "yes";
+  return draft;
+}
+
+std::optional<json> request_form_errors(const workflows::Policy& policy, const workflows::NewRequest& draft) {
+  using workflows::RefusalReason;
+  const workflows::Role* role = nullptr;
+  auto refusal = workflows::check_request_fields(policy, draft, role);
+  if (!refusal) return std::nullopt;
+  std::string field = "reason";
+  switch (refusal->reason) {
+    case RefusalReason::unknown_role: field = "role"; break;
+    case RefusalReason::scope_malformed:
+    case RefusalReason::scope_not_allowed: field = "scope"; break;
+    case RefusalReason::duration_too_long:
+    case RefusalReason::duration_too_short: field = "duration"; break;
+    case RefusalReason::break_glass_disabled: field = "break_glass"; break;
+    default: break;
+  }
+  return json{{"response_action", "errors"}, {"errors", {{field, truncate_utf8(workflows::describe(*refusal), 300)}}}};
+}
+
+std::string request_command(const workflows::NewRequest& draft) {
+  std::string command = "request --provider " + quoted(draft.provider) + " --role " + quoted(draft.role) + " --scope " +
+                        quoted(draft.scope) + " --duration " + quoted(workflows::format_duration(draft.duration)) +
+                        " --reason " + quoted(draft.reason);
+  return draft.break_glass ? command + " --break-glass" : command;
 }
 
 json ephemeral_reply(std::string_view text) {

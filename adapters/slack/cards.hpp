@@ -6,6 +6,7 @@
 
 #include "workflows/policy.hpp"
 #include "workflows/request.hpp"
+#include "workflows/rules.hpp"
 
 namespace jitbot::adapters::slack {
 
@@ -66,6 +67,26 @@ SlackMessage requester_dm(const workflows::Notice& notice, const workflows::Requ
 /// The modal the Deny button opens: what is being denied (`question`, plain text) and an optional
 /// reason, carried back in a view_submission with the request ID as private_metadata.
 nlohmann::json deny_form(const std::string& request_id, std::string_view question);
+
+/// The request form's callback_id, and the global shortcut that opens it (app manifest).
+inline constexpr std::string_view request_form_callback = "jit_request_form";
+inline constexpr std::string_view request_shortcut = "jit_request";
+
+/// The modal for a new request: a role among `roles` ("provider/name"), a scope (the role's
+/// scopes listed as a hint), a duration up to the longest the roles allow, a reason, and
+/// break-glass only when `break_glass_roles` is not empty.
+nlohmann::json request_form(const workflows::Policy& policy, const std::vector<std::string>& roles,
+                            const std::vector<std::string>& break_glass_roles);
+
+/// What a submitted request form asks for, read from view.state.values (absent fields empty).
+workflows::NewRequest request_form_values(const nlohmann::json& view);
+
+/// The answer to a request form that must not be accepted: {"response_action":"errors"} naming
+/// each field's problem; nullopt when the fields are fine (who asks is checked after the ack).
+std::optional<nlohmann::json> request_form_errors(const workflows::Policy& policy, const workflows::NewRequest& draft);
+
+/// The `/jit request …` command a submitted form stands for, every value quoted.
+std::string request_command(const workflows::NewRequest& draft);
 
 /// An answer only the person who typed or clicked sees (a response_url body).
 nlohmann::json ephemeral_reply(std::string_view text);
