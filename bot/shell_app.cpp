@@ -3,7 +3,10 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <optional>
 #include <thread>
 
 #include "adapters/directory/static_directory.hpp"
@@ -73,7 +76,7 @@ constexpr int max_wait_steps = 100000;  // a guard, far above any real session
 constexpr const char* shell_help =
     "Terminal commands:\n"
     "  /as USER        act as another Slack user ID, e.g. /as U0BOB\n"
-    "  /jit …          any jitbot command (/jit help lists them)\n"
+    "  /jit …          any jitbot command (/jit help lists them); /jit request alone asks field by field\n"
     "  click N         press button [N] on a card\n"
     "  /wait D         let time pass, e.g. /wait 2h (instant with --manual-clock)\n"
     "  /help, /quit";
@@ -133,7 +136,11 @@ class ShellSession {
       bot_.run_due();
       if (!interactive) out_ << "\n" << user_ << "> " << line << "\n";
       if (line == "/quit" || line == "/exit") break;
-      execute(line);
+      if (form_) {
+        fill_form(line);
+      } else {
+        execute(line);
+      }
       out_.flush();
     }
     out_.flush();
@@ -165,6 +172,8 @@ class ShellSession {
       }
       user_ = user;
       out_ << "  → now acting as " << adapters::terminal_safe(user_) << "\n";
+    } else if (line.rfind("/jit ", 0) == 0 && trim(line.substr(5)) == "request") {
+      start_form();
     } else if (line.rfind("/jit", 0) == 0 && (line.size() == 4 || line[4] == ' ')) {
       reply(bot_.handle_command(user_, line.substr(4)));
       bot_.settle();
@@ -175,6 +184,94 @@ class ShellSession {
     } else {
       out_ << "  ✗ Unknown input \"" << adapters::terminal_safe(line) << "\".\n" << shell_help << "\n";
     }
+  }
+
+  /// The terminal's request form: the same questions as Slack's modal, one line each.
+  struct Form {
+    std::vector<std::string> roles;
+    std::vector<std::string> break_glass_roles;
+    workflows::NewRequest draft;
+    int step = 0;  ///< 0 role, 1 scope, 2 duration, 3 reason, 4 break-glass
+  };
+
+  void start_form() {
+    auto offer = bot_.handle_button(user_, "request_form", {});
+    if (offer.open_form != "request") return reply(offer);
+    form_ = Form{offer.form_roles, offer.form_break_glass_roles, {}, 0};
+    out_ << "  A new request (/cancel to stop). Role:\n";
+    for (std::size_t i = 0; i < form_->roles.size(); ++i) {
+      out_ << "    " << i + 1 << ") " << adapters::terminal_safe(form_->roles[i]) << "\n";
+    }
+    out_ << "  ? role number or name\n";
+  }
+
+  const workflows::Role* form_role() const {
+    return config_.policy.find_role(form_->draft.provider, form_->draft.role);
+  }
+
+  void fill_form(const std::string& answer) {
+    if (answer == "/cancel") {
+      form_.reset();
+      out_ << "  → No request made.\n";
+      return;
+    }
+    auto& draft = form_->draft;
+    switch (form_->step) {
+      case 0: {
+        std::string chosen = answer;
+        if (!answer.empty() &&
+            std::all_of(answer.begin(), answer.end(), [](unsigned char c) { return std::isdigit(c) != 0; })) {
+          auto index = static_cast<std::size_t>(std::stoul(answer.substr(0, 6)));
+          chosen = index >= 1 && index <= form_->roles.size() ? form_->roles[index - 1] : "";
+        }
+        if (std::find(form_->roles.begin(), form_->roles.end(), chosen) == form_->roles.end()) {
+          out_ << "  ✗ Choose one of the roles listed, by number or name.\n";
+          return;
+        }
+        auto slash = chosen.find('/');
+        draft.provider = chosen.substr(0, slash);
+        draft.role = chosen.substr(slash + 1);
+        std::string scopes;
+        for (const auto& scope : form_role()->scopes) scopes += (scopes.empty() ? "" : ", ") + scope;
+        out_ << "  ? scope (allowed: " << adapters::terminal_safe(scopes) << ")\n";
+        break;
+      }
+      case 1:
+        draft.scope = answer;
+        out_ << "  ? duration (at most " << workflows::format_duration(form_role()->max_duration) << ")\n";
+        break;
+      case 2: {
+        auto duration = workflows::parse_duration(answer);
+        if (!duration) {
+          out_ << "  ✗ Give a duration like 30m, 2h or 2h30m.\n";
+          return;
+        }
+        draft.duration = *duration;
+        out_ << "  ? reason (a ticket, an incident)\n";
+        break;
+      }
+      case 3: {
+        draft.reason = answer;
+        std::string key = draft.provider + "/" + draft.role;
+        bool may_break_glass = std::find(form_->break_glass_roles.begin(), form_->break_glass_roles.end(), key) !=
+                               form_->break_glass_roles.end();
+        if (may_break_glass) {
+          out_ << "  ? break glass: grant now without approval, alerting the incident channels? (yes/no)\n";
+          break;
+        }
+        return submit_form();
+      }
+      case 4: draft.break_glass = answer == "yes" || answer == "y"; return submit_form();
+    }
+    ++form_->step;
+  }
+
+  void submit_form() {
+    auto draft = form_->draft;
+    form_.reset();
+    auto outcome = bot_.workflow().submit(user_, draft);
+    reply({outcome.ok, outcome.message, outcome.refusal});
+    bot_.settle();
   }
 
   void click(const std::string& argument) {
@@ -232,6 +329,7 @@ class ShellSession {
   JitBot bot_;
   adapters::OnCallDirectory on_call_;
   adapters::TicketLookup tickets_;
+  std::optional<Form> form_;
   std::string user_;
 };
 

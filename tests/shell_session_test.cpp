@@ -190,6 +190,34 @@ TEST_CASE("the shell shows break-glass alerts, pages and webhooks, re-alerts, an
   CHECK(none.output == "No break-glass request is waiting for review.\n");
 }
 
+TEST_CASE("the shell asks for a request field by field, and refuses what the role does not allow", "[shell][form]") {
+  ScratchDir dir;
+  auto config = scratch_config(dir);
+  auto script = dir.write("form.txt",
+                          "/as U0ONCALL\n/jit request\n9\naws/prod-infra-admin\n999999999999\n30m\n"
+                          "INC-9 it's down\nno\n"
+                          "/jit request\n1\n123456789012\nsoon\n45m\nINC-9 db\nyes\n"
+                          "/as U0ALICE\n/jit request\n/cancel\n/jit list --mine\n");
+  auto session = run("DEMO_BACKEND_LOG=" + quoted(dir.path() / "demo.log") + " " + JITBOT_BINARY +
+                     " shell --manual-clock --config " + quoted(config) + " < " + quoted(script));
+  INFO(session.output);
+  REQUIRE(session.exit_code == 0);
+  const auto& out = session.output;
+  CHECK(out.find("    1) aws/prod-infra-admin\n    2) kubernetes/view") != std::string::npos);
+  CHECK(out.find("Choose one of the roles listed") != std::string::npos);
+  CHECK(out.find("? scope (allowed: 123456789012)") != std::string::npos);
+  // The form goes through the same rules as the command.
+  CHECK(out.find("Scope 999999999999 is not allowed for aws/prod-infra-admin") != std::string::npos);
+  CHECK(out.find("Give a duration like 30m") != std::string::npos);
+  CHECK(out.find("Break-glass request req_") != std::string::npos);  // oscar may, and said yes
+  CHECK(out.find("break glass: grant now") != std::string::npos);
+  // Alice may not break glass: she is never asked; she cancelled, so she has nothing.
+  auto alice = out.substr(out.find("U0ALICE> /jit request"));
+  CHECK(alice.find("break glass") == std::string::npos);
+  CHECK(alice.find("No request made.") != std::string::npos);
+  CHECK(alice.find("Your requests: none.") != std::string::npos);
+}
+
 TEST_CASE("the CLI's exit codes: 0 for success, 2 for usage and config errors", "[cli]") {
   ScratchDir dir;
   CHECK(run(std::string{JITBOT_BINARY} + " --version").output.find("jitbot 0.") != std::string::npos);
