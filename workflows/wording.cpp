@@ -1,5 +1,8 @@
 #include "workflows/wording.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include "workflows/text.hpp"
 
 namespace jitbot::workflows {
@@ -135,6 +138,41 @@ std::string describe(const Refusal& r) {
       return "Break-glass request " + r.request_id + " was already reviewed by " + r.problem + ".";
   }
   return "jitbot refused this.";
+}
+
+std::vector<std::string> people_of(const Request& request) {
+  std::vector<std::string> ids{request.requester, request.decided_by, request.reviewed_by};
+  for (const auto& approval : request.approvals) ids.push_back(approval.approver);
+  std::vector<std::string> out;
+  for (auto& id : ids) {
+    bool slack_id = id.size() >= 2 && id.size() <= 32 && std::all_of(id.begin(), id.end(), [](unsigned char c) {
+                      return std::isupper(c) || std::isdigit(c);
+                    });
+    if (slack_id && std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+  }
+  return out;
+}
+
+std::string replace_people(const std::string& text, const std::vector<std::string>& ids,
+                           const std::function<std::string(const std::string&)>& name) {
+  auto is_word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  std::string out;
+  for (std::size_t at = 0; at < text.size();) {
+    bool replaced = false;
+    if (at == 0 || !is_word(text[at - 1])) {
+      for (const auto& id : ids) {
+        std::size_t end = at + id.size();
+        if (text.compare(at, id.size(), id) == 0 && (end == text.size() || !is_word(text[end]))) {
+          out += name(id);
+          at = end;
+          replaced = true;
+          break;
+        }
+      }
+    }
+    if (!replaced) out += text[at++];
+  }
+  return out;
 }
 
 std::string access_summary(const Request& request) {

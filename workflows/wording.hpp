@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "workflows/policy.hpp"
 #include "workflows/refusal.hpp"
@@ -10,6 +12,14 @@ namespace jitbot::workflows {
 
 /// Shared plain-text wording about requests, so every chat adapter says the same thing.
 /// The text contains user input verbatim: adapters escape it for their medium.
+
+/// The people a request's wording may name: requester, approvers, who decided, who reviewed.
+std::vector<std::string> people_of(const Request& request);
+
+/// `text` with each whole-word occurrence of one of `ids` replaced by `name(id)`, so adapters
+/// can show people as their medium does (a Slack mention, "U0BOB (Bob Stone)").
+std::string replace_people(const std::string& text, const std::vector<std::string>& ids,
+                           const std::function<std::string(const std::string&)>& name);
 
 /// "aws/prod-infra-admin on 123456789012 for 2h"
 std::string access_summary(const Request& request);

@@ -40,6 +40,13 @@ std::string terminal_safe_multiline(const std::string& text, const std::string& 
   return out;
 }
 
+std::string TerminalChat::named(const std::string& text, const Request& request) {
+  // Names come from the directory, which the config writes: safe to print as they are, once
+  // the rest of the text has been made safe.
+  return workflows::replace_people(terminal_safe(text), workflows::people_of(request),
+                                   [this](const std::string& id) { return person(id); });
+}
+
 std::string TerminalChat::person(const std::string& user_id) {
   auto profile = directory_.profile(user_id);
   return terminal_safe(profile.name.empty() ? user_id : user_id + " (" + profile.name + ")");
@@ -92,7 +99,7 @@ void TerminalChat::print_card(const workflows::Notice& notice, const Request& re
          << (schedule ? "jitbot: on call in " + terminal_safe(*schedule) : person(approval.approver)) << " at "
          << workflows::format_rfc3339(approval.at) << "\n";
   }
-  out_ << "  " << terminal_safe(workflows::state_summary(request, policy_)) << "\n";
+  out_ << "  " << named(workflows::state_summary(request, policy_), request) << "\n";
   if (request.break_glass) out_ << "  " << terminal_safe(workflows::review_summary(request)) << "\n";
   if (request.state == RequestState::pending) {
     out_ << "  " << add_button("Approve", "approve", request.id) << "  " << add_button("Deny", "deny", request.id)
@@ -130,7 +137,7 @@ void TerminalChat::print_alert(const workflows::Notice& notice, const Request& r
   out_ << "  " << person(request.requester)
        << " used break-glass: " << terminal_safe(workflows::access_summary(request)) << "\n";
   out_ << "  Reason: " << terminal_safe(request.reason) << "\n";
-  out_ << "  " << terminal_safe(workflows::state_summary(request, policy_)) << "\n";
+  out_ << "  " << named(workflows::state_summary(request, policy_), request) << "\n";
   out_ << "  " << terminal_safe(workflows::review_summary(request)) << "\n";
   print_review_buttons(request);
 }
@@ -167,7 +174,7 @@ void TerminalChat::print_external(const workflows::Notice& notice, const Request
 
 void TerminalChat::print_dm(const workflows::Notice& notice, const Request& request) {
   out_ << "\n── DM to " << person(notice.target) << " ──\n";
-  out_ << "  " << terminal_safe(workflows::requester_message(notice, request)) << "\n";
+  out_ << "  " << named(workflows::requester_message(notice, request), request) << "\n";
   if (notice.event == NoticeEvent::granted && !notice.console_url.empty()) {
     out_ << "  Console: " << terminal_safe(notice.console_url) << "\n";
   }

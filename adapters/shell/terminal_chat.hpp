@@ -39,6 +39,8 @@ class TerminalChat final : public workflows::ChatSink {
   void print_review_buttons(const workflows::Request& request);
   std::string add_button(const std::string& label, const std::string& action, const std::string& request_id);
   std::string person(const std::string& user_id);
+  /// `text` made safe, with the request's people shown as "U0BOB (Bob Stone)".
+  std::string named(const std::string& text, const workflows::Request& request);
 
   std::ostream& out_;
   const workflows::Policy& policy_;

@@ -70,6 +70,13 @@ std::string decisions(const Request& request) {
   return text;
 }
 
+/// Escaped text with the people of the request shown as Slack shows people: by mention, so
+/// every message names them the same way (their display name), never as a bare ID.
+std::string with_mentions(const std::string& escaped, const Request& request) {
+  return workflows::replace_people(escaped, workflows::people_of(request),
+                                   [](const std::string& id) { return mention(id); });
+}
+
 /// The cited ticket as a link with its title, or marked as not verified.
 std::string ticket_line(const Request& request) {
   std::string key = escape_mrkdwn(truncate_utf8(request.ticket, value_limit));
@@ -147,7 +154,7 @@ SlackMessage approval_card(const Request& request, const workflows::Policy& poli
   if (!request.ticket.empty()) message.blocks.push_back(section("*Ticket:* " + ticket_line(request)));
   if (auto decided = decisions(request); !decided.empty()) message.blocks.push_back(context(decided));
   if (request.break_glass) message.blocks.push_back(context(review_line(request)));
-  std::string state = escape_mrkdwn(workflows::state_summary(request, policy));
+  std::string state = with_mentions(escape_mrkdwn(workflows::state_summary(request, policy)), request);
   message.blocks.push_back(section("*Status:* " + state));
 
   if (request.state == RequestState::pending) {
@@ -195,7 +202,8 @@ SlackMessage break_glass_alert(const Request& request, const workflows::Policy& 
                                            field("Request", request.id),
                                        })}});
   message.blocks.push_back(section("*Reason:* " + escape_mrkdwn(truncate_utf8(request.reason, reason_limit))));
-  message.blocks.push_back(section("*Status:* " + escape_mrkdwn(workflows::state_summary(request, policy))));
+  message.blocks.push_back(
+      section("*Status:* " + with_mentions(escape_mrkdwn(workflows::state_summary(request, policy)), request)));
   message.blocks.push_back(context(review_line(request)));
   json buttons = json::array();
   if (!request.reviewed_at) buttons.push_back(button("Acknowledge", acknowledge_action, request.id, "primary"));
@@ -228,7 +236,8 @@ SlackMessage break_glass_reminder(const workflows::Notice& notice, const Request
 SlackMessage incident_alert(const workflows::Notice& notice, const Request& request) {
   SlackMessage message;
   message.text =
-      truncate_utf8(":warning: " + escape_mrkdwn(workflows::incident_message(notice, request)), section_text_limit);
+      truncate_utf8(":warning: " + with_mentions(escape_mrkdwn(workflows::incident_message(notice, request)), request),
+                    section_text_limit);
   message.blocks.push_back(section(message.text));
   return message;
 }
@@ -270,7 +279,8 @@ SlackMessage approval_reminder(const workflows::Notice& notice, const Request& r
 
 SlackMessage requester_dm(const workflows::Notice& notice, const Request& request) {
   SlackMessage message;
-  message.text = truncate_utf8(escape_mrkdwn(workflows::requester_message(notice, request)), section_text_limit);
+  message.text = truncate_utf8(with_mentions(escape_mrkdwn(workflows::requester_message(notice, request)), request),
+                               section_text_limit);
   message.blocks.push_back(section(message.text));
   if (notice.event == workflows::NoticeEvent::granted && !notice.console_url.empty()) {
     // Slack's link syntax is <url|label>; a '|' or '>' inside the URL would end it early.

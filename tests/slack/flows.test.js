@@ -68,7 +68,7 @@ test('revoke from the card ends access at once', async () => {
     await bot.waitForCard(id, isActive);
     await bot.click(USERS.alice, id, 'jit_revoke');
     await bot.waitForBackend('revoke', id);
-    const revoked = await bot.waitForCard(id, (c) => /Revoked by U0ALICE/.test(cardText(c)), 'the revoked card');
+    const revoked = await bot.waitForCard(id, (c) => /Revoked by <@U0ALICE>/.test(cardText(c)), 'the revoked card');
     assert.deepEqual(buttons(revoked), []);
     await bot.waitForDm(USERS.alice, /revoked/i, 'the revocation DM');
   });
@@ -99,7 +99,7 @@ test('deny: the button asks for a reason, the card says who denied and why, the 
     const denied = await bot.waitForCard(id, (c) => /Denied by/.test(cardText(c)), 'the denied card');
     assert.match(cardText(denied), /Denied by <@U0BOB> at 20\d\d-[^:]*:\d\d:\d\dZ: use &lt;!channel&gt; the read-only role/);
     assert.deepEqual(buttons(denied), []);
-    await bot.waitForDm(USERS.alice, /denied by U0BOB: use &lt;!channel&gt; the read-only role/i, 'the denial DM with the reason');
+    await bot.waitForDm(USERS.alice, /denied by <@U0BOB>: use &lt;!channel&gt; the read-only role/i, 'the denial DM with the reason');
     assert.equal(bot.backendCalls().length, 0);
   });
 });
