@@ -67,6 +67,7 @@ Reply InputHandler::click(const std::string& actor, const std::string& action, c
   if (action == "approve") return reply_of(workflow_.approve(actor, request_id));
   if (action == "deny") return reply_of(workflow_.deny(actor, request_id, note));
   if (action == "request_form") return request_form(actor);
+  if (action == "home") return home(actor);
   if (action == "deny_form") {
     // Only someone who may deny gets the form; everyone else hears why not at once.
     auto check = workflow_.may_decide(actor, request_id);
@@ -97,6 +98,25 @@ Reply InputHandler::request_form(const std::string& actor) {
     return {false, "There is no role you may request. Ask a jitbot admin which roles exist and who may ask for them."};
   }
   reply.open_form = "request";
+  return reply;
+}
+
+Reply InputHandler::home(const std::string& actor) {
+  constexpr int shown = 15;  // each takes a few blocks; a Home tab holds 100
+  Reply reply{true, {}};
+  reply.open_form = "home";
+  workflows::RequestFilter mine;
+  mine.requester = actor;
+  mine.states = {RequestState::pending, RequestState::approved, RequestState::active, RequestState::revoke_failed};
+  mine.limit = shown;
+  reply.home_mine = store_.list(mine);
+  workflows::RequestFilter pending;
+  pending.states = {RequestState::pending};
+  pending.limit = list_candidates;
+  for (auto& request : store_.list(pending)) {
+    if (static_cast<int>(reply.home_waiting.size()) == shown) break;
+    if (workflow_.waits_on(actor, request) && !request.approved_by(actor)) reply.home_waiting.push_back(request);
+  }
   return reply;
 }
 

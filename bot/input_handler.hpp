@@ -24,6 +24,9 @@ struct Reply {
   std::string form_request_id;
   std::vector<std::string> form_roles;              ///< request: "provider/name" the person may request
   std::vector<std::string> form_break_glass_roles;  ///< request: those they may break glass on
+  /// home: the person's open requests, and those waiting on them as an approver (newest first).
+  std::vector<workflows::Request> home_mine;
+  std::vector<workflows::Request> home_waiting;
 };
 
 /// The one place where chat input becomes a workflow call: a typed command or a click, from
@@ -50,6 +53,8 @@ class InputHandler {
   Reply status(const std::string& actor, const std::string& request_id);
   /// The request form, offering the roles `actor` may request.
   Reply request_form(const std::string& actor);
+  /// What the person's home (Slack's App Home tab) shows.
+  Reply home(const std::string& actor);
   Reply list(const std::string& actor, int scope);
 
   const workflows::Policy& policy_;

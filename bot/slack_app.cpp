@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -118,7 +119,10 @@ bool is_form_submission(const slack::Envelope& envelope, std::string_view callba
 bool is_bare_request(std::string_view text) {
   auto words = split_words(text);
   auto* list = std::get_if<std::vector<Word>>(&words);
-  return list != nullptr && list->size() == 1 && (*list)[0].text == "request";
+  if (list == nullptr || list->size() != 1) return false;
+  std::string word = (*list)[0].text;
+  std::transform(word.begin(), word.end(), word.begin(), [](unsigned char c) { return std::tolower(c); });
+  return word == "request";
 }
 
 /// Runs on the network thread, before the ack: answers what needs no database in the ack
@@ -150,7 +154,8 @@ std::optional<json> route_envelope(const slack::Envelope& envelope, Inbox& inbox
       return slack::ephemeral_reply("jitbot is very busy right now; ask again in a moment.");
     }
   }
-  if (input->kind == workflows::Input::Kind::click && (input->text == "deny_form" || input->text == "request_form")) {
+  if (input->kind == workflows::Input::Kind::click &&
+      (input->text == "deny_form" || input->text == "request_form" || input->text == "home")) {
     // Opening a form changes nothing, so it need not survive a crash: the person clicks again.
     if (inbox.ask(std::move(*input))) return std::nullopt;
     return slack::ephemeral_reply("jitbot is very busy right now; ask again in a moment.");
@@ -259,6 +264,13 @@ void direct_message(slack::SlackClient& client, const std::string& user, const s
 /// Opens the form a reply asks for (the Deny reason), or says why it could not.
 void open_form(slack::SlackClient& client, const workflows::Input& input, const Reply& reply,
                const workflows::Policy& policy) {
+  if (reply.open_form == "home") {
+    auto published = client.call(
+        "views.publish",
+        {{"user_id", input.actor}, {"view", slack::home_view(policy, reply.home_mine, reply.home_waiting)}});
+    if (!published.ok) logger()->warn("could not publish the Home tab of {}: {}", input.actor, published.describe());
+    return;
+  }
   bool deny = reply.open_form == "deny";
   json view = deny ? slack::deny_form(reply.form_request_id, reply.text)
                    : slack::request_form(policy, reply.form_roles, reply.form_break_glass_roles);
@@ -309,6 +321,14 @@ std::optional<workflows::Input> input_of(const adapters::slack::Envelope& envelo
     input.text = *action;
     input.target = text_field(first, "value");
     input.trigger_id = text_field(payload, "trigger_id");
+    return input;
+  }
+  if (envelope.type == "events_api" && payload.contains("event") &&
+      text_field(payload["event"], "type") == "app_home_opened") {
+    if (text_field(payload["event"], "tab") != "home") return std::nullopt;
+    input.kind = workflows::Input::Kind::click;
+    input.actor = text_field(payload["event"], "user");
+    input.text = "home";
     return input;
   }
   if (envelope.type == "interactive" && text_field(payload, "type") == "shortcut" &&

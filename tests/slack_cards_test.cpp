@@ -298,7 +298,7 @@ TEST_CASE("a submitted request form is checked field by field before Slack is an
 
 TEST_CASE("a submitted form becomes the command it stands for, whatever its text holds", "[slack][form]") {
   auto draft = slack::request_form_values(
-      submitted_form("aws/admin", "dev-1", "30m", "it's \"urgent\" --break-glass 'x''", true));
+      submitted_form("aws/admin", "dev-1", "30m", "it's \"urgent\" --break-glass 'x'' R&amp;D <b>", true));
   auto parsed = jitbot::bot::parse_command(slack::request_command(draft));
   REQUIRE(std::holds_alternative<jitbot::bot::Command>(parsed));
   const auto& request = std::get<jitbot::bot::Command>(parsed).request;
@@ -306,6 +306,6 @@ TEST_CASE("a submitted form becomes the command it stands for, whatever its text
   CHECK(request.role == "admin");
   CHECK(request.scope == "dev-1");
   CHECK(request.duration == std::chrono::minutes{30});
-  CHECK(request.reason == "it's \"urgent\" --break-glass 'x''");
+  CHECK(request.reason == "it's \"urgent\" --break-glass 'x'' R&amp;D <b>");  // as typed
   CHECK(request.break_glass);
 }

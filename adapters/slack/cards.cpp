@@ -367,10 +367,20 @@ std::string form_value(const json& view, std::string_view block) {
   return {};
 }
 
-/// Quotes a value for the command parser: straight single quotes, a quote inside doubled.
+/// Quotes a value for the command parser: straight single quotes, a quote inside doubled, and
+/// &, < and > escaped as Slack escapes slash-command text, which the parser decodes (a form's
+/// values arrive as typed).
 std::string quoted(const std::string& value) {
   std::string out = "'";
-  for (char c : value) out += c == '\'' ? std::string{"''"} : std::string(1, c);
+  for (char c : value) {
+    switch (c) {
+      case '\'': out += "''"; break;
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      default: out += c;
+    }
+  }
   return out + "'";
 }
 
@@ -463,6 +473,36 @@ std::string request_command(const workflows::NewRequest& draft) {
                         quoted(draft.scope) + " --duration " + quoted(workflows::format_duration(draft.duration)) +
                         " --reason " + quoted(draft.reason);
   return draft.break_glass ? command + " --break-glass" : command;
+}
+
+json home_view(const workflows::Policy& policy, const std::vector<Request>& mine, const std::vector<Request>& waiting) {
+  json blocks = json::array();
+  auto header = [&](std::string_view text) {
+    blocks.push_back({{"type", "header"}, {"text", {{"type", "plain_text"}, {"text", std::string{text}}}}});
+  };
+  auto line = [&](const Request& request) {
+    return "*" + request.id + "* " + escaped_value(workflows::access_summary(request)) + "\n" +
+           with_mentions(escape_mrkdwn(workflows::state_summary(request, policy)), request);
+  };
+  header("Your open requests");
+  if (mine.empty()) blocks.push_back(section("None. Ask with `/jit request`, or the Request access shortcut."));
+  for (const auto& request : mine) {
+    blocks.push_back(section(line(request)));
+    if (request.state == RequestState::active && !request.ending_as) {
+      blocks.push_back(
+          {{"type", "actions"}, {"elements", json::array({button("Revoke", revoke_action, request.id, "danger")})}});
+    }
+  }
+  header("Waiting on you");
+  if (waiting.empty()) blocks.push_back(section("Nothing waits for your approval."));
+  for (const auto& request : waiting) {
+    blocks.push_back(section(line(request) + "\nFrom " + mention(request.requester) + ": " +
+                             escape_mrkdwn(truncate_utf8(request.reason, 500))));
+    blocks.push_back({{"type", "actions"},
+                      {"elements", json::array({button("Approve", approve_action, request.id, "primary"),
+                                                button("Deny", deny_action, request.id, "danger")})}});
+  }
+  return {{"type", "home"}, {"blocks", blocks}};
 }
 
 json ephemeral_reply(std::string_view text) {

@@ -88,6 +88,11 @@ std::optional<nlohmann::json> request_form_errors(const workflows::Policy& polic
 /// The `/jit request …` command a submitted form stands for, every value quoted.
 std::string request_command(const workflows::NewRequest& draft);
 
+/// The App Home tab (views.publish): the person's open requests with Revoke where it applies, and
+/// the requests waiting on them with Approve and Deny, the same buttons as on the cards.
+nlohmann::json home_view(const workflows::Policy& policy, const std::vector<workflows::Request>& mine,
+                         const std::vector<workflows::Request>& waiting);
+
 /// An answer only the person who typed or clicked sees (a response_url body).
 nlohmann::json ephemeral_reply(std::string_view text);
 

@@ -18,7 +18,7 @@
  * API index (details at each method):
  *   lifecycle   new FakeSlack(opts) (see FakeSlack.DEFAULTS), start(), stop(), port, apiUrl, baseUrl, wsBaseUrl
  *   directory   addUser, addUsergroup, addChannel, dmChannel
- *   driving     slashCommand, clickButton, submitView, sendInteractive, sendEvent, sendRaw
+ *   driving     slashCommand, clickButton, shortcut, submitView, sendInteractive, sendEvent, sendRaw
  *   acks        waitForAck, acks, timedOut, eventTimeouts, deliveries, queued
  *   faults      disconnect, dropSockets, halfOpen, linkDisabled/linkEnabled, injectError, injectLatency,
  *               clearInjectedErrors, rejectUpgrades, setRateLimits (injectError/injectLatency take `when` to pick
@@ -56,6 +56,7 @@ const METHOD_TIERS = {
   'views.open': 4,
   'views.update': 4,
   'views.push': 4,
+  'views.publish': 4,
 };
 
 const DEFAULT_RATE_LIMITS = {
@@ -285,6 +286,7 @@ class FakeSlack extends EventEmitter {
     this.ephemerals = []; // [{channel, user, text, blocks, message_ts, atMs}]
     this.clientErrors = []; // [{kind, connectionId, data, error, atMs}] malformed frames, unknown envelope ids …
     this.views = new Map(); // view id -> view object (modals opened with views.open/views.push)
+    this.homeViews = new Map(); // user id -> {view, publishedMs, count}: App Home tabs published with views.publish
 
     // Directory and stored state
     this._users = new Map();
@@ -324,6 +326,7 @@ class FakeSlack extends EventEmitter {
       'views.open': (a) => this._viewsOpen(a, false),
       'views.push': (a) => this._viewsOpen(a, true),
       'views.update': (a) => this._viewsUpdate(a),
+      'views.publish': (a) => this._viewsPublish(a),
     };
   }
 
@@ -635,6 +638,32 @@ class FakeSlack extends EventEmitter {
     };
     const rec = this._dispatch('interactive', payload, { accepts_response_payload, view_id });
     return { envelope_id: rec.envelope_id, trigger_id: payload.trigger_id, delivered: rec.sentMs != null };
+  }
+
+  /**
+   * A user ran a global shortcut (the lightning-bolt menu or the search bar) with this callback_id. Slack sends it
+   * as an "interactive" envelope whose payload has type "shortcut", a fresh trigger_id (3 s, single use) and no
+   * response_url: a global shortcut belongs to no conversation. Returns {envelope_id, trigger_id, delivered,
+   * connectionId}.
+   */
+  shortcut({ user, callback_id } = {}) {
+    if (!user) throw new Error('shortcut: user required');
+    if (!callback_id) throw new Error('shortcut: callback_id required');
+    const trigger_id = this._newTrigger(user);
+    const ref = this._userRef(user);
+    const payload = {
+      type: 'shortcut',
+      token: this.opts.verificationToken,
+      action_ts: this._wallTs(),
+      team: { id: this.opts.teamId, domain: this.opts.teamDomain },
+      user: { id: ref.id, username: ref.username, team_id: ref.team_id },
+      is_enterprise_install: false,
+      enterprise: null,
+      callback_id,
+      trigger_id,
+    };
+    const rec = this._dispatch('interactive', payload, { accepts_response_payload: false });
+    return { envelope_id: rec.envelope_id, trigger_id, delivered: rec.sentMs != null, connectionId: rec.connectionId };
   }
 
   /** A raw (possibly forged) interactive payload. Returns {envelope_id, delivered, connectionId}. */
@@ -1703,6 +1732,25 @@ class FakeSlack extends EventEmitter {
     }
     const view = this._createView(a.view, tr.t.user, previous);
     return { ok: true, view: this._publicView(view) };
+  }
+
+  /** views.publish: a user's App Home tab. Needs no trigger_id; the view must be type "home" (docs.slack.dev). */
+  _viewsPublish(a) {
+    if (!a.user_id) return { ok: false, error: 'invalid_arguments', response_metadata: { messages: ['[ERROR] missing required field: user_id'] } };
+    if (!this._users.has(a.user_id)) return { ok: false, error: 'user_not_found' };
+    const view = a.view;
+    const messages = [];
+    if (!view || typeof view !== 'object') messages.push('[ERROR] missing required field: view');
+    else {
+      if (view.type !== 'home') messages.push('[ERROR] must be "home" [json-pointer:/view/type]');
+      for (const e of validateBlocks(view.blocks || [], { maxBlocks: 100, pointer: '/view/blocks' })) messages.push(`[ERROR] ${e}`);
+    }
+    if (messages.length) return { ok: false, error: 'invalid_arguments', response_metadata: { messages } };
+    const previous = this.homeViews.get(a.user_id);
+    const published = { view: clone(view), publishedMs: nowMs(), count: previous ? previous.count + 1 : 1 };
+    this.homeViews.set(a.user_id, published);
+    this.emit('view', { kind: 'published', user: a.user_id, view: published.view });
+    return { ok: true, view: { id: `V0HOME${a.user_id}`, type: 'home', blocks: clone(view.blocks) } };
   }
 
   _viewsUpdate(a) {

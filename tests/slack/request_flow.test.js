@@ -138,7 +138,7 @@ test('a decision stops the reminders: approve, deny and cancel', async () => {
     for (const id of [approved, denied, cancelled]) await waitForReminders(bot, cards[id], 1);
 
     await bot.click(USERS.bob, approved, 'jit_approve');
-    await bot.click(USERS.bob, denied, 'jit_deny');
+    assert.match(await bot.command(USERS.bob, `deny ${denied} not now`), new RegExp(denied));
     assert.match(await bot.command(USERS.alice, `cancel ${cancelled}`), new RegExp(cancelled));
     await bot.waitForBackend('grant', approved);
     await bot.waitForCard(approved, isActive, 'the card showing active access');
@@ -304,5 +304,387 @@ test('answers that say what to do next: unknown command, blank reason, not a req
     assert.match(await bot.command(USERS.bob, `request ${RESTRICTED} --duration 1h --reason "allowed"`), /submitted/);
     await sleep(300);
     assert.equal(bot.slack.messages(APPROVALS).length, 1, 'only the allowed request has a card');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The request form: `/jit request` alone, or the "Request access" global shortcut, opens a modal; its submission is
+// checked field by field in the ack and otherwise becomes the request, answered by DM.
+// ---------------------------------------------------------------------------------------------------------------
+
+test.describe('the request form', () => {
+  const { INCIDENTS } = require('./harness');
+  const FORM_CALLBACK = 'jit_request_form';
+  const SHORTCUT = 'jit_request';
+  const AWS_ROLE = 'aws/prod-infra-admin';
+  const GCP_ROLE = 'gcp/roles/cloudsql.admin';
+  const clone = (value) => JSON.parse(JSON.stringify(value));
+
+  /// Roles on top of the harness's two (which everyone may request; oscar may also break glass on the aws one):
+  /// one only bob may request, one only the SRE leads group (carol, dave) may, and one bob may request and only
+  /// oscar may break glass on, so oscar is offered it as a break-glass requester alone.
+  const FORM_ROLES = `
+[[roles]]
+provider = "aws"
+name = "restricted-admin"
+scopes = ["123456789012"]
+backend = "recorder"
+requesters = [${toml(USERS.bob.id)}]
+approvers = [${toml(USERS.carol.id)}]
+approvals_required = 1
+max_duration = "4h"
+
+[[roles]]
+provider = "aws"
+name = "sre-console"
+scopes = ["123456789012"]
+backend = "recorder"
+requesters = [${toml(SRE_LEADS)}]
+approvers = [${toml(USERS.bob.id)}]
+approvals_required = 1
+max_duration = "2h"
+
+[[roles]]
+provider = "aws"
+name = "vault-breakglass"
+scopes = ["123456789012"]
+backend = "recorder"
+requesters = [${toml(USERS.bob.id)}]
+approvers = [${toml(USERS.carol.id)}]
+approvals_required = 1
+max_duration = "1h"
+break_glass_requesters = [${toml(USERS.oscar.id)}]
+`;
+  const options = { extra: FORM_ROLES };
+
+  const requestForms = (bot, user) =>
+    [...bot.slack.views.values()].filter((view) => view.user === user.id && view.callback_id === FORM_CALLBACK);
+  const blockOf = (view, id) => view.blocks.find((block) => block.block_id === id);
+  const blockIds = (view) => view.blocks.filter((block) => block.type === 'input').map((block) => block.block_id);
+  const optionValues = (view, id) => blockOf(view, id).element.options.map((option) => option.value);
+
+  /// Opens the form as `user` (via 'command' or 'shortcut'); resolves with what was sent, its ack and the new view.
+  async function openForm(bot, user, via = 'command') {
+    const before = requestForms(bot, user).length;
+    const sent = via === 'shortcut'
+      ? bot.slack.shortcut({ user: user.id, callback_id: SHORTCUT })
+      : bot.slack.slashCommand({ user: user.id, text: 'request', channel: 'C0OPS', command: '/jit' });
+    const ack = await bot.slack.waitForAck(sent.envelope_id, 5000);
+    const view = await until(() => requestForms(bot, user).length > before && requestForms(bot, user).at(-1), 5000,
+      `the request form for ${user.name} (via the ${via})`);
+    return { sent, ack, view };
+  }
+
+  /// view.state.values as Slack sends them, choosing the view's own option objects (a value the form does not
+  /// offer is sent anyway, as a forged payload would).
+  function formValues(view, { role, scope, duration, reason, breakGlass = false }) {
+    const pick = (id, value) => {
+      const block = blockOf(view, id);
+      const offered = block && block.element.options.find((option) => option.value === value);
+      return offered ? clone(offered) : { text: { type: 'plain_text', text: value, emoji: true }, value };
+    };
+    const values = {
+      role: { role: { type: 'static_select', selected_option: pick('role', role) } },
+      scope: { scope: { type: 'plain_text_input', value: scope } },
+      duration: { duration: { type: 'static_select', selected_option: pick('duration', duration) } },
+      reason: { reason: { type: 'plain_text_input', value: reason } },
+    };
+    if (blockOf(view, 'break_glass') || breakGlass) {
+      values.break_glass = { break_glass: { type: 'checkboxes', selected_options: breakGlass ? [pick('break_glass', 'yes')] : [] } };
+    }
+    return values;
+  }
+
+  /// Submits the open form; resolves with the ack and the view as the fake now shows it (errors, or closed).
+  async function submit(bot, user, view, fields) {
+    const sent = bot.slack.submitView({ user: user.id, view_id: view.id, values: formValues(view, fields) });
+    const ack = await bot.slack.waitForAck(sent.envelope_id, 5000);
+    assert.equal(ack.late, false, 'the submission is acked within Slack\'s deadline');
+    return { sent, ack, view: bot.slack.views.get(view.id) };
+  }
+
+  /// The views.open call that opened `view`, and the trigger it used.
+  function openCallFor(bot, view) {
+    const call = bot.slack.callsTo('views.open').find((c) => c.ok && c.response.view && c.response.view.id === view.id);
+    assert.ok(call, `a successful views.open opened ${view.id}`);
+    return call;
+  }
+
+  const submittedId = async (bot, user, after = 0) => {
+    const dm = await until(() => bot.dms(user).slice(after).find((m) => /Request req_[0-9A-Z]{26} submitted/.test(m.text)),
+      8000, `the "Request … submitted" DM to ${user.name}`);
+    return idIn(dm.text);
+  };
+
+  test('/jit request alone opens the form with exactly the roles the person may request; break-glass only for oscar', async () => {
+    await withBot(options, async (bot) => {
+      const { sent, ack, view } = await openForm(bot, USERS.alice);
+      assert.ok(!ack.payload || !ack.payload.text, `the command is acked without an answer: ${JSON.stringify(ack.payload)}`);
+      assert.equal(view.type, 'modal');
+      assert.equal(view.title.text, 'Request access');
+      assert.deepEqual(blockIds(view), ['role', 'scope', 'duration', 'reason'], 'no break_glass block for alice');
+      for (const id of blockIds(view)) assert.equal(blockOf(view, id).element.action_id, id, `${id}: block_id = action_id`);
+      assert.equal(blockOf(view, 'role').element.type, 'static_select');
+      assert.deepEqual(optionValues(view, 'role'), [AWS_ROLE, GCP_ROLE], 'alice is offered the roles everyone may request');
+      assert.equal(blockOf(view, 'scope').element.type, 'plain_text_input');
+      const hint = blockOf(view, 'scope').hint.text;
+      assert.ok(hint.startsWith(`Allowed: ${AWS_ROLE}: 123456789012; `), hint);
+      assert.ok(hint.includes(`${GCP_ROLE}: dev-*`), hint);
+      assert.ok(!/restricted-admin|sre-console|vault/.test(hint), `only the offered roles' scopes: ${hint}`);
+      assert.deepEqual(optionValues(view, 'duration'), ['15m', '30m', '1h', '2h', '4h', '8h'],
+        'durations up to the longest max_duration of the offered roles (gcp: 8h)');
+      assert.equal(blockOf(view, 'reason').element.type, 'plain_text_input');
+      assert.equal(blockOf(view, 'reason').element.multiline, true);
+      assert.equal(openCallFor(bot, view).args.trigger_id, sent.trigger_id, 'the form opened with the command\'s trigger_id');
+
+      // A group member is offered the group's role; a named requester the roles naming them.
+      const carol = (await openForm(bot, USERS.carol)).view;
+      assert.deepEqual(optionValues(carol, 'role'), [AWS_ROLE, GCP_ROLE, 'aws/sre-console'], 'carol, via S0SRELEADS');
+      assert.ok(!blockOf(carol, 'break_glass'));
+      const bob = (await openForm(bot, USERS.bob)).view;
+      assert.deepEqual(optionValues(bob, 'role'), [AWS_ROLE, GCP_ROLE, 'aws/restricted-admin', 'aws/vault-breakglass']);
+      assert.ok(!blockOf(bob, 'break_glass'), 'requesting a role with break-glass does not make bob a break-glass requester');
+
+      // oscar may break glass on aws/prod-infra-admin (and is offered vault-breakglass as a break-glass requester only).
+      const oscar = (await openForm(bot, USERS.oscar)).view;
+      assert.deepEqual(optionValues(oscar, 'role'), [AWS_ROLE, GCP_ROLE, 'aws/vault-breakglass']);
+      assert.deepEqual(blockIds(oscar), ['role', 'scope', 'duration', 'reason', 'break_glass']);
+      const breakGlass = blockOf(oscar, 'break_glass');
+      assert.equal(breakGlass.element.type, 'checkboxes');
+      assert.equal(breakGlass.element.action_id, 'break_glass');
+      assert.deepEqual(optionValues(oscar, 'break_glass'), ['yes']);
+      assert.equal(breakGlass.optional, true, 'break-glass is optional');
+      assert.match(breakGlass.hint.text, /aws\/prod-infra-admin, aws\/vault-breakglass$/);
+      assert.doesNotMatch(breakGlass.hint.text, /gcp/);
+
+      await sleep(300);
+      assert.deepEqual(bot.slack.responses(sent.response_url), [], 'no answer besides the form');
+      assert.equal(bot.slack.messages(APPROVALS).length, 0, 'opening the form creates nothing');
+      assert.equal(bot.dms(USERS.alice).length, 0);
+    });
+  });
+
+  test('the Request access shortcut opens the same form', async () => {
+    await withBot(options, async (bot) => {
+      const { sent, ack, view } = await openForm(bot, USERS.dave, 'shortcut');
+      assert.ok(!ack.payload || Object.keys(ack.payload).length === 0, `acked empty: ${JSON.stringify(ack.payload)}`);
+      assert.equal(view.title.text, 'Request access');
+      assert.deepEqual(optionValues(view, 'role'), [AWS_ROLE, GCP_ROLE, 'aws/sre-console']);
+      assert.deepEqual(blockIds(view), ['role', 'scope', 'duration', 'reason']);
+      assert.equal(openCallFor(bot, view).args.trigger_id, sent.trigger_id, 'opened with the shortcut\'s trigger_id');
+
+      const oscar = await openForm(bot, USERS.oscar, 'shortcut');
+      assert.deepEqual(optionValues(oscar.view, 'role'), [AWS_ROLE, GCP_ROLE, 'aws/vault-breakglass']);
+      assert.ok(blockOf(oscar.view, 'break_glass'), 'oscar\'s form offers break-glass');
+
+      await sleep(300);
+      assert.equal(bot.dms(USERS.dave).length, 0, 'the form is the answer: no DM');
+      assert.equal(bot.dms(USERS.oscar).length, 0);
+    });
+  });
+
+  test('field problems are answered in the form: errors on the field, the form stays open, nothing is created', async () => {
+    await withBot(options, async (bot) => {
+      const { view } = await openForm(bot, USERS.alice);
+      const good = { role: AWS_ROLE, scope: '123456789012', duration: '1h', reason: 'INC-12 form' };
+
+      const cases = [
+        [{ scope: '999999999999' }, 'scope',
+          /^Scope 999999999999 is not allowed for aws\/prod-infra-admin\. Allowed scopes: 123456789012\.$/],
+        [{ scope: '1234*' }, 'scope', /is not a valid scope for aws\/prod-infra-admin/],
+        [{ duration: '8h' }, 'duration', /^Duration 8h is longer than the maximum of 4h for aws\/prod-infra-admin\.$/],
+        [{ reason: '  \n ' }, 'reason', /A reason is required/],
+        [{ role: 'aws/nope' }, 'role', /^Unknown role aws\/nope\./],
+        [{ role: GCP_ROLE, scope: 'dev-app', breakGlass: true }, 'break_glass',
+          /^Break-glass is not enabled for gcp\/roles\/cloudsql\.admin\./],
+      ];
+      for (const [change, field, expected] of cases) {
+        const fields = { ...good, ...change };
+        const { ack, view: after } = await submit(bot, USERS.alice, view, fields);
+        const what = JSON.stringify(change);
+        assert.equal(ack.payload && ack.payload.response_action, 'errors', `${what} is answered with errors: ${JSON.stringify(ack.payload)}`);
+        assert.deepEqual(Object.keys(ack.payload.errors), [field], `${what}: the error is on ${field}`);
+        assert.match(ack.payload.errors[field], expected, what);
+        assert.ok(!after.state_closed, `${what}: the form stays open`);
+        assert.deepEqual(after.errors, ack.payload.errors, `${what}: Slack shows the error under the field`);
+      }
+
+      await sleep(1000);
+      assert.equal(bot.slack.messages(APPROVALS).length, 0, 'no card');
+      assert.equal(bot.dms(USERS.alice).length, 0, 'no DM');
+      assert.equal(bot.backendCalls().length, 0, 'no grant');
+      assert.equal(bot.slack.callsTo('chat.postMessage').length, 0, 'nothing posted at all');
+
+      // Fixed in the same form, it goes through.
+      const { ack, view: closed } = await submit(bot, USERS.alice, view, good);
+      assert.ok(!ack.payload || !ack.payload.response_action, `acked empty: ${JSON.stringify(ack.payload)}`);
+      assert.equal(closed.state_closed, true, 'the form closes');
+      await bot.waitForCard(await submittedId(bot, USERS.alice));
+    });
+  });
+
+  test('a good submission closes the form, posts the approval card and DMs the request ID', async () => {
+    await withBot(options, async (bot) => {
+      const { view } = await openForm(bot, USERS.alice);
+      const { ack, view: closed } = await submit(bot, USERS.alice, view,
+        { role: GCP_ROLE, scope: 'dev-app', duration: '2h', reason: 'INC-13 schema migration' });
+      assert.ok(!ack.payload || Object.keys(ack.payload).length === 0, `acked empty: ${JSON.stringify(ack.payload)}`);
+      assert.equal(closed.state_closed, true, 'the form closes');
+
+      const dm = await bot.waitForDm(USERS.alice, /Request req_[0-9A-Z]{26} submitted/, 'the answer');
+      const id = idIn(dm.text);
+      assert.match(dm.text, /U0BOB|S0SRELEADS/, `the answer says who can approve: ${dm.text}`);
+      const card = await bot.waitForCard(id);
+      const text = cardText(card);
+      for (const expected of ['<@U0ALICE>', 'gcp', 'roles/cloudsql.admin', 'dev-app', '2h', 'INC-13 schema migration',
+        'Pending: 0 of 2 approvals']) {
+        assert.ok(text.includes(expected), `the card shows ${expected}:\n${text}`);
+      }
+      assert.deepEqual(buttons(card), ['jit_approve', 'jit_deny']);
+      await sleep(300);
+      assert.equal(bot.slack.messages(APPROVALS).length, 1, 'one card');
+      assert.equal(bot.dms(USERS.alice).length, 1, 'one answer');
+      assert.equal(bot.backendCalls().length, 0, 'nothing granted before the approvals');
+    });
+  });
+
+  test('the reason arrives verbatim: quotes and flags in it are text, not options', async () => {
+    await withBot(options, async (bot) => {
+      // oscar may break glass on this role, so a --break-glass leaking out of the reason would grant at once.
+      const reasons = ['it\'s "urgent" --break-glass', '\'quoted\' at both ends, \'\' and "" --duration 4h \''];
+      for (const reason of reasons) {
+        const { view } = await openForm(bot, USERS.oscar);
+        const dmsBefore = bot.dms(USERS.oscar).length;
+        const { ack } = await submit(bot, USERS.oscar, view, { role: AWS_ROLE, scope: '123456789012', duration: '1h', reason });
+        assert.ok(!ack.payload || !ack.payload.response_action, `acked empty: ${JSON.stringify(ack.payload)}`);
+        const id = await submittedId(bot, USERS.oscar, dmsBefore);
+        const card = await bot.waitForCard(id);
+        const text = cardText(card);
+        assert.ok(text.includes(reason), `the card shows the reason ${JSON.stringify(reason)} verbatim:\n${text}`);
+        assert.match(text, /\b1h\b/, 'the duration is the one chosen');
+        assert.doesNotMatch(text, /BREAK-GLASS/);
+        assert.deepEqual(buttons(card), ['jit_approve', 'jit_deny'], 'it waits for approval');
+      }
+      await sleep(1000);
+      assert.equal(bot.backendCalls().length, 0, 'nothing granted');
+      for (const channel of INCIDENTS) assert.equal(bot.slack.messages(channel).length, 0, `no alert in ${channel}`);
+    });
+  });
+
+  test('text typed in the form is taken as typed: "&amp;" and "&lt;" in it are not Slack entities', async () => {
+    await withBot(options, async (bot) => {
+      // Slack escapes &, < and > in a slash command's text, so jitbot decodes those; a form's values arrive raw, so
+      // whatever looks like an entity there is what the person typed.
+      const reason = 'R&amp;D said &lt;b&gt; is fine';
+      const { view } = await openForm(bot, USERS.alice);
+      await submit(bot, USERS.alice, view, { role: AWS_ROLE, scope: '123456789012', duration: '1h', reason });
+      const card = await bot.waitForCard(await submittedId(bot, USERS.alice));
+      // The card shows the reason escaped once for mrkdwn: "&amp;" typed is "&amp;amp;" on the card.
+      const shown = 'R&amp;amp;D said &amp;lt;b&amp;gt; is fine';
+      assert.ok(cardText(card).includes(shown),
+        `the card shows ${JSON.stringify(reason)} as typed (${JSON.stringify(shown)} in mrkdwn):\n${cardText(card)}`);
+    });
+  });
+
+  test('break-glass from the form: oscar is granted at once and the incident channels are alerted', async () => {
+    await withBot(options, async (bot) => {
+      const { view } = await openForm(bot, USERS.oscar, 'shortcut');
+      const { ack, view: closed } = await submit(bot, USERS.oscar, view,
+        { role: AWS_ROLE, scope: '123456789012', duration: '30m', reason: 'prod down, via the form', breakGlass: true });
+      assert.ok(!ack.payload || !ack.payload.response_action, `acked empty: ${JSON.stringify(ack.payload)}`);
+      assert.equal(closed.state_closed, true);
+      const dm = await bot.waitForDm(USERS.oscar, /req_[0-9A-Z]{26}/, 'the answer');
+      const id = idIn(dm.text);
+      const grant = await bot.waitForBackend('grant', id);
+      assert.match(grant.line, /U0OSCAR/);
+      const card = await bot.waitForCard(id, isActive, 'the card showing active access');
+      assert.match(cardText(card), /BREAK-GLASS/);
+      assert.match(cardText(card), /prod down, via the form/);
+      for (const channel of INCIDENTS) {
+        const alert = await bot.slack.waitFor(() => bot.slack.messages(channel)[0], 8000, `an alert in ${channel}`);
+        assert.ok(cardText(alert).includes('<@U0OSCAR>'));
+      }
+    });
+  });
+
+  test('who may request is checked after the ack and answered by DM; nothing is created', async () => {
+    await withBot(options, async (bot) => {
+      const { view } = await openForm(bot, USERS.alice);
+      // Neither is offered to alice; a forged submission passes the field checks but not the rules.
+      const { ack } = await submit(bot, USERS.alice, view,
+        { role: 'aws/restricted-admin', scope: '123456789012', duration: '1h', reason: 'curious' });
+      assert.ok(!ack.payload || !ack.payload.response_action, `acked empty: ${JSON.stringify(ack.payload)}`);
+      await bot.waitForDm(USERS.alice, /^You are not allowed to request aws\/restricted-admin\./, 'the refusal');
+
+      const again = (await openForm(bot, USERS.alice)).view;
+      await submit(bot, USERS.alice, again,
+        { role: AWS_ROLE, scope: '123456789012', duration: '1h', reason: 'let me in', breakGlass: true });
+      await bot.waitForDm(USERS.alice, /^You are not allowed to break glass for aws\/prod-infra-admin\./, 'the refusal');
+
+      await sleep(500);
+      assert.equal(bot.slack.messages(APPROVALS).length, 0, 'no card');
+      assert.equal(bot.backendCalls().length, 0, 'no grant');
+      for (const channel of INCIDENTS) assert.equal(bot.slack.messages(channel).length, 0, `no alert in ${channel}`);
+    });
+  });
+
+  test('the form opens with the trigger_id while it is fresh (single use, within 3 s)', async () => {
+    await withBot(options, async (bot) => {
+      for (const via of ['command', 'shortcut']) {
+        const { sent, view } = await openForm(bot, USERS.carol, via);
+        const call = openCallFor(bot, view);
+        assert.equal(call.args.trigger_id, sent.trigger_id, `${via}: views.open used the trigger_id Slack sent`);
+        const trigger = bot.slack._triggers.get(sent.trigger_id);
+        assert.equal(trigger.used, true, `${via}: the trigger was exchanged`);
+        const after = call.atMs - trigger.issuedMs;
+        assert.ok(after < 3000, `${via}: views.open came ${Math.round(after)} ms after the trigger was issued (TTL 3 s)`);
+        assert.equal(bot.slack.callsTo('views.open').filter((c) => c.args.trigger_id === sent.trigger_id).length, 1,
+          `${via}: one views.open per trigger`);
+      }
+      assert.equal(bot.slack.callsTo('views.open').filter((c) => !c.ok).length, 0, 'no views.open was refused');
+    });
+  });
+
+  test('a form that cannot open (the trigger expired) is explained, and how to ask without it', async () => {
+    await withBot(options, async (bot) => {
+      // Slack answers views.open only after the trigger's 3 s: it refuses it as expired.
+      bot.slack.injectLatency('views.open', 3300, { count: 2 });
+      const command = bot.slack.slashCommand({ user: USERS.alice.id, text: 'request', channel: 'C0OPS', command: '/jit' });
+      bot.slack.shortcut({ user: USERS.dave.id, callback_id: SHORTCUT });
+      const answer = await bot.firstResponse(command.response_url, 8000, 'the answer to /jit request');
+      assert.match(answer.text, /^The form could not open \(Slack: expired_trigger_id\)\. Use \/jit request --provider /);
+      await bot.waitForDm(USERS.dave, /^The form could not open \(Slack: expired_trigger_id\)\./, 'the shortcut\'s answer');
+      assert.deepEqual(bot.slack.callsTo('views.open').map((c) => c.error), ['expired_trigger_id', 'expired_trigger_id']);
+      assert.equal(requestForms(bot, USERS.alice).length + requestForms(bot, USERS.dave).length, 0);
+    });
+  });
+});
+
+test('the App Home tab shows your open requests and those waiting on you, with the same buttons', async () => {
+  await withBot({}, async (bot) => {
+    const mine = await bot.request(USERS.alice, `${AWS} --duration 1h --reason "home: pending"`);
+    await bot.waitForCard(mine);
+    const ack = bot.slack.sendEvent({ type: 'app_home_opened', user: USERS.alice.id, channel: 'D0ALICE', tab: 'home' });
+    await bot.slack.waitForAck(ack.envelope_id, 5000);
+    const home = await until(() => bot.slack.homeViews.get(USERS.alice.id), 5000, "alice's Home tab");
+    const text = JSON.stringify(home.view.blocks);
+    assert.equal(home.view.type, 'home');
+    assert.match(text, new RegExp(`\\*${mine}\\* aws/prod-infra-admin on 123456789012 for 1h`));
+    assert.match(text, /Nothing waits for your approval/, 'alice approves nothing');
+
+    // Bob approves the role: the request waits on him, with Approve and Deny.
+    const opened = bot.slack.sendEvent({ type: 'app_home_opened', user: USERS.bob.id, channel: 'D0BOB', tab: 'home' });
+    await bot.slack.waitForAck(opened.envelope_id, 5000);
+    const bobs = await until(() => bot.slack.homeViews.get(USERS.bob.id), 5000, "bob's Home tab");
+    const actions = bobs.view.blocks.filter((block) => block.type === 'actions')
+      .flatMap((block) => block.elements.map((element) => `${element.action_id}:${element.value}`));
+    assert.deepEqual(actions, [`jit_approve:${mine}`, `jit_deny:${mine}`]);
+    assert.match(JSON.stringify(bobs.view.blocks), /home: pending/, 'with the reason');
+
+    // The Messages tab opening is not the Home tab: nothing is published for it.
+    const messages = bot.slack.sendEvent({ type: 'app_home_opened', user: USERS.carol.id, channel: 'D0CAROL', tab: 'messages' });
+    await bot.slack.waitForAck(messages.envelope_id, 5000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(bot.slack.homeViews.get(USERS.carol.id), undefined);
   });
 });
