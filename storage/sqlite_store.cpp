@@ -314,6 +314,8 @@ bool SqliteStore::commit(const workflows::Change& change) {
     ResetOnExit insert_done{insert};
     bind_request(insert, r);
     insert.exec();
+    // The insert took the write lock, so every other commit is visible and none can slip in.
+    if (change.only_identical_pending && count_identical_pending(r) > 1) return false;  // rolled back
   }
   for (const auto& approval : r.approvals) {
     auto& insert = prepared("INSERT OR IGNORE INTO approvals (request_id, approver, approved_at) VALUES (?, ?, ?)");
@@ -339,6 +341,21 @@ bool SqliteStore::commit(const workflows::Change& change) {
   transaction.commit();
   publish_anchor();
   return true;
+}
+
+int SqliteStore::count_identical_pending(const Request& r) {
+  auto& count = prepared(
+      "SELECT COUNT(*) FROM requests WHERE requester = ? AND provider = ? AND role = ? AND scope = ? AND "
+      "duration_seconds = ? AND reason = ? AND state = 'PENDING' AND break_glass = 0");
+  ResetOnExit count_done{count};
+  count.bind(1, r.requester);
+  count.bind(2, r.provider);
+  count.bind(3, r.role);
+  count.bind(4, r.scope);
+  count.bind(5, static_cast<std::int64_t>(r.duration.count()));
+  count.bind(6, r.reason);
+  count.executeStep();
+  return count.getColumn(0).getInt();
 }
 
 void SqliteStore::insert_notice(const Notice& notice) {

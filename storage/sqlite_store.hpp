@@ -124,6 +124,7 @@ class SqliteStore final : public workflows::RequestStore {
                                                  int limit);
   void load_approvals(workflows::Request& request);
   void append_audit(const workflows::AuditEntry& entry);
+  int count_identical_pending(const workflows::Request& request);
   void insert_notice(const workflows::Notice& notice);
   void insert_job(const workflows::Job& job);
   void write_settlement(const workflows::JobSettlement& settlement);

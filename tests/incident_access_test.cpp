@@ -331,9 +331,34 @@ TEST_CASE("requests people get wrong are refused with what to do next", "[lifecy
   CHECK(again.text.find("You already asked for exactly this: aws/admin on 123456789012, " + id) != std::string::npos);
   CHECK(again.text.find("/jit cancel " + id) != std::string::npos);
   CHECK(h.store.list({}).size() == 1);
+  auto stranger = h.click("U0MALLORY", "approve", id);
+  CHECK(stranger.text == "You are not an approver for aws/admin. Its approvers are U0BOB, U0CAROL, S0LEADS.");
   // Another scope or reason, or the same once the first is decided, is a request of its own.
   CHECK(h.type("U0ALICE", "request --provider aws --role admin --scope dev-1 --duration 1h --reason x").ok);
   CHECK(h.type("U0ALICE", ask + "\"INC-2, another incident\"").ok);
   REQUIRE(h.type("U0ALICE", "cancel " + id).ok);
   CHECK(h.type("U0ALICE", ask + "x").ok);
+}
+
+TEST_CASE("two identical requests committed at once: the second is refused, pointing to the first",
+          "[lifecycle][messages][race]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  Harness h(two_approver_policy(), file);
+  storage::SqliteStore other(file);  // a second connection, as a second inbox thread has
+  workflows::AccessWorkflow second(h.policy, other, h.directory, h.clock, h.ids);
+  // Both checked for a duplicate before either committed: simulated by committing the first
+  // request straight to the store after the second workflow has looked.
+  workflows::NewRequest draft{"aws", "admin", "123456789012", 1h, "INC-1", false};
+  auto first = h.jit->workflow().submit("U0ALICE", draft);
+  REQUIRE(first.ok);
+  workflows::Change racing;
+  racing.request = h.store.find(first.request_id).value();
+  racing.request.id = "req_01M8TRHN5VETXKNC8AFDMDME78";
+  racing.only_identical_pending = true;
+  CHECK_FALSE(other.commit(racing));  // the store itself refuses the twin
+  CHECK(h.store.list({}).size() == 1);
+  auto again = second.submit("U0ALICE", draft);
+  CHECK(again.refusal == RefusalReason::duplicate_request);
+  CHECK(again.request_id == first.request_id);
 }

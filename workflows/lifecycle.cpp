@@ -200,13 +200,7 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
   }
 
   if (auto open = open_duplicate(requester, draft)) {
-    Refusal refusal;
-    refusal.reason = RefusalReason::duplicate_request;
-    refusal.role = draft.provider + "/" + draft.role;
-    refusal.asked = draft.scope;
-    refusal.request_id = open->id;
-    refusal.problem = state_summary(*open, policy_);
-    return audited(requester, "request", open->id, Outcome::refused(refusal));
+    return audited(requester, "request", open->id, Outcome::refused(duplicate_of(*open)));
   }
 
   Request request;
@@ -284,8 +278,22 @@ Outcome AccessWorkflow::submit(const std::string& requester, const NewRequest& d
   }
   request.version = 1;
   change.request = request;
-  if (!commit(change)) return Outcome::refused(refusal_for(RefusalReason::changed_meanwhile, request));
+  change.only_identical_pending = request.state == RequestState::pending && !request.break_glass;
+  if (!commit(change)) {
+    // The same request, sent twice at once, got in first: point to it as to any duplicate.
+    if (auto open = open_duplicate(requester, draft)) {
+      return audited(requester, "request", open->id, Outcome::refused(duplicate_of(*open)));
+    }
+    return Outcome::refused(refusal_for(RefusalReason::changed_meanwhile, request));
+  }
   return outcome;
+}
+
+Refusal AccessWorkflow::duplicate_of(const Request& open) const {
+  Refusal refusal = refusal_for(RefusalReason::duplicate_request, open);
+  refusal.asked = open.scope;
+  refusal.problem = state_summary(open, policy_);
+  return refusal;
 }
 
 std::optional<Request> AccessWorkflow::open_duplicate(const std::string& requester, const NewRequest& draft) {

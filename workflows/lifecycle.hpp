@@ -126,6 +126,8 @@ class AccessWorkflow {
   /// The requester's identical pending request, if any: asking twice only splits the approvers'
   /// attention.
   std::optional<Request> open_duplicate(const std::string& requester, const NewRequest& draft);
+  /// The refusal pointing to `open`, the identical request already waiting.
+  Refusal duplicate_of(const Request& open) const;
   /// Checks the ticket `reason` must cite for `role` and records it on `request`; a refusal when
   /// there is none, it is missing or closed, or it cannot be checked and the system says refuse.
   Check check_ticket(const Role& role, const std::string& reason, Request& request);

@@ -172,6 +172,9 @@ struct Change {
   /// On disk, even through an OS crash, before commit() returns, with every change before it.
   /// For the last change before a grant: no access is ever granted whose decision could be lost.
   bool reach_disk = false;
+  /// A new pending request that must be the only identical one (same requester, access, duration
+  /// and reason): checked inside the write, so two sent at once cannot both get in.
+  bool only_identical_pending = false;
 };
 
 /// Persistence for requests, their audit trail and the outbox of chat notices.

@@ -116,7 +116,11 @@ Check check_decision(const Role& role, Directory& directory, const std::string& 
   if (request.state != RequestState::pending) return about(RefusalReason::wrong_state, request);
   if (now >= request.pending_deadline) return about(RefusalReason::past_deadline, request);
   if (actor == request.requester) return about(RefusalReason::own_request, request);
-  if (!is_approver_now(role, directory, actor, request)) return about(RefusalReason::not_an_approver, role);
+  if (!is_approver_now(role, directory, actor, request)) {
+    Refusal refusal = about(RefusalReason::not_an_approver, role);
+    refusal.options = role.approvers;  // who can, instead
+    return refusal;
+  }
   // An approver who approved may still deny (they spotted a problem); approving twice counts once.
   if (decision == Decision::approve && request.approved_by(actor)) {
     return about(RefusalReason::already_approved_by_you, request);

@@ -114,7 +114,9 @@ std::string describe(const Refusal& r) {
     case RefusalReason::past_deadline:
       return "Request " + r.request_id + " has timed out; the requester must ask again.";
     case RefusalReason::own_request: return "You cannot approve or deny your own request.";
-    case RefusalReason::not_an_approver: return "You are not an approver for " + r.role + ".";
+    case RefusalReason::not_an_approver:
+      return "You are not an approver for " + r.role + "." +
+             (r.options.empty() ? std::string{} : " Its approvers are " + joined(r.options) + ".");
     case RefusalReason::already_approved_by_you:
       return "You have already approved " + r.request_id + "; it needs another approver.";
     case RefusalReason::may_not_revoke: return "Only the requester or an approver of " + r.role + " can revoke.";
