@@ -134,9 +134,8 @@ int show_request(const config::Config& config, const std::string& request_id) {
   }
   std::cout << workflows::status_details(*request, config.policy) << "\n";
   for (const auto& job : store->jobs_of(request_id)) {
-    std::cout << "  Job: " << (job.action == workflows::BackendCall::Action::grant ? "grant" : "revoke") << " on "
-              << job.backend << ", attempt " << job.attempts + 1 << ", not before "
-              << workflows::format_rfc3339(job.not_before)
+    std::cout << "  Job: " << workflows::to_string(job.action) << " on " << job.backend << ", attempt "
+              << job.attempts + 1 << ", not before " << workflows::format_rfc3339(job.not_before)
               << (job.last_error.empty() ? "" : ", last error: " + job.last_error) << "\n";
   }
   std::cout << "Audit trail:\n";

@@ -16,6 +16,7 @@ constexpr std::string_view usage_deny = "/jit deny ID [reason]";
 constexpr std::string_view usage_revoke = "/jit revoke ID";
 constexpr std::string_view usage_cancel = "/jit cancel ID";
 constexpr std::string_view usage_status = "/jit status [ID]";
+constexpr std::string_view usage_extend = "/jit extend ID DURATION [--reason TEXT]";
 constexpr std::string_view usage_ack = "/jit ack ID [note]   (review a break-glass request)";
 constexpr std::string_view usage_list = "/jit list [--mine|--pending|--active|--unreviewed]";
 constexpr std::string_view usage_help = "/jit help";
@@ -55,6 +56,44 @@ std::variant<std::string, ParseError> request_id_argument(const std::vector<Word
     return error("\"" + words[1].text + "\" is not a request ID; IDs look like req_01J9Z3K6X4M8V2T7Q5R1N0B3CD.", usage);
   }
   return normalize_id(words[1].text);
+}
+
+/// Reads a duration word, or says what is wrong with it.
+std::variant<workflows::Seconds, ParseError> duration_argument(const std::string& text, std::string_view usage) {
+  auto duration = workflows::parse_duration(text);
+  if (duration) return *duration;
+  if (workflows::is_too_long_duration(text)) {
+    return error("\"" + text + "\" is too long (at most " + workflows::format_duration(workflows::longest_duration) +
+                     "); ask for what the work needs.",
+                 usage);
+  }
+  return error("\"" + text + "\" is not a duration; use forms like 90s, 30m, 2h or 2h30m.", usage);
+}
+
+/// `extend ID DURATION [--reason TEXT]`: the reason is optional (the request's own still holds).
+ParseResult parse_extend(const std::vector<Word>& words) {
+  auto id = request_id_argument(words, usage_extend);
+  if (auto* failure = std::get_if<ParseError>(&id)) return *failure;
+  if (words.size() < 3 || is_flag(words[2])) return error("How much longer? Give a duration such as 1h.", usage_extend);
+  auto by = duration_argument(words[2].text, usage_extend);
+  if (auto* failure = std::get_if<ParseError>(&by)) return *failure;
+  Command command;
+  command.verb = Verb::extend;
+  command.request_id = std::get<std::string>(id);
+  command.extend_by = std::get<workflows::Seconds>(by);
+  for (std::size_t i = 3; i < words.size(); ++i) {
+    std::string word = words[i].text;
+    bool reason_flag = is_flag(words[i]) && (word == "--reason" || word.starts_with("--reason="));
+    if (!reason_flag || !command.note.empty()) {
+      return error("Unexpected \"" + word + "\" after the duration; give a reason with --reason \"…\".", usage_extend);
+    }
+    std::string reason = word == "--reason" ? "" : word.substr(9);
+    // Like request's --reason: the words up to the next flag.
+    while (i + 1 < words.size() && !is_flag(words[i + 1])) reason += (reason.empty() ? "" : " ") + words[++i].text;
+    if (reason.find_first_not_of(" \t") == std::string::npos) return error("--reason needs a value.", usage_extend);
+    command.note = reason;
+  }
+  return command;
 }
 
 ParseResult parse_request(const std::vector<Word>& words) {
@@ -98,19 +137,12 @@ ParseResult parse_request(const std::vector<Word>& words) {
     if (!values.count(name)) missing += (missing.empty() ? "--" : ", --") + name;
   }
   if (!missing.empty()) return error("Missing " + missing + ".", usage_request);
-  auto duration = workflows::parse_duration(values["duration"]);
-  if (!duration && workflows::is_too_long_duration(values["duration"])) {
-    return error("\"" + values["duration"] + "\" is too long (at most " +
-                     workflows::format_duration(workflows::longest_duration) + "); ask for what the work needs.",
-                 usage_request);
-  }
-  if (!duration) {
-    return error("\"" + values["duration"] + "\" is not a duration; use forms like 90s, 30m, 2h or 2h30m.",
-                 usage_request);
-  }
+  auto duration = duration_argument(values["duration"], usage_request);
+  if (auto* failure = std::get_if<ParseError>(&duration)) return *failure;
   Command command;
   command.verb = Verb::request;
-  command.request = {values["provider"], values["role"], values["scope"], *duration, values["reason"], break_glass};
+  command.request = {values["provider"], values["role"], values["scope"], std::get<workflows::Seconds>(duration),
+                     values["reason"],   break_glass};
   return command;
 }
 
@@ -202,6 +234,7 @@ ParseResult parse_command(std::string_view raw) {
   std::transform(verb.begin(), verb.end(), verb.begin(), [](unsigned char c) { return std::tolower(c); });
   if (verb == "request") return parse_request(words);
   if (verb == "help") return Command{};
+  if (verb == "extend") return parse_extend(words);
 
   Command command;
   auto take_id = [&](Verb v, std::string_view usage, std::size_t max_words) -> ParseResult {
@@ -250,14 +283,14 @@ ParseResult parse_command(std::string_view raw) {
     return command;
   }
   return error("Unknown command \"" + words.front().text +
-                   "\". The commands are request, approve, deny, revoke, cancel, ack, status, list and help.",
+                   "\". The commands are request, approve, deny, extend, revoke, cancel, ack, status, list and help.",
                usage_help);
 }
 
 std::string help_text() {
   std::string out = "Usage:\n";
-  for (auto line : {usage_request, usage_approve, usage_deny, usage_revoke, usage_cancel, usage_ack, usage_status,
-                    usage_list, usage_help}) {
+  for (auto line : {usage_request, usage_approve, usage_deny, usage_extend, usage_revoke, usage_cancel, usage_ack,
+                    usage_status, usage_list, usage_help}) {
     out += "  " + std::string{line} + "\n";
   }
   out += "Durations look like 90s, 30m, 2h or 2h30m.";

@@ -10,15 +10,16 @@
 
 namespace jitbot::bot {
 
-enum class Verb { request, approve, deny, revoke, cancel, ack, status, list, help };
+enum class Verb { request, approve, deny, revoke, cancel, ack, extend, status, list, help };
 enum class ListScope { recent, mine, pending, active, unreviewed };
 
 /// A parsed `/jit …` command, the same for every chat adapter.
 struct Command {
   Verb verb = Verb::help;
-  workflows::NewRequest request;  ///< for `request`
-  std::string request_id;         ///< for approve, deny, revoke, cancel, status (may be empty for status)
-  std::string note;               ///< the deny reason, or the review note of `ack`
+  workflows::NewRequest request;    ///< for `request`
+  std::string request_id;           ///< for approve, deny, revoke, cancel, status (may be empty for status)
+  std::string note;                 ///< the deny reason, the review note of `ack`, or why to extend
+  workflows::Seconds extend_by{0};  ///< for `extend`
   ListScope list_scope = ListScope::recent;
 };
 

@@ -55,6 +55,7 @@ Reply InputHandler::command(const std::string& actor, std::string_view text) {
     case Verb::revoke: return reply_of(workflow_.revoke(actor, command.request_id));
     case Verb::cancel: return reply_of(workflow_.cancel(actor, command.request_id));
     case Verb::ack: return reply_of(workflow_.acknowledge(actor, command.request_id, command.note));
+    case Verb::extend: return reply_of(workflow_.extend(actor, command.request_id, command.extend_by, command.note));
     case Verb::status: return status(actor, command.request_id);
     case Verb::list: return list(actor, static_cast<int>(command.list_scope));
     case Verb::help: return {true, help_text()};
@@ -73,13 +74,18 @@ Reply InputHandler::click(const std::string& actor, const std::string& action, c
     auto check = workflow_.may_decide(actor, request_id);
     if (!check.ok) return reply_of(check);
     auto request = store_.find(request_id);
-    Reply reply{true, "Deny " + request->requester + "'s request " + request_id + " for " +
-                          workflows::access_summary(*request) + "?"};
+    bool extension = request->state == RequestState::active;
+    Reply reply{true, extension ? "Deny the extension by " + workflows::format_duration(request->extension.by) +
+                                      " of " + request->requester + "'s access " + request_id + " (" +
+                                      workflows::access_summary(*request) + ")?"
+                                : "Deny " + request->requester + "'s request " + request_id + " for " +
+                                      workflows::access_summary(*request) + "?"};
     reply.open_form = "deny";
     reply.form_request_id = request_id;
     return reply;
   }
   if (action == "revoke") return reply_of(workflow_.revoke(actor, request_id));
+  if (action == "extend") return reply_of(workflow_.extend_by_offer(actor, request_id));
   if (action == "acknowledge") return reply_of(workflow_.acknowledge(actor, request_id, {}));
   logger()->warn("ignored a click with unknown action '{}'", action);
   auto reply = refused(workflows::RefusalReason::unknown_button);

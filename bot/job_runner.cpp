@@ -27,8 +27,12 @@ workflows::BackendResult call_backend(const workflows::BackendCall& call, const 
                     "hand and run jitbot requests resolve";
     return missing;
   }
-  if (call.action == workflows::BackendCall::Action::grant) return entry->second.backend->grant(call);
-  return entry->second.backend->revoke(call);
+  switch (call.action) {
+    case workflows::BackendCall::Action::grant: return entry->second.backend->grant(call);
+    case workflows::BackendCall::Action::revoke: return entry->second.backend->revoke(call);
+    case workflows::BackendCall::Action::extend: return entry->second.backend->extend(call);
+  }
+  throw std::logic_error("unknown backend action");
 }
 
 /// A backend's words enter the database and chat from here: valid UTF-8, of bounded size.
@@ -58,8 +62,7 @@ void run_job(const workflows::Job& job, workflows::AccessWorkflow& workflow, con
     if (observer) observer(*call, result);
     workflow.record_result(job, result);
   } catch (const std::exception& e) {
-    logger()->error("job {} ({} of {}) failed: {}", job.id,
-                    job.action == workflows::BackendCall::Action::grant ? "grant" : "revoke", job.request_id, e.what());
+    logger()->error("job {} ({} of {}) failed: {}", job.id, workflows::to_string(job.action), job.request_id, e.what());
     try {
       workflow.job_failed(job, workflows::cut_utf8(e.what(), error_limit));
     } catch (const std::exception& again) {

@@ -101,9 +101,8 @@ class ShellSession {
     bot_.workflow().use_on_call(&on_call_);
     bot_.workflow().use_tickets(&tickets_);
     bot_.observe_backends([this](const workflows::BackendCall& call, const workflows::BackendResult& result) {
-      bool grant = call.action == workflows::BackendCall::Action::grant;
-      out_ << "\n· backend " << call.backend << " " << (grant ? "grant" : "revoke") << " " << call.request_id << ": "
-           << (result.ok ? "ok" : "FAILED — " + adapters::terminal_safe(result.error))
+      out_ << "\n· backend " << call.backend << " " << workflows::to_string(call.action) << " " << call.request_id
+           << ": " << (result.ok ? "ok" : "FAILED — " + adapters::terminal_safe(result.error))
            << (result.message.empty() ? "" : " — " + adapters::terminal_safe(result.message)) << "\n";
     });
   }
@@ -136,7 +135,9 @@ class ShellSession {
       bot_.run_due();
       if (!interactive) out_ << "\n" << user_ << "> " << line << "\n";
       if (line == "/quit" || line == "/exit") break;
-      if (form_) {
+      if (denying_) {
+        finish_deny(line);
+      } else if (form_) {
         fill_form(line);
       } else {
         execute(line);
@@ -287,7 +288,24 @@ class ShellSession {
       out_ << "  ✗ There is no button [" << number << "].\n";
       return;
     }
+    if (button->action == "deny") return start_deny(button->request_id);
     reply(bot_.handle_button(user_, button->action, button->request_id));
+    bot_.settle();
+  }
+
+  /// Deny asks for the reason the requester will read, as Slack's Deny form does.
+  void start_deny(const std::string& request_id) {
+    auto offer = bot_.handle_button(user_, "deny_form", request_id);
+    if (offer.open_form != "deny") return reply(offer);
+    out_ << "  " << adapters::terminal_safe(offer.text) << "\n  ? reason for the requester (- for none)\n";
+    denying_ = request_id;
+  }
+
+  void finish_deny(const std::string& answer) {
+    std::string request_id = *denying_;
+    denying_.reset();
+    auto outcome = bot_.workflow().deny(user_, request_id, answer == "-" ? std::string{} : answer);
+    reply({outcome.ok, outcome.message, outcome.refusal});
     bot_.settle();
   }
 
@@ -330,6 +348,7 @@ class ShellSession {
   adapters::OnCallDirectory on_call_;
   adapters::TicketLookup tickets_;
   std::optional<Form> form_;
+  std::optional<std::string> denying_;  ///< the request a Deny click asks a reason for
   std::string user_;
 };
 

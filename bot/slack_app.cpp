@@ -106,6 +106,7 @@ std::optional<std::string> action_for(std::string_view action_id) {
   if (action_id == slack::deny_action) return "deny_form";
   if (action_id == slack::revoke_action) return "revoke";
   if (action_id == slack::acknowledge_action) return "acknowledge";
+  if (action_id == slack::extend_action) return "extend";
   return std::nullopt;
 }
 

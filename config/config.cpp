@@ -236,6 +236,7 @@ void read_bot(const std::filesystem::path& file, const toml::table& root, Config
   auto max_reminders = bot.integer("max_reminders", config.policy.max_reminders);
   if (max_reminders < 0 || max_reminders > 20) bot.fail("max_reminders", "must be between 0 and 20");
   config.policy.max_reminders = static_cast<int>(max_reminders);
+  config.policy.warn_before = *bot.duration("warn_before", config.policy.warn_before, false, true);
   config.policy.admins = principals(bot, "admins", false);
   if (std::find(config.policy.admins.begin(), config.policy.admins.end(), "*") != config.policy.admins.end()) {
     bot.fail("admins", "\"*\" is not allowed: admins see every request; name them or their user group");
@@ -502,6 +503,18 @@ void read_nudges(const TableReader& reader, const Config& config, workflows::Rol
                                       workflows::format_duration(config.policy.pending_timeout) +
                                       "): the request would time out before it escalates");
   }
+}
+
+/// self_extend, max_extended_duration and warn_before of one role.
+void read_extensions(const TableReader& reader, workflows::Role& role) {
+  role.self_extend = reader.boolean("self_extend", false);
+  role.max_extended_duration = reader.duration("max_extended_duration");
+  if (role.max_extended_duration && *role.max_extended_duration < role.max_duration) {
+    reader.fail("max_extended_duration", "is shorter than max_duration (" +
+                                             workflows::format_duration(role.max_duration) +
+                                             "): it limits the whole access, extensions included");
+  }
+  role.warn_before = reader.duration("warn_before", std::nullopt, false, true);
 }
 
 /// The string keys each native backend type takes, and which of them it needs.
@@ -817,6 +830,7 @@ void read_roles(const std::filesystem::path& file, const toml::table& root, Conf
     }
     read_auto_approve_oncall(reader, config, role);
     read_nudges(reader, config, role);
+    read_extensions(reader, role);
     role.require_ticket = reader.string("require_ticket", std::string{});
     if (!role.require_ticket.empty()) {
       if (role.require_ticket != "jira" && role.require_ticket != "github") {

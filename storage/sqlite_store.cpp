@@ -24,13 +24,15 @@ constexpr const char* request_columns =
     "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
     "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend, grant_started_at, whole_target, "
     "lingers_until, reviewed_by, reviewed_at, review_note, next_realert_at, reminders_sent, next_reminder_at, "
-    "escalate_at, escalated_at, ticket, ticket_title, ticket_url, ticket_verified";
+    "escalate_at, escalated_at, ticket, ticket_title, ticket_url, ticket_verified, extension_status, "
+    "extension_seconds, extension_reason, extension_requested_at, extension_approvers, extension_decided_by, "
+    "extension_note, extended_seconds, warn_at";
 
 constexpr const char* request_placeholders =
     "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,"
-    "?30,?31,?32,?33,?34,?35,?36,?37,?38,?39";
+    "?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48";
 /// The compare-and-set's expected version: the placeholder after request_placeholders.
-constexpr int expected_version_index = 40;
+constexpr int expected_version_index = 49;
 
 constexpr const char* notice_columns =
     "id, kind, event, target, request_id, detail, console_url, attempts, last_error, parked_at, next_attempt_at";
@@ -64,6 +66,24 @@ RequestState state_from(const std::string& text) {
   auto state = workflows::parse_request_state(text);
   if (!state) throw std::runtime_error("database holds an unknown request state '" + text + "'");
   return *state;
+}
+
+/// The extension's approvers as one column: user IDs never hold a space.
+std::string join_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : " ") + item;
+  return out;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) items.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
 }
 
 Request request_from_row(SQLite::Statement& row) {
@@ -107,10 +127,22 @@ Request request_from_row(SQLite::Statement& row) {
   r.ticket_title = row.getColumn(36).getString();
   r.ticket_url = row.getColumn(37).getString();
   r.ticket_verified = row.getColumn(38).getInt() != 0;
+  auto extension = workflows::parse_extension_status(row.getColumn(39).getString());
+  if (!extension)
+    throw std::runtime_error("database holds an unknown extension status '" + row.getColumn(39).getString() + "'");
+  r.extension.status = *extension;
+  r.extension.by = workflows::Seconds{row.getColumn(40).getInt64()};
+  r.extension.reason = row.getColumn(41).getString();
+  r.extension.requested_at = optional_instant(row.getColumn(42));
+  r.extension.approvers = split_list(row.getColumn(43).getString());
+  r.extension.decided_by = row.getColumn(44).getString();
+  r.extension.note = row.getColumn(45).getString();
+  r.extended_by = workflows::Seconds{row.getColumn(46).getInt64()};
+  r.warn_at = optional_instant(row.getColumn(47));
   return r;
 }
 
-/// Binds every column of `request_columns`, in order, as ?1 to ?39.
+/// Binds every column of `request_columns`, in order, as ?1 to ?48.
 void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(1, r.id);
   statement.bind(2, static_cast<std::int64_t>(r.version));
@@ -155,13 +187,20 @@ void bind_request(SQLite::Statement& statement, const Request& r) {
   statement.bind(37, r.ticket_title);
   statement.bind(38, r.ticket_url);
   statement.bind(39, r.ticket_verified ? 1 : 0);
+  statement.bind(40, std::string{workflows::to_string(r.extension.status)});
+  statement.bind(41, static_cast<std::int64_t>(r.extension.by.count()));
+  statement.bind(42, r.extension.reason);
+  bind_optional_instant(statement, 43, r.extension.requested_at);
+  statement.bind(44, join_list(r.extension.approvers));
+  statement.bind(45, r.extension.decided_by);
+  statement.bind(46, r.extension.note);
+  statement.bind(47, static_cast<std::int64_t>(r.extended_by.count()));
+  bind_optional_instant(statement, 48, r.warn_at);
 }
 
 std::int64_t millis(Instant at) { return static_cast<std::int64_t>(workflows::to_unix_millis(at)); }
 
-std::string_view action_name(workflows::BackendCall::Action action) {
-  return action == workflows::BackendCall::Action::grant ? "grant" : "revoke";
-}
+std::string_view action_name(workflows::BackendCall::Action action) { return workflows::to_string(action); }
 
 /// Reads the columns of `notice_columns`; nullopt (logged) for a row this version cannot read.
 std::optional<Notice> notice_from_row(SQLite::Statement& row) {
@@ -190,8 +229,10 @@ workflows::Job job_from_row(SQLite::Statement& row) {
   workflows::Job job;
   job.id = row.getColumn(0).getInt64();
   job.request_id = row.getColumn(1).getString();
-  job.action = row.getColumn(2).getString() == "grant" ? workflows::BackendCall::Action::grant
-                                                       : workflows::BackendCall::Action::revoke;
+  auto action = workflows::parse_backend_action(row.getColumn(2).getString());
+  if (!action)
+    throw std::runtime_error("database holds a job with an unknown action '" + row.getColumn(2).getString() + "'");
+  job.action = *action;
   job.backend = row.getColumn(3).getString();
   job.attempts = row.getColumn(4).getInt();
   job.not_before = workflows::from_unix_millis(row.getColumn(5).getInt64());
@@ -555,14 +596,14 @@ std::vector<Request> SqliteStore::due_requests(workflows::Instant now) {
   // requests (each a column of its own with a partial index, so due rows are found without a scan).
   return query_requests("(" + std::string{open_requests_sql} + " AND " + due_at_sql + " <= " + until +
                             ") OR next_realert_at <= " + until + " OR next_reminder_at <= " + until +
-                            " OR escalate_at <= " + until,
+                            " OR escalate_at <= " + until + " OR warn_at <= " + until,
                         {}, 0);
 }
 
 std::optional<workflows::Instant> SqliteStore::next_due_at() {
   std::optional<Instant> soonest =
       earliest(std::string{"SELECT MIN"} + due_at_sql + " FROM requests WHERE " + open_requests_sql);
-  for (const char* column : {"next_realert_at", "next_reminder_at", "escalate_at"}) {
+  for (const char* column : {"next_realert_at", "next_reminder_at", "escalate_at", "warn_at"}) {
     auto at = earliest(std::string{"SELECT MIN("} + column + ") FROM requests WHERE " + column + " IS NOT NULL");
     if (at && (!soonest || *at < *soonest)) soonest = at;
   }
@@ -690,9 +731,13 @@ std::optional<workflows::Job> SqliteStore::claim_job(Instant now, Instant lease_
   for (std::size_t i = 0; i < busy.size(); ++i) not_busy += i == 0 ? "?" : ",?";
   // A lease that ran out means the worker died mid-call: that counts as an attempt.
   // A few shapes only (how many backends are busy, one request or any), so each is prepared once.
+  // One call per request at a time: a revoke due while an extend runs waits for it, so the
+  // revoke always has the last word.
   auto& claim = prepared(std::string{"UPDATE jobs SET lease_until = ?1, attempts = attempts + (lease_until IS NOT "
                                      "NULL) WHERE id = (SELECT id FROM jobs WHERE not_before <= ?2 AND "
-                                     "(lease_until IS NULL OR lease_until <= ?2)"} +
+                                     "(lease_until IS NULL OR lease_until <= ?2) AND NOT EXISTS (SELECT 1 FROM jobs "
+                                     "AS running WHERE running.request_id = jobs.request_id AND running.lease_until "
+                                     "> ?2)"} +
                          (busy.empty() ? "" : " AND backend NOT IN (" + not_busy + ")") +
                          (filter.request_id ? " AND request_id = ?" : "") +
                          " ORDER BY not_before, id LIMIT 1) RETURNING " + job_columns);

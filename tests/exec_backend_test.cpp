@@ -59,7 +59,7 @@ TEST_CASE("exec: argv gets the action and stdin carries the whole request", "[ex
   CHECK(dir.read("argv") == "grant\n");
 
   auto input = nlohmann::json::parse(dir.read("stdin"));
-  CHECK(input["version"] == 1);
+  CHECK(input["version"] == 1);  // grant documents are unchanged since version 1
   CHECK(input["action"] == "grant");
   CHECK(input["request_id"] == "req_01M7YSPS118T6ST16TZ78XKMA5");
   CHECK(input["provider"] == "aws");
@@ -86,6 +86,61 @@ TEST_CASE("exec: revoke carries the grant_id; empty stdout is success", "[exec]"
   auto input = nlohmann::json::parse(dir.read("stdin"));
   CHECK(input["action"] == "revoke");
   CHECK(input["grant_id"] == "g-1");
+}
+
+namespace {
+
+workflows::BackendCall extend_call() {
+  auto call = sample_call(workflows::BackendCall::Action::extend);
+  call.previous_expires_at = call.expires_at;
+  call.expires_at = call.expires_at + 1h;
+  call.duration = 3h;
+  return call;
+}
+
+}  // namespace
+
+TEST_CASE("exec: extend gets argv extend and a version 2 document with the previous expiry", "[exec][extend]") {
+  ScratchDir dir;
+  auto script = dir.write("backend.sh",
+                          "#!/bin/sh\necho \"$1\" >> \"$(dirname \"$0\")/argv\"\ncat > \"$(dirname \"$0\")/stdin\"\n"
+                          "echo '{\"message\":\"moved\"}'\n",
+                          true);
+  auto result = backend_for(script).extend(extend_call());
+  REQUIRE(result.ok);
+  CHECK(result.message == "moved");
+  CHECK(dir.read("argv") == "extend\n");
+  auto input = nlohmann::json::parse(dir.read("stdin"));
+  CHECK(input["version"] == 2);
+  CHECK(input["action"] == "extend");
+  CHECK(input["expires_at"] == "2026-11-21T13:00:00Z");
+  CHECK(input["previous_expires_at"] == "2026-11-21T12:00:00Z");
+  CHECK(input["duration_seconds"] == 3 * 3600);
+  CHECK(input["grant_id"] == "g-1");
+}
+
+TEST_CASE("exec: a program that does not know extend (exit 3) is asked to grant again until the new end",
+          "[exec][extend]") {
+  ScratchDir dir;
+  auto script = dir.write("backend.sh",
+                          "#!/bin/sh\necho \"$1\" >> \"$(dirname \"$0\")/argv\"\n"
+                          "cat > \"$(dirname \"$0\")/stdin-$1\"\n"
+                          "case \"$1\" in grant|revoke) exit 0;; *) echo \"unknown action $1\" >&2; exit 3;; esac\n",
+                          true);
+  auto result = backend_for(script).extend(extend_call());
+  REQUIRE(result.ok);
+  CHECK(dir.read("argv") == "extend\ngrant\n");
+  auto grant = nlohmann::json::parse(dir.read("stdin-grant"));
+  CHECK(grant["version"] == 1);  // what a program written for version 1 expects
+  CHECK(grant["action"] == "grant");
+  CHECK(grant["expires_at"] == "2026-11-21T13:00:00Z");
+  CHECK_FALSE(grant.contains("previous_expires_at"));
+
+  // Any other failure of extend is a failure, not a reason to grant.
+  auto failing = dir.write("failing.sh", "#!/bin/sh\ncat >/dev/null\necho 'quota exceeded' >&2\nexit 1\n", true);
+  auto failed = backend_for(failing).extend(extend_call());
+  CHECK_FALSE(failed.ok);
+  CHECK(failed.error == "quota exceeded");
 }
 
 TEST_CASE("exec: a non-zero exit fails with the last stderr line", "[exec]") {

@@ -14,7 +14,9 @@ TEST_CASE("next_due re-arms for the earliest deadline", "[expiry]") {
   CHECK(h.jit->next_due() == h.clock.now() + 30min);  // the pending timeout
   h.click("U0BOB", "approve", id);
   h.click("U0CAROL", "approve", id);
-  CHECK(h.jit->next_due() == h.clock.now() + 1h);  // the expiry
+  CHECK(h.jit->next_due() == h.clock.now() + 50min);  // the warning, 10m before the end
+  h.advance(50min);
+  CHECK(h.jit->next_due() == h.clock.now() + 10min);  // the expiry
 }
 
 TEST_CASE("start-up after downtime: overdue revokes and timeouts happen, the rest is re-armed", "[expiry][restart]") {
@@ -50,7 +52,11 @@ TEST_CASE("start-up after downtime: overdue revokes and timeouts happen, the res
   CHECK(restarted.jit->next_due() == now + 30min);
   restarted.advance(5min);
   CHECK(restarted.state(fresh_pending_id) == RequestState::timed_out);
-  CHECK(restarted.jit->next_due() == restarted.store.find(later_id)->expires_at);
+  auto later_expiry = *restarted.store.find(later_id)->expires_at;
+  CHECK(restarted.jit->next_due() == later_expiry - 10min);  // its requester is warned first
+  restarted.clock.set(later_expiry - 10min);
+  restarted.jit->run_due();
+  CHECK(restarted.jit->next_due() == later_expiry);
 }
 
 TEST_CASE("a crash after approval but before the grant is finished at start-up, once", "[restart]") {

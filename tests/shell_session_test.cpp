@@ -89,6 +89,9 @@ TEST_CASE("a scripted terminal session goes from request to approval, grant and 
   CHECK(out.find("── DM to U0ALICE (Alice Liddell) ──\n  Your access is active") != std::string::npos);
   CHECK(out.find("· backend demo revoke " + id + ": ok") != std::string::npos);
   CHECK(out.find("has expired and was removed") != std::string::npos);
+  // Ten minutes before the end, Alice is warned and offered as long again.
+  CHECK(out.find("123456789012 for 2h) ends at ") != std::string::npos);
+  CHECK(std::regex_search(out, std::regex{"\\[[0-9]+\\] Extend by 2h"}));
   // Still active one minute before expiry, and gone after it.
   auto before = out.find("/jit list --active");
   auto after = out.find("/jit list --active", before + 1);
@@ -107,7 +110,7 @@ TEST_CASE("a scripted terminal session goes from request to approval, grant and 
   // request, Alice's and Dave's refused approvals, approve, grant, Bob's second (refused) click,
   // expiry started, revoke done
   CHECK(audit.exit_code == 0);
-  CHECK(audit.output.find("audit trail intact: 8 records") != std::string::npos);
+  CHECK(audit.output.find("audit trail intact: 9 records") != std::string::npos);
 }
 
 TEST_CASE("the shell picks up where a previous run left off", "[shell][restart]") {

@@ -80,6 +80,13 @@ class ScriptedBackend final : public workflows::CredentialBackend {
     }
     return {true, {}, {}, {}, {}, {}, {}};
   }
+  std::vector<workflows::BackendCall> extends;
+  std::string extend_error;  ///< non-empty: extends fail with it
+  workflows::BackendResult extend(const workflows::BackendCall& call) override {
+    extends.push_back(call);
+    if (!extend_error.empty()) return {false, {}, {}, {}, {}, extend_error, {}};
+    return {true, {}, {}, {}, "extended", {}, {}};
+  }
 };
 
 /// Remembers every notice it was asked to show.

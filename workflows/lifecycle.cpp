@@ -434,6 +434,9 @@ Outcome AccessWorkflow::approve(const std::string& actor, const std::string& req
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     const Role* role = policy_.find_role(request.provider, request.role);
     if (role == nullptr) return refusal_for(RefusalReason::role_gone, request);
+    if (request.state == RequestState::active && request.extension.status == Extension::Status::pending) {
+      return approve_extension(*role, actor, request, change, message);
+    }
     if (auto refusal = check_decision(*role, directory_, actor, request, Decision::approve, clock_.now())) {
       return refusal;
     }
@@ -458,16 +461,23 @@ Outcome AccessWorkflow::approve(const std::string& actor, const std::string& req
 }
 
 Outcome AccessWorkflow::deny(const std::string& actor, const std::string& request_id, const std::string& note) {
+  std::string message;
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     const Role* role = policy_.find_role(request.provider, request.role);
     if (role == nullptr) return refusal_for(RefusalReason::role_gone, request);
+    if (request.state == RequestState::active && request.extension.status == Extension::Status::pending) {
+      message = "You denied the extension of " + request_id + "; access still ends at " +
+                format_rfc3339(request.expires_at.value_or(clock_.now())) + ".";
+      return deny_extension(*role, actor, note, request, change);
+    }
     if (auto refusal = check_decision(*role, directory_, actor, request, Decision::deny, clock_.now())) {
       return refusal;
     }
     close_undecided(request, change, {actor, RequestState::denied, "deny", NoticeEvent::denied, note, true});
+    message = "You denied " + request_id + ".";
     return std::nullopt;
   });
-  if (outcome.ok) outcome.message = "You denied " + request_id + ".";
+  if (outcome.ok) outcome.message = message;
   return audited(actor, "deny", request_id, std::move(outcome));
 }
 
@@ -491,7 +501,9 @@ Outcome AccessWorkflow::may_decide(const std::string& actor, const std::string& 
     outcome = Outcome::refused(missing);
   } else if (const Role* role = policy_.find_role(request->provider, request->role); role == nullptr) {
     outcome = Outcome::refused(refusal_for(RefusalReason::role_gone, *request));
-  } else if (auto refusal = check_decision(*role, directory_, actor, *request, Decision::deny, clock_.now())) {
+  } else if (auto refusal = request->state == RequestState::active
+                                ? check_extension_decision(*role, directory_, actor, *request, Decision::deny)
+                                : check_decision(*role, directory_, actor, *request, Decision::deny, clock_.now())) {
     if (refusal->request_id.empty()) refusal->request_id = request_id;
     outcome = Outcome::refused(*refusal);
   }
@@ -525,6 +537,12 @@ void AccessWorkflow::start_revoke(Request& request, Change& change, const std::s
                                   const std::string& note) {
   Request before = request;
   request.ending_as = ending_as;
+  request.warn_at.reset();
+  if (request.extension.is_open()) {
+    // The revoke has the last word: an extension not yet applied is dropped with a reason.
+    request.extension.status = Extension::Status::failed;
+    request.extension.note = "access ended before the extension could be applied";
+  }
   if (ending_as == RequestState::revoked) {
     request.decided_by = actor;
     request.decided_at = clock_.now();
@@ -576,6 +594,147 @@ Outcome AccessWorkflow::acknowledge(const std::string& actor, const std::string&
   });
   if (outcome.ok) outcome.message = "You reviewed break-glass request " + request_id + "; the alerts now say so.";
   return audited(actor, "review", request_id, std::move(outcome));
+}
+
+Outcome AccessWorkflow::extend(const std::string& actor, const std::string& request_id, Seconds by,
+                               const std::string& reason) {
+  std::string message;
+  auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
+    const Role* role = policy_.find_role(request.provider, request.role);
+    if (role == nullptr) return refusal_for(RefusalReason::role_gone, request);
+    if (auto refusal = check_extension(*role, actor, request, by)) return refusal;
+    Request before = request;
+    request.extension = Extension{};
+    request.extension.by = by;
+    request.extension.reason = reason;
+    request.extension.requested_at = clock_.now();
+    std::string until = format_rfc3339(*request.expires_at + by);
+    std::string detail = "+" + format_duration(by) + " until " + until + (reason.empty() ? "" : ": " + reason);
+    change.audit.push_back(audit(before, actor, "request_extension", request.state, detail));
+    if (role->self_extend) {
+      // The role trusts its requesters with more time: no approvers are asked.
+      request.extension.status = Extension::Status::approved;
+      change.audit.push_back(audit(before, system_actor, "approve_extension", request.state,
+                                   "self_extend: the role lets its requesters extend"));
+      change.jobs.push_back(job_for(request, BackendCall::Action::extend, clock_.now()));
+      change.notices.push_back(card_notice(request, NoticeEvent::extension_requested));
+      message = "Extending " + request.id + " by " + format_duration(by) + ", until " + until +
+                ". You will get a message when it is done.";
+      return std::nullopt;
+    }
+    request.extension.status = Extension::Status::pending;
+    change.notices.push_back(card_notice(request, NoticeEvent::extension_requested));
+    message = "Asked to extend " + request.id + " by " + format_duration(by) + ", until " + until + ". It needs " +
+              std::to_string(role->approvals_required) + " approval" + (role->approvals_required == 1 ? "" : "s") +
+              " from " + join(role->approvers) + "; your access still ends at " + format_rfc3339(*request.expires_at) +
+              " unless it is approved before then.";
+    return std::nullopt;
+  });
+  if (outcome.ok) outcome.message = message;
+  return audited(actor, "extend", request_id, std::move(outcome));
+}
+
+Outcome AccessWorkflow::extend_by_offer(const std::string& actor, const std::string& request_id) {
+  auto request = store_.find(request_id);
+  const Role* role = request ? policy_.find_role(request->provider, request->role) : nullptr;
+  auto offer = request && role ? extension_offer(*role, *request) : std::nullopt;
+  // With nothing left to offer, asking for as long again is refused with the role's limit.
+  return extend(actor, request_id, offer.value_or(request ? request->duration : Seconds{0}), {});
+}
+
+Check AccessWorkflow::approve_extension(const Role& role, const std::string& actor, Request& request, Change& change,
+                                        std::string& message) {
+  if (auto refusal = check_extension_decision(role, directory_, actor, request, Decision::approve)) return refusal;
+  request.extension.approvers.push_back(actor);
+  int have = static_cast<int>(request.extension.approvers.size());
+  std::string detail = "extension +" + format_duration(request.extension.by);
+  if (have >= role.approvals_required) {
+    request.extension.status = Extension::Status::approved;
+    change.jobs.push_back(job_for(request, BackendCall::Action::extend, clock_.now()));
+    message = "You approved the extension of " + request.id + " by " + format_duration(request.extension.by) +
+              "; the expiry is being moved.";
+  } else {
+    message = "You approved the extension of " + request.id + " (" + std::to_string(have) + " of " +
+              std::to_string(role.approvals_required) + "); it needs more approvals.";
+  }
+  change.audit.push_back(audit(request, actor, "approve_extension", request.state, detail));
+  change.notices.push_back(card_notice(request, NoticeEvent::approval_added));
+  return std::nullopt;
+}
+
+Check AccessWorkflow::deny_extension(const Role& role, const std::string& actor, const std::string& note,
+                                     Request& request, Change& change) {
+  if (auto refusal = check_extension_decision(role, directory_, actor, request, Decision::deny)) return refusal;
+  request.extension.status = Extension::Status::denied;
+  request.extension.decided_by = actor;
+  request.extension.note = note;
+  change.audit.push_back(audit(request, actor, "deny_extension", request.state, note));
+  change.notices.push_back(card_notice(request, NoticeEvent::extension_denied));
+  change.notices.push_back(dm_notice(request, NoticeEvent::extension_denied, note));
+  return std::nullopt;
+}
+
+void AccessWorkflow::record_extension(const Job& job, const BackendResult& result) {
+  auto outcome = transition(job.request_id, [&](Request& request, Change& change) -> Check {
+    bool applying = request.state == RequestState::active && !request.ending_as && request.expires_at &&
+                    request.extension.status == Extension::Status::approved;
+    if (!applying) return refusal_for(RefusalReason::wrong_state, request);  // the revoke came first
+    Request before = request;
+    change.settles = JobSettlement{job.id, std::nullopt, {}};
+    if (!result.ok) {
+      request.extension.status = Extension::Status::failed;
+      request.extension.note = result.error;
+      change.audit.push_back(audit(before, system_actor, "extend_failed", request.state, result.error));
+      change.notices.push_back(card_notice(request, NoticeEvent::extension_failed));
+      change.notices.push_back(dm_notice(request, NoticeEvent::extension_failed, result.error));
+      return std::nullopt;
+    }
+    Instant previous = *request.expires_at;
+    Instant until = previous + request.extension.by;
+    // As with grants, a backend whose access ends sooner on its own wins: never claim longer.
+    if (result.expires_at && *result.expires_at<until&& * result.expires_at> previous) until = *result.expires_at;
+    request.expires_at = until;
+    request.extended_by += std::chrono::duration_cast<Seconds>(until - previous);
+    if (!result.grant_id.empty()) request.grant_id = result.grant_id;  // a fresh session (DuploCloud)
+    request.extension.status = Extension::Status::done;
+    schedule_warning(request);
+    change.audit.push_back(audit(before, system_actor, "extend", request.state,
+                                 "until " + format_rfc3339(until) + " (was " + format_rfc3339(previous) + ")"));
+    change.notices.push_back(card_notice(request, NoticeEvent::extended));
+    Notice dm = dm_notice(request, NoticeEvent::extended, result.message);
+    dm.console_url = result.console_url;
+    change.notices.push_back(dm);
+    append(change.notices, alert_notices(request, NoticeEvent::extended));
+    return std::nullopt;
+  });
+  finish_or_retry(store_, job, outcome);
+}
+
+void AccessWorkflow::schedule_warning(Request& request) const {
+  request.warn_at.reset();
+  const Role* role = policy_.find_role(request.provider, request.role);
+  if (role == nullptr || !request.expires_at) return;
+  Seconds before = policy_.warn_before_for(*role);
+  if (before.count() <= 0) return;  // warn_before = "0s": no warnings
+  Instant at = *request.expires_at - before;
+  // Access that ends sooner than the warning would come needs no warning: its end was just said.
+  if (at > clock_.now()) request.warn_at = at;
+}
+
+void AccessWorkflow::warn_one(const Request& request, Instant now) {
+  transition(request.id, [&](Request& r, Change& change) -> Check {
+    if (!r.warn_at || *r.warn_at > now) return refusal_for(RefusalReason::wrong_state, r);
+    r.warn_at.reset();
+    if (r.state != RequestState::active || r.ending_as) return std::nullopt;  // ending anyway: just stop warning
+    const Role* role = policy_.find_role(r.provider, r.role);
+    auto offer = role ? extension_offer(*role, r) : std::nullopt;
+    // The detail is the extension the Extend button offers; none when no more is allowed.
+    std::string detail = offer && !r.extension.is_open() ? format_duration(*offer) : "";
+    change.audit.push_back(
+        audit(r, system_actor, "warn_expiry", r.state, "ends at " + format_rfc3339(r.expires_at.value_or(now))));
+    change.notices.push_back(dm_notice(r, NoticeEvent::expiry_warning, detail));
+    return std::nullopt;
+  });
 }
 
 Outcome AccessWorkflow::revoke_by_operator(const std::string& operator_name, const std::string& request_id,
@@ -645,7 +804,17 @@ Outcome AccessWorkflow::resolve_by_operator(const std::string& operator_name, co
 std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
   auto request = store_.find(job.request_id);
   bool grant = job.action == BackendCall::Action::grant;
-  bool still_wanted = request && (grant ? request->state == RequestState::approved : request->ending_as.has_value());
+  bool still_wanted = false;
+  if (request) {
+    switch (job.action) {
+      case BackendCall::Action::grant: still_wanted = request->state == RequestState::approved; break;
+      case BackendCall::Action::revoke: still_wanted = request->ending_as.has_value(); break;
+      case BackendCall::Action::extend:
+        still_wanted = request->state == RequestState::active && !request->ending_as &&
+                       request->extension.status == Extension::Status::approved && request->expires_at;
+        break;
+    }
+  }
   if (!still_wanted) {
     store_.settle_job({job.id, std::nullopt, {}}, std::nullopt);
     return std::nullopt;
@@ -682,14 +851,21 @@ std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
   call.requester = directory_.profile(request->requester);
   call.approvers = approver_ids(*request);
   call.grant_id = request->grant_id;
+  if (job.action == BackendCall::Action::extend) {
+    // Computed from the expiry as it stands until the result is recorded, so a re-run after a
+    // crash asks for the same new expiry.
+    call.previous_expires_at = request->expires_at;
+    call.expires_at = *request->expires_at + request->extension.by;
+    call.duration = request->duration + request->extended_by + request->extension.by;
+  }
   return call;
 }
 
 void AccessWorkflow::record_result(const Job& job, const BackendResult& result) {
-  if (job.action == BackendCall::Action::grant) {
-    record_grant(job, result);
-  } else {
-    record_revoke(job, result);
+  switch (job.action) {
+    case BackendCall::Action::grant: record_grant(job, result); break;
+    case BackendCall::Action::revoke: record_revoke(job, result); break;
+    case BackendCall::Action::extend: record_extension(job, result); break;
   }
 }
 
@@ -699,7 +875,7 @@ void AccessWorkflow::job_failed(const Job& job, const std::string& error) {
   entry.request_id = job.request_id;
   entry.at = clock_.now();
   entry.actor = system_actor;
-  entry.action = job.action == BackendCall::Action::grant ? "grant_job_error" : "revoke_job_error";
+  entry.action = std::string{to_string(job.action)} + "_job_error";
   entry.detail = error + " (retry at " + format_rfc3339(retry_at) + ")";
   store_.settle_job({job.id, retry_at, error}, entry);
 }
@@ -718,6 +894,7 @@ void AccessWorkflow::record_grant(const Job& job, const BackendResult& result) {
       if (result.expires_at && *result.expires_at < *request.expires_at) request.expires_at = result.expires_at;
       request.grant_id = result.grant_id;
       request.last_error.clear();
+      schedule_warning(request);
       change.audit.push_back(
           audit(before, system_actor, "grant", RequestState::active, "until " + format_rfc3339(*request.expires_at)));
       change.notices.push_back(card_notice(request, NoticeEvent::granted));
@@ -851,6 +1028,7 @@ void AccessWorkflow::tick_one(const Request& request, Instant now) {
     });
   }
   if (request.next_realert_at && *request.next_realert_at <= now) realert_one(request, now);
+  if (request.warn_at && *request.warn_at <= now) warn_one(request, now);
   bool pending = request.state == RequestState::pending && request.pending_deadline > now;
   if (pending && request.escalate_at && *request.escalate_at <= now) escalate_one(request, now);
   if (pending && request.next_reminder_at && *request.next_reminder_at <= now) remind_one(request, now);

@@ -37,6 +37,11 @@ class AccessWorkflow {
   Outcome approve(const std::string& actor, const std::string& request_id);
   Outcome deny(const std::string& actor, const std::string& request_id, const std::string& note);
   Outcome cancel(const std::string& actor, const std::string& request_id);
+  /// Asks for `by` more of ACTIVE access (`/jit extend`); `reason` "" means the request's own still
+  /// holds. The role's approvers decide it on the same card, unless the role says self_extend.
+  Outcome extend(const std::string& actor, const std::string& request_id, Seconds by, const std::string& reason);
+  /// The Extend button of the pre-expiry warning: the role's extension_offer(), for the same reason.
+  Outcome extend_by_offer(const std::string& actor, const std::string& request_id);
   /// The roles `actor` may request, and for each whether they may break glass on it (for a form).
   struct RequestableRole {
     const Role* role = nullptr;
@@ -146,6 +151,15 @@ class AccessWorkflow {
   void record_grant(const Job& job, const BackendResult& result);
   void record_revoke(const Job& job, const BackendResult& result);
   void record_cleanup(Request& request, Change& change, const BackendResult& result);
+  void record_extension(const Job& job, const BackendResult& result);
+  /// Approve and deny of ACTIVE access with a pending extension decide the extension.
+  Check approve_extension(const Role& role, const std::string& actor, Request& request, Change& change,
+                          std::string& message);
+  Check deny_extension(const Role& role, const std::string& actor, const std::string& note, Request& request,
+                       Change& change);
+  /// Sets when the requester of ACTIVE access is warned that it ends soon (none when too close).
+  void schedule_warning(Request& request) const;
+  void warn_one(const Request& request, Instant now);
   /// How an undecided request ends by someone's decision (deny, cancel).
   struct Closing {
     std::string actor;

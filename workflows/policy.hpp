@@ -39,6 +39,13 @@ struct Role {
   std::vector<std::string> escalation_approvers;
   /// "jira" or "github": the reason must cite an open ticket there (not for break-glass).
   std::string require_ticket;
+  /// Extensions: the requester may extend without approval (self_extend); the whole access, with
+  /// every extension, lasts at most max_extended_duration (default: max_duration). The requester
+  /// is warned warn_before the end (else [bot]'s).
+  bool self_extend = false;
+  std::optional<Seconds> max_extended_duration;
+  std::optional<Seconds> warn_before;
+  Seconds longest_with_extensions() const { return max_extended_duration.value_or(max_duration); }
 };
 
 /// [tickets.jira] / [tickets.github]: which tickets a reason may cite, and what a failed check means.
@@ -80,6 +87,8 @@ struct Policy {
   /// [bot] remind_after and max_reminders: the defaults for roles that set none; no reminders when unset.
   std::optional<Seconds> remind_after;
   int max_reminders = 3;
+  /// [bot] warn_before: how long before access ends its requester is warned, for roles that set none.
+  Seconds warn_before{10 * 60};
   /// Every alert sink; with no [[alerts]], one Slack sink on incident_channels.
   std::vector<AlertSink> alerts;
   BreakGlassRules break_glass;
@@ -92,6 +101,7 @@ struct Policy {
     return role.remind_after ? role.remind_after : remind_after;
   }
   int max_reminders_for(const Role& role) const { return role.max_reminders.value_or(max_reminders); }
+  Seconds warn_before_for(const Role& role) const { return role.warn_before.value_or(warn_before); }
   /// The configured sinks, or the default Slack sink on incident_channels when none are.
   std::vector<AlertSink> alert_sinks() const;
   /// The Slack mention configured for alerts to `channel` ("" when none).

@@ -58,7 +58,8 @@ class TicketChecker {
 
 /// What a credential backend is asked to do; the request ID is its idempotency key.
 struct BackendCall {
-  enum class Action { grant, revoke };
+  /// extend moves the expiry of an active grant from previous_expires_at to expires_at.
+  enum class Action { grant, revoke, extend };
   Action action = Action::grant;
   std::string backend;
   std::string request_id;
@@ -69,6 +70,7 @@ struct BackendCall {
   bool whole_target = false;
   Seconds duration{0};
   Instant expires_at;
+  std::optional<Instant> previous_expires_at;  ///< extend only
   std::string reason;
   bool break_glass = false;
   UserProfile requester;
@@ -92,7 +94,13 @@ class CredentialBackend {
   virtual ~CredentialBackend() = default;
   virtual BackendResult grant(const BackendCall& call) = 0;
   virtual BackendResult revoke(const BackendCall& call) = 0;
+  /// Moves the expiry of the grant made for call.request_id to call.expires_at. Where the expiry
+  /// lives only in jitbot (the revoke ends the access), there is nothing to change in the cloud.
+  virtual BackendResult extend(const BackendCall& call) = 0;
 };
+
+std::string_view to_string(BackendCall::Action action);
+std::optional<BackendCall::Action> parse_backend_action(std::string_view text);
 
 /// A backend call to make: written in the transition that decides on it, claimed by a worker
 /// with a lease, and finished or rescheduled in the transition that records its result. A job

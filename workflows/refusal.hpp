@@ -33,16 +33,19 @@ enum class RefusalReason {
   changed_meanwhile,   ///< lost the compare-and-set three times
   nothing_to_resolve,  ///< the operator resolved a request that holds no access
   unknown_button,
-  not_yours_to_see,   ///< status of someone else's request, by neither an approver nor an admin
-  not_break_glass,    ///< only break-glass requests are reviewed (/jit ack)
-  own_break_glass,    ///< nobody reviews their own break-glass
-  not_a_reviewer,     ///< only approvers of the role and [bot] admins review break-glass
-  already_reviewed,   ///< problem: who reviewed it, and when
-  ticket_missing,     ///< the role requires a ticket; expected: what a reference looks like
-  ticket_not_found,   ///< asked: the key; problem: the ticket system's words
-  ticket_closed,      ///< asked: the key
-  ticket_unverified,  ///< on_error = "refuse" and the system could not be asked; problem: why
-  duplicate_request,  ///< the same person already waits for the same access: request_id, problem = its state
+  not_yours_to_see,        ///< status of someone else's request, by neither an approver nor an admin
+  not_break_glass,         ///< only break-glass requests are reviewed (/jit ack)
+  own_break_glass,         ///< nobody reviews their own break-glass
+  not_a_reviewer,          ///< only approvers of the role and [bot] admins review break-glass
+  already_reviewed,        ///< problem: who reviewed it, and when
+  ticket_missing,          ///< the role requires a ticket; expected: what a reference looks like
+  ticket_not_found,        ///< asked: the key; problem: the ticket system's words
+  ticket_closed,           ///< asked: the key
+  ticket_unverified,       ///< on_error = "refuse" and the system could not be asked; problem: why
+  duplicate_request,       ///< the same person already waits for the same access: request_id, problem = its state
+  only_requester_extends,  ///< only the requester asks to extend their access
+  extension_open,          ///< an extension of request_id already waits or is being applied
+  extension_too_long,      ///< requested: the extension; limit: the role's longest access; problem: what is left
 };
 
 struct Refusal {

@@ -1,5 +1,7 @@
 #include "workflows/request.hpp"
 
+#include "workflows/ports.hpp"
+
 #include <algorithm>
 #include <array>
 #include <utility>
@@ -27,7 +29,7 @@ constexpr std::array<std::pair<NoticeKind, std::string_view>, 4> kind_names{{
     {NoticeKind::external_alert, "external_alert"},
 }};
 
-constexpr std::array<std::pair<NoticeEvent, std::string_view>, 19> event_names{{
+constexpr std::array<std::pair<NoticeEvent, std::string_view>, 24> event_names{{
     {NoticeEvent::submitted, "submitted"},
     {NoticeEvent::approval_added, "approval_added"},
     {NoticeEvent::granted, "granted"},
@@ -47,6 +49,20 @@ constexpr std::array<std::pair<NoticeEvent, std::string_view>, 19> event_names{{
     {NoticeEvent::revoke_done, "revoke_done"},
     {NoticeEvent::reminder, "reminder"},
     {NoticeEvent::escalated, "escalated"},
+    {NoticeEvent::extension_requested, "extension_requested"},
+    {NoticeEvent::extended, "extended"},
+    {NoticeEvent::extension_denied, "extension_denied"},
+    {NoticeEvent::extension_failed, "extension_failed"},
+    {NoticeEvent::expiry_warning, "expiry_warning"},
+}};
+
+constexpr std::array<std::pair<Extension::Status, std::string_view>, 6> extension_status_names{{
+    {Extension::Status::none, "none"},
+    {Extension::Status::pending, "pending"},
+    {Extension::Status::approved, "approved"},
+    {Extension::Status::done, "done"},
+    {Extension::Status::denied, "denied"},
+    {Extension::Status::failed, "failed"},
 }};
 
 constexpr std::string_view on_call_prefix = "on call in ";
@@ -75,6 +91,26 @@ std::string_view to_string(NoticeKind kind) { return name_of(kind_names, kind); 
 std::string_view to_string(NoticeEvent event) { return name_of(event_names, event); }
 std::optional<NoticeKind> parse_notice_kind(std::string_view text) { return value_of(kind_names, text); }
 std::optional<NoticeEvent> parse_notice_event(std::string_view text) { return value_of(event_names, text); }
+std::string_view to_string(Extension::Status status) { return name_of(extension_status_names, status); }
+std::optional<Extension::Status> parse_extension_status(std::string_view text) {
+  return value_of(extension_status_names, text);
+}
+
+std::string_view to_string(BackendCall::Action action) {
+  switch (action) {
+    case BackendCall::Action::grant: return "grant";
+    case BackendCall::Action::revoke: return "revoke";
+    case BackendCall::Action::extend: return "extend";
+  }
+  return "UNKNOWN";
+}
+
+std::optional<BackendCall::Action> parse_backend_action(std::string_view text) {
+  for (auto action : {BackendCall::Action::grant, BackendCall::Action::revoke, BackendCall::Action::extend}) {
+    if (to_string(action) == text) return action;
+  }
+  return std::nullopt;
+}
 
 bool is_break_glass_news(NoticeEvent event) {
   switch (event) {
@@ -83,6 +119,7 @@ bool is_break_glass_news(NoticeEvent event) {
     case NoticeEvent::grant_failed:
     case NoticeEvent::reviewed:
     case NoticeEvent::realert:
+    case NoticeEvent::extended:
     case NoticeEvent::revoked:
     case NoticeEvent::expired: return true;
     default: return false;

@@ -45,6 +45,32 @@ std::string on_call_approver(std::string_view schedule);
 /// The schedule of an on-call approval, or nullopt for a person's approval.
 std::optional<std::string> on_call_schedule(std::string_view approver);
 
+/// A request to keep ACTIVE access longer (`/jit extend`, the Extend button). It is a new decision
+/// on the same request: the role's approvers decide it on the same card, unless the role lets
+/// the requester extend alone (self_extend). Approved, it becomes an `extend` backend job.
+struct Extension {
+  enum class Status {
+    none,      ///< never asked for
+    pending,   ///< waits for approvals
+    approved,  ///< the backend is moving the expiry
+    done,      ///< the expiry moved
+    denied,    ///< decided_by said no (note: why)
+    failed,    ///< could not be applied (note: why); access ends at the old expiry
+  };
+  Status status = Status::none;
+  Seconds by{0};       ///< how much longer than the expiry when it was asked for
+  std::string reason;  ///< "" means the request's own reason still holds
+  std::optional<Instant> requested_at;
+  std::vector<std::string> approvers;  ///< who approved it so far
+  std::string decided_by;              ///< who denied it
+  std::string note;                    ///< the deny reason, or why it could not be applied
+
+  bool is_open() const { return status == Status::pending || status == Status::approved; }
+};
+
+std::string_view to_string(Extension::Status status);
+std::optional<Extension::Status> parse_extension_status(std::string_view text);
+
 struct Request {
   std::string id;
   std::int64_t version = 0;  ///< bumped by every transition; the compare-and-set key
@@ -109,6 +135,13 @@ struct Request {
   /// Break-glass only: when the unreviewed request is alerted again; cleared by the review.
   std::optional<Instant> next_realert_at;
 
+  /// The latest extension asked for, and how much longer than `duration` the access now lasts
+  /// through the extensions applied so far.
+  Extension extension;
+  Seconds extended_by{0};
+  /// While ACTIVE: when the requester is warned that access ends soon (with an Extend button).
+  std::optional<Instant> warn_at;
+
   bool approved_by(std::string_view user) const;
 };
 
@@ -146,13 +179,18 @@ enum class NoticeEvent {
   expired,
   revoke_failed,
   break_glass,
-  cleanup_failed,  ///< a failed grant's clean-up revoke failed: access may exist
-  notice_parked,   ///< another notice could not be delivered and was set aside
-  reviewed,        ///< a break-glass request was acknowledged by a reviewer
-  realert,         ///< a break-glass request is still not reviewed
-  revoke_done,     ///< external sinks: a revoke that had failed finally succeeded
-  reminder,        ///< card: a reply in its thread reminding the approvers
-  escalated,       ///< card: escalation approvers added (and mentioned); DM: one of them is asked
+  cleanup_failed,       ///< a failed grant's clean-up revoke failed: access may exist
+  notice_parked,        ///< another notice could not be delivered and was set aside
+  reviewed,             ///< a break-glass request was acknowledged by a reviewer
+  realert,              ///< a break-glass request is still not reviewed
+  revoke_done,          ///< external sinks: a revoke that had failed finally succeeded
+  reminder,             ///< card: a reply in its thread reminding the approvers
+  escalated,            ///< card: escalation approvers added (and mentioned); DM: one of them is asked
+  extension_requested,  ///< card: an extension waits for approvals
+  extended,             ///< card and DM: the expiry moved
+  extension_denied,     ///< card and DM: an approver said no
+  extension_failed,     ///< card and DM: the extension could not be applied; the old expiry holds
+  expiry_warning,       ///< DM: access ends soon; offers an Extend button
 };
 
 /// Events that change what a break-glass alert says: in each channel it is one message, posted

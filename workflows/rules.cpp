@@ -169,6 +169,63 @@ bool waits_on(const Policy& policy, Directory& directory, const std::string& act
   return role != nullptr && is_approver_now(*role, directory, actor, request);
 }
 
+namespace {
+
+/// How much longer the role lets `request` last, beyond what it already may.
+Seconds extension_left(const Role& role, const Request& request) {
+  Seconds used = request.duration + request.extended_by;
+  Seconds longest = role.longest_with_extensions();
+  return longest > used ? longest - used : Seconds{0};
+}
+
+}  // namespace
+
+Check check_extension(const Role& role, const std::string& actor, const Request& request, Seconds by) {
+  if (actor != request.requester) return about(RefusalReason::only_requester_extends, request);
+  if (request.state != RequestState::active || request.ending_as) return about(RefusalReason::wrong_state, request);
+  if (request.extension.is_open()) {
+    Refusal refusal = about(RefusalReason::extension_open, request);
+    refusal.problem = request.extension.status == Extension::Status::pending ? "waiting for approval" : "being applied";
+    return refusal;
+  }
+  Seconds left = extension_left(role, request);
+  if (by > left) {
+    Refusal refusal = about(RefusalReason::extension_too_long, request);
+    refusal.role = role.provider + "/" + role.name;
+    refusal.requested = by;
+    refusal.limit = role.longest_with_extensions();
+    refusal.problem = left.count() > 0 ? "ask for " + format_duration(left) + " or less"
+                                       : "it cannot be extended any further; request it again when it ends";
+    return refusal;
+  }
+  return std::nullopt;
+}
+
+std::optional<Seconds> extension_offer(const Role& role, const Request& request) {
+  Seconds left = extension_left(role, request);
+  if (left.count() <= 0) return std::nullopt;
+  return std::min(request.duration, left);
+}
+
+Check check_extension_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
+                               Decision decision) {
+  if (request.state != RequestState::active || request.ending_as ||
+      request.extension.status != Extension::Status::pending) {
+    return about(RefusalReason::wrong_state, request);
+  }
+  if (actor == request.requester) return about(RefusalReason::own_request, request);
+  if (!is_listed(role.approvers, actor, directory)) {
+    Refusal refusal = about(RefusalReason::not_an_approver, role);
+    refusal.options = role.approvers;
+    return refusal;
+  }
+  const auto& approvers = request.extension.approvers;
+  if (decision == Decision::approve && std::find(approvers.begin(), approvers.end(), actor) != approvers.end()) {
+    return about(RefusalReason::already_approved_by_you, request);
+  }
+  return std::nullopt;
+}
+
 Check check_cancel(const std::string& actor, const Request& request) {
   if (actor != request.requester) return about(RefusalReason::only_requester_cancels, request);
   if (request.state != RequestState::pending) return about(RefusalReason::wrong_state, request);

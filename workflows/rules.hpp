@@ -65,6 +65,19 @@ Check check_revoke(const Role& role, Directory& directory, const std::string& ac
 Check check_review(const Role* role, Directory& directory, const std::string& actor, const Request& request,
                    bool is_admin);
 
+/// Checks `/jit extend` (and the Extend button) for `by` more: only the requester, only while
+/// ACTIVE and not ending, one extension at a time, never past the role's longest_with_extensions().
+Check check_extension(const Role& role, const std::string& actor, const Request& request, Seconds by);
+
+/// What the pre-expiry warning offers: as long again as the request asked for, within what the
+/// role still allows; nullopt when the access may not be extended any further.
+std::optional<Seconds> extension_offer(const Role& role, const Request& request);
+
+/// check_decision for a pending extension of ACTIVE access: an approver of the role, not the
+/// requester, approving once.
+Check check_extension_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
+                               Decision decision);
+
 /// Checks `/jit cancel`: only the requester, only while pending.
 Check check_cancel(const std::string& actor, const Request& request);
 

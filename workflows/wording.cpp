@@ -107,6 +107,15 @@ std::string describe(const Refusal& r) {
       return "You already asked for exactly this: " + r.role + " on " + r.asked + ", " + r.request_id + " (" +
              r.problem + "). See it with /jit status " + r.request_id + ", or cancel it with /jit cancel " +
              r.request_id + " before asking again.";
+    case RefusalReason::only_requester_extends:
+      return "Only the requester can extend " + r.request_id + ". If they need more time, they ask with /jit extend " +
+             r.request_id + " DURATION.";
+    case RefusalReason::extension_open:
+      return "An extension of " + r.request_id + " is already " + r.problem +
+             ". Wait for it to be decided; see it with /jit status " + r.request_id + ".";
+    case RefusalReason::extension_too_long:
+      return "Extending " + r.request_id + " by " + format_duration(r.requested) + " would take " + r.role +
+             " past its limit of " + format_duration(r.limit) + " in all; " + r.problem + ".";
     case RefusalReason::no_such_request:
       return "There is no request " + r.request_id + ". Check the ID with /jit list.";
     case RefusalReason::role_gone: return "Role " + r.role + " is no longer configured.";
@@ -145,6 +154,8 @@ std::string describe(const Refusal& r) {
 std::vector<std::string> people_of(const Request& request) {
   std::vector<std::string> ids{request.requester, request.decided_by, request.reviewed_by};
   for (const auto& approval : request.approvals) ids.push_back(approval.approver);
+  ids.push_back(request.extension.decided_by);
+  ids.insert(ids.end(), request.extension.approvers.begin(), request.extension.approvers.end());
   std::vector<std::string> out;
   for (auto& id : ids) {
     bool slack_id = id.size() >= 2 && id.size() <= 32 && std::all_of(id.begin(), id.end(), [](unsigned char c) {
@@ -203,7 +214,7 @@ std::string state_summary(const Request& request, const Policy& policy) {
         return std::string{request.ending_as == RequestState::expired ? "Expiring" : "Being revoked"} +
                ": revoke in progress, access may still exist";
       }
-      return "Active until " + at(request.expires_at);
+      return "Active until " + at(request.expires_at) + extension_summary(request, policy);
     case RequestState::expired: return "Expired at " + at(request.ended_at) + removal(request);
     case RequestState::revoked:
       return "Revoked by " + request.decided_by + " at " + at(request.ended_at) +
@@ -227,6 +238,29 @@ std::string state_summary(const Request& request, const Policy& policy) {
              ". Next try at " + at(request.next_revoke_attempt) + "; access may still exist";
   }
   return "Unknown state";
+}
+
+std::string extension_summary(const Request& request, const Policy& policy) {
+  const Extension& extension = request.extension;
+  std::string extended =
+      request.extended_by.count() > 0 ? " (extended by " + format_duration(request.extended_by) + " in all)" : "";
+  std::string asked = "extension by " + format_duration(extension.by);
+  switch (extension.status) {
+    case Extension::Status::none:
+    case Extension::Status::done: return extended;
+    case Extension::Status::pending: {
+      int needed = approvals_required(request, policy);
+      return extended + "; " + asked + " asked for (" + std::to_string(extension.approvers.size()) + " of " +
+             std::to_string(needed) + " approvals)" +
+             (extension.reason.empty() ? std::string{} : ": " + extension.reason);
+    }
+    case Extension::Status::approved: return extended + "; " + asked + " approved, being applied";
+    case Extension::Status::denied:
+      return extended + "; " + asked + " denied by " + extension.decided_by +
+             (extension.note.empty() ? std::string{} : ": " + extension.note);
+    case Extension::Status::failed: return extended + "; " + asked + " not applied: " + extension.note;
+  }
+  return extended;
 }
 
 std::string ticket_summary(const Request& request) {
@@ -276,6 +310,7 @@ std::string status_details(const Request& request, const Policy& policy) {
   if (!request.ticket.empty()) out += "  Ticket: " + ticket_summary(request) + "\n";
   out += "  Created: " + format_rfc3339(request.created_at) + "\n";
   if (!request.approvals.empty()) out += "  Approved by: " + approvers_of(request) + "\n";
+  if (request.extended_by.count() > 0) out += "  Extended by: " + format_duration(request.extended_by) + "\n";
   out += "  State: " + std::string{to_string(request.state)} + " — " + state_summary(request, policy);
   if (request.break_glass) out += "\n  Review: " + review_summary(request);
   return out;
@@ -318,6 +353,25 @@ std::string requester_message(const Notice& notice, const Request& request) {
              ") has waited since " + format_rfc3339(request.created_at) +
              " and was escalated to you. Approve or deny it on its card, or with /jit approve " + request.id +
              " or /jit deny " + request.id + " [reason].";
+    case NoticeEvent::extended:
+      return "Your access " + request.id + " (" + access + ") was extended: it now ends at " +
+             (request.expires_at ? format_rfc3339(*request.expires_at) : std::string{"?"}) + "." +
+             (notice.detail.empty() ? "" : " " + notice.detail);
+    case NoticeEvent::extension_denied:
+      return "The extension of your access " + request.id + " (" + access + ") was denied by " +
+             request.extension.decided_by + (notice.detail.empty() ? "" : ": " + notice.detail) +
+             ". Your access ends at " + (request.expires_at ? format_rfc3339(*request.expires_at) : std::string{"?"}) +
+             " as planned.";
+    case NoticeEvent::extension_failed:
+      return "Your access " + request.id + " (" + access + ") could not be extended: " + notice.detail +
+             ". It still ends at " + (request.expires_at ? format_rfc3339(*request.expires_at) : std::string{"?"}) +
+             "; ask again with /jit extend " + request.id + " DURATION, or ask an admin to check the backend.";
+    case NoticeEvent::expiry_warning:
+      return "Your access " + request.id + " (" + access + ") ends at " +
+             (request.expires_at ? format_rfc3339(*request.expires_at) : std::string{"?"}) + "." +
+             (notice.detail.empty() ? " It cannot be extended any further; request it again if you still need it."
+                                    : " Need more time? Extend it by " + notice.detail +
+                                          " with the button, or with /jit extend " + request.id + " DURATION.");
     case NoticeEvent::cancelled:
       return "Your request " + request.id + " (" + access + ") was cancelled by " + request.decided_by +
              (notice.detail.empty() ? "." : ": " + notice.detail);

@@ -28,6 +28,10 @@ std::string access_summary(const Request& request);
 /// "Revoke failed (attempt 3): <reason>. Retrying at …; access may still exist."
 std::string state_summary(const Request& request, const Policy& policy);
 
+/// The extension part of an active request's state: " (extended by 1h in all)", "; extension by
+/// 1h asked for (0 of 1 approvals)", "; extension by 1h denied by U…: reason"; "" for none.
+std::string extension_summary(const Request& request, const Policy& policy);
+
 /// "INC-7: db down (https://…)", or "INC-7 (not verified: …)"; "" when no ticket is cited.
 std::string ticket_summary(const Request& request);
 

@@ -94,29 +94,37 @@ std::string AzureBackend::principal_id(const BackendCall& call) const {
 
 BackendResult AzureBackend::submit(const BackendCall& call, const std::string& request_type) {
   bool assign = request_type == "AdminAssign";
+  bool extend = request_type == "AdminExtend";
+  auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
   nlohmann::json properties{{"principalId", principal_id(call)},
                             {"roleDefinitionId", role_definition_id(call)},
                             {"requestType", request_type},
                             {"justification", call.reason}};
   if (assign) {
     properties["scheduleInfo"] = {
-        {"startDateTime", workflows::format_rfc3339(std::chrono::time_point_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now()))},
+        {"startDateTime", workflows::format_rfc3339(now)},
         {"expiration", {{"type", "AfterDuration"}, {"duration", "PT" + std::to_string(call.duration.count()) + "S"}}}};
   }
+  if (extend) {
+    properties["scheduleInfo"] = {
+        {"startDateTime", workflows::format_rfc3339(now)},
+        {"expiration", {{"type", "AfterDateTime"}, {"endDateTime", workflows::format_rfc3339(call.expires_at)}}}};
+  }
+  // Each extension is a request of its own, named after its new end, so a retry finds it again.
+  std::string purpose = assign ? "grant" : extend ? "extend " + workflows::format_rfc3339(call.expires_at) : "revoke";
   std::string url = cloud::join_url(
       api_url_, scope(call).substr(1) + "/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/" +
-                    request_guid(call.request_id, assign ? "grant" : "revoke") + "?api-version=" + api_version);
+                    request_guid(call.request_id, purpose) + "?api-version=" + api_version);
   std::string body = nlohmann::json{{"properties", properties}}.dump();
   return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
     auto response = http_.send(url, http::HttpRequest{"PUT", body, "application/json", token_.token(), {}}, attempts);
-    if (response.status >= 200 && response.status < 300) return accepted(call, assign, response);
+    if (response.status >= 200 && response.status < 300) return accepted(call, request_type, response);
     auto [code, message] = arm_error(response);
     if (code == "RoleAssignmentRequestExists") {
       // Our own request (its name comes from the request ID) went through before and only its
       // answer was lost: ARM will not take the name twice, so ask how that one ended.
       auto earlier = http_.send(url, http::HttpRequest{"GET", "", "", token_.token(), {}}, attempts);
-      if (earlier.status >= 200 && earlier.status < 300) return accepted(call, assign, earlier);
+      if (earlier.status >= 200 && earlier.status < 300) return accepted(call, request_type, earlier);
     }
     BackendResult result;
     if (assign && code == "RoleAssignmentExists") {
@@ -125,6 +133,11 @@ BackendResult AzureBackend::submit(const BackendCall& call, const std::string& r
       result.grant_id = standing_assignment;
       result.message = "They already hold " + call.role + " on " + scope(call) +
                        " outside jitbot; that assignment stays when this access ends.";
+      return result;
+    }
+    if (extend && code == "RoleAssignmentDoesNotExist") {
+      result.error = "Azure has no assignment of " + call.role + " on " + scope(call) +
+                     " to extend: it was removed outside jitbot";
       return result;
     }
     if (!assign && code == "RoleAssignmentDoesNotExist") {
@@ -139,7 +152,9 @@ BackendResult AzureBackend::submit(const BackendCall& call, const std::string& r
   });
 }
 
-BackendResult AzureBackend::accepted(const BackendCall& call, bool assign, const http::HttpResponse& response) const {
+BackendResult AzureBackend::accepted(const BackendCall& call, const std::string& request_type,
+                                     const http::HttpResponse& response) const {
+  bool assign = request_type == "AdminAssign", extend = request_type == "AdminExtend";
   auto reply = nlohmann::json::parse(response.body, nullptr, false);
   std::string status = reply.is_object() ? reply.value("properties", nlohmann::json::object()).value("status", "") : "";
   BackendResult result;
@@ -156,9 +171,13 @@ BackendResult AzureBackend::accepted(const BackendCall& call, bool assign, const
                                           "ProvisioningStarted",
                                           "PendingScheduleCreation",
                                           "PendingExternalProvisioning"};
-  if (!done.count(status) && !(!assign && (status == "Revoked" || status == "PendingRevocation"))) {
-    result.error = std::string("Azure PIM did not ") + (assign ? "assign " : "remove ") + call.role + " on " +
-                   scope(call) + ": the request is " + status +
+  bool removal = !assign && !extend;
+  if (!done.count(status) && !(removal && (status == "Revoked" || status == "PendingRevocation"))) {
+    result.error = std::string("Azure PIM did not ") +
+                   (assign   ? "assign "
+                    : extend ? "extend "
+                             : "remove ") +
+                   call.role + " on " + scope(call) + ": the request is " + status +
                    (status.rfind("Pending", 0) == 0
                         ? ", waiting for a decision in Azure; have the role's PIM settings let jitbot assign it "
                           "without approval"
@@ -167,13 +186,29 @@ BackendResult AzureBackend::accepted(const BackendCall& call, bool assign, const
   }
   result.ok = true;
   result.grant_id = assign ? request_guid(call.request_id, "grant") : "";
-  result.message = std::string(assign ? "Azure PIM assigned " : "Azure PIM removed ") + call.role + " on " +
-                   scope(call) + (status.empty() ? "" : " (" + status + ")") + ".";
+  result.message = std::string(assign   ? "Azure PIM assigned "
+                               : extend ? "Azure PIM extended "
+                                        : "Azure PIM removed ") +
+                   call.role + " on " + scope(call) +
+                   (extend ? " until " + workflows::format_rfc3339(call.expires_at) : "") +
+                   (status.empty() ? "" : " (" + status + ")") + ".";
   return result;
 }
 
 BackendResult AzureBackend::grant(const BackendCall& call) {
   return cloud::guarded("azure", config_.name, call, [&] { return submit(call, "AdminAssign"); });
+}
+
+BackendResult AzureBackend::extend(const BackendCall& call) {
+  return cloud::guarded("azure", config_.name, call, [&] {
+    if (call.grant_id == standing_assignment) {
+      BackendResult kept;
+      kept.ok = true;
+      kept.message = "Their assignment from outside jitbot has its own end; jitbot's expiry moved.";
+      return kept;
+    }
+    return submit(call, "AdminExtend");
+  });
 }
 
 BackendResult AzureBackend::revoke(const BackendCall& call) {

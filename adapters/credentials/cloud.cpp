@@ -141,7 +141,7 @@ std::string required_env(const std::string& backend, const std::string& env_name
 workflows::BackendResult guarded(const std::string& type, const std::string& backend,
                                  const workflows::BackendCall& call,
                                  const std::function<workflows::BackendResult()>& body) {
-  const char* action = call.action == workflows::BackendCall::Action::grant ? "grant" : "revoke";
+  auto action = workflows::to_string(call.action);
   auto started = Clock::now();
   auto took = [&] { return std::chrono::duration_cast<Millis>(Clock::now() - started).count(); };
   workflows::BackendResult result;

@@ -89,6 +89,14 @@ BackendResult DuploCloudBackend::revoke(const BackendCall& call) {
   });
 }
 
+BackendResult DuploCloudBackend::extend(const BackendCall& call) {
+  return cloud::guarded("duplocloud", config_.name, call, [&] {
+    // A JIT console session cannot be lengthened; a fresh one (the same as a grant) serves the
+    // rest of the extended access, and its end is again what the access may claim.
+    return do_grant(call);
+  });
+}
+
 std::optional<workflows::Instant> DuploCloudBackend::session_end(const BackendCall& call) {
   constexpr std::string_view prefix = "session-until ";
   if (call.grant_id.rfind(prefix, 0) == 0) {

@@ -89,10 +89,11 @@ ExecBackend::ExecBackend(std::string name, std::vector<std::string> command, wor
 }
 
 std::string ExecBackend::stdin_document(const BackendCall& call) {
-  bool grant = call.action == BackendCall::Action::grant;
   nlohmann::json document{
-      {"version", 1},
-      {"action", grant ? "grant" : "revoke"},
+      // Grant and revoke documents are unchanged since version 1, so programs that check the
+      // version keep working; extend documents (previous_expires_at) are version 2.
+      {"version", call.action == BackendCall::Action::extend ? protocol_version : 1},
+      {"action", workflows::to_string(call.action)},
       {"request_id", call.request_id},
       {"provider", call.provider},
       {"role", call.role},
@@ -105,20 +106,42 @@ std::string ExecBackend::stdin_document(const BackendCall& call) {
        {{"slack_user_id", call.requester.user_id}, {"email", call.requester.email}, {"name", call.requester.name}}},
       {"approvers", call.approvers},
   };
-  if (!grant) document["grant_id"] = call.grant_id;
+  if (call.action != BackendCall::Action::grant) document["grant_id"] = call.grant_id;
+  if (call.action == BackendCall::Action::extend && call.previous_expires_at) {
+    document["previous_expires_at"] = workflows::format_rfc3339(*call.previous_expires_at);
+  }
   return document.dump();
 }
 
 BackendResult ExecBackend::grant(const BackendCall& call) { return run(call); }
 BackendResult ExecBackend::revoke(const BackendCall& call) { return run(call); }
 
-BackendResult ExecBackend::run(const BackendCall& call) {
+BackendResult ExecBackend::extend(const BackendCall& call) {
+  bool unknown_action = false;
+  BackendResult result = run(call, &unknown_action);
+  if (!unknown_action) return result;
+  // A program written before extend existed says "unknown action" (exit status 3): granting
+  // again with the new expiry does the same, since grants are idempotent on the request ID.
+  logger()->info("{} does not know extend (exit status 3); granting {} again until {}", name_, call.request_id,
+                 workflows::format_rfc3339(call.expires_at));
+  BackendCall grant_again = call;
+  grant_again.action = BackendCall::Action::grant;
+  grant_again.previous_expires_at.reset();
+  return run(grant_again);
+}
+
+BackendResult ExecBackend::run(const BackendCall& call, bool* unknown_action) {
   std::vector<std::string> argv = command_;
-  argv.emplace_back(call.action == BackendCall::Action::grant ? "grant" : "revoke");
-  const char* action = call.action == BackendCall::Action::grant ? "grant" : "revoke";
+  std::string action{workflows::to_string(call.action)};
+  argv.push_back(action);
   try {
     auto started = Clock::now();
     ProcessOutcome finished = run_process(argv, stdin_document(call), timeout_, passed_env_);
+    if (unknown_action != nullptr && !finished.timed_out && WIFEXITED(finished.wait_status) &&
+        WEXITSTATUS(finished.wait_status) == unknown_action_status) {
+      *unknown_action = true;
+      return {};
+    }
     BackendResult result = interpret(name_, finished, timeout_);
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
     if (result.ok) {

@@ -7,8 +7,9 @@
 
 namespace jitbot::adapters {
 
-/// Runs the team's own program for each grant and revoke: argv = command + "grant"|"revoke",
-/// one JSON object on stdin, exit 0 and an optional JSON object on stdout for success.
+/// Runs the team's own program for each call: argv = command + "grant"|"revoke"|"extend", one
+/// JSON object on stdin, exit 0 and an optional JSON object on stdout for success; exit status 3
+/// means "I do not know this action" (see docs/credential-backends.md).
 class ExecBackend final : public workflows::CredentialBackend {
  public:
   /// `passed_env`: the environment variables the program may see besides PATH, HOME, LANG and TZ.
@@ -17,12 +18,20 @@ class ExecBackend final : public workflows::CredentialBackend {
 
   workflows::BackendResult grant(const workflows::BackendCall& call) override;
   workflows::BackendResult revoke(const workflows::BackendCall& call) override;
+  /// Falls back to a fresh grant with the new expiry when the program does not know extend.
+  workflows::BackendResult extend(const workflows::BackendCall& call) override;
+
+  /// The protocol's version: 2 added the extend action and its previous_expires_at. Grant and
+  /// revoke documents still say 1, as their shape did not change.
+  static constexpr int protocol_version = 2;
+  static constexpr int unknown_action_status = 3;
 
   /// The JSON written to the program's stdin (public so tests can pin the contract).
   static std::string stdin_document(const workflows::BackendCall& call);
 
  private:
-  workflows::BackendResult run(const workflows::BackendCall& call);
+  /// With `unknown_action`, exit status 3 sets it instead of counting as a failure.
+  workflows::BackendResult run(const workflows::BackendCall& call, bool* unknown_action = nullptr);
 
   std::string name_;
   std::vector<std::string> command_;

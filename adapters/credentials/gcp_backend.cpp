@@ -134,6 +134,41 @@ BackendResult GcpBackend::grant(const BackendCall& call) {
   });
 }
 
+BackendResult GcpBackend::extend(const BackendCall& call) {
+  return cloud::guarded("gcp", config_.name, call, [&] {
+    std::string who = member(call), title = condition_title(call);
+    std::string expiry = workflows::format_rfc3339(call.expires_at);
+    std::string expression = "request.time < timestamp(\"" + expiry + "\")";
+    bool found = false;
+    update_policy(call, [&](nlohmann::json& policy) {
+      found = false;
+      auto& bindings = policy["bindings"];
+      if (!bindings.is_array()) return false;
+      bool changed = false;
+      for (auto& binding : bindings) {
+        if (!is_ours(binding, call.role, title) || !holds(binding, who)) continue;
+        found = true;
+        // IAM ends the binding at the condition's time; rewriting it is the extension.
+        if (binding["condition"].value("expression", "") != expression) {
+          binding["condition"]["expression"] = expression;
+          changed = true;
+        }
+      }
+      return changed;
+    });
+    if (!found) {
+      throw cloud::CloudError("the binding of " + call.role + " on project " + call.scope +
+                                  " that jitbot made is gone (removed outside jitbot, or already expired in IAM), "
+                                  "so there is nothing to extend",
+                              false);
+    }
+    BackendResult result;
+    result.ok = true;
+    result.message = "GCP now ends the binding of " + call.role + " on project " + call.scope + " at " + expiry + ".";
+    return result;
+  });
+}
+
 BackendResult GcpBackend::revoke(const BackendCall& call) {
   return cloud::guarded("gcp", config_.name, call, [&] {
     std::string who = member(call), title = condition_title(call);

@@ -15,6 +15,7 @@ class GcpBackend final : public workflows::CredentialBackend {
 
   workflows::BackendResult grant(const workflows::BackendCall& call) override;
   workflows::BackendResult revoke(const workflows::BackendCall& call) override;
+  workflows::BackendResult extend(const workflows::BackendCall& call) override;
 
  private:
   /// Reads the policy, lets `edit` change it (false: nothing to write), writes it back with the

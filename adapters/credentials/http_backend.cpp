@@ -48,10 +48,25 @@ BackendResult HttpBackend::revoke(const BackendCall& call) {
   return cloud::guarded("http", name_, call, [&] { return post(call); });
 }
 
-BackendResult HttpBackend::post(const BackendCall& call) {
+BackendResult HttpBackend::extend(const BackendCall& call) {
+  return cloud::guarded("http", name_, call, [&] {
+    bool unknown_action = false;
+    BackendResult result = post(call, &unknown_action);
+    if (!unknown_action) return result;
+    // A receiver written before extend existed has no /extend (404 or 501): granting again with
+    // the new expiry does the same, since grants are idempotent on the request ID.
+    BackendCall grant_again = call;
+    grant_again.action = BackendCall::Action::grant;
+    grant_again.previous_expires_at.reset();
+    return post(grant_again);
+  });
+}
+
+BackendResult HttpBackend::post(const BackendCall& call, bool* unknown_action) {
   std::string secret = cloud::required_env(name_, secret_env_, "the request-signing secret");
   std::string body = ExecBackend::stdin_document(call);
-  std::string url = cloud::join_url(url_, call.action == BackendCall::Action::grant ? "grant" : "revoke");
+  std::string action{workflows::to_string(call.action)};
+  std::string url = cloud::join_url(url_, action);
   return cloud::retrying(timeout_, [&](cloud::Attempts& attempts) {
     // A fresh timestamp per attempt, so a retry late in the budget is not refused as stale.
     std::string timestamp = unix_seconds_now();
@@ -60,8 +75,11 @@ BackendResult HttpBackend::post(const BackendCall& call) {
     auto response = http_.send(url, request, attempts);
     if (response.status >= 200 && response.status < 300) return parse_backend_reply(name_, response.body);
     BackendResult failed;
-    failed.error = "backend " + name_ + " refused the " +
-                   (call.action == BackendCall::Action::grant ? "grant" : "revoke") + ": " + refusal(response);
+    if (unknown_action != nullptr && (response.status == 404 || response.status == 501)) {
+      *unknown_action = true;
+      return failed;
+    }
+    failed.error = "backend " + name_ + " refused the " + action + ": " + refusal(response);
     if (response.status == 401) failed.error += "; check that " + secret_env_ + " matches the receiver's secret";
     return failed;
   });

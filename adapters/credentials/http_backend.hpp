@@ -5,7 +5,7 @@
 
 namespace jitbot::adapters {
 
-/// A control plane of the team's own: POST {url}/grant and {url}/revoke with the exec backend's
+/// A control plane of the team's own: POST {url}/grant, /revoke and /extend with the exec backend's
 /// JSON, signed like Slack signs its requests (X-Jitbot-Timestamp, X-Jitbot-Signature).
 class HttpBackend final : public workflows::CredentialBackend {
  public:
@@ -13,12 +13,15 @@ class HttpBackend final : public workflows::CredentialBackend {
 
   workflows::BackendResult grant(const workflows::BackendCall& call) override;
   workflows::BackendResult revoke(const workflows::BackendCall& call) override;
+  /// Falls back to a fresh grant with the new expiry when the receiver has no /extend (404, 501).
+  workflows::BackendResult extend(const workflows::BackendCall& call) override;
 
   /// "v0=" + hex(HMAC-SHA256(secret, "v0:" + timestamp + ":" + body)).
   static std::string signature(const std::string& secret, const std::string& timestamp, const std::string& body);
 
  private:
-  workflows::BackendResult post(const workflows::BackendCall& call);
+  /// With `unknown_action`, a 404 or 501 sets it instead of counting as a failure.
+  workflows::BackendResult post(const workflows::BackendCall& call, bool* unknown_action = nullptr);
 
   std::string name_;
   std::string url_;

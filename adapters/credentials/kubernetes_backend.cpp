@@ -294,6 +294,53 @@ BackendResult KubernetesBackend::do_revoke(const BackendCall& call) {
   });
 }
 
+BackendResult KubernetesBackend::do_extend(const BackendCall& call) {
+  std::string name = binding_name(call.request_id), url = collection(call) + "/" + name;
+  std::string until = workflows::format_rfc3339(call.expires_at);
+  return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
+    BackendResult result;
+    auto existing = send("GET", url, "", attempts);
+    auto object = nlohmann::json::parse(existing.body, nullptr, false);
+    auto metadata = object.is_object() ? object.value("metadata", nlohmann::json::object()) : nlohmann::json::object();
+    std::string created = granted_uid(call.grant_id);
+    bool ours =
+        existing.status == 200 &&
+        metadata.value("labels", nlohmann::json::object()).value("jitbot.dev/request-id", "") == call.request_id &&
+        (created.empty() || created == metadata.value("uid", std::string{}));
+    if (existing.status == 404 || (existing.status == 200 && !ours)) {
+      result.error = "the binding " + name + " that jitbot made is gone (removed or replaced outside jitbot), so " +
+                     "there is nothing to extend";
+      return result;
+    }
+    if (existing.status != 200) {
+      result.error = "Kubernetes refused to read " + name + ": " + cloud::sentence(status_message(existing)) +
+                     advice_for(existing.status);
+      return result;
+    }
+    // The annotation is what people and tools read as the end; jitbot's revoke enforces it. The
+    // object goes back with the resourceVersion it was read at, so a concurrent edit is not lost.
+    object["metadata"]["annotations"]["jitbot.dev/expires-at"] = until;
+    auto replaced = send("PUT", url, object.dump(), attempts);
+    if (replaced.status == 200) {
+      result.ok = true;
+      result.message = name + " now expires at " + until + ".";
+      return result;
+    }
+    if (replaced.status == 409)
+      throw cloud::CloudError("the binding " + name + " changed while jitbot extended it", true);
+    result.error = "Kubernetes refused to update " + name + ": " + cloud::sentence(status_message(replaced)) +
+                   advice_for(replaced.status);
+    return result;
+  });
+}
+
+BackendResult KubernetesBackend::extend(const BackendCall& call) {
+  return cloud::guarded("kubernetes", config_.name, call, [&] {
+    if (!load_error_.empty()) throw cloud::CloudError(load_error_, false);
+    return do_extend(call);
+  });
+}
+
 BackendResult KubernetesBackend::grant(const BackendCall& call) {
   return cloud::guarded("kubernetes", config_.name, call, [&] {
     if (!load_error_.empty()) throw cloud::CloudError(load_error_, false);

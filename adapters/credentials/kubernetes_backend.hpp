@@ -29,6 +29,7 @@ class KubernetesBackend final : public workflows::CredentialBackend {
 
   workflows::BackendResult grant(const workflows::BackendCall& call) override;
   workflows::BackendResult revoke(const workflows::BackendCall& call) override;
+  workflows::BackendResult extend(const workflows::BackendCall& call) override;
 
   /// "jitbot-" + the request ID in the lower-case letters, digits and '-' that names allow.
   static std::string binding_name(const std::string& request_id);
@@ -36,6 +37,8 @@ class KubernetesBackend final : public workflows::CredentialBackend {
  private:
   workflows::BackendResult do_grant(const workflows::BackendCall& call);
   workflows::BackendResult do_revoke(const workflows::BackendCall& call);
+  /// Rewrites the binding's jitbot.dev/expires-at annotation (a PUT guarded by resourceVersion).
+  workflows::BackendResult do_extend(const workflows::BackendCall& call);
   /// A ClusterRoleBinding instead of a RoleBinding in the scope's namespace.
   static bool cluster_wide(const workflows::BackendCall& call);
   nlohmann::json binding(const workflows::BackendCall& call) const;

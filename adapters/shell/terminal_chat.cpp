@@ -74,6 +74,10 @@ workflows::Delivery TerminalChat::deliver(const workflows::Notice& notice, const
         print_nudge(notice, request);
         if (notice.event == NoticeEvent::reminder) break;
       }
+      if (notice.event == NoticeEvent::extension_requested &&
+          request.extension.status == workflows::Extension::Status::pending) {
+        print_nudge(notice, request);
+      }
       print_card(notice, request, card_location.has_value());
       delivery.card_location = card_location.value_or("card-" + std::to_string(next_card_++));
       break;
@@ -111,8 +115,16 @@ void TerminalChat::print_card(const workflows::Notice& notice, const Request& re
 
 void TerminalChat::print_review_buttons(const Request& request) {
   std::string buttons;
-  if (request.break_glass && !request.reviewed_at) buttons += add_button("Acknowledge", "acknowledge", request.id);
-  if (request.state == RequestState::active && !request.ending_as) {
+  auto add = [&](const std::string& label, const std::string& action) {
+    buttons += (buttons.empty() ? "" : "  ") + add_button(label, action, request.id);
+  };
+  if (request.break_glass && !request.reviewed_at) add("Acknowledge", "acknowledge");
+  bool active = request.state == RequestState::active && !request.ending_as;
+  if (active && request.extension.status == workflows::Extension::Status::pending) {
+    add("Approve extension", "approve");
+    add("Deny extension", "deny");
+  }
+  if (active) {
     buttons += (buttons.empty() ? "" : "  ") + add_button("Revoke", "revoke", request.id);
   }
   if (!buttons.empty()) out_ << "  " << buttons << "\n";
@@ -151,6 +163,14 @@ void TerminalChat::print_nudge(const workflows::Notice& notice, const Request& r
       who += (who.empty() ? "" : ", ") + person(principal);
     }
   }
+  if (notice.event == NoticeEvent::extension_requested) {
+    out_ << "\n── #" << terminal_safe(notice.target) << " · ⏳ EXTENSION ASKED · " << request.id << " ──\n";
+    out_ << "  " << person(request.requester) << " asks to extend " << terminal_safe(workflows::access_summary(request))
+         << " by " << workflows::format_duration(request.extension.by)
+         << (request.extension.reason.empty() ? "" : ": " + terminal_safe(request.extension.reason)) << ". " << who
+         << ": approve or deny the extension on the card.\n";
+    return;
+  }
   out_ << "\n── #" << terminal_safe(notice.target) << " · " << (escalated ? "⏫ ESCALATED" : "🔔 REMINDER") << " · "
        << request.id << " ──\n";
   out_ << "  " << terminal_safe(workflows::access_summary(request)) << " for " << person(request.requester)
@@ -175,7 +195,11 @@ void TerminalChat::print_external(const workflows::Notice& notice, const Request
 void TerminalChat::print_dm(const workflows::Notice& notice, const Request& request) {
   out_ << "\n── DM to " << person(notice.target) << " ──\n";
   out_ << "  " << named(workflows::requester_message(notice, request), request) << "\n";
-  if (notice.event == NoticeEvent::granted && !notice.console_url.empty()) {
+  if (notice.event == NoticeEvent::expiry_warning && !notice.detail.empty()) {
+    out_ << "  " << add_button("Extend by " + notice.detail, "extend", request.id) << "\n";
+  }
+  bool access_news = notice.event == NoticeEvent::granted || notice.event == NoticeEvent::extended;
+  if (access_news && !notice.console_url.empty()) {
     out_ << "  Console: " << terminal_safe(notice.console_url) << "\n";
   }
 }

@@ -102,6 +102,13 @@ std::string break_glass_headline(const Request& request) {
   }
 }
 
+/// "2h", or "2h (+1h extended)" once extensions moved the expiry.
+std::string duration_text(const Request& request) {
+  std::string text = workflows::format_duration(request.duration);
+  if (request.extended_by.count() > 0) text += " (+" + workflows::format_duration(request.extended_by) + " extended)";
+  return text;
+}
+
 std::string review_line(const Request& request) {
   if (!request.reviewed_at)
     return ":eyes: *Not reviewed yet.* An approver of the role or a jitbot admin: press Acknowledge, or `/jit ack " +
@@ -146,7 +153,7 @@ SlackMessage approval_card(const Request& request, const workflows::Policy& poli
                                            field("Provider", escaped_value(request.provider)),
                                            field("Role", escaped_value(request.role)),
                                            field("Scope", escaped_value(request.scope)),
-                                           field("Duration", workflows::format_duration(request.duration)),
+                                           field("Duration", duration_text(request)),
                                            field("Break-glass", request.break_glass ? "yes" : "no"),
                                            field("Request", request.id),
                                        })}});
@@ -167,9 +174,13 @@ SlackMessage approval_card(const Request& request, const workflows::Policy& poli
     if (request.break_glass && !request.reviewed_at) {
       buttons.push_back(button("Acknowledge", acknowledge_action, request.id, "primary"));
     }
-    if (request.state == RequestState::active && !request.ending_as) {
-      buttons.push_back(button("Revoke", revoke_action, request.id, "danger"));
+    bool active = request.state == RequestState::active && !request.ending_as;
+    if (active && request.extension.status == workflows::Extension::Status::pending) {
+      // The extension is decided here like the request was: the same buttons, the same rules.
+      buttons.push_back(button("Approve extension", approve_action, request.id, "primary"));
+      buttons.push_back(button("Deny extension", deny_action, request.id, ""));
     }
+    if (active) buttons.push_back(button("Revoke", revoke_action, request.id, "danger"));
     if (!buttons.empty())
       message.blocks.push_back({{"type", "actions"}, {"block_id", "jit_active"}, {"elements", buttons}});
   }
@@ -265,6 +276,17 @@ SlackMessage approval_reminder(const workflows::Notice& notice, const Request& r
   };
   bool escalated = notice.event == workflows::NoticeEvent::escalated;
   if (role) add(escalated ? role->escalation_approvers : role->approvers);
+  if (notice.event == workflows::NoticeEvent::extension_requested) {
+    const auto& extension = request.extension;
+    message.text = truncate_utf8(
+        ":hourglass_flowing_sand: " + mention(request.requester) + " asks to extend " +
+            escape_mrkdwn(workflows::access_summary(request)) + " by " + workflows::format_duration(extension.by) +
+            (extension.reason.empty() ? std::string{} : ": " + escape_mrkdwn(truncate_utf8(extension.reason, 500))) +
+            ". " + who + ": approve or deny the extension on the card.",
+        section_text_limit);
+    message.blocks.push_back(section(message.text));
+    return message;
+  }
   if (role && !escalated && request.escalated_at) add(role->escalation_approvers);
   std::string waiting = escape_mrkdwn(workflows::access_summary(request)) + " for " + mention(request.requester) +
                         " has waited since " + slack_time(request.created_at);
@@ -282,7 +304,15 @@ SlackMessage requester_dm(const workflows::Notice& notice, const Request& reques
   message.text = truncate_utf8(with_mentions(escape_mrkdwn(workflows::requester_message(notice, request)), request),
                                section_text_limit);
   message.blocks.push_back(section(message.text));
-  if (notice.event == workflows::NoticeEvent::granted && !notice.console_url.empty()) {
+  using workflows::NoticeEvent;
+  if (notice.event == NoticeEvent::expiry_warning && !notice.detail.empty()) {
+    message.blocks.push_back(
+        {{"type", "actions"},
+         {"block_id", "jit_expiry"},
+         {"elements", json::array({button("Extend by " + notice.detail, extend_action, request.id, "primary")})}});
+  }
+  bool access_news = notice.event == NoticeEvent::granted || notice.event == NoticeEvent::extended;
+  if (access_news && !notice.console_url.empty()) {
     // Slack's link syntax is <url|label>; a '|' or '>' inside the URL would end it early.
     std::string url = escape_mrkdwn(truncate_utf8(notice.console_url, 2900));
     if (url.find('|') == std::string::npos) {

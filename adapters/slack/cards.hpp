@@ -15,6 +15,8 @@ inline constexpr std::string_view approve_action = "jit_approve";
 inline constexpr std::string_view deny_action = "jit_deny";
 inline constexpr std::string_view revoke_action = "jit_revoke";
 inline constexpr std::string_view acknowledge_action = "jit_ack";
+/// The pre-expiry DM's button: extend by what the role still offers.
+inline constexpr std::string_view extend_action = "jit_extend";
 /// The Deny form's callback_id, and its reason field (block and action IDs).
 inline constexpr std::string_view deny_form_callback = "jit_deny_form";
 inline constexpr std::string_view deny_reason_field = "reason";

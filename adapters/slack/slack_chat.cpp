@@ -45,8 +45,11 @@ Delivery SlackChat::deliver(const workflows::Notice& notice, const workflows::Re
                             const std::optional<std::string>& card_location) {
   switch (notice.kind) {
     case NoticeKind::approval_card: {
-      bool nudge =
-          notice.event == workflows::NoticeEvent::reminder || notice.event == workflows::NoticeEvent::escalated;
+      // Edits notify nobody, so what asks approvers to act is also said in the card's thread.
+      bool nudge = notice.event == workflows::NoticeEvent::reminder ||
+                   notice.event == workflows::NoticeEvent::escalated ||
+                   (notice.event == workflows::NoticeEvent::extension_requested &&
+                    request.extension.status == workflows::Extension::Status::pending);
       Delivery card = card_location ? update_card(notice, request, *card_location) : post_card(notice, request);
       if (!nudge || !card.ok) return card;
       return reply_in_thread(card.card_location, approval_reminder(notice, request, policy_), card);

@@ -108,6 +108,19 @@ BackendResult AwsBackend::revoke(const BackendCall& call) {
   return cloud::guarded("aws", config_.name, call, [&] { return do_revoke(call); });
 }
 
+BackendResult AwsBackend::extend(const BackendCall& call) {
+  return cloud::guarded("aws", config_.name, call, [&] {
+    // An account assignment has no end of its own in Identity Center: jitbot's revoke is the end,
+    // so moving jitbot's expiry is the whole extension. Console sessions already open keep their
+    // own STS limit.
+    BackendResult result;
+    result.ok = true;
+    result.message = "The Identity Center assignment stays until jitbot revokes it at " +
+                     workflows::format_rfc3339(call.expires_at) + ".";
+    return result;
+  });
+}
+
 const config::BackendRoleConfig& AwsBackend::role_for(const BackendCall& call) const {
   auto found = config_.roles.find(call.role);
   if (found == config_.roles.end()) {

@@ -15,6 +15,7 @@ class AwsBackend final : public workflows::CredentialBackend {
 
   workflows::BackendResult grant(const workflows::BackendCall& call) override;
   workflows::BackendResult revoke(const workflows::BackendCall& call) override;
+  workflows::BackendResult extend(const workflows::BackendCall& call) override;
 
  private:
   workflows::BackendResult do_grant(const workflows::BackendCall& call);
