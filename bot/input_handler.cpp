@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "bot/command_parser.hpp"
@@ -122,6 +123,17 @@ Reply InputHandler::home(const std::string& actor) {
   for (auto& request : store_.list(pending)) {
     if (static_cast<int>(reply.home_waiting.size()) == shown) break;
     if (workflow_.waits_on(actor, request) && !request.approved_by(actor)) reply.home_waiting.push_back(request);
+  }
+  // Extensions wait on approvers as requests do.
+  workflows::RequestFilter active;
+  active.states = {RequestState::active};
+  active.limit = list_candidates;
+  for (auto& request : store_.list(active)) {
+    if (static_cast<int>(reply.home_waiting.size()) == shown) break;
+    const auto& extension = request.extension;
+    bool asks = extension.status == workflows::Extension::Status::pending &&
+                std::find(extension.approvers.begin(), extension.approvers.end(), actor) == extension.approvers.end();
+    if (asks && workflow_.waits_on(actor, request)) reply.home_waiting.push_back(request);
   }
   return reply;
 }

@@ -361,6 +361,30 @@ TEST_CASE("reminders and escalation are configured per role, with [bot] defaults
              Catch::Contains("roles[0].max_reminders: must be between 0 and 20"));
 }
 
+TEST_CASE("extensions and the pre-expiry warning are configured per role, with a [bot] default", "[config][extend]") {
+  ScratchDir dir;
+  dir.write("backend.sh", "#!/bin/sh\n", true);
+  const std::string base = backend_and_bot + good_role;
+  auto plain = config::load_config(dir.write("jitbot.toml", base));
+  const auto& defaults = plain.policy.roles[0];
+  CHECK_FALSE(defaults.self_extend);
+  CHECK(defaults.longest_with_extensions() == defaults.max_duration);
+  CHECK(plain.policy.warn_before_for(defaults) == 10min);
+
+  std::string text = base + "self_extend = true\nmax_extended_duration = \"8h\"\nwarn_before = \"0s\"\n";
+  text.replace(text.find("pending_timeout = \"10m\"\n"), 24, "pending_timeout = \"10m\"\nwarn_before = \"5m\"\n");
+  auto config = config::load_config(dir.write("jitbot.toml", text));
+  const auto& role = config.policy.roles[0];
+  CHECK(role.self_extend);
+  CHECK(role.longest_with_extensions() == 8h);
+  CHECK(config.policy.warn_before == 5min);
+  CHECK(config.policy.warn_before_for(role) == workflows::Seconds{0});
+
+  CHECK_THAT(config_error_of(dir, base + "max_extended_duration = \"1m\"\n"),
+             Catch::Contains("roles[0].max_extended_duration: is shorter than max_duration"));
+  CHECK_THAT(config_error_of(dir, base + "self_extend = \"yes\"\n"), Catch::Contains("roles[0].self_extend"));
+}
+
 TEST_CASE("ticket systems load, and a role may require one", "[config][tickets]") {
   ScratchDir dir;
   dir.write("backend.sh", "#!/bin/sh\n", true);

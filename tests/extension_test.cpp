@@ -319,3 +319,17 @@ TEST_CASE("extend is parsed with its duration and optional reason", "[extend][pa
   CHECK(h.store.find(id)->extension.reason == "db migration, step 2");
   CHECK(h.type("U0ALICE", "help").text.find("/jit extend ID DURATION [--reason TEXT]") != std::string::npos);
 }
+
+TEST_CASE("the Home tab lists an extension among what waits on an approver", "[extend][home]") {
+  Harness h;
+  auto id = active_request(h);
+  CHECK(h.click("U0BOB", "home", {}).home_waiting.empty());
+  REQUIRE(h.type("U0ALICE", "extend " + id + " 1h").ok);
+  auto bob = h.click("U0BOB", "home", {});
+  REQUIRE(bob.home_waiting.size() == 1);
+  CHECK(bob.home_waiting[0].id == id);
+  CHECK(h.click("U0ALICE", "home", {}).home_waiting.empty());  // not her own
+  REQUIRE(h.click("U0BOB", "approve", id).ok);
+  CHECK(h.click("U0BOB", "home", {}).home_waiting.empty());  // he has decided
+  CHECK(h.click("U0CAROL", "home", {}).home_waiting.size() == 1);
+}

@@ -114,6 +114,58 @@ TEST_CASE("once decided, a card keeps only the buttons that still make sense") {
   CHECK(text.find("<!here>") == std::string::npos);
 }
 
+TEST_CASE("an active card with an extension asked for offers Approve and Deny extension, with escaped text",
+          "[slack][extend]") {
+  auto policy = jitbot::testing::two_approver_policy();
+  auto request = pending_request();
+  request.approvals = {{"U0BOB", request.created_at + 1min}, {"U0CAROL", request.created_at + 2min}};
+  request.state = RequestState::active;
+  request.granted_at = request.created_at + 2min;
+  request.expires_at = *request.granted_at + 2h;
+  request.extension.status = jitbot::workflows::Extension::Status::pending;
+  request.extension.by = 1h;
+  request.extension.reason = "still migrating <!channel>";
+  auto card = slack::approval_card(request, policy);
+  CHECK(action_ids(card) == std::vector<std::string>{"jit_approve", "jit_deny", "jit_revoke"});
+  auto text = all_text(card.blocks);
+  CHECK(text.find("Approve extension") != std::string::npos);
+  CHECK(text.find("extension by 1h asked for (0 of 2 approvals): still migrating &lt;!channel&gt;") !=
+        std::string::npos);
+  CHECK(text.find("<!channel>") == std::string::npos);
+
+  Notice asked;
+  asked.kind = jitbot::workflows::NoticeKind::approval_card;
+  asked.event = NoticeEvent::extension_requested;
+  auto thread = slack::approval_reminder(asked, request, policy);
+  CHECK(thread.text.find("<@U0ALICE> asks to extend aws/admin on 123456789012 for 2h by 1h") != std::string::npos);
+  CHECK(thread.text.find("<@U0BOB> <@U0CAROL> <!subteam^S0LEADS>") != std::string::npos);
+  CHECK(thread.text.find("<!channel>") == std::string::npos);
+
+  request.extension.status = jitbot::workflows::Extension::Status::done;
+  request.extended_by = 1h;
+  card = slack::approval_card(request, policy);
+  CHECK(action_ids(card) == std::vector<std::string>{"jit_revoke"});
+  CHECK(all_text(card.blocks).find("2h (+1h extended)") != std::string::npos);
+}
+
+TEST_CASE("the pre-expiry DM carries an Extend button only when an extension is on offer", "[slack][extend]") {
+  auto request = pending_request();
+  request.state = RequestState::active;
+  request.expires_at = request.created_at + 2h;
+  Notice warning;
+  warning.kind = jitbot::workflows::NoticeKind::requester_dm;
+  warning.event = NoticeEvent::expiry_warning;
+  warning.target = "U0ALICE";
+  warning.detail = "2h";
+  auto dm = slack::requester_dm(warning, request);
+  CHECK(action_ids(dm) == std::vector<std::string>{"jit_extend"});
+  CHECK(all_text(dm.blocks).find("Extend by 2h") != std::string::npos);
+  warning.detail.clear();
+  dm = slack::requester_dm(warning, request);
+  CHECK(action_ids(dm).empty());
+  CHECK(dm.text.find("cannot be extended any further") != std::string::npos);
+}
+
 TEST_CASE("a huge reason still fits Slack's Block Kit limits") {
   auto policy = jitbot::testing::two_approver_policy();
   auto request = pending_request();

@@ -528,9 +528,12 @@ json home_view(const workflows::Policy& policy, const std::vector<Request>& mine
   for (const auto& request : waiting) {
     blocks.push_back(section(line(request) + "\nFrom " + mention(request.requester) + ": " +
                              escape_mrkdwn(truncate_utf8(request.reason, 500))));
-    blocks.push_back({{"type", "actions"},
-                      {"elements", json::array({button("Approve", approve_action, request.id, "primary"),
-                                                button("Deny", deny_action, request.id, "danger")})}});
+    bool extension = request.state == RequestState::active;  // an extension waits, not the request
+    blocks.push_back(
+        {{"type", "actions"},
+         {"elements",
+          json::array({button(extension ? "Approve extension" : "Approve", approve_action, request.id, "primary"),
+                       button(extension ? "Deny extension" : "Deny", deny_action, request.id, "danger")})}});
   }
   return {{"type", "home"}, {"blocks", blocks}};
 }
