@@ -11,6 +11,7 @@
 #include "bot/assembly.hpp"
 #include "bot/job_runner.hpp"
 #include "bot/random_ids.hpp"
+#include "storage/audit_chain.hpp"
 #include "storage/sqlite_store.hpp"
 #include "workflows/wording.hpp"
 
@@ -303,6 +304,22 @@ int check_config(const config::Config& config) {
     std::cout << problems << " problem(s) between the config and the database " << config.database.string() << "\n";
     return exit_failure;
   }
+  return exit_ok;
+}
+
+int backup(const config::Config& config, const std::string& to) {
+  auto store = open_existing(config);
+  if (!store) return exit_usage;
+  std::filesystem::path target{to};
+  if (std::filesystem::exists(target) && std::filesystem::equivalent(target, config.database)) {
+    std::cerr << "jitbot: --to names the database itself; give a new file\n";
+    return exit_usage;
+  }
+  auto records = store->backup_to(target);
+  std::cout << "Backed up " << config.database.string() << " to " << target.string() << " (" << records
+            << " audit records; head anchor in " << storage::anchor_path(target).string() << ").\n"
+            << "To restore: stop jitbot, copy both files to [bot] database and its .audit-head beside it, "
+               "and start it.\n";
   return exit_ok;
 }
 

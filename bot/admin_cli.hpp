@@ -31,6 +31,8 @@ int retry_notice(const config::Config& config, std::int64_t notice_id);
 /// Recomputes the chain with the audit key (when there is one) and checks its end against the
 /// head anchor: `anchor` ("SEQUENCE:HASH") when given, else the file beside the database.
 int verify_audit(const config::Config& config, const std::string& anchor);
+/// `jitbot backup --to FILE`: an online copy of the SQLite database with its audit head anchor.
+int backup(const config::Config& config, const std::string& to);
 
 /// `jitbot audit export`: one JSON object per record (JSON Lines) with its hashes, for a SIEM.
 int export_audit(const config::Config& config, const std::string& since);

@@ -487,6 +487,29 @@ void SqliteStore::append_audit(const AuditEntry& entry) {
   appended_->seal(audit_key_);
 }
 
+std::int64_t SqliteStore::backup_to(const std::filesystem::path& file) {
+  if (path_ == ":memory:" || path_.empty()) throw std::runtime_error("an in-memory database has nothing to back up");
+  auto partial = file;
+  partial += ".partial";
+  std::filesystem::remove(partial);
+  db_->backup(partial.c_str(), SQLite::Database::Save);
+  std::optional<AuditAnchor> head;
+  {
+    SQLite::Database copy(partial.string(), SQLite::OPEN_READONLY);
+    auto check = copy.execAndGet("PRAGMA quick_check").getString();
+    if (check != "ok") throw std::runtime_error("the copy at " + partial.string() + " fails its check: " + check);
+    SQLite::Statement last(copy, "SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1");
+    if (last.executeStep()) {
+      head = AuditAnchor{last.getColumn(0).getInt64(), last.getColumn(1).getString(), {}};
+      head->seal(audit_key_);
+    }
+  }
+  std::filesystem::rename(partial, file);
+  std::filesystem::remove(anchor_path(file));
+  if (head) write_anchor(anchor_path(file), *head);
+  return head ? head->sequence : 0;
+}
+
 void SqliteStore::publish_anchor() {
   if (!appended_) return;
   auto anchor = std::move(*appended_);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -103,6 +104,12 @@ class SqliteStore final : public workflows::RequestStore {
                       const std::function<void(const AuditRecord&)>& visit);
 
   int schema_version();
+
+  /// Copies the database to `file` while jitbot runs (SQLite's online backup: one consistent
+  /// snapshot, writers wait only for the copy's pages), checks the copy, and writes its head
+  /// anchor beside it, so `jitbot audit verify` works on a restored copy. The copy is written
+  /// under a temporary name and renamed, so `file` is never half-written. Returns its records.
+  std::int64_t backup_to(const std::filesystem::path& file);
 
  private:
   /// The statement for `sql`, prepared once per connection and reused (parsing and planning

@@ -1,7 +1,9 @@
 // The SQLite store: a file database keeps everything across reopen; the audit chain notices tampering.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -288,4 +290,42 @@ TEST_CASE("refused actions leave an audit record saying who tried what and why n
                                             "U0BOB refused_click", "U0MALLORY refused_status"});
   CHECK_THAT(trail.at(1).detail, Catch::Contains("approver"));
   CHECK(h.store.verify_audit().intact);
+}
+
+TEST_CASE("a backup taken while the bot writes is a whole database whose audit trail verifies", "[storage][backup]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  auto copy = dir.path() / "backup" / "jitbot-copy.db";
+  std::filesystem::create_directories(copy.parent_path());
+  Harness h(two_approver_policy(), file, audit_key);
+  auto id = h.submit();
+  REQUIRE(h.click("U0BOB", "approve", id).ok);
+
+  // A second connection keeps writing while the copy is taken: the copy is one consistent moment.
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    storage::SqliteStore other(file, audit_key);
+    workflows::AuditEntry entry;
+    entry.request_id = id;
+    entry.actor = "U0MALLORY";
+    entry.action = "refused_status";
+    while (!stop) other.record_refusal(entry);
+  });
+  std::int64_t records = h.store.backup_to(copy);
+  stop = true;
+  writer.join();
+  CHECK(records >= 2);  // the request and its approval, and whatever the writer had added by then
+
+  storage::SqliteStore restored(copy.string(), audit_key);
+  CHECK(restored.find(id).value().approvals.size() == 1);
+  auto anchor = storage::read_anchor(storage::anchor_path(copy));
+  REQUIRE(anchor);
+  CHECK(anchor->sequence == records);
+  auto verdict = restored.verify_audit(anchor);
+  CHECK(verdict.intact);
+  CHECK(verdict.anchor_checked);
+  CHECK_FALSE(std::filesystem::exists(copy.string() + ".partial"));
+
+  // Taken again over the old copy, it is replaced whole.
+  CHECK(h.store.backup_to(copy) >= records);
 }

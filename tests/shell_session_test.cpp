@@ -328,3 +328,36 @@ TEST_CASE("jitbot run refuses to start without an audit key", "[cli][audit][secu
   CHECK(short_key.exit_code == 2);
   CHECK_THAT(short_key.output, Catch::Contains("must be at least 32"));
 }
+
+TEST_CASE("jitbot backup refuses a missing database and copies an existing one", "[backup][cli]") {
+  ScratchDir dir;
+  auto config = scratch_config(dir);
+  auto copy = dir.path() / "copy.db";
+  auto backup = std::string{JITBOT_BINARY} + " backup --config " + quoted(config) + " --to " + quoted(copy) + " 2>&1";
+  auto missing = run(backup);
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.output.find("no database at") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(copy));
+
+  auto session = run(std::string{JITBOT_BINARY} + " shell --manual-clock --config " + quoted(config) + " < " +
+                     quoted(dir.write("s.txt",
+                                      "/jit request --provider aws --role prod-infra-admin --scope "
+                                      "123456789012 --duration 1h --reason backup-test\n")));
+  REQUIRE(session.exit_code == 0);
+  auto made = run(backup);
+  INFO(made.output);
+  CHECK(made.exit_code == 0);
+  CHECK(made.output.find("Backed up") != std::string::npos);
+  CHECK(std::filesystem::exists(copy.string() + ".audit-head"));
+
+  // Restored: a config pointing at the copy sees the request, and its audit trail verifies.
+  std::ifstream in(config);
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  text.replace(text.find("database = \"jitbot.db\""), 22, "database = \"copy.db\"");
+  auto restored = dir.write("restored.toml", text);
+  auto listed = run(std::string{JITBOT_BINARY} + " requests list --config " + quoted(restored) + " 2>&1");
+  CHECK(listed.output.find("PENDING") != std::string::npos);
+  auto verified = run(std::string{JITBOT_BINARY} + " audit verify --config " + quoted(restored) + " 2>&1");
+  INFO(verified.output);
+  CHECK(verified.exit_code == 0);
+}
