@@ -333,3 +333,17 @@ TEST_CASE("the Home tab lists an extension among what waits on an approver", "[e
   CHECK(h.click("U0BOB", "home", {}).home_waiting.empty());  // he has decided
   CHECK(h.click("U0CAROL", "home", {}).home_waiting.size() == 1);
 }
+
+TEST_CASE("a warning while an extension waits says so instead of offering another", "[extend][warning]") {
+  Harness h;
+  auto id = active_request(h);
+  h.advance(45min);
+  REQUIRE(h.type("U0ALICE", "extend " + id + " 30m").ok);
+  h.advance(5min);
+  REQUIRE(h.chat.count(NoticeKind::requester_dm, NoticeEvent::expiry_warning) == 1);
+  CHECK(last_dm(h)->detail.empty());  // no button: one extension at a time
+  auto text = workflows::requester_message(*last_dm(h), *h.store.find(id));
+  CHECK(text.find("unless the extension by 30m you asked for is approved and applied before then") !=
+        std::string::npos);
+  CHECK(text.find("cannot be extended") == std::string::npos);
+}

@@ -857,6 +857,8 @@ std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
     call.previous_expires_at = request->expires_at;
     call.expires_at = *request->expires_at + request->extension.by;
     call.duration = request->duration + request->extended_by + request->extension.by;
+    // The backend records why (Azure's justification, an http receiver's log): the extension's own reason.
+    if (!request->extension.reason.empty()) call.reason = request->extension.reason;
   }
   return call;
 }

@@ -189,7 +189,9 @@ std::string replace_people(const std::string& text, const std::vector<std::strin
 }
 
 std::string access_summary(const Request& request) {
-  return request.provider + "/" + request.role + " on " + request.scope + " for " + format_duration(request.duration);
+  std::string extended = request.extended_by.count() > 0 ? " +" + format_duration(request.extended_by) : "";
+  return request.provider + "/" + request.role + " on " + request.scope + " for " + format_duration(request.duration) +
+         extended;
 }
 
 std::string state_summary(const Request& request, const Policy& policy) {
@@ -367,6 +369,13 @@ std::string requester_message(const Notice& notice, const Request& request) {
              ". It still ends at " + (request.expires_at ? format_rfc3339(*request.expires_at) : std::string{"?"}) +
              "; ask again with /jit extend " + request.id + " DURATION, or ask an admin to check the backend.";
     case NoticeEvent::expiry_warning:
+      if (request.extension.is_open()) {
+        return "Your access " + request.id + " (" + access + ") ends at " +
+               (request.expires_at ? format_rfc3339(*request.expires_at) : std::string{"?"}) +
+               " unless the extension by " + format_duration(request.extension.by) + " you asked for is " +
+               (request.extension.status == Extension::Status::pending ? "approved and applied" : "applied") +
+               " before then. See it with /jit status " + request.id + ".";
+      }
       return "Your access " + request.id + " (" + access + ") ends at " +
              (request.expires_at ? format_rfc3339(*request.expires_at) : std::string{"?"}) + "." +
              (notice.detail.empty() ? " It cannot be extended any further; request it again if you still need it."

@@ -21,7 +21,7 @@ std::vector<std::string> people_of(const Request& request);
 std::string replace_people(const std::string& text, const std::vector<std::string>& ids,
                            const std::function<std::string(const std::string&)>& name);
 
-/// "aws/prod-infra-admin on 123456789012 for 2h"
+/// "aws/prod-infra-admin on 123456789012 for 2h", "… for 2h +1h" once extended by 1h
 std::string access_summary(const Request& request);
 
 /// Where the request stands, e.g. "Pending: 1 of 2 approvals", "Active until 2026-…Z",

@@ -127,7 +127,11 @@ BackendResult ExecBackend::extend(const BackendCall& call) {
   BackendCall grant_again = call;
   grant_again.action = BackendCall::Action::grant;
   grant_again.previous_expires_at.reset();
-  return run(grant_again);
+  BackendResult granted = run(grant_again);
+  if (granted.ok)
+    granted.message =
+        "Granted again until the new end (backend " + name_ + " does not know extend). " + granted.message;
+  return granted;
 }
 
 BackendResult ExecBackend::run(const BackendCall& call, bool* unknown_action) {

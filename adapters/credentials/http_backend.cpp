@@ -58,7 +58,10 @@ BackendResult HttpBackend::extend(const BackendCall& call) {
     BackendCall grant_again = call;
     grant_again.action = BackendCall::Action::grant;
     grant_again.previous_expires_at.reset();
-    return post(grant_again);
+    BackendResult granted = post(grant_again);
+    if (granted.ok)
+      granted.message = "Granted again until the new end (backend " + name_ + " has no /extend). " + granted.message;
+    return granted;
   });
 }
 

@@ -15,7 +15,8 @@ const https = require('node:https');
 const { execFile } = require('node:child_process');
 const { FakeAws } = require('../fakes/cloud/fake_aws');
 const { makeTestCertificate } = require('../fakes/cloud/fake_server');
-const { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml, databaseBytes, dmsTo, LEAK_WINDOW, leakOffset } = require('./shell_harness');
+const { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml, databaseBytes, dmsTo, LEAK_WINDOW, leakOffset,
+  SELF_EXTEND, extendLines, outputOf, clockAfter, later } = require('./shell_harness');
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -92,10 +93,11 @@ const keyEnv = (credentials) => awsEnv({
 /**
  * Writes the config (into `dir` when given, keeping its database) and runs the shell with `lines`.
  * Resolves {code, stdout, stderr, dir, file, id} where id is the first request ID the shell printed.
+ * roleExtra: more TOML lines for the [[roles]] entry.
  */
-async function session(fake, lines, { env = keyEnv(fake.credentials[0]), backend = {}, dir } = {}) {
+async function session(fake, lines, { env = keyEnv(fake.credentials[0]), backend = {}, dir, roleExtra = [] } = {}) {
   requireBinary();
-  const config = writeConfig({ backend: awsBackend(fake, backend), role: { provider: 'aws', name: ROLE, scopes: [ACCOUNT] }, dir });
+  const config = writeConfig({ backend: awsBackend(fake, backend), role: { provider: 'aws', name: ROLE, scopes: [ACCOUNT], extra: roleExtra }, dir });
   const run = await runShell(config.file, lines, { env });
   const id = /Request (req_[0-9A-Z]{26}) submitted/.exec(run.stdout)?.[1];
   return { ...run, ...config, id };
@@ -486,6 +488,41 @@ test('a revoke when the assignment is already gone succeeds (a second shell run,
     assert.ok(fake.callsTo('DeleteAccountAssignment').length >= 1);
     assert.equal(fake.callsTo('ListUsers').length, 1, 'the revoke used the stored grant_id');
     assert.deepEqual(fake.assignments(), []);
+  });
+});
+
+test('/jit extend (self_extend): no call to AWS, the assignment simply stays past the old end, and jitbot deletes it at the new one', async () => {
+  await withFake({}, async (fake) => {
+    const first = await session(fake, requestAndApprove('2h'), { roleExtra: SELF_EXTEND });
+    assertSessionRan(first);
+    assertOk(first, 'grant');
+    const id = first.id;
+    const oldEnd = /Active until (\S+)/.exec(first.stdout)[1];
+    const newEnd = later(oldEnd, 3600);
+    const callsBefore = fake.requests.length;
+
+    const extended = { ...await session(fake, [...extendLines(id, '1h'), '/wait 2h10m', '/jit list --mine'],
+      { dir: first.dir, roleExtra: SELF_EXTEND }), id };
+    assert.equal(extended.code, 0, extended.stderr);
+    assertOk(extended, 'extend');
+    // Identity Center assignments have no end of their own: the extension is jitbot's expiry alone.
+    assert.match(resultLine(extended, 'extend'), new RegExp(`assignment stays until jitbot revokes it at ${newEnd}`));
+    assert.equal(fake.requests.length, callsBefore, 'the extension and the wait called AWS for nothing');
+    assert.match(dmsTo(extended.stdout, USERS.alice.id).join(' '), new RegExp(`${id} .*was extended: it now ends at ${newEnd}\\.`));
+    assert.ok(clockAfter(extended.stdout, '/wait 2h10m') > Date.parse(oldEnd), 'precondition: the wait passed the old end');
+    assert.deepEqual(backendLines(extended.stdout, 'revoke'), []);
+    assert.deepEqual(fake.assignments(), [aliceAssignment(fake)], 'still assigned after the old end');
+    assert.match(outputOf(extended.stdout, '/jit list --mine'), new RegExp(`${id}\\s+ACTIVE .*Active until ${newEnd}`));
+
+    // A later session: still assigned just before the new end, deleted after it.
+    const ended = { ...await session(fake, ['/wait 2h50m', '/wait 20m'], { dir: first.dir, roleExtra: SELF_EXTEND }), id };
+    assert.equal(ended.code, 0, ended.stderr);
+    assert.ok(clockAfter(ended.stdout, '/wait 2h50m') < Date.parse(newEnd), 'precondition: the first wait stops short of the new end');
+    assert.doesNotMatch(outputOf(ended.stdout, '/wait 2h50m'), /· backend cloud revoke/);
+    assert.match(outputOf(ended.stdout, '/wait 20m'), new RegExp(`· backend cloud revoke ${id}: ok`));
+    assert.deepEqual(fake.history.map((h) => h.event), ['created', 'deleted']);
+    assert.deepEqual(fake.assignments(), []);
+    assert.match(ended.stdout, /has expired and was removed/);
   });
 });
 

@@ -10,7 +10,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { FakeAzure, durationSeconds, GUID } = require('../fakes/cloud/fake_azure');
 const { makeTestCertificate } = require('../fakes/cloud/fake_server');
-const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, dmsTo } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, backendLines, toml, dmsTo, SELF_EXTEND, extendLines, outputOf, clockAfter,
+  later } = require('./shell_harness');
 
 const SUBSCRIPTION = '6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b';
 const SCOPE = `/subscriptions/${SUBSCRIPTION}`;
@@ -207,6 +208,62 @@ test('RoleAssignmentDoesNotExist at expiry (removed in the portal meanwhile) cou
     assertOk(result, 'grant');
     assertOk(result, 'revoke');
     assert.deepEqual(fake.puts().map((c) => c.code).slice(-1), ['RoleAssignmentDoesNotExist']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Extending active access
+// ---------------------------------------------------------------------------------------------
+
+test('/jit extend (self_extend) PUTs an AdminExtend to the new end; the assignment outlives the old end and is removed at the new one', async () => {
+  await withFake(async (fake) => {
+    // One config (one database) for several `jitbot shell` runs, each starting at the real time.
+    const { file } = writeConfig({ backend: backend(fake), role: { provider: 'azure', name: 'Contributor', scopes: ROLE_SCOPES, extra: SELF_EXTEND } });
+    const cleared = Object.fromEntries(Object.keys(process.env).filter((k) => /^AZURE_/.test(k)).map((k) => [k, '']));
+    const shell = (lines) => runShell(file, lines, { env: { ...cleared, AZURE_ACCESS_TOKEN: TOKEN } });
+    const endOfAssignment = () => fake.activeAssignments().map((a) => Date.parse(a.endDateTime));
+
+    const granted = await shell(approvalStory({ provider: 'azure', role: 'Contributor', scope: SCOPE, reason: REASON }).slice(0, 4));
+    assert.equal(granted.code, 0, granted.stderr);
+    assertOk(granted, 'grant');
+    const id = /Request (req_[0-9A-Z]+) submitted/.exec(granted.stdout)[1];
+    const oldEnd = /Active until (\S+)/.exec(granted.stdout)[1];
+    const newEnd = later(oldEnd, 3600);
+    const [assign] = byType(fake, 'AdminAssign');
+
+    const extended = await shell([...extendLines(id, '1h'), '/wait 2h10m', '/jit list --mine']);
+    assert.equal(extended.code, 0, extended.stderr);
+    assertOk(extended, 'extend');
+    assert.match(dmsTo(extended.stdout, USERS.alice.id).join(' '), new RegExp(`${id} .*was extended: it now ends at ${newEnd}\\.`));
+
+    // The extension is a schedule request of its own: AdminExtend, a new GUID, the new end as a date-time.
+    const extends_ = byType(fake, 'AdminExtend');
+    assert.equal(extends_.length, 1, JSON.stringify(fake.puts().map((c) => c.body?.properties?.requestType)));
+    const [extend] = extends_;
+    assert.equal(extend.status, 201);
+    assert.match(extend.name, GUID);
+    assert.notEqual(extend.name, assign.name, 'not the grant\'s request name');
+    assert.equal(extend.scope, SCOPE);
+    const p = extend.body.properties;
+    assert.equal(p.principalId, ALICE_OBJECT_ID);
+    assert.equal(p.roleDefinitionId, roleDefinitionFor(SCOPE));
+    assert.deepEqual(p.scheduleInfo.expiration, { type: 'AfterDateTime', endDateTime: newEnd });
+    // Azure's assignment now ends at the new end; it is still there after the old one.
+    assert.deepEqual(endOfAssignment(), [Date.parse(newEnd)], JSON.stringify(fake.activeAssignments()));
+    assert.ok(clockAfter(extended.stdout, '/wait 2h10m') > Date.parse(oldEnd), 'precondition: the wait passed the old end');
+    assert.deepEqual(backendLines(extended.stdout, 'revoke'), []);
+    assert.deepEqual(byType(fake, 'AdminRemove'), []);
+    assert.match(outputOf(extended.stdout, '/jit list --mine'), new RegExp(`${id}\\s+ACTIVE .*Active until ${newEnd}`));
+
+    // A later session: still assigned just before the new end, removed after it.
+    const ended = await shell(['/wait 2h50m', '/wait 20m']);
+    assert.equal(ended.code, 0, ended.stderr);
+    assert.ok(clockAfter(ended.stdout, '/wait 2h50m') < Date.parse(newEnd), 'precondition: the first wait stops short of the new end');
+    assert.doesNotMatch(outputOf(ended.stdout, '/wait 2h50m'), /· backend cloud revoke/);
+    assert.match(outputOf(ended.stdout, '/wait 20m'), new RegExp(`· backend cloud revoke ${id}: ok`));
+    assert.equal(byType(fake, 'AdminRemove').at(-1)?.status, 201);
+    assert.deepEqual(fake.activeAssignments(), []);
+    assertNoSecret(extended);
   });
 });
 

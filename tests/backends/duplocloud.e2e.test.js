@@ -11,7 +11,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine, LEAK_WINDOW, leakOffset } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine, LEAK_WINDOW, leakOffset,
+  backendLines, SELF_EXTEND, extendLines, outputOf, clockAfter, later } = require('./shell_harness');
 const { FakeDuploCloud, DEFAULT_TENANTS } = require('../fakes/cloud/fake_duplocloud');
 
 const [DEV, PROD] = DEFAULT_TENANTS;
@@ -26,9 +27,10 @@ const ADMIN_JIT = '/v3/admin/aws/jitAccess/';
 /// Starts FakeDuploCloud (TLS) and a jitbot config whose backend "cloud" is it, then runs
 /// fn({fake, dir, shell}). options.env(fake) gives jitbot's extra environment (default: DUPLO_TOKEN
 /// = the admin token; a variable set to undefined is removed); options.backendExtra is more TOML;
-/// options.role overrides the [[roles]] entry (ADMIN_ROLE for admin JIT access).
-async function withDuplo(fn, { env = (fake) => ({ DUPLO_TOKEN: fake.adminToken }), backendExtra = '', role = {} } = {}) {
-  const fake = await new FakeDuploCloud().start();
+/// options.role overrides the [[roles]] entry (ADMIN_ROLE for admin JIT access); options.fake is
+/// FakeDuploCloud's options (e.g. {validity: seconds}).
+async function withDuplo(fn, { env = (fake) => ({ DUPLO_TOKEN: fake.adminToken }), backendExtra = '', role = {}, fake: fakeOptions = {} } = {}) {
+  const fake = await new FakeDuploCloud(fakeOptions).start();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-duplo-e2e-'));
   try {
     const backend = ['[[backends]]', 'name = "cloud"', 'type = "duplocloud"', `url = ${toml(`${fake.url}/`)}`,
@@ -229,6 +231,47 @@ test('without admin = true, --scope admin is a tenant name like any other: never
     assert.ok(fake.calls.every((c) => !c.path.startsWith(ADMIN_JIT)), 'admin JIT access was asked for');
     assert.deepEqual(fake.issued, []);
   }, { role: { scopes: ['*'] } });
+});
+
+test('/jit extend (self_extend) opens a second console session, linked in the DM; access outlives the old end and expires at the new one', async () => {
+  await withDuplo(async ({ fake, dir, shell }) => {
+    const granted = await shell(grantOnly('admin'));
+    assertOk(granted);
+    const id = requestIdIn(granted.stdout);
+    const oldEnd = /Active until (\S+)/.exec(granted.stdout)?.[1];
+    assert.ok(oldEnd, granted.stdout);
+    const newEnd = later(oldEnd, 3600);
+    assert.equal(fake.issued.length, 1);
+
+    const extended = await shell([...extendLines(id, '1h'), '/wait 2h10m', '/jit list --mine']);
+    assertOk(extended);
+    assert.match(backendLine(extended, 'extend', id), /: ok — DuploCloud opened a JIT console session/);
+    // A JIT session cannot be lengthened: the extension is a fresh one, and its link is in the DM.
+    assert.deepEqual(fake.calls.map((c) => [c.path, c.status]), [[`${ADMIN_JIT}admin`, 200], [`${ADMIN_JIT}admin`, 200]]);
+    assert.equal(fake.issued.length, 2, 'a second session');
+    const dm = dmsTo(extended.stdout, USERS.alice.id).find((text) => text.includes('was extended'));
+    assert.ok(dm, `no DM says the access was extended:\n${extended.stdout}`);
+    assert.match(dm.replace(/\n\s*/g, ' '), new RegExp(`${id} .*was extended: it now ends at ${newEnd}\\.`));
+    assert.ok(dm.includes(`Console: ${fake.issued[1].ConsoleUrl}`), `the DM lacks the new session's link:\n${dm}`);
+    assert.ok(!dm.includes(fake.issued[0].ConsoleUrl), 'the DM repeats the first session\'s link');
+    const secondSessionEnd = /valid until (\S+) on DuploCloud's side/.exec(backendLine(extended, 'extend', id))?.[1];
+    assert.ok(Date.parse(secondSessionEnd) > Date.parse(newEnd), `precondition: the ${fake.validity}s session outlasts the extension`);
+
+    assert.ok(clockAfter(extended.stdout, '/wait 2h10m') > Date.parse(oldEnd), 'precondition: the wait passed the old end');
+    assert.deepEqual(backendLines(extended.stdout, 'revoke'), []);
+    assert.match(outputOf(extended.stdout, '/jit list --mine'), new RegExp(`${id}\\s+ACTIVE .*Active until ${newEnd}`));
+
+    // A later session: still active just before the new end, expired after it, naming the second session's end.
+    const ended = await shell(['/wait 2h50m', '/wait 20m']);
+    assertOk(ended);
+    assert.ok(clockAfter(ended.stdout, '/wait 2h50m') < Date.parse(newEnd), 'precondition: the first wait stops short of the new end');
+    assert.doesNotMatch(outputOf(ended.stdout, '/wait 2h50m'), /· backend cloud revoke/);
+    assert.match(outputOf(ended.stdout, '/wait 20m'), new RegExp(`· backend cloud revoke ${id}: ok`));
+    assert.match(dmsTo(ended.stdout, USERS.alice.id).join(' ').replace(/\s+/g, ' '),
+      new RegExp(`has expired\\. The console session you opened stays valid until ${secondSessionEnd}`));
+    assert.equal(fake.calls.length, 2, 'the expiry called DuploCloud');
+    assertNothingLeaked(fake, dir, [granted, extended, ended], fake.adminToken);
+  }, { role: { ...ADMIN_ROLE, extra: [...ADMIN_ROLE.extra, ...SELF_EXTEND] }, fake: { validity: 4 * 3600 } });
 });
 
 function assertNoToken(result, token) {

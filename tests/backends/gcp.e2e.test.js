@@ -14,7 +14,8 @@ const util = require('node:util');
 const { execFile } = require('node:child_process');
 const { FakeGcp } = require('../fakes/cloud/fake_gcp');
 const { makeTestCertificate } = require('../fakes/cloud/fake_server');
-const { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml } = require('./shell_harness');
+const { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml, dmsTo, SELF_EXTEND, extendLines, outputOf,
+  clockAfter, later } = require('./shell_harness');
 
 const execFileAsync = util.promisify(execFile);
 const PROJECT = 'proj-jitbot-e2e';
@@ -208,6 +209,93 @@ test('revoking a binding someone already removed succeeds (absent means already 
     assertRevoked(result);
     assert.deepEqual(fake.policy(PROJECT).bindings, initialBindings());
     assertReadModifyWrite(fake);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Extending active access
+// ---------------------------------------------------------------------------------------------
+
+/** One config (one database) for several `jitbot shell` runs, each starting at the real time: the
+ *  role has self_extend = true, so `/jit extend` applies at once. */
+function extendingSessions(fake) {
+  const { file } = writeConfig({ backend: backend(fake), role: { provider: 'gcp', name: ROLE, scopes: ['*'], extra: SELF_EXTEND } });
+  return (lines) => runShell(file, lines, { env: withoutGoogleEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN }) });
+}
+
+/** The end IAM enforces for our binding: the time in its condition, or undefined without one. */
+function conditionEnd(fake, requestId) {
+  const [ours, ...more] = ourBinding(fake.policy(PROJECT), requestId);
+  assert.equal(more.length, 0, 'one binding per request');
+  return ours && /^request\.time < timestamp\("([^"]+)"\)$/.exec(ours.condition.expression)?.[1];
+}
+
+const grantLines = () => approvalStory({ provider: 'gcp', role: ROLE, scope: PROJECT }).slice(0, 4);
+
+test('/jit extend (self_extend): the condition moves to the new end; the binding outlives the old end and goes at the new one', async () => {
+  await withFake(async (fake) => {
+    const shell = extendingSessions(fake);
+    const granted = await shell(grantLines());
+    assertGranted(granted);
+    const id = requestIdOf(granted.stdout);
+    const oldEnd = activeUntilOf(granted.stdout);
+    assert.equal(conditionEnd(fake, id), oldEnd, 'precondition: the grant\'s condition ends when the card says');
+    const newEnd = later(oldEnd, 3600);
+
+    const extended = await shell([...extendLines(id, '1h'), '/wait 2h10m', '/jit list --mine']);
+    assert.equal(extended.code, 0, extended.stderr);
+    const [extend] = backendLines(extended.stdout, 'extend');
+    assert.match(extend, /: ok/, extended.stdout);
+    assert.match(dmsTo(extended.stdout, USERS.alice.id).join(' '), new RegExp(`${id} .*was extended: it now ends at ${newEnd}\\.`));
+    // IAM itself now ends the binding an hour later: the condition was rewritten in place.
+    assert.equal(conditionEnd(fake, id), newEnd, `condition: ${JSON.stringify(ourBinding(fake.policy(PROJECT), id))}`);
+    assert.deepEqual(ourBinding(fake.policy(PROJECT), id)[0].members, [MEMBER]);
+    assert.deepEqual(fake.policy(PROJECT).bindings.filter((b) => !b.condition?.title?.startsWith('jitbot ')), initialBindings(),
+      'the extension touched nothing else');
+    // Past the old end, nothing was revoked: the binding is there, and the list says until the new end.
+    assert.ok(clockAfter(extended.stdout, '/wait 2h10m') > Date.parse(oldEnd), 'precondition: the wait passed the old end');
+    assert.deepEqual(backendLines(extended.stdout, 'revoke'), []);
+    assert.equal(conditionEnd(fake, id), newEnd);
+    assert.match(outputOf(extended.stdout, '/jit list --mine'), new RegExp(`${id}\\s+ACTIVE .*Active until ${newEnd}`));
+
+    // A later session: still there just before the new end, removed after it.
+    const ended = await shell(['/wait 2h50m', '/wait 20m']);
+    assert.equal(ended.code, 0, ended.stderr);
+    assert.ok(clockAfter(ended.stdout, '/wait 2h50m') < Date.parse(newEnd), 'precondition: the first wait stops short of the new end');
+    assert.doesNotMatch(outputOf(ended.stdout, '/wait 2h50m'), /· backend cloud revoke/);
+    assert.match(outputOf(ended.stdout, '/wait 20m'), new RegExp(`· backend cloud revoke ${id}: ok`));
+    assert.deepEqual(fake.policy(PROJECT).bindings, initialBindings(), 'the revoke removed exactly our binding');
+    assert.match(dmsTo(ended.stdout, USERS.alice.id).join(' '), /has expired and was removed/);
+    assertReadModifyWrite(fake);
+  });
+});
+
+test('/jit extend after someone removed the binding in IAM: the extension fails, the DM says so, and access still ends at the old time', async () => {
+  await withFake(async (fake) => {
+    const shell = extendingSessions(fake);
+    const granted = await shell(grantLines());
+    assertGranted(granted);
+    const id = requestIdOf(granted.stdout);
+    const oldEnd = activeUntilOf(granted.stdout);
+    fake.setPolicy(PROJECT, { bindings: initialBindings() }); // someone tidied the policy in the console
+
+    const extended = await shell(extendLines(id, '1h'));
+    assert.equal(extended.code, 0, extended.stderr);
+    const [extend] = backendLines(extended.stdout, 'extend');
+    assert.match(extend, /FAILED — .*nothing to extend/, extended.stdout);
+    const dm = dmsTo(extended.stdout, USERS.alice.id).join(' ');
+    assert.match(dm, new RegExp(`${id} .*could not be extended: .*It still ends at ${oldEnd};`), dm);
+    assert.doesNotMatch(dm, /was extended/);
+    assert.deepEqual(fake.policy(PROJECT).bindings, initialBindings(), 'the extension did not bring the binding back');
+    assert.equal(fake.callsTo('setIamPolicy').filter((c) => c.status === 200).length, 1, 'only the grant wrote the policy');
+
+    // jitbot's own expiry did not move: the access ends (and its revoke runs) at the old time.
+    const ended = await shell(['/wait 1h50m', '/wait 20m']);
+    assert.equal(ended.code, 0, ended.stderr);
+    assert.doesNotMatch(outputOf(ended.stdout, '/wait 1h50m'), /· backend cloud revoke/);
+    assert.match(outputOf(ended.stdout, '/wait 20m'), new RegExp(`· backend cloud revoke ${id}: ok`));
+    assert.ok(clockAfter(ended.stdout, '/wait 20m') < Date.parse(later(oldEnd, 3600)), 'revoked before the end the extension asked for');
+    assert.match(dmsTo(ended.stdout, USERS.alice.id).join(' '), /has expired/);
   });
 });
 

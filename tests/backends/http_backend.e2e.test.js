@@ -11,8 +11,10 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine } = require('./shell_harness');
-const { FakeHttpBackend } = require('../fakes/cloud/fake_http_backend');
+const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, databaseBytes, assertShellOk, backendLine, backendLines,
+  SELF_EXTEND, extendLines, outputOf, clockAfter, later } = require('./shell_harness');
+const { FakeHttpBackend, verify } = require('../fakes/cloud/fake_http_backend');
+const { sendJson } = require('../fakes/cloud/fake_server');
 
 const CONSOLE_URL = 'https://access.internal.example.com/sessions/console?team=orders';
 
@@ -24,13 +26,16 @@ const CONSOLE_URL = 'https://access.internal.example.com/sessions/console?team=o
 /// it, then runs fn({fake, dir, shell}). options.env(fake) gives jitbot's extra environment
 /// (default: JITBOT_HTTP_SECRET = the receiver's secret); options.backendExtra is more TOML;
 /// options.timeout is the backend's timeout.
-async function withReceiver(fn, { env = (fake) => ({ JITBOT_HTTP_SECRET: fake.secret }), backendExtra = '', timeout = '20s' } = {}) {
-  const fake = await new FakeHttpBackend({ consoleUrl: CONSOLE_URL }).start();
+/// options.Receiver is the receiver's class (default FakeHttpBackend); options.roleExtra is more TOML
+/// for the [[roles]] entry.
+async function withReceiver(fn, { env = (fake) => ({ JITBOT_HTTP_SECRET: fake.secret }), backendExtra = '', timeout = '20s',
+  Receiver = FakeHttpBackend, roleExtra = [] } = {}) {
+  const fake = await new Receiver({ consoleUrl: CONSOLE_URL }).start();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-http-e2e-'));
   try {
     const backend = ['[[backends]]', 'name = "cloud"', 'type = "http"', `url = ${toml(fake.baseUrl)}`,
       `ca_file = ${toml(fake.caFile)}`, `timeout = ${toml(timeout)}`, backendExtra].join('\n');
-    const { file } = writeConfig({ dir, backend, role: { provider: 'platform', name: 'db-admin', scopes: ['orders'] } });
+    const { file } = writeConfig({ dir, backend, role: { provider: 'platform', name: 'db-admin', scopes: ['orders'], extra: roleExtra } });
     await fn({ fake, dir, shell: (lines) => runShell(file, lines, { env: env(fake) }) });
   } finally {
     await fake.close();
@@ -152,6 +157,140 @@ test('secret_env names the variable the secret is read from', async () => {
     env: (fake) => ({ PLATFORM_JIT_SECRET: fake.secret, JITBOT_HTTP_SECRET: 'not-this-one' }),
     backendExtra: 'secret_env = "PLATFORM_JIT_SECRET"',
   });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Extending active access
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The reference receiver taught the extend action: POST {base}/extend with a version 2 document,
+/// signed and checked like a grant; it moves the end of the grant it made for the request. Grants
+/// record the end they were given, so a test can see what the receiver would enforce.
+class ExtendingReceiver extends FakeHttpBackend {
+  handle(req, body, res) {
+    const url = new URL(req.url, 'http://fake');
+    if (url.pathname !== `${this.basePath}/extend`) return super.handle(req, body, res);
+    const call = { action: 'extend', path: url.pathname, status: 0, verified: false, error: null, document: null, headers: req.headers, at: Date.now() };
+    this.calls.push(call);
+    const reply = (code, value) => {
+      call.status = code;
+      if (value.error) call.error = value.error;
+      sendJson(res, code, value);
+    };
+    if (req.method !== 'POST') return reply(405, { error: 'use POST' });
+    const problem = verify(this.secret, req.headers, body);
+    if (problem) return reply(401, { error: problem });
+    call.verified = true;
+    let document;
+    try {
+      document = JSON.parse(body.toString('utf8'));
+    } catch {
+      return reply(400, { error: 'body is not JSON' });
+    }
+    call.document = document;
+    if (document.version !== 2 || document.action !== 'extend') return reply(400, { error: 'expected a version 2 extend document' });
+    if (!document.previous_expires_at || !document.expires_at) return reply(400, { error: 'missing previous_expires_at or expires_at' });
+    const record = this.records.get(document.request_id);
+    if (!record || !record.active) return reply(409, { error: `nothing granted for ${document.request_id} to extend` });
+    if (document.grant_id !== record.grant_id) return reply(409, { error: `grant_id ${document.grant_id} is not ${record.grant_id}` });
+    record.expires_at = document.expires_at;
+    return reply(200, { message: `Extended ${record.grant_id} until ${document.expires_at}.` });
+  }
+
+  grant(document) {
+    const answer = super.grant(document);
+    const record = this.records.get(document.request_id);
+    if (record) record.expires_at = document.expires_at;
+    return answer;
+  }
+}
+
+/// Grant, then (a second shell run) Alice extends by 1h and time passes the old end, then (a third)
+/// time passes the new end in two steps. Returns the three results and the ends.
+async function extendStory(shell) {
+  const granted = await shell(grantOnly());
+  assertOk(granted);
+  const id = requestIdIn(granted.stdout);
+  const oldEnd = /Active until (\S+)/.exec(granted.stdout)?.[1];
+  assert.ok(oldEnd, granted.stdout);
+  const extended = await shell([...extendLines(id, '1h'), '/wait 2h10m', '/jit list --mine']);
+  assertOk(extended);
+  return { id, granted, extended, oldEnd, newEnd: later(oldEnd, 3600) };
+}
+
+/// What the requester sees of a successful extension, and that the access outlived its old end.
+function assertExtended({ id, extended, oldEnd, newEnd }) {
+  assert.match(backendLine(extended, 'extend', id), /: ok/);
+  assert.match(dmsTo(extended.stdout, USERS.alice.id).join(' '), new RegExp(`${id} .*was extended: it now ends at ${newEnd}\\.`));
+  assert.ok(clockAfter(extended.stdout, '/wait 2h10m') > Date.parse(oldEnd), 'precondition: the wait passed the old end');
+  assert.deepEqual(backendLines(extended.stdout, 'revoke'), []);
+  assert.match(outputOf(extended.stdout, '/jit list --mine'), new RegExp(`${id}\\s+ACTIVE .*Active until ${newEnd}`));
+}
+
+/// A third shell run: nothing is revoked just before the new end; the revoke comes after it.
+async function assertEndsAtNewEnd(shell, { id, newEnd }) {
+  const ended = await shell(['/wait 2h50m', '/wait 20m']);
+  assertOk(ended);
+  assert.ok(clockAfter(ended.stdout, '/wait 2h50m') < Date.parse(newEnd), 'precondition: the first wait stops short of the new end');
+  assert.doesNotMatch(outputOf(ended.stdout, '/wait 2h50m'), /· backend cloud revoke/);
+  assert.match(outputOf(ended.stdout, '/wait 20m'), new RegExp(`· backend cloud revoke ${id}: ok`));
+  return ended;
+}
+
+test('/jit extend (self_extend) POSTs a signed version 2 document to /extend with previous_expires_at; the grant outlives the old end and is revoked at the new one', async () => {
+  await withReceiver(async ({ fake, dir, shell }) => {
+    const story = await extendStory(shell);
+    const { id, extended, oldEnd, newEnd } = story;
+    assertExtended(story);
+    assert.deepEqual(fake.calls.map((c) => [c.path, c.status, c.verified]), [['/jit/grant', 200, true], ['/jit/extend', 200, true]]);
+    const extend = fake.calls[1];
+    assert.match(extend.headers['x-jitbot-signature'], /^v0=[0-9a-f]{64}$/);
+    const [grant] = fake.grants();
+    assert.deepEqual({ ...extend.document, duration_seconds: undefined }, {
+      version: 2, action: 'extend', request_id: id, provider: 'platform', role: 'db-admin', scope: 'orders',
+      duration_seconds: undefined, expires_at: newEnd, previous_expires_at: oldEnd, grant_id: grant.grant_id, reason: 'INC-4421 orders db',
+      break_glass: false, requester: { slack_user_id: USERS.alice.id, email: USERS.alice.email, name: USERS.alice.name },
+      approvers: [USERS.bob.id],
+    });
+    assert.equal(extend.document.duration_seconds, 3 * 3600, 'the whole length of the access, extension included');
+    assert.equal(grant.expires_at, newEnd, 'the receiver moved its end');
+    assert.equal(grant.active, true, 'still granted after the old end');
+    assert.match(dmsTo(extended.stdout, USERS.alice.id).join(' '), new RegExp(`Extended ${grant.grant_id} until ${newEnd}\\.`),
+      'the receiver\'s message reaches the DM');
+
+    const ended = await assertEndsAtNewEnd(shell, story);
+    assert.deepEqual(fake.calls.map((c) => c.path), ['/jit/grant', '/jit/extend', '/jit/revoke']);
+    assert.equal(fake.grants()[0].active, false);
+    assert.match(dmsTo(ended.stdout, USERS.alice.id).join(' '), /has expired and was removed/);
+    assertSecretKept(extended, dir, fake.secret);
+  }, { Receiver: ExtendingReceiver, roleExtra: SELF_EXTEND });
+});
+
+test('a receiver without /extend (404) is sent a grant with the new expires_at instead, and the extension succeeds', async () => {
+  await withReceiver(async ({ fake, shell }) => {
+    const story = await extendStory(shell);
+    const { id, oldEnd, newEnd } = story;
+    assertExtended(story);
+    assert.deepEqual(fake.calls.map((c) => [c.path, c.status]), [['/jit/grant', 200], ['/jit/extend', 404], ['/jit/grant', 200]]);
+    const [first, , again] = fake.calls;
+    assert.equal(again.verified, true);
+    // The grant document a receiver written before extend existed knows: version 1, the new end.
+    assert.equal(first.document.expires_at, oldEnd);
+    assert.deepEqual({ ...again.document, expires_at: undefined, duration_seconds: undefined },
+      { ...first.document, expires_at: undefined, duration_seconds: undefined });
+    assert.equal(again.document.version, 1);
+    assert.equal(again.document.action, 'grant');
+    assert.equal(again.document.expires_at, newEnd);
+    assert.equal(again.document.previous_expires_at, undefined);
+    assert.equal(fake.grants().length, 1, 'the same grant, granted again (idempotent on the request ID)');
+    assert.equal(fake.grants()[0].grant_calls, 2);
+    assert.equal(fake.grants()[0].active, true);
+
+    await assertEndsAtNewEnd(shell, story);
+    assert.equal(fake.calls.at(-1).path, '/jit/revoke');
+    assert.equal(fake.calls.at(-1).document.grant_id, fake.grants()[0].grant_id);
+    assert.equal(fake.grants()[0].active, false);
+  }, { roleExtra: SELF_EXTEND });
 });
 
 // A receiver that stays down: jitbot retries within the backend's timeout, using all of it (a

@@ -11,7 +11,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, assertShellOk, backendLine } = require('./shell_harness');
+const { USERS, writeConfig, runShell, approvalStory, toml, requestIdIn, dmsTo, assertShellOk, backendLine, backendLines, SELF_EXTEND,
+  extendLines, outputOf, clockAfter, later } = require('./shell_harness');
 const { FakeKubernetes, writeKubeconfig, RBAC_GROUP } = require('../fakes/cloud/fake_kubernetes');
 
 const ROLE = 'view'; // the [[roles]] name is the ClusterRole bound
@@ -367,6 +368,115 @@ test('a binding re-created under jitbot\'s name and labels since the grant (a re
     const [still] = fake.bindings({ name: bindingName(id) });
     assert.equal(still?.metadata.uid, restored.metadata.uid, 'the restored binding is still there');
   });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Extending active access: the expires-at annotation moves by a PUT of the binding as read
+// ---------------------------------------------------------------------------------------------------------------
+
+const SELF_EXTENDING = { role: { extra: SELF_EXTEND } };
+const expiresAt = (binding) => binding?.metadata.annotations?.['jitbot.dev/expires-at'];
+const activeUntil = (stdout) => {
+  const until = /Active until (\S+)/.exec(stdout)?.[1];
+  assert.ok(until, `the card shows no "Active until":\n${stdout}`);
+  return until;
+};
+
+test('/jit extend (self_extend): the binding, replaced as read, says the new end; it outlives the old end and is deleted at the new one', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const granted = await shell(grantOnly('team-a'));
+    assertOk(granted);
+    const id = requestIdIn(granted.stdout);
+    const oldEnd = activeUntil(granted.stdout);
+    const [created] = fake.bindings({ name: bindingName(id) });
+    assert.equal(expiresAt(created), oldEnd, 'precondition: the grant annotated the card\'s end');
+    const newEnd = later(oldEnd, 3600);
+
+    const extended = await shell([...extendLines(id, '1h'), '/wait 2h10m', '/jit list --mine']);
+    assertOk(extended);
+    assert.match(backendLine(extended, 'extend', id), /: ok/);
+    assert.match(dmsTo(extended.stdout, USERS.alice.id).join(' '), new RegExp(`${id} .*was extended: it now ends at ${newEnd}\\.`));
+
+    // One PUT of the whole binding, at the resourceVersion it was read at; only the end changed.
+    const puts = fake.apiCalls().filter((c) => c.method === 'PUT');
+    assert.deepEqual(puts.map((c) => [c.path, c.status]), [[bindingPath(id), 200]]);
+    assert.equal(puts[0].body.metadata.resourceVersion, created.metadata.resourceVersion);
+    const [after] = fake.bindings({ name: bindingName(id) });
+    assert.equal(expiresAt(after), newEnd, `annotations: ${JSON.stringify(after.metadata.annotations)}`);
+    assert.equal(after.metadata.uid, created.metadata.uid, 'the same object, not a re-created one');
+    assert.deepEqual({ ...after.metadata.annotations, 'jitbot.dev/expires-at': oldEnd }, created.metadata.annotations);
+    assert.deepEqual([after.metadata.labels, after.roleRef, after.subjects], [created.metadata.labels, created.roleRef, created.subjects]);
+
+    // Past the old end, nothing was deleted: the binding is there, and the list says until the new end.
+    assert.ok(clockAfter(extended.stdout, '/wait 2h10m') > Date.parse(oldEnd), 'precondition: the wait passed the old end');
+    assert.deepEqual(backendLines(extended.stdout, 'revoke'), []);
+    assert.deepEqual(fake.apiCalls().filter((c) => c.method === 'DELETE'), []);
+    assert.match(outputOf(extended.stdout, '/jit list --mine'), new RegExp(`${id}\\s+ACTIVE .*Active until ${newEnd}`));
+
+    // A later session: still there just before the new end, deleted after it.
+    const ended = await shell(['/wait 2h50m', '/wait 20m']);
+    assertOk(ended);
+    assert.ok(clockAfter(ended.stdout, '/wait 2h50m') < Date.parse(newEnd), 'precondition: the first wait stops short of the new end');
+    assert.doesNotMatch(outputOf(ended.stdout, '/wait 2h50m'), /· backend cloud revoke/);
+    assert.match(outputOf(ended.stdout, '/wait 20m'), new RegExp(`· backend cloud revoke ${id}: ok`));
+    assert.deepEqual(fake.bindings(), []);
+    assert.match(dmsTo(ended.stdout, USERS.alice.id).join(' '), /has expired and was removed/);
+  }, SELF_EXTENDING);
+});
+
+test('/jit extend after someone deleted the binding: the extension fails, the DM says so, nothing is re-created, and access ends at the old time', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const granted = await shell(grantOnly('team-a'));
+    assertOk(granted);
+    const id = requestIdIn(granted.stdout);
+    const oldEnd = activeUntil(granted.stdout);
+    assert.ok(fake.removeBinding('RoleBinding', 'team-a', bindingName(id)), 'the grant left no binding to remove');
+
+    const extended = await shell(extendLines(id, '1h'));
+    assertOk(extended);
+    assert.match(backendLine(extended, 'extend', id), /FAILED — .*nothing to extend/);
+    const dm = dmsTo(extended.stdout, USERS.alice.id).join(' ');
+    assert.match(dm, new RegExp(`${id} .*could not be extended: .*It still ends at ${oldEnd};`), dm);
+    assert.doesNotMatch(dm, /was extended/);
+    assert.deepEqual(fake.apiCalls().filter((c) => c.method === 'PUT' || c.method === 'POST').map((c) => c.method), ['POST'],
+      'only the grant wrote: the extension neither replaced nor re-created the binding');
+    assert.deepEqual(fake.bindings(), []);
+
+    // jitbot's own expiry did not move: the access ends (and its revoke runs) at the old time.
+    const ended = await shell(['/wait 1h50m', '/wait 20m']);
+    assertOk(ended);
+    assert.doesNotMatch(outputOf(ended.stdout, '/wait 1h50m'), /· backend cloud revoke/);
+    assert.match(outputOf(ended.stdout, '/wait 20m'), new RegExp(`· backend cloud revoke ${id}: ok`));
+    assert.ok(clockAfter(ended.stdout, '/wait 20m') < Date.parse(later(oldEnd, 3600)), 'revoked before the end the extension asked for');
+    assert.match(dmsTo(ended.stdout, USERS.alice.id).join(' '), /has expired/);
+  }, SELF_EXTENDING);
+});
+
+test('/jit extend while someone labels the binding between jitbot\'s read and its PUT: 409 Conflict, read again, and both changes are kept', async () => {
+  await withCluster(async ({ fake, shell }) => {
+    const granted = await shell(grantOnly('team-a'));
+    assertOk(granted);
+    const id = requestIdIn(granted.stdout);
+    const newEnd = later(activeUntil(granted.stdout), 3600);
+
+    // Right after the extension's first read, someone labels the binding (kubectl label).
+    let edited = null;
+    fake.onCall((call) => {
+      if (!edited && call.method === 'GET' && call.path === bindingPath(id) && call.status === 200) {
+        edited = fake.editBinding('RoleBinding', 'team-a', bindingName(id), (b) => (b.metadata.labels.team = 'payments'));
+      }
+    });
+    const extended = await shell(extendLines(id, '1h'));
+    assertOk(extended);
+    assert.ok(edited, 'the extension read the binding');
+    assert.match(backendLine(extended, 'extend', id), /: ok/);
+    assert.deepEqual(fake.apiCalls().filter((c) => c.method === 'PUT').map((c) => c.status), [409, 200],
+      'the PUT of the stale copy was refused, the one after a fresh read went through');
+    const [after] = fake.bindings({ name: bindingName(id) });
+    assert.equal(after.metadata.labels.team, 'payments', 'the other edit was not overwritten');
+    assert.equal(expiresAt(after), newEnd);
+    assert.match(dmsTo(extended.stdout, USERS.alice.id).join(' '), new RegExp(`was extended: it now ends at ${newEnd}\\.`));
+  }, SELF_EXTENDING);
 });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -135,6 +135,34 @@ function backendLine(result, action, id) {
   return lines[lines.length - 1];
 }
 
+// --- extending active access ----------------------------------------------------------------------------------
+
+/// [[roles]] lines (role.extra) that let the requester extend their own access at once, no approvers
+/// asked, up to 12h in all (max_duration is 8h).
+const SELF_EXTEND = ['self_extend = true', 'max_extended_duration = "12h"'];
+
+/// Alice asks for `by` more on request `id` (`/jit extend ID DURATION`).
+const extendLines = (id, by = '1h') => [`/as ${USERS.alice.id}`, `/jit extend ${id} ${by}`];
+
+/// What the shell printed in answer to one input line: from its echo ("USER> LINE") to the next
+/// echo (the first such line when it was typed more than once).
+function outputOf(stdout, line) {
+  const echo = stdout.indexOf(`> ${line}\n`);
+  if (echo < 0) throw new Error(`"${line}" was not typed in this session:\n${stdout}`);
+  const start = stdout.indexOf('\n', echo) + 1;
+  const next = stdout.slice(start).search(/\n[^\s>]+> /);
+  return next < 0 ? stdout.slice(start) : stdout.slice(start, start + next);
+}
+
+/// The shell clock after a `/wait` line ("→ it is now TIME"), in ms since the epoch.
+function clockAfter(stdout, waitLine) {
+  const now = /→ it is now (\S+)/.exec(outputOf(stdout, waitLine))?.[1];
+  if (!now) throw new Error(`"${waitLine}" printed no time:\n${stdout}`);
+  return Date.parse(now);
+}
+
+/// An RFC 3339 time `seconds` later, written as jitbot writes times (whole seconds, Z).
+const later = (time, seconds) => new Date(Date.parse(time) + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * A secret cut short still leaks: a truncated error message can carry the start of a session token.
@@ -157,5 +185,5 @@ function leakOffset(text, secret) {
 module.exports = {
   LEAK_WINDOW, leakOffset,
   BINARY, USERS, REQUEST_ID, writeConfig, runShell, approvalStory, backendLines, toml, requestIdIn, dmsTo, databaseBytes,
-  assertShellOk, backendLine,
+  assertShellOk, backendLine, SELF_EXTEND, extendLines, outputOf, clockAfter, later,
 };

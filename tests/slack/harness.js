@@ -455,12 +455,14 @@ async function until(predicate, timeoutMs, description, intervalMs = 50) {
 /// dir/backend.log (BotUnderTest.backendCalls reads it) as "<ISO time> <action>-begin <request_id> <user>" when it
 /// starts and "<ISO time> <action> <request_id> <user> …" when it succeeds. Grants are idempotent by request ID, as
 /// the exec contract asks: a repeat is logged as "grant-repeat" and returns the first grant's grant_id.
-/// behaviour: hold: ['grant'|'revoke'] waits until the file dir/release exists (at most holdMs, or until dir is
-/// removed); fail: {grant|revoke: 'text'} fails that action with `text` as the last line of stderr.
+/// behaviour: hold: ['grant'|'revoke'|'extend'] waits until the file dir/release exists (at most holdMs, or until dir
+/// is removed); fail: {grant|revoke|extend: 'text'} fails that action with `text` as the last line of stderr;
+/// unknown: ['extend'] exits with status 3 ("unknown action") for those actions, logged as "<action>-unknown";
+/// record: true also appends every call's argv and stdin document to dir/calls.jsonl (backendDocuments reads it).
 function writeBackend(dir, behaviour = {}) {
   const settings = {
     dir, log: path.join(dir, 'backend.log'), release: path.join(dir, 'release'), grants: path.join(dir, 'grants'),
-    hold: [], holdMs: 120000, fail: {}, ...behaviour,
+    calls: path.join(dir, 'calls.jsonl'), hold: [], holdMs: 120000, fail: {}, unknown: [], record: false, ...behaviour,
   };
   fs.mkdirSync(settings.grants, { recursive: true });
   const script = path.join(dir, 'backend.js');
@@ -480,6 +482,14 @@ function backendMain(settings) {
     `${new Date().toISOString()} ${word} ${id} ${input.requester && input.requester.slack_user_id}${extra}\n`);
   const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   log(`${action}-begin`);
+  if (settings.record) {
+    fs.appendFileSync(settings.calls, `${JSON.stringify({ argv: process.argv.slice(2), input })}\n`);
+  }
+  if ((settings.unknown || []).includes(action)) {
+    log(`${action}-unknown`);
+    process.stderr.write(`unknown action ${action}\n`);
+    process.exit(3);
+  }
   if (settings.hold.includes(action)) {
     const start = Date.now();
     while (!fs.existsSync(settings.release) && fs.existsSync(settings.dir) && Date.now() - start < settings.holdMs) sleep(50);
@@ -501,6 +511,14 @@ function backendMain(settings) {
     log(action, ` grant_id=${input.grant_id}`);
     process.stdout.write('{}');
   }
+}
+
+/// What a writeBackend script with record: true was called with, oldest first: [{argv, input}] (input: the stdin
+/// document). The script writes each line before it acts, so a call in progress is listed too.
+function backendDocuments(dir) {
+  const file = path.join(dir, 'calls.jsonl');
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
 }
 
 const AWS = '--provider aws --role prod-infra-admin --scope 123456789012';
@@ -601,6 +619,6 @@ const isActive = (card) => /Active until/.test(cardText(card)) &&
 
 module.exports = {
   ACK_DEADLINE_MS, AUDIT_CHANNEL, AUDIT_KEY, AWS, BINARY, BotUnderTest, SECRET_PIECE, STOP_GRACE_MS, USERS, APPROVALS,
-  INCIDENTS, SRE_LEADS, assertNoSecrets, buttons, cardText, isActive, redact, requestIdOf, runJitbot, until, withBot,
-  writeBackend, writeConfig,
+  INCIDENTS, SRE_LEADS, assertNoSecrets, backendDocuments, buttons, cardText, isActive, redact, requestIdOf, runJitbot,
+  until, withBot, writeBackend, writeConfig,
 };

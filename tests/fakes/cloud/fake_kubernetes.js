@@ -1,6 +1,6 @@
 // A Kubernetes API server subset for jitbot's kubernetes backend and for kubectl: legacy discovery,
-// namespaces (read only), RoleBindings and ClusterRoleBindings (create, get, list, delete), with the
-// API server's Status objects, its RBAC validation rules and Bearer token authentication.
+// namespaces (read only), RoleBindings and ClusterRoleBindings (create, get, list, replace, delete),
+// with the API server's Status objects, its RBAC validation rules and Bearer token authentication.
 //
 // What it copies from the real server, and why it matters to jitbot:
 // - errors are metav1.Status objects with the real reasons and messages (AlreadyExists, NotFound,
@@ -8,7 +8,11 @@
 // - RBAC object names are validated as path segments (ValidateRBACName), not DNS-1123 subdomains,
 //   which is why "jitbot-req_01…" (with an underscore) is accepted; labels are validated strictly;
 // - list items carry no kind/apiVersion, exactly as the real server sends them;
-// - DELETE honours DeleteOptions preconditions (uid, resourceVersion) with 409 Conflict.
+// - DELETE honours DeleteOptions preconditions (uid, resourceVersion) with 409 Conflict;
+// - PUT (replace, `kubectl replace`) is optimistic: a stale metadata.resourceVersion or another
+//   object's metadata.uid is a 409 Conflict, roleRef is immutable (422), and the server keeps uid
+//   and creationTimestamp. Like the real RBAC registry (AllowCreateOnUpdate), a PUT to a name that
+//   does not exist creates the binding, unless the body names a uid (a precondition nothing meets).
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -54,6 +58,11 @@ const unauthorized = () => status(401, 'Unauthorized', 'Unauthorized');
 const badRequest = (message) => status(400, 'BadRequest', message);
 const noSuchPath = () => status(404, 'NotFound', 'the server could not find the requested resource', {});
 const methodNotAllowed = () => status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
+/// 409 Conflict as the generic registry words it: "Operation cannot be fulfilled on KIND "NAME": WHY".
+const conflict = (resource, name, why) =>
+  status(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(resource)} "${name}": ${why}`, details(resource, name));
+// registry.OptimisticLockErrorMsg: what a PUT carrying a stale resourceVersion is told.
+const OPTIMISTIC_LOCK = 'the object has been modified; please apply your changes to the latest version and try again';
 
 // Default messages for injected faults, worded as the API server words them.
 const FAULT_MESSAGES = {
@@ -330,6 +339,9 @@ function decodeBody(contentType = '', body) {
 
 const rfc3339 = (date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 const clone = (value) => JSON.parse(JSON.stringify(value));
+/// JSON with object keys sorted: two objects with the same content give the same text.
+const canonical = (value) => JSON.stringify(value, (key, v) =>
+  (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v));
 
 class FakeKubernetes {
   /// options.tls: true (make a certificate) or {key, cert[, certFile]}; kubectl needs TLS for tokens.
@@ -396,6 +408,19 @@ class FakeKubernetes {
   replaceBinding(object) {
     this.removeBinding(object.kind, object.metadata.namespace, object.metadata.name);
     return this.addBinding(object);
+  }
+
+  /// Someone else edits the binding in place (kubectl edit, kubectl label): change(object) mutates
+  /// the stored binding, which keeps its uid and gets a new resourceVersion, so a PUT of what was
+  /// read before is a 409 Conflict. Returns the stored copy.
+  editBinding(kind, namespace, name, change) {
+    const resource = kind === 'ClusterRoleBinding' ? 'clusterrolebindings' : 'rolebindings';
+    const stored = this.objects.get(this.key(resource, namespace || '', name));
+    if (!stored) throw new Error(`no ${kind} ${name} to edit`);
+    change(stored);
+    this.resourceVersion += 1;
+    stored.metadata.resourceVersion = String(this.resourceVersion);
+    return clone(stored);
   }
 
   /// fn(call, fake) runs after each call is answered (call.status set), before the next is read.
@@ -483,6 +508,7 @@ class FakeKubernetes {
     }
     if (method === 'GET') return name ? this.getObject(resource, namespace, name) : this.list(resource, namespace, query);
     if (method === 'POST' && !name) return this.create(resource, namespace, query, body);
+    if (method === 'PUT' && name) return this.replace(resource, namespace, name, query, body);
     if (method === 'DELETE' && name) return this.remove(resource, namespace, name, query, body);
     return [405, methodNotAllowed()];
   }
@@ -513,25 +539,37 @@ class FakeKubernetes {
     return [200, { kind: `${RESOURCES[resource].kind}List`, apiVersion, metadata: { resourceVersion: String(this.resourceVersion) }, items }];
   }
 
-  create(resource, namespace, query, body) {
+  /// What create and replace both check of a body: its kind and apiVersion, its namespace against
+  /// the URL's, and unknown fields (refused under fieldValidation=Strict, else a Warning header).
+  /// Returns {error: [status, Status]} or {meta (a copy, namespace filled in), headers}.
+  readBody(resource, namespace, query, body) {
     const kind = RESOURCES[resource].kind;
-    if (!body || typeof body !== 'object' || Array.isArray(body)) return [400, badRequest(UNKNOWN_FORMAT)];
+    if (!body || typeof body !== 'object' || Array.isArray(body)) return { error: [400, badRequest(UNKNOWN_FORMAT)] };
     if ((body.kind && body.kind !== kind) || (body.apiVersion && body.apiVersion !== RBAC_VERSION)) {
-      return [400, badRequest(`the API version in the data (${body.apiVersion}) does not match the expected API version (${RBAC_VERSION})`)];
+      return { error: [400, badRequest(`the API version in the data (${body.apiVersion}) does not match the expected API version (${RBAC_VERSION})`)] };
     }
     const meta = { ...(body.metadata || {}) };
     if (namespace !== undefined) {
-      if (meta.namespace && meta.namespace !== namespace) return [400, badRequest('the namespace of the provided object does not match the namespace sent on the request')];
+      if (meta.namespace && meta.namespace !== namespace) {
+        return { error: [400, badRequest('the namespace of the provided object does not match the namespace sent on the request')] };
+      }
       meta.namespace = namespace;
     }
-    if (!meta.name && meta.generateName) meta.name = meta.generateName + crypto.randomBytes(3).toString('hex').slice(0, 5);
-
     const unknown = unknownFields(body);
     const headers = {};
     if (unknown.length && query.fieldValidation === 'Strict') {
-      return [400, badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`)];
+      return { error: [400, badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`)] };
     }
     if (unknown.length && query.fieldValidation !== 'Ignore') headers.warning = unknown.map((f) => `299 - "unknown field \\"${f}\\""`).join(', ');
+    return { meta, headers };
+  }
+
+  create(resource, namespace, query, body) {
+    const kind = RESOURCES[resource].kind;
+    const read = this.readBody(resource, namespace, query, body);
+    if (read.error) return read.error;
+    const { meta, headers } = read;
+    if (!meta.name && meta.generateName) meta.name = meta.generateName + crypto.randomBytes(3).toString('hex').slice(0, 5);
 
     const object = { kind, apiVersion: RBAC_VERSION, metadata: meta, subjects: body.subjects, roleRef: body.roleRef };
     const errors = bindingProblems(resource, object);
@@ -547,6 +585,64 @@ class FakeKubernetes {
     return [201, object, headers];
   }
 
+  /// PUT: replaces the whole binding (metadata.labels and annotations, subjects) with the body, the
+  /// way the generic registry's Update does for RoleBindings and ClusterRoleBindings.
+  replace(resource, namespace, name, query, body) {
+    const kind = RESOURCES[resource].kind;
+    const read = this.readBody(resource, namespace, query, body);
+    if (read.error) return read.error;
+    const { meta, headers } = read;
+    // The handler's checkName, before the registry sees the object.
+    if ((meta.name || '') !== name) {
+      return [400, badRequest(`the name of the object (${meta.name || ''}) does not match the name on the URL (${name})`)];
+    }
+    const key = this.key(resource, namespace, name);
+    const existing = this.objects.get(key);
+    const dryRun = query.dryRun === 'All';
+    // A uid in the body is a storage precondition (defaultUpdatedObjectInfo.Preconditions), checked
+    // before anything else: the object must be that very object, and a missing one never is.
+    if (meta.uid && meta.uid !== existing?.metadata.uid) {
+      return [409, conflict(resource, name, `Precondition failed: UID in precondition: ${meta.uid}, UID in object meta: ${existing?.metadata.uid || ''}`)];
+    }
+    const object = { kind, apiVersion: RBAC_VERSION, metadata: meta, subjects: body.subjects, roleRef: body.roleRef };
+    if (object.subjects === undefined) delete object.subjects;
+
+    if (!existing) {
+      // RBAC bindings are AllowCreateOnUpdate: the PUT creates it (a CREATE for admission, so the
+      // namespace must exist), with server metadata; a resourceVersion sent is not looked at.
+      if (namespace !== undefined && !this.objects.has(this.key('namespaces', '', namespace))) return [404, notFound('namespaces', namespace)];
+      const errors = bindingProblems(resource, object);
+      if (errors.length) return [422, invalid(resource, name, errors)];
+      Object.assign(meta, this.newMeta(name));
+      if (!dryRun) this.objects.set(key, object);
+      return [201, object, headers];
+    }
+    // Optimistic concurrency: a resourceVersion must be the stored one; none means "whatever is
+    // there" (RBAC bindings AllowUnconditionalUpdate).
+    if (meta.resourceVersion && meta.resourceVersion !== existing.metadata.resourceVersion) {
+      return [409, conflict(resource, name, OPTIMISTIC_LOCK)];
+    }
+    // BeforeUpdate: the server's own fields come from the stored object, whatever was sent.
+    meta.uid = existing.metadata.uid;
+    meta.creationTimestamp = existing.metadata.creationTimestamp;
+    meta.resourceVersion = existing.metadata.resourceVersion;
+    const errors = bindingProblems(resource, object);
+    // ValidateRoleBindingUpdate: a binding cannot be re-pointed at another role (delete and create it).
+    const was = existing.roleRef || {};
+    const now = object.roleRef || {};
+    if (was.apiGroup !== now.apiGroup || was.kind !== now.kind || was.name !== now.name) {
+      const value = `rbac.RoleRef{APIGroup:${q(now.apiGroup ?? '')}, Kind:${q(now.kind ?? '')}, Name:${q(now.name ?? '')}}`;
+      errors.push({ reason: 'FieldValueInvalid', field: 'roleRef', message: `Invalid value: ${value}: cannot change roleRef` });
+    }
+    if (errors.length) return [422, invalid(resource, name, errors)];
+    // An update that changes nothing is not written: the resourceVersion stays (etcd3's GuaranteedUpdate).
+    if (canonical(object) === canonical(existing)) return [200, existing, headers];
+    this.resourceVersion += 1;
+    meta.resourceVersion = String(this.resourceVersion);
+    if (!dryRun) this.objects.set(key, object);
+    return [200, object, headers];
+  }
+
   remove(resource, namespace, name, query, body) {
     const key = this.key(resource, namespace, name);
     const object = this.objects.get(key);
@@ -554,8 +650,8 @@ class FakeKubernetes {
     const preconditions = (body && typeof body === 'object' && body.preconditions) || {};
     for (const [field, label] of [['uid', 'UID'], ['resourceVersion', 'ResourceVersion']]) {
       if (preconditions[field] && preconditions[field] !== object.metadata[field]) {
-        return [409, status(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(resource)} "${name}": Precondition failed: ` +
-          `${label} in precondition: ${preconditions[field]}, ${label} in object meta: ${object.metadata[field]}`, details(resource, name))];
+        return [409, conflict(resource, name, 'Precondition failed: ' +
+          `${label} in precondition: ${preconditions[field]}, ${label} in object meta: ${object.metadata[field]}`)];
       }
     }
     const dryRun = query.dryRun === 'All' || (Array.isArray(body?.dryRun) && body.dryRun.includes('All'));

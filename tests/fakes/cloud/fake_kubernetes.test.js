@@ -184,6 +184,60 @@ test('kubectl: a wrong token is Unauthorized; tokenFile, a second context and qu
   });
 });
 
+// The fake serves no OpenAPI documents, so kubectl is told not to validate against them
+// (--validate=false; it then sends fieldValidation=Ignore). Everything else is kubectl's own replace:
+// a GET for the resourceVersion when the file has none, then a PUT of the whole object.
+test('kubectl replace -f: replaced, uid kept; a stale resourceVersion is a Conflict; roleRef cannot change; a missing binding is created', async () => {
+  await withCluster(async ({ fake, home, run }) => {
+    const file = path.join(home, 'binding.json');
+    const write = (object) => fs.writeFileSync(file, JSON.stringify(object));
+    const binding = jitbotBinding({ metadata: { ...jitbotBinding().metadata, namespace: 'team-a' } });
+    const name = binding.metadata.name;
+
+    const created = await run('create', 'rolebinding', name, '--clusterrole=view', '--user=alice@example.com', '-n', 'team-a');
+    assert.equal(created.code, 0, created.stderr);
+    const [before] = fake.bindings({ name });
+
+    write(binding);
+    const replaced = await run('replace', '--validate=false', '-f', file);
+    assert.equal(replaced.code, 0, replaced.stderr);
+    assert.equal(replaced.stdout.trim(), `rolebinding.rbac.authorization.k8s.io/${name} replaced`);
+    const put = fake.apiCalls().filter((c) => c.method === 'PUT');
+    assert.deepEqual(put.map((c) => [c.path, c.status]), [[`${NS_PATH}/${name}`, 200]]);
+    assert.equal(put[0].body.metadata.resourceVersion, before.metadata.resourceVersion, 'kubectl sent the resourceVersion it read');
+    const [after] = fake.bindings({ name });
+    assert.equal(after.metadata.uid, before.metadata.uid, 'the same object');
+    assert.equal(after.metadata.creationTimestamp, before.metadata.creationTimestamp);
+    assert.ok(Number(after.metadata.resourceVersion) > Number(before.metadata.resourceVersion), 'a new resourceVersion');
+    assert.deepEqual(after.metadata.annotations, binding.metadata.annotations, 'the annotations are the file\'s');
+    assert.deepEqual(after.metadata.labels, binding.metadata.labels);
+
+    // The file names the resourceVersion kubectl read before the replace: stale now.
+    write({ ...binding, metadata: { ...binding.metadata, resourceVersion: before.metadata.resourceVersion } });
+    const stale = await run('replace', '--validate=false', '-f', file);
+    assert.notEqual(stale.code, 0);
+    assert.match(stale.stderr, new RegExp(`Error from server \\(Conflict\\): error when replacing ".*": Operation cannot be fulfilled on ` +
+      `rolebindings\\.rbac\\.authorization\\.k8s\\.io "${name}": the object has been modified; please apply your changes to the latest ` +
+      'version and try again'));
+
+    write({ ...binding, roleRef: { ...binding.roleRef, name: 'admin' } });
+    const repointed = await run('replace', '--validate=false', '-f', file);
+    assert.notEqual(repointed.code, 0);
+    assert.match(repointed.stderr, new RegExp(`The RoleBinding "${name}" is invalid: roleRef: Invalid value: ` +
+      'rbac\\.RoleRef\\{APIGroup:"rbac\\.authorization\\.k8s\\.io", Kind:"ClusterRole", Name:"admin"\\}: cannot change roleRef'));
+    assert.equal(fake.bindings({ name })[0].roleRef.name, 'view');
+    assert.equal(fake.bindings({ name })[0].metadata.resourceVersion, after.metadata.resourceVersion, 'refused replaces stored nothing');
+
+    // RBAC bindings are AllowCreateOnUpdate: replacing one that is not there creates it.
+    write({ ...binding, metadata: { ...binding.metadata, name: 'jit-new' } });
+    const fresh = await run('replace', '--validate=false', '-f', file);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.equal(fresh.stdout.trim(), 'rolebinding.rbac.authorization.k8s.io/jit-new replaced');
+    assert.equal(fake.apiCalls().filter((c) => c.method === 'PUT').pop().status, 201);
+    assert.match(fake.bindings({ name: 'jit-new' })[0]?.metadata.uid ?? '', /^[0-9a-f-]{36}$/);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // The API server behaviour jitbot relies on
 // ---------------------------------------------------------------------------------------------------------------
@@ -282,6 +336,161 @@ test('replaceBinding: someone else re-creates the name with a new uid; a delete 
     const deleteCall = fake.apiCalls().find((c) => c.method === 'DELETE');
     assert.deepEqual(deleteCall.body.preconditions, { uid: created.metadata.uid }, 'the call log keeps the DeleteOptions sent');
     assert.deepEqual(seen, ['POST 201', 'GET 200', 'DELETE 409']);
+  });
+});
+
+test('PUT replaces the binding: 200 with the stored object, uid and creationTimestamp kept, resourceVersion bumped', async () => {
+  await withCluster(async ({ fake }) => {
+    const { body: created } = await api(fake, 'POST', NS_PATH, { body: jitbotBinding() });
+    const name = created.metadata.name;
+    // What jitbot's extend sends: the object as read, one annotation changed.
+    const read = (await api(fake, 'GET', `${NS_PATH}/${name}`)).body;
+    read.metadata.annotations['jitbot.dev/expires-at'] = '2030-01-01T01:00:00Z';
+    const put = await api(fake, 'PUT', `${NS_PATH}/${name}`, { body: read });
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    assert.equal(put.body.kind, 'RoleBinding');
+    assert.equal(put.body.apiVersion, RBAC_VERSION);
+    assert.equal(put.body.metadata.uid, created.metadata.uid);
+    assert.equal(put.body.metadata.creationTimestamp, created.metadata.creationTimestamp);
+    assert.ok(Number(put.body.metadata.resourceVersion) > Number(created.metadata.resourceVersion), 'the resourceVersion moves on');
+    assert.equal(put.body.metadata.annotations['jitbot.dev/expires-at'], '2030-01-01T01:00:00Z');
+    assert.deepEqual(fake.bindings({ name }), [put.body], 'the answer is what is stored');
+    assert.deepEqual((await api(fake, 'GET', `${NS_PATH}/${name}`)).body, put.body);
+
+    // A replace is whole: what the body leaves out is gone; the server's own fields stay its own.
+    const bare = { apiVersion: RBAC_VERSION, kind: 'RoleBinding',
+      metadata: { name, namespace: 'team-a', creationTimestamp: '2001-01-01T00:00:00Z', labels: { team: 'a' } },
+      roleRef: created.roleRef, subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'oncall' }] };
+    const unconditional = await api(fake, 'PUT', `${NS_PATH}/${name}`, { body: bare });
+    assert.equal(unconditional.status, 200, 'no resourceVersion: an unconditional update');
+    assert.equal(unconditional.body.metadata.uid, created.metadata.uid, 'uid kept when the body has none');
+    assert.equal(unconditional.body.metadata.creationTimestamp, created.metadata.creationTimestamp, 'creationTimestamp is not the client\'s');
+    assert.equal(unconditional.body.metadata.annotations, undefined);
+    assert.deepEqual(unconditional.body.metadata.labels, { team: 'a' });
+    assert.deepEqual(unconditional.body.subjects, bare.subjects);
+
+    // Sending back what is stored changes nothing, so nothing is written: same resourceVersion.
+    const same = await api(fake, 'PUT', `${NS_PATH}/${name}`, { body: unconditional.body });
+    assert.equal(same.status, 200);
+    assert.equal(same.body.metadata.resourceVersion, unconditional.body.metadata.resourceVersion);
+
+    // ClusterRoleBindings too.
+    const crb = (await api(fake, 'POST', CRB_PATH, { body: { ...jitbotBinding(), kind: 'ClusterRoleBinding' } })).body;
+    crb.metadata.annotations['jitbot.dev/expires-at'] = '2031-01-01T00:00:00Z';
+    const crbPut = await api(fake, 'PUT', `${CRB_PATH}/${crb.metadata.name}`, { body: crb });
+    assert.equal(crbPut.status, 200);
+    assert.equal(fake.bindings({ kind: 'ClusterRoleBinding' })[0].metadata.annotations['jitbot.dev/expires-at'], '2031-01-01T00:00:00Z');
+  });
+});
+
+test('PUT refusals: a name unlike the URL is 400, a stale resourceVersion or another uid is 409 Conflict, a new roleRef is 422', async () => {
+  await withCluster(async ({ fake }) => {
+    const { body: created } = await api(fake, 'POST', NS_PATH, { body: jitbotBinding() });
+    const name = created.metadata.name;
+    const url = `${NS_PATH}/${name}`;
+    const edit = (change) => {
+      const body = JSON.parse(JSON.stringify(created));
+      change(body);
+      return body;
+    };
+
+    const renamed = await api(fake, 'PUT', url, { body: edit((b) => (b.metadata.name = 'jitbot-other')) });
+    assert.deepEqual(renamed.body, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
+      message: `the name of the object (jitbot-other) does not match the name on the URL (${name})`, reason: 'BadRequest', code: 400 });
+    const elsewhere = await api(fake, 'PUT', url, { body: edit((b) => (b.metadata.namespace = 'default')) });
+    assert.equal(elsewhere.status, 400);
+
+    // Someone else changed it since it was read.
+    const theirs = await api(fake, 'PUT', url, { body: edit((b) => (b.metadata.labels.team = 'platform')) });
+    assert.equal(theirs.status, 200);
+    const stale = await api(fake, 'PUT', url, { body: edit((b) => (b.metadata.annotations['jitbot.dev/expires-at'] = '2030-02-01T00:00:00Z')) });
+    assert.deepEqual(stale.body, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
+      message: `Operation cannot be fulfilled on rolebindings.rbac.authorization.k8s.io "${name}": the object has been modified; ` +
+        'please apply your changes to the latest version and try again',
+      reason: 'Conflict', details: { name, group: 'rbac.authorization.k8s.io', kind: 'rolebindings' }, code: 409 });
+    assert.equal(fake.bindings({ name })[0].metadata.annotations['jitbot.dev/expires-at'], '2030-01-01T00:00:00Z', 'the stale write was not stored');
+
+    const otherUid = await api(fake, 'PUT', url, { body: edit((b) => {
+      b.metadata.uid = '00000000-0000-0000-0000-000000000000';
+      delete b.metadata.resourceVersion;
+    }) });
+    assert.equal(otherUid.status, 409);
+    assert.equal(otherUid.body.message, `Operation cannot be fulfilled on rolebindings.rbac.authorization.k8s.io "${name}": ` +
+      `Precondition failed: UID in precondition: 00000000-0000-0000-0000-000000000000, UID in object meta: ${created.metadata.uid}`);
+
+    const current = fake.bindings({ name })[0];
+    const repointed = await api(fake, 'PUT', url, { body: { ...current, roleRef: { ...current.roleRef, name: 'admin' } } });
+    assert.equal(repointed.status, 422);
+    assert.deepEqual(repointed.body, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
+      message: `RoleBinding.rbac.authorization.k8s.io "${name}" is invalid: roleRef: Invalid value: ` +
+        'rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"admin"}: cannot change roleRef',
+      reason: 'Invalid',
+      details: { name, group: 'rbac.authorization.k8s.io', kind: 'RoleBinding', causes: [{ reason: 'FieldValueInvalid',
+        message: 'Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"admin"}: cannot change roleRef',
+        field: 'roleRef' }] },
+      code: 422 });
+    const badLabel = await api(fake, 'PUT', url, { body: { ...current, metadata: { ...current.metadata, labels: { 'jitbot.dev/request-id': 'x-' } } } });
+    assert.equal(badLabel.status, 422, 'an update is validated like a create');
+    assert.deepEqual(fake.bindings({ name }), [current], 'no refused PUT stored anything');
+    assert.equal((await api(fake, 'PUT', NS_PATH, { body: current })).status, 405, 'PUT needs a name');
+  });
+});
+
+test('PUT to a binding that is gone: with the uid it was read with, 409 Conflict; without one, RBAC creates it (AllowCreateOnUpdate)', async () => {
+  await withCluster(async ({ fake }) => {
+    const { body: created } = await api(fake, 'POST', NS_PATH, { body: jitbotBinding() });
+    const name = created.metadata.name;
+    assert.ok(fake.removeBinding('RoleBinding', 'team-a', name));
+
+    // jitbot's extend sends back the object it read, uid and all: a precondition no object meets.
+    const vanished = await api(fake, 'PUT', `${NS_PATH}/${name}`, { body: created });
+    assert.equal(vanished.status, 409);
+    assert.equal(vanished.body.reason, 'Conflict');
+    assert.equal(vanished.body.message, `Operation cannot be fulfilled on rolebindings.rbac.authorization.k8s.io "${name}": ` +
+      `Precondition failed: UID in precondition: ${created.metadata.uid}, UID in object meta: `);
+    assert.deepEqual(fake.bindings(), [], 'nothing was re-created');
+
+    const { uid, ...withoutUid } = created.metadata;
+    const recreated = await api(fake, 'PUT', `${NS_PATH}/${name}`, { body: { ...created, metadata: withoutUid } });
+    assert.equal(recreated.status, 201);
+    assert.notEqual(recreated.body.metadata.uid, uid, 'a new object');
+    assert.equal(fake.bindings({ name }).length, 1);
+
+    const missingNamespace = await api(fake, 'PUT', `/apis/${RBAC_VERSION}/namespaces/nope/rolebindings/${name}`,
+      { body: { ...created, metadata: { ...withoutUid, namespace: 'nope' } } });
+    assert.equal(missingNamespace.status, 404);
+    assert.equal(missingNamespace.body.message, 'namespaces "nope" not found');
+  });
+});
+
+test('editBinding: someone else\'s edit keeps the uid and moves the resourceVersion, so a PUT of the copy read before is 409', async () => {
+  await withCluster(async ({ fake }) => {
+    const { body: read } = await api(fake, 'POST', NS_PATH, { body: jitbotBinding() });
+    const name = read.metadata.name;
+    const edited = fake.editBinding('RoleBinding', 'team-a', name, (b) => (b.metadata.labels.team = 'platform'));
+    assert.equal(edited.metadata.uid, read.metadata.uid);
+    assert.notEqual(edited.metadata.resourceVersion, read.metadata.resourceVersion);
+    assert.deepEqual((await api(fake, 'GET', `${NS_PATH}/${name}`)).body, edited);
+    read.metadata.annotations['jitbot.dev/expires-at'] = '2030-01-01T01:00:00Z';
+    assert.equal((await api(fake, 'PUT', `${NS_PATH}/${name}`, { body: read })).status, 409);
+    assert.equal(fake.bindings({ name })[0].metadata.labels.team, 'platform', 'the edit was not overwritten');
+    assert.throws(() => fake.editBinding('RoleBinding', 'team-a', 'nope', () => {}), /no RoleBinding nope/);
+  });
+});
+
+test('failNext(…, {method: "PUT"}) fails the next PUT only; a replace after it goes through', async () => {
+  await withCluster(async ({ fake }) => {
+    const { body: created } = await api(fake, 'POST', NS_PATH, { body: jitbotBinding() });
+    const url = `${NS_PATH}/${created.metadata.name}`;
+    fake.failNext(409, 'Conflict', { method: 'PUT' });
+    assert.equal((await api(fake, 'GET', url)).status, 200, 'the PUT fault waits for a PUT');
+    const refused = await api(fake, 'PUT', url, { body: created });
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.message, 'the object has been modified; please apply your changes to the latest version and try again');
+    assert.equal(fake.bindings()[0].metadata.resourceVersion, created.metadata.resourceVersion, 'the faulted PUT stored nothing');
+    created.metadata.annotations['jitbot.dev/expires-at'] = '2030-01-01T02:00:00Z';
+    assert.equal((await api(fake, 'PUT', url, { body: created })).status, 200);
+    assert.deepEqual(fake.apiCalls().map((c) => `${c.method} ${c.status}`), ['POST 201', 'GET 200', 'PUT 409', 'PUT 200']);
   });
 });
 
