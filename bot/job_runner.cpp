@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/metrics/metrics.hpp"
 #include "workflows/text.hpp"
 
 namespace jitbot::bot {
@@ -35,6 +36,37 @@ workflows::BackendResult call_backend(const workflows::BackendCall& call, const 
   throw std::logic_error("unknown backend action");
 }
 
+/// call_backend, counted for /metrics: calls in flight, and each call's outcome and duration.
+workflows::BackendResult measured_call(const workflows::BackendCall& call, const Backends& backends) {
+  auto& registry = adapters::metrics::process_registry();
+  std::string action{workflows::to_string(call.action)};
+  auto& in_flight = registry.gauge("jitbot_backend_calls_in_flight", "Backend calls running now.");
+  in_flight.add(1);
+  auto started = std::chrono::steady_clock::now();
+  std::string outcome = "error";  // an exception: the job is retried
+  try {
+    auto result = call_backend(call, backends);
+    outcome = result.ok ? "ok" : "failed";
+    in_flight.add(-1);
+    registry
+        .counter("jitbot_backend_calls_total", "Backend calls, by backend, action and outcome (ok, failed, error).",
+                 {{"backend", call.backend}, {"action", action}, {"outcome", outcome}})
+        .add();
+    registry
+        .histogram("jitbot_backend_call_seconds", "How long backend calls took, by backend and action.",
+                   {{"backend", call.backend}, {"action", action}})
+        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return result;
+  } catch (...) {
+    in_flight.add(-1);
+    registry
+        .counter("jitbot_backend_calls_total", "Backend calls, by backend, action and outcome (ok, failed, error).",
+                 {{"backend", call.backend}, {"action", action}, {"outcome", outcome}})
+        .add();
+    throw;
+  }
+}
+
 /// A backend's words enter the database and chat from here: valid UTF-8, of bounded size.
 workflows::BackendResult cleaned(workflows::BackendResult result) {
   result.error = workflows::cut_utf8(result.error, error_limit);
@@ -58,7 +90,7 @@ void run_job(const workflows::Job& job, workflows::AccessWorkflow& workflow, con
   try {
     auto call = workflow.start_job(job);
     if (!call) return;  // the request moved on; the job is finished
-    auto result = cleaned(call_backend(*call, backends));
+    auto result = cleaned(measured_call(*call, backends));
     if (observer) observer(*call, result);
     workflow.record_result(job, result);
   } catch (const std::exception& e) {

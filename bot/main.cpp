@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "bot/admin_cli.hpp"
+#include "bot/log_format.hpp"
 #include "bot/shell_app.hpp"
 #include "bot/slack_app.hpp"
 #include "config/config.hpp"
@@ -19,11 +20,12 @@ namespace {
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 
-void configure_logging(const std::string& level) {
+void configure_logging(const std::string& level, const std::string& format) {
   auto logger = spdlog::stderr_color_mt("jitbot");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+  jitbot::bot::use_log_format(format);
 }
 
 std::optional<jitbot::config::Config> load(const std::string& path) {
@@ -46,10 +48,13 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string{"jitbot "} + JITBOT_VERSION);
   app.require_subcommand(1);
   std::string config_path;
-  std::string log_level = "warn";
+  std::string log_level;  // default: info for jitbot run (a service), warn for the rest
+  std::string log_format = "text";
   app.add_option("--config,-c", config_path, "TOML config file")->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option("--log-format", log_format, "text, or json: one object per line")
+      ->check(CLI::IsMember({"text", "json"}));
 
   auto* shell = app.add_subcommand("shell", "the whole bot in a terminal: /as, /jit, click, /wait");
   bool manual_clock = false;
@@ -112,6 +117,8 @@ int main(int argc, char** argv) {
     sub->add_option("--config,-c", config_path, "TOML config file")->check(CLI::ExistingFile);
     sub->add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+    sub->add_option("--log-format", log_format, "text, or json: one object per line")
+        ->check(CLI::IsMember({"text", "json"}));
   }
 
   // CLI11 would say "A subcommand is required" for a misspelt one; say which word it did not know.
@@ -135,7 +142,8 @@ int main(int argc, char** argv) {
     app.exit(e);
     return exit_usage;
   }
-  configure_logging(log_level);
+  if (log_level.empty()) log_level = *run ? "info" : "warn";
+  configure_logging(log_level, log_format);
   // jitbot run has about thirty threads; glibc would give most of them a malloc arena of their
   // own, each holding freed memory. Two arenas keep the resident set small at no cost we measured.
   mallopt(M_ARENA_MAX, 2);

@@ -25,8 +25,10 @@
 #include "bot/courier.hpp"
 #include "bot/inbox.hpp"
 #include "bot/job_workers.hpp"
+#include "bot/log_format.hpp"
 #include "bot/notice_router.hpp"
 #include "bot/random_ids.hpp"
+#include "bot/status_endpoint.hpp"
 #include "storage/audit_chain.hpp"
 #include "storage/shared_connections.hpp"
 
@@ -75,6 +77,12 @@ class StopSignal {
   int exit_code_ = 0;
   std::string message_;
 };
+
+/// "127.0.0.1:9090", "[::1]:9090".
+std::string listen_text(const std::string& host, int port) {
+  bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
 
 std::optional<std::string> token_from_environment(const char* name, std::string_view prefix, std::string& problem) {
   const char* value = std::getenv(name);
@@ -183,7 +191,7 @@ class SignalWatcher {
           sigwait(&signals, &received);
           if (closing_) return;
           if (!engine_running_) {
-            std::cerr << "jitbot run: stopped during start-up\n";
+            tell_operator(spdlog::level::info, "jitbot run", "stopped during start-up");
             std::_Exit(exit_ok);
           }
           stop.stop(exit_ok);
@@ -284,12 +292,13 @@ void open_form(slack::SlackClient& client, const workflows::Input& input, const 
   client.respond(input.reply_to, slack::ephemeral_reply(text));
 }
 
-/// Sends a person the answer to what they typed or clicked. A click that works shows on the
-/// card itself; one the rules refuse is explained.
+/// Sends a person the answer to what they typed or clicked. A click on a card that works shows
+/// on the card itself; one the rules refuse is explained. The Extend button is in the
+/// requester's DM, where the card's change is not seen, so its answer is always said.
 void answer(slack::SlackClient& client, const workflows::Input& input, const Reply& reply,
             const workflows::Policy& policy) {
   if (!reply.open_form.empty()) return open_form(client, input, reply, policy);
-  if (input.kind == workflows::Input::Kind::click && reply.ok) return;
+  if (input.kind == workflows::Input::Kind::click && reply.ok && input.text != "extend") return;
   if (input.reply_to.empty()) return direct_message(client, input.actor, reply.text);
   client.respond(input.reply_to, slack::ephemeral_reply(reply.text));
 }
@@ -376,18 +385,18 @@ int run_slack(const config::Config& config) {
   auto app_token = token_from_environment("SLACK_APP_TOKEN", "xapp-", problem);
   auto bot_token = app_token ? token_from_environment("SLACK_BOT_TOKEN", "xoxb-", problem) : std::nullopt;
   if (!app_token || !bot_token) {
-    std::cerr << "jitbot run: " << problem << "\n";
+    tell_operator(spdlog::level::err, "jitbot run", problem);
     return exit_usage;
   }
   if (config.database == ":memory:") {
-    std::cerr << "jitbot run: [bot] database must be a file; requests must survive a restart\n";
+    tell_operator(spdlog::level::err, "jitbot run", "[bot] database must be a file; requests must survive a restart");
     return exit_usage;
   }
   std::string key;
   try {
     key = audit_key(config, true);
   } catch (const std::exception& e) {
-    std::cerr << "jitbot run: " << e.what() << "\n";
+    tell_operator(spdlog::level::err, "jitbot run", e.what());
     return exit_usage;
   }
   if (key.empty()) logger()->warn("[bot] unkeyed_audit = true: the audit trail is not sealed with a key");
@@ -405,13 +414,15 @@ int run_slack(const config::Config& config) {
   auto identity = client.call("auth.test", json::object());
   if (!identity.ok && (identity.error == "invalid_auth" || identity.error == "not_authed" ||
                        identity.error == "account_inactive" || identity.error == "token_revoked")) {
-    std::cerr << "jitbot run: Slack refused SLACK_BOT_TOKEN (" << identity.describe()
-              << "). Reinstall the app to the workspace and copy its Bot User OAuth Token.\n";
+    tell_operator(spdlog::level::err, "jitbot run",
+                  "Slack refused SLACK_BOT_TOKEN (" + identity.describe() +
+                      "). Reinstall the app to the workspace and copy its Bot User OAuth Token.");
     return exit_failure;
   }
   if (identity.ok) {
-    std::cerr << "jitbot: connected to " << identity.body.value("team", std::string{"Slack"}) << " as @"
-              << identity.body.value("user", std::string{"jitbot"}) << "\n";
+    tell_operator(spdlog::level::info, "jitbot",
+                  "connected to " + identity.body.value("team", std::string{"Slack"}) + " as @" +
+                      identity.body.value("user", std::string{"jitbot"}));
   } else {
     logger()->warn("auth.test failed ({}); carrying on, Socket Mode will keep trying", identity.describe());
   }
@@ -433,6 +444,20 @@ int run_slack(const config::Config& config) {
   // A few connections serve all the engine's threads (see SharedConnections).
   storage::SharedConnections connections(config.database.string(), 4, key);
   EngineParts parts{config.database.string(), connections, config.policy, directory, clock, ids, &on_call, &tickets};
+  // Probes and scrapes: a listen address that cannot be bound stops the start, as a bad config does.
+  std::optional<StatusEndpoint> status;
+  if (config.listen) {
+    try {
+      status.emplace(*config.listen, connections, clock);
+    } catch (const std::exception& e) {
+      tell_operator(spdlog::level::err, "jitbot run", e.what());
+      return exit_usage;
+    }
+  }
+  logger()->info(
+      "jitbot {} started: config {}, database {}, listen {}, workspace {}", JITBOT_VERSION, config.file.string(),
+      config.database.string(), config.listen ? listen_text(config.listen->host, status->port()) : std::string{"off"},
+      identity.ok ? identity.body.value("team", std::string{"?"}) : std::string{"unknown (auth.test failed)"});
 
   // Each part works from the database on threads of its own and nudges the others when it
   // leaves them work; none waits for another.
@@ -469,7 +494,7 @@ int run_slack(const config::Config& config) {
 
   std::string message;
   int exit_code = stop.wait(message);
-  if (!message.empty()) std::cerr << "jitbot run: " << message << "\n";
+  if (!message.empty()) tell_operator(exit_code == 0 ? spdlog::level::info : spdlog::level::err, "jitbot run", message);
   // Stop taking work, finish what is in hand while Slack is still there to look people up and
   // answer them, then close Slack. Whatever is left is in the database for the next start.
   StopDeadline deadline(client, exit_code);

@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <arpa/inet.h>
 #include <toml++/toml.h>
 #include <unistd.h>
 
@@ -215,6 +216,23 @@ void require_tls_off_loopback(const TableReader& reader, const std::string& key,
   if (!loopback) reader.fail(key, "must use https:// (http:// only for 127.0.0.1, ::1 or localhost)");
 }
 
+/// "127.0.0.1:9090", "0.0.0.0:9090" or "[::1]:9090": an IP address (never a name: the probe
+/// must not depend on DNS) and a port.
+Config::Listen parse_listen(const TableReader& reader, const std::string& text) {
+  auto colon = text.rfind(':');
+  std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+  std::string port = colon == std::string::npos ? "" : text.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  bool digits = !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), ::isdigit);
+  int number = digits ? std::stoi(port) : 0;
+  unsigned char parsed[sizeof(struct in6_addr)];
+  bool address = inet_pton(AF_INET, host.c_str(), parsed) == 1 || inet_pton(AF_INET6, host.c_str(), parsed) == 1;
+  if (!address || number < 1 || number > 65535) {
+    reader.fail("listen", "must be IP:PORT, such as \"127.0.0.1:9090\" (or \"0.0.0.0:9090\" in a container)");
+  }
+  return {host, number};
+}
+
 void read_bot(const std::filesystem::path& file, const toml::table& root, Config& config) {
   const toml::table empty;
   const toml::table* table = section(file, root, "bot");
@@ -232,6 +250,7 @@ void read_bot(const std::filesystem::path& file, const toml::table& root, Config
     config.audit_key_file = path.is_absolute() ? path : file.parent_path() / path;
   }
   config.unkeyed_audit = bot.boolean("unkeyed_audit", false);
+  if (bot.has("listen")) config.listen = parse_listen(bot, bot.string("listen"));
   config.policy.remind_after = bot.duration("remind_after");
   auto max_reminders = bot.integer("max_reminders", config.policy.max_reminders);
   if (max_reminders < 0 || max_reminders > 20) bot.fail("max_reminders", "must be between 0 and 20");

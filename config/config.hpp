@@ -123,6 +123,12 @@ struct Config {
   /// [bot] unkeyed_audit = true: jitbot run accepts no audit key (tests only; the chain is then
   /// plain SHA-256, which anyone who can write the database can rebuild).
   bool unkeyed_audit = false;
+  /// [bot] listen = "HOST:PORT": where jitbot run serves /healthz, /readyz and /metrics; off when unset.
+  struct Listen {
+    std::string host;
+    int port = 0;
+  };
+  std::optional<Listen> listen;
   workflows::Policy policy;
   SlackConfig slack;
   std::vector<BackendConfig> backends;

@@ -14,6 +14,9 @@ command -v aws >/dev/null || needed+=(awscli)
 command -v kubectl >/dev/null || needed+=(kubernetes-client)
 command -v openssl >/dev/null || needed+=(openssl)
 command -v curl >/dev/null || needed+=(curl)
+# scripts/check-packaging.sh: systemd-analyze verifies the unit; readelf checks the strip.
+command -v systemd-analyze >/dev/null || needed+=(systemd)
+command -v readelf >/dev/null || needed+=(binutils)
 # The sanitizer build and the fuzz targets (scripts/test-sanitized.sh): clang with its runtimes.
 command -v clang++ >/dev/null || needed+=(clang)
 compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null || needed+=(libclang-rt-14-dev)

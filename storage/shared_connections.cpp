@@ -129,4 +129,6 @@ void SharedConnections::save_card_location(const std::string& request_id, const 
   Borrowed(*this)->save_card_location(request_id, location);
 }
 
+StoreFigures SharedConnections::figures(workflows::Instant now) { return Borrowed(*this)->figures(now); }
+
 }  // namespace jitbot::storage

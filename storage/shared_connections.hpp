@@ -63,6 +63,9 @@ class SharedConnections final : public workflows::RequestStore {
   std::optional<std::string> card_location(const std::string& request_id) override;
   void save_card_location(const std::string& request_id, const std::string& location) override;
 
+  /// See SqliteStore::figures.
+  StoreFigures figures(workflows::Instant now);
+
  private:
   /// A borrowed connection, given back when it goes out of scope.
   class Borrowed {

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "adapters/metrics/metrics.hpp"
 #include "storage/audit_chain.hpp"
 #include "storage/migrations.hpp"
 
@@ -198,6 +199,13 @@ void bind_request(SQLite::Statement& statement, const Request& r) {
   bind_optional_instant(statement, 48, r.warn_at);
 }
 
+/// Counts a committed audit step (approve, grant, revoke_done…) for /metrics.
+void count_transition(const std::string& action) {
+  adapters::metrics::process_registry()
+      .counter("jitbot_transitions_total", "Request transitions committed, by audit action.", {{"action", action}})
+      .add();
+}
+
 std::int64_t millis(Instant at) { return static_cast<std::int64_t>(workflows::to_unix_millis(at)); }
 
 std::string_view action_name(workflows::BackendCall::Action action) { return workflows::to_string(action); }
@@ -368,6 +376,7 @@ bool SqliteStore::commit(const workflows::Change& change) {
   }
   for (const auto& entry : change.audit) append_audit(entry);
   for (const auto& notice : change.notices) insert_notice(notice);
+
   if (change.settles) write_settlement(*change.settles);
   for (const auto& job : change.jobs) insert_job(job);
   if (change.consumes_input) {
@@ -380,6 +389,7 @@ bool SqliteStore::commit(const workflows::Change& change) {
     }
   }
   transaction.commit();
+  for (const auto& entry : change.audit) count_transition(entry.action);
   publish_anchor();
   return true;
 }
@@ -401,8 +411,8 @@ int SqliteStore::count_identical_pending(const Request& r) {
 
 void SqliteStore::insert_notice(const Notice& notice) {
   auto& insert = prepared(
-      "INSERT INTO outbox (kind, event, target, request_id, detail, console_url) "
-      "VALUES (?, ?, ?, ?, ?, ?)");
+      "INSERT INTO outbox (kind, event, target, request_id, detail, console_url, created_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))");
   ResetOnExit insert_done{insert};
   insert.bind(1, std::string{workflows::to_string(notice.kind)});
   insert.bind(2, std::string{workflows::to_string(notice.event)});
@@ -485,6 +495,41 @@ void SqliteStore::append_audit(const AuditEntry& entry) {
   insert.exec();
   appended_ = AuditAnchor{sequence, hash, {}};
   appended_->seal(audit_key_);
+}
+
+StoreFigures SqliteStore::figures(workflows::Instant now) {
+  StoreFigures out;
+  auto& states = prepared("SELECT state, COUNT(*) FROM requests GROUP BY state");
+  {
+    ResetOnExit states_done{states};
+    while (states.executeStep())
+      out.requests_by_state[states.getColumn(0).getString()] = states.getColumn(1).getInt64();
+  }
+  auto& jobs = prepared(
+      "SELECT COALESCE(SUM(lease_until IS NOT NULL AND lease_until > ?1), 0), "
+      "COALESCE(SUM(lease_until IS NULL OR lease_until <= ?1), 0) FROM jobs");
+  {
+    ResetOnExit jobs_done{jobs};
+    jobs.bind(1, millis(now));
+    jobs.executeStep();
+    out.jobs_running = jobs.getColumn(0).getInt64();
+    out.jobs_waiting = jobs.getColumn(1).getInt64();
+  }
+  auto& outbox = prepared(
+      "SELECT COALESCE(SUM(parked_at IS NULL), 0), COALESCE(SUM(parked_at IS NOT NULL), 0), "
+      "MIN(CASE WHEN parked_at IS NULL AND created_at > 0 THEN created_at END) FROM outbox");
+  {
+    ResetOnExit outbox_done{outbox};
+    outbox.executeStep();
+    out.outbox_waiting = outbox.getColumn(0).getInt64();
+    out.outbox_parked = outbox.getColumn(1).getInt64();
+    out.oldest_undelivered = optional_instant(outbox.getColumn(2));
+  }
+  auto& inbox = prepared("SELECT COUNT(*) FROM inbox");
+  ResetOnExit inbox_done{inbox};
+  inbox.executeStep();
+  out.inbox_waiting = inbox.getColumn(0).getInt64();
+  return out;
 }
 
 std::int64_t SqliteStore::backup_to(const std::filesystem::path& file) {

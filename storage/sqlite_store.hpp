@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,17 @@ struct AuditVerification {
   std::string problem;
   std::int64_t keyed_records = 0;  ///< sealed with the key (the rest: plain SHA-256)
   bool anchor_checked = false;     ///< an anchor was given and the chain reaches it
+};
+
+/// What /metrics shows of the database, read at each scrape.
+struct StoreFigures {
+  std::map<std::string, std::int64_t> requests_by_state;
+  std::int64_t jobs_running = 0;  ///< leased by a worker now
+  std::int64_t jobs_waiting = 0;  ///< due or waiting for their time
+  std::int64_t outbox_waiting = 0;
+  std::int64_t outbox_parked = 0;
+  std::optional<workflows::Instant> oldest_undelivered;  ///< of the waiting ones
+  std::int64_t inbox_waiting = 0;
 };
 
 /// The request store on one SQLite file (or ":memory:"), in WAL mode. Every commit is
@@ -104,6 +116,9 @@ class SqliteStore final : public workflows::RequestStore {
                       const std::function<void(const AuditRecord&)>& visit);
 
   int schema_version();
+
+  /// Requests by state, jobs, outbox and inbox, for /metrics; also proves the database answers.
+  StoreFigures figures(workflows::Instant now);
 
   /// Copies the database to `file` while jitbot runs (SQLite's online backup: one consistent
   /// snapshot, writers wait only for the copy's pages), checks the copy, and writes its head

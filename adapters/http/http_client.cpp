@@ -1,7 +1,9 @@
 #include "adapters/http/http_client.hpp"
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -9,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <charconv>
+#include <cstdlib>
 
 namespace jitbot::adapters::http {
 namespace {
@@ -116,10 +119,124 @@ struct HttpClient::Connection {
 HttpClient::HttpClient(asio::io_context& io, ssl::context& tls) : io_(io), tls_(tls) {}
 HttpClient::~HttpClient() = default;
 
+namespace {
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+std::string percent_decoded(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    int value = 0;
+    if (text[i] == '%' && i + 2 < text.size() &&
+        std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16).ptr == text.data() + i + 3) {
+      out += static_cast<char>(value);
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+std::string base64(const std::string& text) {
+  std::string out(4 * ((text.size() + 2) / 3) + 1, '\0');
+  int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  out.resize(static_cast<std::size_t>(written));
+  return out;
+}
+
+/// True when one NO_PROXY entry names `host`:`port`.
+bool bypasses(std::string entry, const std::string& host, const std::string& port) {
+  entry.erase(0, entry.find_first_not_of(" \t"));
+  entry.erase(entry.find_last_not_of(" \t") + 1);
+  if (entry.empty()) return false;
+  if (entry == "*") return true;
+  bool bracketed = entry.front() == '[';
+  if (auto colon = entry.rfind(':'); colon != std::string::npos && (bracketed || entry.find(':') == colon)) {
+    if (entry.substr(colon + 1) != port) return false;
+    entry = entry.substr(0, colon);
+  }
+  if (bracketed && entry.size() > 2 && entry.back() == ']') entry = entry.substr(1, entry.size() - 2);
+  if (entry.front() == '.') entry.erase(0, 1);
+  entry = lower(entry);
+  std::string name = lower(host);
+  return name == entry || (name.size() > entry.size() && name.ends_with("." + entry));
+}
+
+}  // namespace
+
+std::optional<Proxy> proxy_for(const std::string& host, const std::string& port,
+                               const std::function<const char*(const char*)>& environment) {
+  auto read = [&](const char* name) -> std::string {
+    const char* value = environment ? environment(name) : std::getenv(name);
+    return value ? value : "";
+  };
+  std::string no_proxy = read("NO_PROXY");
+  if (no_proxy.empty()) no_proxy = read("no_proxy");
+  for (std::size_t start = 0; start <= no_proxy.size();) {
+    auto comma = no_proxy.find(',', start);
+    if (comma == std::string::npos) comma = no_proxy.size();
+    if (bypasses(no_proxy.substr(start, comma - start), host, port)) return std::nullopt;
+    start = comma + 1;
+  }
+  std::string text = read("HTTPS_PROXY");
+  if (text.empty()) text = read("https_proxy");
+  if (text.empty()) return std::nullopt;
+  if (text.find("://") == std::string::npos) text = "http://" + text;  // "proxy:3128" is common
+  if (text.rfind("http://", 0) != 0) {
+    throw NetworkError("HTTPS_PROXY must be an http:// proxy (jitbot tunnels TLS through it with CONNECT)");
+  }
+  Proxy proxy;
+  std::string rest = text.substr(7);
+  rest = rest.substr(0, rest.find('/'));
+  if (auto at = rest.rfind('@'); at != std::string::npos) {
+    proxy.authorization = "Basic " + base64(percent_decoded(rest.substr(0, at)));
+    rest = rest.substr(at + 1);
+  }
+  auto url = parse_url("http://" + rest + "/");
+  if (!url) throw NetworkError("HTTPS_PROXY is not a proxy URL such as http://proxy.example.com:3128");
+  proxy.host = url->host;
+  proxy.port = url->port;
+  return proxy;
+}
+
+asio::awaitable<void> connect_stream(beast::tcp_stream& stream, const Url& url, std::chrono::milliseconds timeout) {
+  auto proxy = url.tls ? proxy_for(url.host, url.port) : std::nullopt;
+  tcp::resolver resolver(stream.get_executor());
+  const std::string& host = proxy ? proxy->host : url.host;
+  const std::string& port = proxy ? proxy->port : url.port;
+  auto endpoints = co_await resolver.async_resolve(host, port, use_awaitable);
+  stream.expires_after(timeout);
+  co_await stream.async_connect(endpoints, use_awaitable);
+  stream.socket().set_option(tcp::no_delay(true));
+  close_on_exec(stream.socket().native_handle());
+  if (!proxy) co_return;
+  std::string authority =
+      url.host.find(':') != std::string::npos ? "[" + url.host + "]:" + url.port : url.host + ":" + url.port;
+  http::request<http::empty_body> tunnel{http::verb::connect, authority, 11};
+  tunnel.set(http::field::host, authority);
+  tunnel.set(http::field::user_agent, "jitbot");
+  if (!proxy->authorization.empty()) tunnel.set(http::field::proxy_authorization, proxy->authorization);
+  stream.expires_after(timeout);
+  co_await http::async_write(stream, tunnel, use_awaitable);
+  beast::flat_buffer buffer;
+  http::response_parser<http::empty_body> answer;
+  answer.skip(true);  // a 2xx answer to CONNECT has no body: the tunnel follows it
+  co_await http::async_read_header(stream, buffer, answer, use_awaitable);
+  int status = answer.get().result_int();
+  if (status < 200 || status >= 300) {
+    throw NetworkError("the proxy " + proxy->host + ":" + proxy->port + " refused to tunnel to " + authority +
+                       " (HTTP " + std::to_string(status) +
+                       (status == 407 ? ": check the user and password in HTTPS_PROXY)" : ")"));
+  }
+}
+
 asio::awaitable<std::unique_ptr<HttpClient::Connection>> HttpClient::connect(const Url& url,
                                                                              std::chrono::milliseconds timeout) {
-  tcp::resolver resolver(io_);
-  auto endpoints = co_await resolver.async_resolve(url.host, url.port, use_awaitable);
   auto connection = std::make_unique<Connection>();
   if (url.tls) {
     connection->secure.emplace(io_, tls_);
@@ -131,10 +248,7 @@ asio::awaitable<std::unique_ptr<HttpClient::Connection>> HttpClient::connect(con
   } else {
     connection->plain.emplace(io_);
   }
-  connection->tcp().expires_after(timeout);
-  co_await connection->tcp().async_connect(endpoints, use_awaitable);
-  connection->tcp().socket().set_option(tcp::no_delay(true));
-  close_on_exec(connection->tcp().socket().native_handle());
+  co_await connect_stream(connection->tcp(), url, timeout);
   if (connection->secure) {
     connection->tcp().expires_after(timeout);
     co_await connection->secure->async_handshake(ssl::stream_base::client, use_awaitable);
@@ -197,6 +311,11 @@ asio::awaitable<HttpResponse> HttpClient::send(const Url& url, const HttpRequest
   auto response = co_await exchange(*connection, url, request, timeout);
   if (response.keep_alive && pool.size() < idle_connections_per_origin) pool.push_back(std::move(connection));
   co_return response;
+}
+
+std::string error_text(const std::exception& error) {
+  if (const auto* system = dynamic_cast<const boost::system::system_error*>(&error)) return system->code().message();
+  return error.what();
 }
 
 }  // namespace jitbot::adapters::http

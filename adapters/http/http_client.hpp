@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -38,6 +39,16 @@ class HttpClient {
   boost::asio::ssl::context& tls_;
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
 };
+
+/// Opens a TCP connection for `url` on `stream`: to its host, or, for TLS, through the proxy
+/// proxy_for() names, with a CONNECT tunnel (TLS then runs end to end with the host). Throws
+/// NetworkError naming the proxy when it refuses.
+boost::asio::awaitable<void> connect_stream(boost::beast::tcp_stream& stream, const Url& url,
+                                            std::chrono::milliseconds timeout);
+
+/// What went wrong, for people: a Boost error's own message ("Connection refused"), without the
+/// source file and line Boost appends to what(); any other exception's what().
+std::string error_text(const std::exception& error);
 
 /// Makes a TLS client context that verifies peers against the system store plus `trust`.
 void configure_tls(boost::asio::ssl::context& tls, const TlsTrust& trust);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -33,6 +34,20 @@ std::optional<Url> parse_url(std::string_view text);
 /// The Host header jitbot sends for `url` (the port only when it is not the scheme's default);
 /// request signers must sign exactly this value.
 std::string host_header(const Url& url);
+
+/// An HTTP proxy that tunnels TLS with CONNECT.
+struct Proxy {
+  std::string host;
+  std::string port;
+  std::string authorization;  ///< "Basic …" from the proxy URL's user:password, or ""; never logged
+};
+
+/// The proxy for a TLS connection to `host`:`port`: HTTPS_PROXY (or https_proxy), unless NO_PROXY
+/// (or no_proxy) names the host: "*", a host name (matching it and its subdomains; a leading dot
+/// is allowed), or an IP address, each optionally with ":port". nullopt: connect directly.
+/// `environment` reads a variable (getenv by default; tests pass their own).
+std::optional<Proxy> proxy_for(const std::string& host, const std::string& port,
+                               const std::function<const char*(const char*)>& environment = {});
 
 struct HttpRequest {
   std::string method = "POST";

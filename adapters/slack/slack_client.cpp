@@ -1,4 +1,5 @@
 #include "adapters/slack/slack_client.hpp"
+#include "adapters/metrics/metrics.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -161,6 +162,14 @@ struct SlackClient::Impl {
     }
   }
 
+  /// One attempt's outcome, for /metrics: "ok", Slack's error code, "ratelimited", "http_503"…
+  static void count_attempt(const std::string& method, const std::string& status) {
+    metrics::process_registry()
+        .counter("jitbot_slack_api_calls_total", "Slack Web API call attempts, by method and result.",
+                 {{"method", method}, {"status", status}})
+        .add();
+  }
+
   asio::awaitable<ApiResult> call_async(std::string method, nlohmann::json arguments, std::string token,
                                         std::string content, int max_attempts = 0) {
     if (max_attempts <= 0) max_attempts = settings.max_attempts;
@@ -183,7 +192,8 @@ struct SlackClient::Impl {
         sent = true;
       } catch (const std::exception& e) {
         // The host, so a certificate refused for another name says which name jitbot dialled.
-        result.error = "network: " + url->host + ":" + url->port + ": " + e.what();
+        result.error = "network: " + url->host + ":" + url->port + ": " + adapters::http::error_text(e);
+        count_attempt(method, "network_error");
       }
       if (!sent) {
         if (last) co_return result;
@@ -196,12 +206,14 @@ struct SlackClient::Impl {
         auto wait = response.retry_after.value_or(30s);
         held_until["method:" + method] = std::max(held_until["method:" + method], Clock::now() + wait);
         result.error = "ratelimited";
+        count_attempt(method, result.error);
         logger()->warn("{} was rate limited; waiting {} s as Slack asks", method, wait.count());
         if (last) co_return result;
         continue;
       }
       if (response.status >= 500) {
         result.error = "http_" + std::to_string(response.status);
+        count_attempt(method, result.error);
         if (last) co_return result;
         logger()->warn("{} failed ({}); retrying", method, result.error);
         co_await sleep(retry_delay(attempt));
@@ -209,20 +221,24 @@ struct SlackClient::Impl {
       }
       if (response.status != 200) {
         result.error = "http_" + std::to_string(response.status);
+        count_attempt(method, result.error);
         co_return result;
       }
       auto body = nlohmann::json::parse(response.body, nullptr, false);
       if (!body.is_object()) {
         result.error = "invalid_response";
+        count_attempt(method, result.error);
         co_return result;
       }
       if (body.value("ok", false)) {
+        count_attempt(method, "ok");
         result.ok = true;
         result.error.clear();
         result.body = std::move(body);
         co_return result;
       }
       result.error = body.value("error", std::string{"unknown_error"});
+      count_attempt(method, result.error);
       result.body = std::move(body);
       if (!is_transient(result.error) || last) co_return result;
       co_await sleep(retry_delay(attempt));
@@ -247,7 +263,7 @@ struct SlackClient::Impl {
           co_return;
         }
       } catch (const std::exception& e) {
-        logger()->warn("a response_url post failed: {}", e.what());
+        logger()->warn("a response_url post failed: {}", adapters::http::error_text(e));
       }
       co_await sleep(retry_delay(attempt));
     }

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "adapters/http/http_client.hpp"
+#include "adapters/metrics/metrics.hpp"
 
 namespace jitbot::adapters::slack {
 
@@ -84,13 +85,8 @@ class WebSocketSession final : public SocketSession, public std::enable_shared_f
       : SocketSession(id), io_(io), ws_(make_stream(io, context)) {}
 
   asio::awaitable<void> open(const Url& url, std::chrono::milliseconds ping_timeout) override {
-    asio::ip::tcp::resolver resolver(io_);
-    auto endpoints = co_await resolver.async_resolve(url.host, url.port, use_awaitable);
     auto& tcp = beast::get_lowest_layer(ws_);
-    tcp.expires_after(connect_timeout);
-    co_await tcp.async_connect(endpoints, use_awaitable);
-    tcp.socket().set_option(asio::ip::tcp::no_delay(true));
-    adapters::http::close_on_exec(tcp.socket().native_handle());
+    co_await adapters::http::connect_stream(tcp, url, connect_timeout);  // through HTTPS_PROXY where set
     if constexpr (tls) {
       if (!SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), url.host.c_str())) {
         throw std::runtime_error("could not set the TLS server name");
@@ -160,7 +156,8 @@ class WebSocketSession final : public SocketSession, public std::enable_shared_f
         co_await self->ws_.async_write(asio::buffer(frame), use_awaitable);
       }
     } catch (const std::exception& e) {
-      logger()->info("socket {}: a write failed ({}); the socket will be replaced", self->id(), e.what());
+      logger()->info("socket {}: a write failed ({}); the socket will be replaced", self->id(),
+                     adapters::http::error_text(e));
       self->outgoing_.clear();
     }
     self->writing_ = false;
@@ -282,10 +279,17 @@ asio::awaitable<std::shared_ptr<SocketSession>> SocketMode::connect_once() {
       co_return nullptr;
     }
   } catch (const std::exception& e) {
-    logger()->warn("socket {} could not connect to {}:{}: {}; retrying", id, url->host, url->port, e.what());
+    logger()->warn("socket {} could not connect to {}:{}: {}; retrying", id, url->host, url->port,
+                   adapters::http::error_text(e));
     co_return nullptr;
   }
   ++stats_.connections_opened;
+  auto& registry = metrics::process_registry();
+  registry
+      .counter("jitbot_slack_socket_connections_opened_total",
+               "Socket Mode connections opened (the first, then one per reconnect).")
+      .add();
+  registry.gauge("jitbot_slack_socket_connections", "Socket Mode connections open now (readiness needs one).").add(1);
   sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(), [](auto& weak) { return weak.expired(); }),
                   sessions_.end());
   sessions_.push_back(session);
@@ -300,9 +304,12 @@ asio::awaitable<void> SocketMode::read_loop(std::shared_ptr<SocketSession> sessi
       if (!text.empty()) on_frame(*session, text);
     }
   } catch (const std::exception& e) {
-    if (!stopping_) logger()->info("socket {} ended: {}", session->id(), e.what());
+    if (!stopping_) logger()->info("socket {} ended: {}", session->id(), adapters::http::error_text(e));
   }
   session->dead = true;
+  metrics::process_registry()
+      .gauge("jitbot_slack_socket_connections", "Socket Mode connections open now (readiness needs one).")
+      .add(-1);
   if (session == current_) wake_supervisor();
 }
 
@@ -335,6 +342,7 @@ void SocketMode::on_frame(SocketSession& session, const std::string& text) {
 }
 
 void SocketMode::on_envelope(SocketSession& session, const nlohmann::json& frame) {
+  auto arrived = std::chrono::steady_clock::now();
   Envelope envelope;
   envelope.envelope_id = frame["envelope_id"].get<std::string>();
   envelope.type = frame.value("type", std::string{});
@@ -364,6 +372,16 @@ void SocketMode::on_envelope(SocketSession& session, const nlohmann::json& frame
   nlohmann::json ack = {{"envelope_id", envelope.envelope_id}};
   if (ack_payload) ack["payload"] = std::move(*ack_payload);
   session.send(utf8_json(ack));
+  auto& registry = metrics::process_registry();
+  registry
+      .counter("jitbot_slack_envelopes_received_total", "Socket Mode envelopes received, by type.",
+               {{"type", envelope.type}})
+      .add();
+  registry.counter("jitbot_slack_envelopes_acked_total", "Socket Mode envelopes acked (duplicates included).").add();
+  registry
+      .histogram("jitbot_slack_ack_seconds",
+                 "From an envelope's arrival to its ack being queued on the socket (the inbox write included).")
+      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
 }
 
 bool SocketMode::first_sighting(const std::string& key) {

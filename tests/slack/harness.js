@@ -135,7 +135,11 @@ class BotUnderTest {
       DEMO_BACKEND_LOG: this.backendLog,
       ...(this.options.env || {}),
     };
-    this.watch(spawn(BINARY, ['--log-level', process.env.JITBOT_LOG_LEVEL || 'info', 'run', '--config', this.configFile], {
+    // options.globalArgs: more arguments before `run`; options.runArgs: after `run --config FILE` (e.g.
+    // ['--log-format', 'json'] in either place).
+    const args = ['--log-level', process.env.JITBOT_LOG_LEVEL || 'info', ...(this.options.globalArgs || []), 'run',
+      '--config', this.configFile, ...(this.options.runArgs || [])];
+    this.watch(spawn(BINARY, args, {
       env: this.env,
       stdio: ['ignore', 'ignore', 'pipe'],
     }));
