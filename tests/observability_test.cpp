@@ -140,6 +140,8 @@ TEST_CASE("HTTPS_PROXY and NO_PROXY choose how a TLS connection goes out", "[pro
 
   variables["HTTPS_PROXY"] = "proxy.corp.example:8080";  // no scheme: an http proxy
   CHECK(proxy_for("slack.com", "443", environment)->port == "8080");
+  variables["HTTPS_PROXY"] = "HTTP://proxy.corp.example:8081";  // a scheme in capitals is the same scheme
+  CHECK(proxy_for("slack.com", "443", environment)->port == "8081");
 
   variables["HTTPS_PROXY"] = "http://jit%40bot:p%3Ass@10.0.0.5:3128/";
   proxy = proxy_for("slack.com", "443", environment);
@@ -155,6 +157,9 @@ TEST_CASE("HTTPS_PROXY and NO_PROXY choose how a TLS connection goes out", "[pro
   CHECK_FALSE(proxy_for("10.1.2.3", "443", environment).has_value());
   CHECK_FALSE(proxy_for("api.example.com", "8443", environment).has_value());
   CHECK(proxy_for("api.example.com", "443", environment).has_value());
+  CHECK(proxy_for("slack.com", "443", environment).has_value());
+  variables["NO_PROXY"] = "*.corp.example";
+  CHECK_FALSE(proxy_for("git.corp.example", "443", environment).has_value());
   CHECK(proxy_for("slack.com", "443", environment).has_value());
   variables["NO_PROXY"] = "*";
   CHECK_FALSE(proxy_for("slack.com", "443", environment).has_value());

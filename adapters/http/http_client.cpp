@@ -161,6 +161,7 @@ bool bypasses(std::string entry, const std::string& host, const std::string& por
     entry = entry.substr(0, colon);
   }
   if (bracketed && entry.size() > 2 && entry.back() == ']') entry = entry.substr(1, entry.size() - 2);
+  if (entry.rfind("*.", 0) == 0) entry.erase(0, 1);  // "*.example.com", as Go and others accept it
   if (entry.front() == '.') entry.erase(0, 1);
   entry = lower(entry);
   std::string name = lower(host);
@@ -186,7 +187,12 @@ std::optional<Proxy> proxy_for(const std::string& host, const std::string& port,
   std::string text = read("HTTPS_PROXY");
   if (text.empty()) text = read("https_proxy");
   if (text.empty()) return std::nullopt;
-  if (text.find("://") == std::string::npos) text = "http://" + text;  // "proxy:3128" is common
+  auto scheme_end = text.find("://");
+  if (scheme_end == std::string::npos) {
+    text = "http://" + text;  // "proxy:3128" is common
+  } else {
+    text = lower(text.substr(0, scheme_end)) + text.substr(scheme_end);  // schemes ignore case
+  }
   if (text.rfind("http://", 0) != 0) {
     throw NetworkError("HTTPS_PROXY must be an http:// proxy (jitbot tunnels TLS through it with CONNECT)");
   }
