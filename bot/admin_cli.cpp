@@ -308,6 +308,7 @@ int check_config(const config::Config& config) {
 }
 
 int backup(const config::Config& config, const std::string& to) {
+  // The key, when there is one, seals the copy's head anchor (backup_to refuses a sealed chain without it).
   auto store = open_existing(config);
   if (!store) return exit_usage;
   std::filesystem::path target{to};

@@ -82,7 +82,9 @@ workflows::BackendResult cleaned(workflows::BackendResult result) {
 std::chrono::seconds job_lease(const Backends& backends) {
   std::chrono::seconds longest{60};
   for (const auto& [name, entry] : backends) longest = std::max(longest, entry.timeout);
-  return longest + lease_margin;
+  // Twice the budget: an extend the program does not know is followed by a grant, each with the
+  // backend's timeout, and the lease must outlast both, or a waiting revoke could run in between.
+  return 2 * longest + lease_margin;
 }
 
 void run_job(const workflows::Job& job, workflows::AccessWorkflow& workflow, const Backends& backends,

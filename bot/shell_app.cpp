@@ -300,10 +300,15 @@ class ShellSession {
     out_ << "  " << adapters::terminal_safe(offer.text) << "\n  ? reason for the requester (- for none)\n";
     denying_ = request_id;
   }
-
   void finish_deny(const std::string& answer) {
     std::string request_id = *denying_;
     denying_.reset();
+    if (!answer.empty() && answer.front() == '/') {
+      // A command, not a reason: nothing is denied, and the command runs as typed.
+      out_ << "  → Not denied.\n";
+      if (answer != "/cancel") execute(answer);
+      return;
+    }
     auto outcome = bot_.workflow().deny(user_, request_id, answer == "-" ? std::string{} : answer);
     reply({outcome.ok, outcome.message, outcome.refusal});
     bot_.settle();

@@ -540,11 +540,20 @@ std::int64_t SqliteStore::backup_to(const std::filesystem::path& file) {
   db_->backup(partial.c_str(), SQLite::Database::Save);
   std::optional<AuditAnchor> head;
   {
-    SQLite::Database copy(partial.string(), SQLite::OPEN_READONLY);
+    // A copy is one file: out of WAL mode, so no -wal or -shm is left beside it.
+    SQLite::Database copy(partial.string(), SQLite::OPEN_READWRITE);
+    copy.exec("PRAGMA journal_mode=DELETE");
     auto check = copy.execAndGet("PRAGMA quick_check").getString();
     if (check != "ok") throw std::runtime_error("the copy at " + partial.string() + " fails its check: " + check);
-    SQLite::Statement last(copy, "SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1");
+    SQLite::Statement last(copy, "SELECT sequence, hash, keyed FROM audit ORDER BY sequence DESC LIMIT 1");
     if (last.executeStep()) {
+      if (last.getColumn(2).getInt() != 0 && audit_key_.empty()) {
+        // An unsealed anchor for a sealed chain would make audit verify refuse the restored copy.
+        std::filesystem::remove(partial);
+        throw std::runtime_error(
+            "this database's audit trail is sealed with a key: give jitbot backup the same key "
+            "(JITBOT_AUDIT_KEY or [bot] audit_key_file), so the copy's head anchor is sealed too");
+      }
       head = AuditAnchor{last.getColumn(0).getInt64(), last.getColumn(1).getString(), {}};
       head->seal(audit_key_);
     }

@@ -326,6 +326,13 @@ TEST_CASE("a backup taken while the bot writes is a whole database whose audit t
   CHECK(verdict.anchor_checked);
   CHECK_FALSE(std::filesystem::exists(copy.string() + ".partial"));
 
-  // Taken again over the old copy, it is replaced whole.
+  // Taken again over the old copy, it is replaced whole, as one file.
   CHECK(h.store.backup_to(copy) >= records);
+  CHECK_FALSE(std::filesystem::exists(copy.string() + ".partial-wal"));
+  CHECK_FALSE(std::filesystem::exists(copy.string() + ".partial-shm"));
+
+  // Without the key, a sealed chain is not backed up: its copy's anchor could not be sealed.
+  storage::SqliteStore keyless(file);
+  CHECK_THROWS_WITH(keyless.backup_to(dir.path() / "keyless.db"), Catch::Contains("sealed with a key"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "keyless.db"));
 }

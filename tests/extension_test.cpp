@@ -347,3 +347,77 @@ TEST_CASE("a warning while an extension waits says so instead of offering anothe
         std::string::npos);
   CHECK(text.find("cannot be extended") == std::string::npos);
 }
+
+TEST_CASE("break-glass access is extended only with approval, whatever self_extend says", "[extend][security]") {
+  auto policy = two_approver_policy();
+  policy.roles[0].self_extend = true;
+  Harness h(policy);
+  REQUIRE(h.type("U0ONCALL",
+                 "request --provider aws --role admin --scope 123456789012 --duration 1h "
+                 "--reason \"INC-9 db down\" --break-glass")
+              .ok);
+  auto id = h.store.list({}).front().id;
+  REQUIRE(h.state(id) == RequestState::active);
+  REQUIRE(h.type("U0ONCALL", "extend " + id + " 1h").ok);
+  CHECK(h.store.find(id)->extension.status == Extension::Status::pending);
+  CHECK(h.backend->extends.empty());
+}
+
+TEST_CASE("someone taken off the role's requesters may not extend what they still hold", "[extend][security]") {
+  Harness h;
+  auto id = active_request(h);
+  h.policy.roles[0].requesters = {"U0BOB"};  // the config changed; Alice's access runs on
+  auto refused = h.type("U0ALICE", "extend " + id + " 30m");
+  CHECK(refused.refusal == RefusalReason::not_a_requester);
+  CHECK(h.store.find(id)->extension.status == Extension::Status::none);
+}
+
+TEST_CASE("an extension approved after the role's limit shrank is refused, and one applied keeps the revoke's handle",
+          "[extend]") {
+  Harness h;
+  auto id = active_request(h);
+  REQUIRE(h.type("U0ALICE", "extend " + id + " 2h").ok);
+  h.policy.roles[0].max_duration = 1h;  // now nothing more may be added
+  auto late = h.click("U0BOB", "approve", id);
+  CHECK(late.refusal == RefusalReason::extension_too_long);
+  CHECK(late.text.find("the role's limits changed") != std::string::npos);
+  CHECK(h.backend->extends.empty());
+
+  Harness again;
+  auto other = active_request(again);
+  auto granted_handle = again.store.find(other)->grant_id;
+  again.policy.roles[0].self_extend = true;
+  REQUIRE(again.type("U0ALICE", "extend " + other + " 1h").ok);
+  CHECK(again.store.find(other)->extended_by == 1h);
+  CHECK(again.store.find(other)->grant_id == granted_handle);  // "other-handle" does not replace it
+}
+
+TEST_CASE("a backend that says its access ends no later than before has not extended it", "[extend]") {
+  auto policy = two_approver_policy();
+  policy.roles[0].self_extend = true;
+  Harness h(policy);
+  auto id = active_request(h);
+  auto old_end = *h.store.find(id)->expires_at;
+  h.backend->extended_until = old_end;
+  REQUIRE(h.type("U0ALICE", "extend " + id + " 1h").ok);
+  auto request = h.store.find(id).value();
+  CHECK(request.expires_at == old_end);
+  CHECK(request.extension.status == Extension::Status::failed);
+  CHECK(request.extended_by == workflows::Seconds{0});
+  CHECK(audited(h, id, "extend_failed"));
+
+  h.backend->extended_until = old_end + 20min;  // less than asked: never claim longer than the backend gives
+  REQUIRE(h.type("U0ALICE", "extend " + id + " 1h").ok);
+  CHECK(h.store.find(id)->expires_at == old_end + 20min);
+  CHECK(h.store.find(id)->extended_by == 20min);
+}
+
+TEST_CASE("the extension's approvers, not the request's, are named to the backend", "[extend]") {
+  Harness h;
+  auto id = active_request(h);
+  REQUIRE(h.type("U0ALICE", "extend " + id + " 1h").ok);
+  REQUIRE(h.click("U0DAVE", "approve", id).ok);
+  REQUIRE(h.click("U0CAROL", "approve", id).ok);
+  REQUIRE(h.backend->extends.size() == 1);
+  CHECK(h.backend->extends[0].approvers == std::vector<std::string>{"U0DAVE", "U0CAROL"});
+}

@@ -81,11 +81,12 @@ class ScriptedBackend final : public workflows::CredentialBackend {
     return {true, {}, {}, {}, {}, {}, {}};
   }
   std::vector<workflows::BackendCall> extends;
-  std::string extend_error;  ///< non-empty: extends fail with it
+  std::string extend_error;                          ///< non-empty: extends fail with it
+  std::optional<workflows::Instant> extended_until;  ///< set: the end the backend says it gave
   workflows::BackendResult extend(const workflows::BackendCall& call) override {
     extends.push_back(call);
     if (!extend_error.empty()) return {false, {}, {}, {}, {}, extend_error, {}};
-    return {true, {}, {}, {}, "extended", {}, {}};
+    return {true, "other-handle", extended_until, {}, "extended", {}, {}};
   }
 };
 

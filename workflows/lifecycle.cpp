@@ -501,9 +501,10 @@ Outcome AccessWorkflow::may_decide(const std::string& actor, const std::string& 
     outcome = Outcome::refused(missing);
   } else if (const Role* role = policy_.find_role(request->provider, request->role); role == nullptr) {
     outcome = Outcome::refused(refusal_for(RefusalReason::role_gone, *request));
-  } else if (auto refusal = request->state == RequestState::active
-                                ? check_extension_decision(*role, directory_, actor, *request, Decision::deny)
-                                : check_decision(*role, directory_, actor, *request, Decision::deny, clock_.now())) {
+  } else if (auto refusal =
+                 request->state == RequestState::active
+                     ? check_extension_decision(*role, directory_, actor, *request, Decision::deny, clock_.now())
+                     : check_decision(*role, directory_, actor, *request, Decision::deny, clock_.now())) {
     if (refusal->request_id.empty()) refusal->request_id = request_id;
     outcome = Outcome::refused(*refusal);
   }
@@ -539,9 +540,11 @@ void AccessWorkflow::start_revoke(Request& request, Change& change, const std::s
   request.ending_as = ending_as;
   request.warn_at.reset();
   if (request.extension.is_open()) {
-    // The revoke has the last word: an extension not yet applied is dropped with a reason.
+    // The revoke has the last word: an extension not yet applied is dropped, with a reason.
     request.extension.status = Extension::Status::failed;
     request.extension.note = "access ended before the extension could be applied";
+    change.audit.push_back(audit(before, actor, "extension_dropped", request.state,
+                                 "+" + format_duration(request.extension.by) + ": " + request.extension.note));
   }
   if (ending_as == RequestState::revoked) {
     request.decided_by = actor;
@@ -602,7 +605,7 @@ Outcome AccessWorkflow::extend(const std::string& actor, const std::string& requ
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     const Role* role = policy_.find_role(request.provider, request.role);
     if (role == nullptr) return refusal_for(RefusalReason::role_gone, request);
-    if (auto refusal = check_extension(*role, actor, request, by)) return refusal;
+    if (auto refusal = check_extension(*role, directory_, actor, request, by, clock_.now())) return refusal;
     Request before = request;
     request.extension = Extension{};
     request.extension.by = by;
@@ -611,8 +614,9 @@ Outcome AccessWorkflow::extend(const std::string& actor, const std::string& requ
     std::string until = format_rfc3339(*request.expires_at + by);
     std::string detail = "+" + format_duration(by) + " until " + until + (reason.empty() ? "" : ": " + reason);
     change.audit.push_back(audit(before, actor, "request_extension", request.state, detail));
-    if (role->self_extend) {
-      // The role trusts its requesters with more time: no approvers are asked.
+    if (role->self_extend && !request.break_glass) {
+      // The role trusts its requesters with more time: no approvers are asked. Break-glass access
+      // skipped approval once already; more of it is for the approvers to decide.
       request.extension.status = Extension::Status::approved;
       change.audit.push_back(audit(before, system_actor, "approve_extension", request.state,
                                    "self_extend: the role lets its requesters extend"));
@@ -644,7 +648,9 @@ Outcome AccessWorkflow::extend_by_offer(const std::string& actor, const std::str
 
 Check AccessWorkflow::approve_extension(const Role& role, const std::string& actor, Request& request, Change& change,
                                         std::string& message) {
-  if (auto refusal = check_extension_decision(role, directory_, actor, request, Decision::approve)) return refusal;
+  if (auto refusal = check_extension_decision(role, directory_, actor, request, Decision::approve, clock_.now())) {
+    return refusal;
+  }
   request.extension.approvers.push_back(actor);
   int have = static_cast<int>(request.extension.approvers.size());
   std::string detail = "extension +" + format_duration(request.extension.by);
@@ -664,7 +670,9 @@ Check AccessWorkflow::approve_extension(const Role& role, const std::string& act
 
 Check AccessWorkflow::deny_extension(const Role& role, const std::string& actor, const std::string& note,
                                      Request& request, Change& change) {
-  if (auto refusal = check_extension_decision(role, directory_, actor, request, Decision::deny)) return refusal;
+  if (auto refusal = check_extension_decision(role, directory_, actor, request, Decision::deny, clock_.now())) {
+    return refusal;
+  }
   request.extension.status = Extension::Status::denied;
   request.extension.decided_by = actor;
   request.extension.note = note;
@@ -691,11 +699,22 @@ void AccessWorkflow::record_extension(const Job& job, const BackendResult& resul
     }
     Instant previous = *request.expires_at;
     Instant until = previous + request.extension.by;
+    if (result.expires_at && *result.expires_at <= previous) {
+      // The backend says the access ends no later than before: nothing was extended.
+      request.extension.status = Extension::Status::failed;
+      request.extension.note = "the backend's access still ends at " + format_rfc3339(*result.expires_at);
+      change.audit.push_back(audit(before, system_actor, "extend_failed", request.state, request.extension.note));
+      change.notices.push_back(card_notice(request, NoticeEvent::extension_failed));
+      change.notices.push_back(dm_notice(request, NoticeEvent::extension_failed, request.extension.note));
+      return std::nullopt;
+    }
     // As with grants, a backend whose access ends sooner on its own wins: never claim longer.
-    if (result.expires_at && *result.expires_at<until&& * result.expires_at> previous) until = *result.expires_at;
+    if (result.expires_at && until > *result.expires_at) until = *result.expires_at;
     request.expires_at = until;
     request.extended_by += std::chrono::duration_cast<Seconds>(until - previous);
-    if (!result.grant_id.empty()) request.grant_id = result.grant_id;  // a fresh session (DuploCloud)
+    // Only a backend that replaced the grant (a fresh DuploCloud session) gives the revoke a new
+    // handle; otherwise the revoke must still undo the original grant.
+    if (result.replaces_grant && !result.grant_id.empty()) request.grant_id = result.grant_id;
     request.extension.status = Extension::Status::done;
     schedule_warning(request);
     change.audit.push_back(audit(before, system_actor, "extend", request.state,
@@ -809,10 +828,12 @@ std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
     switch (job.action) {
       case BackendCall::Action::grant: still_wanted = request->state == RequestState::approved; break;
       case BackendCall::Action::revoke: still_wanted = request->ending_as.has_value(); break;
-      case BackendCall::Action::extend:
-        still_wanted = request->state == RequestState::active && !request->ending_as &&
-                       request->extension.status == Extension::Status::approved && request->expires_at;
+      case BackendCall::Action::extend: {
+        const Role* role = policy_.find_role(request->provider, request->role);
+        still_wanted = request->extension.status == Extension::Status::approved && role != nullptr &&
+                       extension_applicable(*role, *request, clock_.now());
         break;
+      }
     }
   }
   if (!still_wanted) {
@@ -857,6 +878,7 @@ std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
     call.previous_expires_at = request->expires_at;
     call.expires_at = *request->expires_at + request->extension.by;
     call.duration = request->duration + request->extended_by + request->extension.by;
+    call.approvers = request->extension.approvers;  // who approved this extension (none for self_extend)
     // The backend records why (Azure's justification, an http receiver's log): the extension's own reason.
     if (!request->extension.reason.empty()) call.reason = request->extension.reason;
   }
@@ -1024,7 +1046,10 @@ void AccessWorkflow::tick_one(const Request& request, Instant now) {
   } else if (request.state == RequestState::active && !request.ending_as && request.expires_at &&
              *request.expires_at <= now) {
     transition(request.id, [&](Request& r, Change& change) -> Check {
-      if (r.state != RequestState::active || r.ending_as) return refusal_for(RefusalReason::wrong_state, r);
+      // Decided on the fresh row: an extension committed since the due list was read moved the end.
+      if (r.state != RequestState::active || r.ending_as || !r.expires_at || *r.expires_at > now) {
+        return refusal_for(RefusalReason::wrong_state, r);
+      }
       start_revoke(r, change, system_actor, RequestState::expired);
       return std::nullopt;
     });

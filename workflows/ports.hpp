@@ -87,6 +87,9 @@ struct BackendResult {
   std::string error;  ///< why it failed, fit to show to the people concerned
   /// Revoke only: access the backend cannot end early (a console session) lasts until then.
   std::optional<Instant> lingers_until;
+  /// Extend only: the extension replaced the grant (a fresh session), so `grant_id` is what the
+  /// revoke must undo from now on. Otherwise the original grant's handle stays.
+  bool replaces_grant = false;
 };
 
 class CredentialBackend {

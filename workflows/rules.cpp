@@ -180,9 +180,23 @@ Seconds extension_left(const Role& role, const Request& request) {
 
 }  // namespace
 
-Check check_extension(const Role& role, const std::string& actor, const Request& request, Seconds by) {
+/// ACTIVE, not ending, and before its end (the scheduler may not have ended it yet).
+bool still_running(const Request& request, Instant now) {
+  return request.state == RequestState::active && !request.ending_as && request.expires_at && *request.expires_at > now;
+}
+
+Check check_extension(const Role& role, Directory& directory, const std::string& actor, const Request& request,
+                      Seconds by, Instant now) {
   if (actor != request.requester) return about(RefusalReason::only_requester_extends, request);
-  if (request.state != RequestState::active || request.ending_as) return about(RefusalReason::wrong_state, request);
+  if (!still_running(request, now)) return about(RefusalReason::wrong_state, request);
+  // Taken off the role since: no more time either.
+  bool listed = is_listed(role.requesters, actor, directory) ||
+                (request.break_glass && is_listed(role.break_glass_requesters, actor, directory));
+  if (!listed) {
+    Refusal refusal = about(RefusalReason::not_a_requester, role);
+    refusal.options = role.approvers;
+    return refusal;
+  }
   if (request.extension.is_open()) {
     Refusal refusal = about(RefusalReason::extension_open, request);
     refusal.problem = request.extension.status == Extension::Status::pending ? "waiting for approval" : "being applied";
@@ -207,11 +221,22 @@ std::optional<Seconds> extension_offer(const Role& role, const Request& request)
   return std::min(request.duration, left);
 }
 
+bool extension_applicable(const Role& role, const Request& request, Instant now) {
+  return still_running(request, now) && request.extension.by <= extension_left(role, request);
+}
+
 Check check_extension_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
-                               Decision decision) {
-  if (request.state != RequestState::active || request.ending_as ||
-      request.extension.status != Extension::Status::pending) {
+                               Decision decision, Instant now) {
+  if (!still_running(request, now) || request.extension.status != Extension::Status::pending) {
     return about(RefusalReason::wrong_state, request);
+  }
+  if (decision == Decision::approve && request.extension.by > extension_left(role, request)) {
+    Refusal refusal = about(RefusalReason::extension_too_long, request);
+    refusal.role = role.provider + "/" + role.name;
+    refusal.requested = request.extension.by;
+    refusal.limit = role.longest_with_extensions();
+    refusal.problem = "the role's limits changed since it was asked for; deny it, and the requester may ask again";
+    return refusal;
   }
   if (actor == request.requester) return about(RefusalReason::own_request, request);
   if (!is_listed(role.approvers, actor, directory)) {

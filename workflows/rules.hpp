@@ -65,18 +65,24 @@ Check check_revoke(const Role& role, Directory& directory, const std::string& ac
 Check check_review(const Role* role, Directory& directory, const std::string& actor, const Request& request,
                    bool is_admin);
 
-/// Checks `/jit extend` (and the Extend button) for `by` more: only the requester, only while
-/// ACTIVE and not ending, one extension at a time, never past the role's longest_with_extensions().
-Check check_extension(const Role& role, const std::string& actor, const Request& request, Seconds by);
+/// Checks `/jit extend` (and the Extend button) for `by` more at `now`: only the requester, still
+/// one of the role's requesters, only while ACTIVE, not ending and not past its end, one extension
+/// at a time, never past the role's longest_with_extensions().
+Check check_extension(const Role& role, Directory& directory, const std::string& actor, const Request& request,
+                      Seconds by, Instant now);
 
 /// What the pre-expiry warning offers: as long again as the request asked for, within what the
 /// role still allows; nullopt when the access may not be extended any further.
 std::optional<Seconds> extension_offer(const Role& role, const Request& request);
 
-/// check_decision for a pending extension of ACTIVE access: an approver of the role, not the
-/// requester, approving once.
+/// check_decision for a pending extension of ACTIVE access at `now`: an approver of the role, not
+/// the requester, approving once, while the access has not reached its end and the extension
+/// still fits the role (its limits may have changed since it was asked for).
 Check check_extension_decision(const Role& role, Directory& directory, const std::string& actor, const Request& request,
-                               Decision decision);
+                               Decision decision, Instant now);
+
+/// Whether `request`'s pending or approved extension may still be applied at `now`.
+bool extension_applicable(const Role& role, const Request& request, Instant now);
 
 /// Checks `/jit cancel`: only the requester, only while pending.
 Check check_cancel(const std::string& actor, const Request& request);

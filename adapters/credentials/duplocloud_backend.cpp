@@ -93,7 +93,9 @@ BackendResult DuploCloudBackend::extend(const BackendCall& call) {
   return cloud::guarded("duplocloud", config_.name, call, [&] {
     // A JIT console session cannot be lengthened; a fresh one (the same as a grant) serves the
     // rest of the extended access, and its end is again what the access may claim.
-    return do_grant(call);
+    BackendResult result = do_grant(call);
+    result.replaces_grant = result.ok;
+    return result;
   });
 }
 

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "adapters/credentials/process.hpp"
@@ -43,6 +45,12 @@ BackendResult interpret(const std::string& backend, const ProcessOutcome& finish
 }
 
 }  // namespace
+
+workflows::Seconds remaining(workflows::Instant end) {
+  auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  auto left = std::chrono::duration_cast<workflows::Seconds>(end - now);
+  return std::max(left, workflows::Seconds{1});
+}
 
 BackendResult parse_backend_reply(const std::string& backend, const std::string& text) {
   BackendResult result;
@@ -127,6 +135,7 @@ BackendResult ExecBackend::extend(const BackendCall& call) {
   BackendCall grant_again = call;
   grant_again.action = BackendCall::Action::grant;
   grant_again.previous_expires_at.reset();
+  grant_again.duration = remaining(call.expires_at);
   BackendResult granted = run(grant_again);
   if (granted.ok)
     granted.message =

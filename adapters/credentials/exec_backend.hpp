@@ -39,6 +39,10 @@ class ExecBackend final : public workflows::CredentialBackend {
   std::vector<std::string> passed_env_;
 };
 
+/// The time left until `end` (at least a second): a fallback grant in place of an extend asks
+/// for just that, so a program that counts its end from the duration grants no more than approved.
+workflows::Seconds remaining(workflows::Instant end);
+
 /// Reads a backend's optional JSON reply (grant_id, expires_at, console_url, message); an empty
 /// reply is a plain success. Shared by the exec and http backends.
 workflows::BackendResult parse_backend_reply(const std::string& backend, const std::string& text);

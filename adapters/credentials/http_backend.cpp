@@ -58,6 +58,7 @@ BackendResult HttpBackend::extend(const BackendCall& call) {
     BackendCall grant_again = call;
     grant_again.action = BackendCall::Action::grant;
     grant_again.previous_expires_at.reset();
+    grant_again.duration = remaining(call.expires_at);
     BackendResult granted = post(grant_again);
     if (granted.ok)
       granted.message = "Granted again until the new end (backend " + name_ + " has no /extend). " + granted.message;
@@ -78,7 +79,9 @@ BackendResult HttpBackend::post(const BackendCall& call, bool* unknown_action) {
     auto response = http_.send(url, request, attempts);
     if (response.status >= 200 && response.status < 300) return parse_backend_reply(name_, response.body);
     BackendResult failed;
-    if (unknown_action != nullptr && (response.status == 404 || response.status == 501)) {
+    // Only 501 says "I do not implement this"; a 404 may be a receiver's "no such grant", and
+    // granting then would bring back access removed on purpose.
+    if (unknown_action != nullptr && response.status == 501) {
       *unknown_action = true;
       return failed;
     }

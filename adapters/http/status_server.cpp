@@ -1,12 +1,15 @@
 #include "adapters/http/status_server.hpp"
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -58,7 +61,15 @@ Response route(const bhttp::request<bhttp::empty_body>& request, const StatusRou
   return reply(version, bhttp::status::ok, routes.metrics(), "text/plain; version=0.0.4; charset=utf-8");
 }
 
-asio::awaitable<void> serve(tcp::socket socket, const StatusRoutes& routes) {
+/// Probes and scrapes need a handful; more at once is a client gone wrong (or worse), and each
+/// would hold a descriptor the rest of jitbot needs.
+constexpr int max_connections = 32;
+
+asio::awaitable<void> serve(tcp::socket socket, const StatusRoutes& routes, std::shared_ptr<std::atomic<int>> open) {
+  struct Closing {
+    std::shared_ptr<std::atomic<int>> open;
+    ~Closing() { open->fetch_sub(1); }
+  } closing{open};
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer(8192);
   bhttp::request_parser<bhttp::empty_body> parser;
@@ -78,11 +89,21 @@ asio::awaitable<void> serve(tcp::socket socket, const StatusRoutes& routes) {
 }
 
 asio::awaitable<void> accept_all(tcp::acceptor& acceptor, const StatusRoutes& routes) {
+  auto open = std::make_shared<std::atomic<int>>(0);
+  asio::steady_timer pause(acceptor.get_executor());
   for (;;) {
     auto [error, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (error == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (error) continue;  // out of descriptors for a moment, say: keep serving
-    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), routes), asio::detached);
+    if (error) {
+      // Out of descriptors, say: the connection waits in the backlog, so accepting again at once
+      // would only spin. Pause, then keep serving.
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    if (open->load() >= max_connections) continue;  // the socket closes as it goes out of scope
+    open->fetch_add(1);
+    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), routes, open), asio::detached);
   }
 }
 

@@ -250,7 +250,7 @@ test('/jit extend (self_extend) POSTs a signed version 2 document to /extend wit
       version: 2, action: 'extend', request_id: id, provider: 'platform', role: 'db-admin', scope: 'orders',
       duration_seconds: undefined, expires_at: newEnd, previous_expires_at: oldEnd, grant_id: grant.grant_id, reason: 'INC-4421 orders db',
       break_glass: false, requester: { slack_user_id: USERS.alice.id, email: USERS.alice.email, name: USERS.alice.name },
-      approvers: [USERS.bob.id],
+      approvers: [], // self_extend: nobody approved this extension, and the receiver is not told otherwise
     });
     assert.equal(extend.document.duration_seconds, 3 * 3600, 'the whole length of the access, extension included');
     assert.equal(grant.expires_at, newEnd, 'the receiver moved its end');
@@ -266,18 +266,34 @@ test('/jit extend (self_extend) POSTs a signed version 2 document to /extend wit
   }, { Receiver: ExtendingReceiver, roleExtra: SELF_EXTEND });
 });
 
-test('a receiver without /extend (404) is sent a grant with the new expires_at instead, and the extension succeeds', async () => {
+/// A receiver written before extend existed that says so, as HTTP means it: 501 Not Implemented.
+class NotImplementedReceiver extends FakeHttpBackend {
+  handle(req, body, res) {
+    const url = new URL(req.url, 'http://fake');
+    if (url.pathname !== `${this.basePath}/extend`) return super.handle(req, body, res);
+    this.calls.push({ action: 'extend', path: url.pathname, status: 501, verified: false, error: 'not implemented',
+      document: null, headers: req.headers, at: Date.now() });
+    return sendJson(res, 501, { error: 'extend is not implemented here' });
+  }
+}
+
+test('a receiver that does not implement /extend (501) is sent a grant until the new end instead, and the extension succeeds', async () => {
   await withReceiver(async ({ fake, shell }) => {
     const story = await extendStory(shell);
     const { id, oldEnd, newEnd } = story;
     assertExtended(story);
-    assert.deepEqual(fake.calls.map((c) => [c.path, c.status]), [['/jit/grant', 200], ['/jit/extend', 404], ['/jit/grant', 200]]);
+    assert.deepEqual(fake.calls.map((c) => [c.path, c.status]), [['/jit/grant', 200], ['/jit/extend', 501], ['/jit/grant', 200]]);
     const [first, , again] = fake.calls;
     assert.equal(again.verified, true);
     // The grant document a receiver written before extend existed knows: version 1, the new end.
     assert.equal(first.document.expires_at, oldEnd);
-    assert.deepEqual({ ...again.document, expires_at: undefined, duration_seconds: undefined },
-      { ...first.document, expires_at: undefined, duration_seconds: undefined });
+    // The same grant, but for the extension: its approvers (none, with self_extend), and just the time left.
+    assert.deepEqual({ ...again.document, expires_at: undefined, duration_seconds: undefined, approvers: undefined },
+      { ...first.document, expires_at: undefined, duration_seconds: undefined, approvers: undefined });
+    assert.deepEqual(again.document.approvers, []);
+    const left = (Date.parse(newEnd) - again.at) / 1000;
+    assert.ok(Math.abs(again.document.duration_seconds - left) <= 5,
+      `a grant for the time left until the new end (${again.document.duration_seconds} s, ${left} s left)`);
     assert.equal(again.document.version, 1);
     assert.equal(again.document.action, 'grant');
     assert.equal(again.document.expires_at, newEnd);
@@ -290,6 +306,21 @@ test('a receiver without /extend (404) is sent a grant with the new expires_at i
     assert.equal(fake.calls.at(-1).path, '/jit/revoke');
     assert.equal(fake.calls.at(-1).document.grant_id, fake.grants()[0].grant_id);
     assert.equal(fake.grants()[0].active, false);
+  }, { Receiver: NotImplementedReceiver, roleExtra: SELF_EXTEND });
+});
+
+test('a 404 from /extend fails the extension: nothing is granted again, and access ends at the old end', async () => {
+  await withReceiver(async ({ fake, shell }) => {
+    const granted = await shell(grantOnly());
+    assertOk(granted);
+    const id = requestIdIn(granted.stdout);
+    const oldEnd = /Active until (\S+)/.exec(granted.stdout)?.[1];
+    const extended = await shell([...extendLines(id, '1h'), '/jit list --mine']);
+    assertOk(extended);
+    assert.deepEqual(fake.calls.map((c) => [c.path, c.status]), [['/jit/grant', 200], ['/jit/extend', 404]],
+      'a 404 may mean "no such grant": no grant follows it');
+    assert.match(dmsTo(extended.stdout, USERS.alice.id).join(' '), new RegExp(`${id} .*could not be extended: .*404.*It still ends at ${oldEnd}`));
+    assert.match(outputOf(extended.stdout, '/jit list --mine'), new RegExp(`${id}\\s+ACTIVE .*Active until ${oldEnd}`));
   }, { roleExtra: SELF_EXTEND });
 });
 

@@ -380,7 +380,11 @@ test('a program that does not know extend (exit status 3) is granted again with 
     assert.equal(again.input.action, 'grant');
     assert.equal(again.input.expires_at, later, 'granted until the new end');
     assert.equal(again.input.previous_expires_at, undefined);
-    assert.equal(again.input.duration_seconds, 2 * 3600, 'for the whole access, the extension included');
+    // Just the time left until the new end, so a program that counts its end from the duration
+    // grants no more than was approved (the seconds lost in between may round one down).
+    const left = (Date.parse(later) - Date.now()) / 1000;
+    assert.ok(again.input.duration_seconds <= 2 * 3600 && again.input.duration_seconds >= left - 5,
+      `a grant for the time left (${again.input.duration_seconds} s; ${left} s left now)`);
     assert.equal(grant.input.expires_at, end);
     assert.equal(logged(bot, 'grant-repeat', id).length, 1, 'the program took it as a repeat of its grant');
 
