@@ -8,7 +8,7 @@ FROM debian:12-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev libfmt-dev \
-      libspdlog-dev libcli11-dev libtomlplusplus-dev libboost1.81-dev libssl-dev libyaml-cpp-dev \
+      libspdlog-dev libcli11-dev libtomlplusplus-dev libboost1.81-dev libssl-dev libyaml-cpp-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt LICENSE NOTICE README.md ./
@@ -25,7 +25,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCMAKE_
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates curl libsqlite3-0 libssl3 libfmt9 libspdlog1.10 libtomlplusplus3 libyaml-cpp0.7 \
+      ca-certificates curl libsqlite3-0 libssl3 libfmt9 libspdlog1.10 libtomlplusplus3 libyaml-cpp0.7 libpq5 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/jitbot --shell /usr/sbin/nologin jitbot \
  && mkdir -p /var/lib/jitbot /etc/jitbot && chown jitbot: /var/lib/jitbot && chmod 0700 /var/lib/jitbot

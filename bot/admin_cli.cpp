@@ -12,6 +12,8 @@
 #include "bot/job_runner.hpp"
 #include "bot/random_ids.hpp"
 #include "storage/audit_chain.hpp"
+#include "storage/database.hpp"
+#include "storage/postgres_store.hpp"
 #include "storage/sqlite_store.hpp"
 #include "workflows/wording.hpp"
 
@@ -29,8 +31,8 @@ constexpr int exit_usage = 2;
 ///
 /// Commands that write (and so append audit records) need the audit key like jitbot run does;
 /// read-only ones use it when it is there.
-std::unique_ptr<storage::SqliteStore> open_existing(const config::Config& config, bool writes = false) {
-  if (config.database != ":memory:" && !std::filesystem::exists(config.database)) {
+std::unique_ptr<storage::Database> open_existing(const config::Config& config, bool writes = false) {
+  if (!config.database_is_postgresql() && config.database != ":memory:" && !std::filesystem::exists(config.database)) {
     std::cerr << "jitbot: no database at " << config.database.string()
               << " (check [bot] database in the config; jitbot run creates it)\n";
     return nullptr;
@@ -42,7 +44,13 @@ std::unique_ptr<storage::SqliteStore> open_existing(const config::Config& config
     std::cerr << "jitbot: " << e.what() << "\n";
     return nullptr;
   }
-  return std::make_unique<storage::SqliteStore>(config.database.string(), key);
+  try {
+    // PostgreSQL: used as it is; only jitbot run and jitbot migrate change its schema.
+    return storage::open_database(config.database.string(), 1, key, storage::Migration::require_current);
+  } catch (const std::exception& e) {
+    std::cerr << "jitbot: " << e.what() << "\n";
+    return nullptr;
+  }
 }
 
 bool is_open(const workflows::Request& request) {
@@ -52,7 +60,7 @@ bool is_open(const workflows::Request& request) {
 /// The whole operator action: a transition, and for a revoke the backend call right here.
 class OperatorDesk {
  public:
-  OperatorDesk(const config::Config& config, storage::SqliteStore& store)
+  OperatorDesk(const config::Config& config, storage::Database& store)
       : config_(config),
         store_(store),
         directory_(config.directory),
@@ -76,7 +84,7 @@ class OperatorDesk {
 
  private:
   const config::Config& config_;
-  storage::SqliteStore& store_;
+  storage::Database& store_;
   adapters::StaticDirectory directory_;
   SystemClock clock_;
   RandomIds ids_;
@@ -228,7 +236,7 @@ int verify_audit(const config::Config& config, const std::string& anchor_text) {
       return exit_usage;
     }
     anchor_source = "the anchor given";
-  } else if (config.database != ":memory:") {
+  } else if (config.database != ":memory:" && !config.database_is_postgresql()) {
     auto file = storage::anchor_path(config.database);
     anchor = storage::read_anchor(file);
     anchor_source = file.string();
@@ -260,7 +268,7 @@ int export_audit(const config::Config& config, const std::string& since_text) {
   }
   auto store = open_existing(config);
   if (!store) return exit_failure;
-  store->for_each_audit(since, [](const storage::SqliteStore::AuditRecord& record) {
+  store->for_each_audit(since, [](const storage::AuditRecord& record) {
     const auto& e = record.entry;
     nlohmann::json line{{"sequence", e.sequence},
                         {"at", workflows::format_rfc3339(e.at)},
@@ -280,12 +288,20 @@ int export_audit(const config::Config& config, const std::string& since_text) {
 
 int check_config(const config::Config& config) {
   std::cout << config::summarize(config);
-  if (config.database == ":memory:" || !std::filesystem::exists(config.database)) return exit_ok;
-  storage::SqliteStore store(config.database.string());
+  if (config.database == ":memory:") return exit_ok;
+  if (!config.database_is_postgresql() && !std::filesystem::exists(config.database)) return exit_ok;
+  std::unique_ptr<storage::Database> store;
+  try {
+    store = storage::open_database(config.database.string(), 1, {}, storage::Migration::require_current);
+  } catch (const std::exception& e) {
+    // The config is valid either way; say why it could not be held against the database.
+    std::cout << "note: not compared with the database: " << e.what() << "\n";
+    return exit_ok;
+  }
   workflows::RequestFilter filter;
   filter.limit = 0;
   int problems = 0;
-  for (const auto& request : store.list(filter)) {
+  for (const auto& request : store->list(filter)) {
     if (!is_open(request)) continue;
     std::string state{to_string(request.state)};
     if (!config.find_backend(request.backend)) {
@@ -301,22 +317,40 @@ int check_config(const config::Config& config) {
     }
   }
   if (problems > 0) {
-    std::cout << problems << " problem(s) between the config and the database " << config.database.string() << "\n";
+    std::cout << problems << " problem(s) between the config and the database "
+              << storage::describe_location(config.database.string()) << "\n";
     return exit_failure;
   }
   return exit_ok;
 }
 
+int migrate(const config::Config& config) {
+  if (config.database == ":memory:") {
+    std::cerr << "jitbot: an in-memory database has no schema to keep; set [bot] database\n";
+    return exit_usage;
+  }
+  // Migrations write no audit records, so no key is needed.
+  auto store = storage::open_database(config.database.string(), 1);
+  std::cout << "Database " << storage::describe_location(config.database.string()) << " is at schema version "
+            << store->schema_version() << ", this jitbot's.\n";
+  return exit_ok;
+}
+
 int backup(const config::Config& config, const std::string& to) {
+  if (config.database_is_postgresql()) {
+    std::cerr << "jitbot: backup copies a SQLite database; back up PostgreSQL with pg_dump (docs/operations.md)\n";
+    return exit_usage;
+  }
   // The key, when there is one, seals the copy's head anchor (backup_to refuses a sealed chain without it).
-  auto store = open_existing(config);
-  if (!store) return exit_usage;
+  auto opened = open_existing(config);
+  if (!opened) return exit_usage;
+  auto& store = dynamic_cast<storage::SqliteStore&>(*opened);
   std::filesystem::path target{to};
   if (std::filesystem::exists(target) && std::filesystem::equivalent(target, config.database)) {
     std::cerr << "jitbot: --to names the database itself; give a new file\n";
     return exit_usage;
   }
-  auto records = store->backup_to(target);
+  auto records = store.backup_to(target);
   std::cout << "Backed up " << config.database.string() << " to " << target.string() << " (" << records
             << " audit records; head anchor in " << storage::anchor_path(target).string() << ").\n"
             << "To restore: stop jitbot, copy both files to [bot] database and its .audit-head beside it, "

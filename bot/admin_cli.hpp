@@ -34,6 +34,10 @@ int verify_audit(const config::Config& config, const std::string& anchor);
 /// `jitbot backup --to FILE`: an online copy of the SQLite database with its audit head anchor.
 int backup(const config::Config& config, const std::string& to);
 
+/// `jitbot migrate`: creates or upgrades the database's schema, then exits. On PostgreSQL one
+/// replica at a time migrates (an advisory lock), and jitbot run does the same at start-up.
+int migrate(const config::Config& config);
+
 /// `jitbot audit export`: one JSON object per record (JSON Lines) with its hashes, for a SIEM.
 int export_audit(const config::Config& config, const std::string& since);
 

@@ -7,9 +7,8 @@
 
 namespace jitbot::bot {
 
-AnchorPoster::AnchorPoster(std::filesystem::path anchor_file, std::string channel, std::chrono::seconds interval,
-                           Post post)
-    : anchor_file_(std::move(anchor_file)),
+AnchorPoster::AnchorPoster(ReadHead read_head, std::string channel, std::chrono::seconds interval, Post post)
+    : read_head_(std::move(read_head)),
       channel_(std::move(channel)),
       interval_(interval),
       post_(std::move(post)),
@@ -45,11 +44,11 @@ void AnchorPoster::run() {
 }
 
 void AnchorPoster::post_if_changed() {
-  auto anchor = storage::read_anchor(anchor_file_);
-  if (!anchor) return;  // nothing appended yet
-  std::string text = anchor->to_string();
-  if (text == last_posted_) return;
   try {
+    auto anchor = read_head_();
+    if (!anchor) return;  // nothing appended yet
+    std::string text = anchor->to_string();
+    if (text == last_posted_) return;
     if (auto error = post_(channel_, message(text)); !error.empty()) {
       spdlog::warn("could not post the audit head to {}: {}; trying again in {}s", channel_, error, interval_.count());
       return;

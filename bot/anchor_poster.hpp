@@ -5,8 +5,11 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+
+#include "storage/audit_chain.hpp"
 
 namespace jitbot::bot {
 
@@ -20,7 +23,11 @@ class AnchorPoster {
   /// Posts `text` to `channel`; returns an empty string on success, else what went wrong.
   using Post = std::function<std::string(const std::string& channel, const std::string& text)>;
 
-  AnchorPoster(std::filesystem::path anchor_file, std::string channel, std::chrono::seconds interval, Post post);
+  /// The newest record as written: the anchor file beside a SQLite database, or PostgreSQL's
+  /// newest record sealed with the key (replicas on several machines share no file).
+  using ReadHead = std::function<std::optional<storage::AuditAnchor>()>;
+
+  AnchorPoster(ReadHead read_head, std::string channel, std::chrono::seconds interval, Post post);
   ~AnchorPoster();
   AnchorPoster(const AnchorPoster&) = delete;
   AnchorPoster& operator=(const AnchorPoster&) = delete;
@@ -34,7 +41,7 @@ class AnchorPoster {
   void run();
   void post_if_changed();
 
-  std::filesystem::path anchor_file_;
+  ReadHead read_head_;
   std::string channel_;
   std::chrono::seconds interval_;
   Post post_;

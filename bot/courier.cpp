@@ -25,8 +25,13 @@ constexpr auto delivery_lease = 600s;
 }  // namespace
 
 Courier::Courier(workflows::RequestStore& store, workflows::ChatSink& chat, const workflows::Policy& policy,
-                 const workflows::Clock& clock, int threads)
-    : store_(store), chat_(chat), policy_(policy), clock_(clock) {
+                 const workflows::Clock& clock, LeaseKeeper* leases, int threads)
+    : store_(store),
+      chat_(chat),
+      policy_(policy),
+      clock_(clock),
+      leases_(leases),
+      lease_(leases ? leases->lease(delivery_lease) : delivery_lease) {
   workers_.start("courier", threads, [this] { deliver(); });
 }
 
@@ -38,7 +43,8 @@ void Courier::deliver() {
     auto ticket = workers_.waker.ticket();
     std::optional<workflows::Instant> next;
     try {
-      while (auto notice = store.claim_notice(clock_.now(), clock_.now() + delivery_lease)) {
+      while (auto notice = store.claim_notice(clock_.now(), clock_.now() + lease_)) {
+        LeaseKeeper::Hold held(leases_, storage::LeaseKind::notice, notice->id);
         bool delivered = workflows::deliver_notice(store, chat_, policy_, *notice, clock_.now());
         // The next notice in this lane may be due now, and another thread may be idle.
         if (delivered) workers_.waker.kick();

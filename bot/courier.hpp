@@ -1,9 +1,11 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bot/lease_keeper.hpp"
 #include "bot/waker.hpp"
 #include "workflows/policy.hpp"
 #include "workflows/ports.hpp"
@@ -16,8 +18,9 @@ namespace jitbot::bot {
 /// fast as the chat accepts it.
 class Courier {
  public:
+  /// `leases` renews the claims where replicas share the database; null where none does.
   Courier(workflows::RequestStore& store, workflows::ChatSink& chat, const workflows::Policy& policy,
-          const workflows::Clock& clock, int threads = 8);
+          const workflows::Clock& clock, LeaseKeeper* leases = nullptr, int threads = 8);
   /// Lets the threads finish the notice in hand, then joins them. Idempotent.
   void stop() { workers_.stop(); }
   Courier(const Courier&) = delete;
@@ -33,6 +36,8 @@ class Courier {
   workflows::ChatSink& chat_;
   const workflows::Policy& policy_;
   const workflows::Clock& clock_;
+  LeaseKeeper* leases_;
+  std::chrono::seconds lease_;
   WorkerThreads workers_;  ///< last: joined before the rest goes
 };
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bot/lease_keeper.hpp"
 #include "storage/sqlite_store.hpp"
 
 namespace jitbot::bot {
@@ -30,9 +31,10 @@ Inbox::Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled,
     : parts_(std::move(parts)), answer_(std::move(answer)), on_handled_(std::move(on_handled)) {
   // WAL with synchronous=NORMAL: a kept input survives a crash of jitbot (the threat while
   // Slack waits for the ack) at no fsync per input; an OS crash may lose the last few.
-  writer_ = std::make_unique<storage::SqliteStore>(parts_.database);
+  writer_ = storage::open_database(parts_.database, 1);
   // The network thread waits for this before it acks; Slack wants the ack within 3 s.
-  writer_->set_busy_timeout(std::chrono::milliseconds{1500});
+  if (auto* file = dynamic_cast<storage::SqliteStore*>(writer_.get()))
+    file->set_busy_timeout(std::chrono::milliseconds{1500});
   workers_.start("inbox", threads, [this] { work(); });
 }
 
@@ -66,7 +68,7 @@ std::optional<workflows::Input> Inbox::next(workflows::RequestStore& store) {
     }
   }
   auto now = parts_.clock.now();
-  return store.claim_input(now, now + input_lease);
+  return store.claim_input(now, now + (parts_.leases ? parts_.leases->lease(input_lease) : input_lease));
 }
 
 void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const workflows::Input& input) {
@@ -105,6 +107,7 @@ void Inbox::work() {
     auto ticket = workers_.waker.ticket();
     try {
       while (auto input = next(store)) {
+        LeaseKeeper::Hold held(parts_.leases, storage::LeaseKind::input, input->id);
         handle(handler, store, *input);
         if (on_handled_) on_handled_();
         if (workers_.waker.stopped()) return;

@@ -10,7 +10,7 @@
 #include "bot/input_handler.hpp"
 #include "bot/job_workers.hpp"
 #include "bot/waker.hpp"
-#include "storage/sqlite_store.hpp"
+#include "storage/database.hpp"
 
 namespace jitbot::bot {
 
@@ -48,8 +48,8 @@ class Inbox {
   std::mutex questions_mutex_;
   std::deque<workflows::Input> questions_;
   std::mutex writer_mutex_;
-  std::unique_ptr<storage::SqliteStore> writer_;  ///< the network thread's connection, for keep()
-  WorkerThreads workers_;                         ///< last: joined before the rest goes
+  std::unique_ptr<storage::Database> writer_;  ///< the network thread's connection, for keep()
+  WorkerThreads workers_;                      ///< last: joined before the rest goes
 };
 
 }  // namespace jitbot::bot

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bot/lease_keeper.hpp"
+
 namespace jitbot::bot {
 namespace {
 
@@ -23,7 +25,10 @@ std::chrono::milliseconds until(const std::optional<workflows::Instant>& due, co
 }  // namespace
 
 JobWorkers::JobWorkers(EngineParts parts, const Backends& backends, std::function<void()> on_recorded, int threads)
-    : parts_(std::move(parts)), backends_(backends), on_recorded_(std::move(on_recorded)), lease_(job_lease(backends)) {
+    : parts_(std::move(parts)),
+      backends_(backends),
+      on_recorded_(std::move(on_recorded)),
+      lease_(parts_.leases ? parts_.leases->lease(job_lease(backends)) : job_lease(backends)) {
   workers_.start("job-worker", threads, [this] { work(); });
 }
 
@@ -60,6 +65,7 @@ void JobWorkers::work() {
       logger()->error("could not claim a job: {}", e.what());
     }
     if (job) {
+      LeaseKeeper::Hold held(parts_.leases, storage::LeaseKind::job, job->id);
       run_job(*job, workflow, backends_);
       release(*job);
       if (on_recorded_) on_recorded_();

@@ -14,6 +14,8 @@
 namespace jitbot::bot {
 
 /// What every background thread needs to build its own workflow on the shared connections.
+class LeaseKeeper;
+
 struct EngineParts {
   std::string database;            ///< for a part that needs a connection of its own
   workflows::RequestStore& store;  ///< shared by the engine's threads (storage::SharedConnections)
@@ -23,6 +25,7 @@ struct EngineParts {
   workflows::IdSource& ids;
   workflows::OnCallSchedules* on_call = nullptr;  ///< for roles with auto_approve_oncall
   workflows::TicketChecker* tickets = nullptr;    ///< for roles with require_ticket
+  LeaseKeeper* leases = nullptr;                  ///< renews claims where replicas share the database
 };
 
 /// A pool of threads that claim due backend jobs, at most `max_concurrent` per backend and

@@ -110,9 +110,10 @@ int main(int argc, char** argv) {
   audit_export->add_option("--format", format, "jsonl (one JSON object per record)")->check(CLI::IsMember({"jsonl"}));
   audit->require_subcommand(1);
   auto* backup = app.add_subcommand("backup", "copy the SQLite database while jitbot runs, with its audit head anchor");
+  auto* migrate = app.add_subcommand("migrate", "create or upgrade the database schema, then exit");
   std::string backup_to;
   backup->add_option("--to", backup_to, "the file to write (replaced whole, never half-written)")->required();
-  for (auto* sub : {shell, run, check, backup, requests_list, requests_show, requests_revoke, requests_cancel,
+  for (auto* sub : {shell, run, check, backup, migrate, requests_list, requests_show, requests_revoke, requests_cancel,
                     requests_resolve, outbox_list, outbox_retry, audit_verify, audit_export}) {
     sub->add_option("--config,-c", config_path, "TOML config file")->check(CLI::ExistingFile);
     sub->add_option("--log-level", log_level, "trace, debug, info, warn, error")
@@ -127,9 +128,9 @@ int main(int argc, char** argv) {
     auto known = app.get_subcommands([](const CLI::App*) { return true; });
     bool found = std::any_of(known.begin(), known.end(), [&](const CLI::App* sub) { return sub->get_name() == word; });
     if (!found) {
-      std::cerr
-          << "jitbot: unknown command \"" << word
-          << "\"; the commands are shell, run, check-config, requests, outbox, audit and backup (see jitbot --help)\n";
+      std::cerr << "jitbot: unknown command \"" << word
+                << "\"; the commands are shell, run, check-config, requests, outbox, audit, backup and migrate (see "
+                   "jitbot --help)\n";
       return exit_usage;
     }
   }
@@ -172,6 +173,7 @@ int main(int argc, char** argv) {
     if (*audit_verify) return admin::verify_audit(*config, anchor);
     if (*audit_export) return admin::export_audit(*config, since);
     if (*backup) return admin::backup(*config, backup_to);
+    if (*migrate) return admin::migrate(*config);
   } catch (const std::exception& e) {
     std::cerr << "jitbot: " << e.what() << "\n";
     return exit_failure;

@@ -15,7 +15,7 @@
 #include "adapters/tickets/ticket_lookup.hpp"
 #include "bot/assembly.hpp"
 #include "bot/random_ids.hpp"
-#include "storage/sqlite_store.hpp"
+#include "storage/database.hpp"
 
 namespace jitbot::bot {
 namespace {
@@ -88,7 +88,8 @@ class ShellSession {
         out_(out),
         options_(options),
         manual_clock_(system_clock_.now()),
-        store_(config.database.string(), audit_key(config, false)),
+        owned_store_(storage::open_database(config.database.string(), 1, audit_key(config, false))),
+        store_(*owned_store_),
         directory_(config.directory),
         chat_(out, config.policy, directory_),
         ids_(clock()),
@@ -116,8 +117,9 @@ class ShellSession {
     if (interactive) {
       out_ << "jitbot shell on " << config_.file.string() << "\n" << shell_help << "\n";
     }
-    store_.release_leases();  // one process per SQLite file: a previous one's claims died with it
-    bot_.run_due();           // finish what a previous run left: overdue timeouts, revokes, grants, notices
+    store_
+        .release_leases();  // one process per SQLite file: a previous one's claims died with it (a no-op on PostgreSQL)
+    bot_.run_due();         // finish what a previous run left: overdue timeouts, revokes, grants, notices
     LineReader reader(input_fd);
     for (;;) {
       if (interactive) out_ << "\n" << user_ << "> " << std::flush;
@@ -345,7 +347,8 @@ class ShellSession {
   ShellOptions options_;
   SystemClock system_clock_;
   workflows::ManualClock manual_clock_;
-  storage::SqliteStore store_;
+  std::unique_ptr<storage::Database> owned_store_;
+  storage::Database& store_;
   adapters::StaticDirectory directory_;
   adapters::TerminalChat chat_;
   RandomIds ids_;

@@ -427,11 +427,6 @@ int run_slack(const config::Config& config) {
     logger()->warn("auth.test failed ({}); carrying on, Socket Mode will keep trying", identity.describe());
   }
 
-  {
-    // One SQLite file serves one process: whatever a previous process held died with it.
-    storage::SqliteStore store(config.database.string());
-    store.release_leases();
-  }
   slack::SlackDirectory directory(client, config.directory);
   slack::SlackChat chat(client, config.policy);
   adapters::ExternalAlerts external_alerts(config.alert_sinks, config.policy);
@@ -441,9 +436,22 @@ int run_slack(const config::Config& config) {
   SystemClock clock;
   RandomIds ids(clock);
   Backends backends = make_backends(config);
-  // A few connections serve all the engine's threads (see SharedConnections).
-  storage::SharedConnections connections(config.database.string(), 4, key);
+  // A few connections serve all the engine's threads (see SharedConnections): on SQLite none
+  // waits on anything but the file; on PostgreSQL each waits a network round trip, so more.
+  std::unique_ptr<storage::Database> database;
+  try {
+    database = storage::open_database(config.database.string(), config.database_is_postgresql() ? 8 : 4, key);
+  } catch (const std::exception& e) {
+    tell_operator(spdlog::level::err, "jitbot run", e.what());
+    return exit_failure;
+  }
+  // One SQLite file serves one process: whatever a previous process held died with it. Replicas
+  // on PostgreSQL leave each other's leases to run out.
+  database->release_leases();
+  storage::Database& connections = *database;
+  LeaseKeeper leases(connections, clock);
   EngineParts parts{config.database.string(), connections, config.policy, directory, clock, ids, &on_call, &tickets};
+  parts.leases = &leases;
   // Probes and scrapes: a listen address that cannot be bound stops the start, as a bad config does.
   std::optional<StatusEndpoint> status;
   if (config.listen) {
@@ -456,12 +464,13 @@ int run_slack(const config::Config& config) {
   }
   logger()->info(
       "jitbot {} started: config {}, database {}, listen {}, workspace {}", JITBOT_VERSION, config.file.string(),
-      config.database.string(), config.listen ? listen_text(config.listen->host, status->port()) : std::string{"off"},
+      storage::describe_location(config.database.string()),
+      config.listen ? listen_text(config.listen->host, status->port()) : std::string{"off"},
       identity.ok ? identity.body.value("team", std::string{"?"}) : std::string{"unknown (auth.test failed)"});
 
   // Each part works from the database on threads of its own and nudges the others when it
   // leaves them work; none waits for another.
-  Courier courier(connections, notices, config.policy, clock);
+  Courier courier(connections, notices, config.policy, clock, &leases);
   JobWorkers jobs(parts, backends, [&courier] { courier.kick(); });
   SchedulerThread scheduler(parts, [&] {
     jobs.kick();
@@ -479,8 +488,11 @@ int run_slack(const config::Config& config) {
 
   std::optional<AnchorPoster> anchor_poster;
   if (!config.slack.audit_channel.empty()) {
-    anchor_poster.emplace(storage::anchor_path(config.database), config.slack.audit_channel,
-                          config.slack.audit_anchor_interval,
+    AnchorPoster::ReadHead read_head = [file = storage::anchor_path(config.database)] {
+      return storage::read_anchor(file);
+    };
+    if (database->shared_by_replicas()) read_head = [&connections] { return connections.audit_head(); };
+    anchor_poster.emplace(read_head, config.slack.audit_channel, config.slack.audit_anchor_interval,
                           [&client](const std::string& channel, const std::string& text) -> std::string {
                             auto result = client.call("chat.postMessage", {{"channel", channel}, {"text", text}});
                             return result.ok ? std::string{} : result.describe();

@@ -12,7 +12,7 @@ constexpr auto stale_after = 6s;
 
 }  // namespace
 
-StatusEndpoint::StatusEndpoint(const config::Config::Listen& listen, storage::SharedConnections& connections,
+StatusEndpoint::StatusEndpoint(const config::Config::Listen& listen, storage::Database& connections,
                                const workflows::Clock& clock)
     : connections_(connections), clock_(clock) {
   adapters::metrics::register_process_metrics(scraped_);

@@ -10,7 +10,7 @@
 #include "adapters/http/status_server.hpp"
 #include "adapters/metrics/metrics.hpp"
 #include "config/config.hpp"
-#include "storage/shared_connections.hpp"
+#include "storage/database.hpp"
 #include "workflows/time.hpp"
 
 namespace jitbot::bot {
@@ -25,8 +25,7 @@ namespace jitbot::bot {
 class StatusEndpoint {
  public:
   /// Binds at once; throws naming the address when it cannot.
-  StatusEndpoint(const config::Config::Listen& listen, storage::SharedConnections& connections,
-                 const workflows::Clock& clock);
+  StatusEndpoint(const config::Config::Listen& listen, storage::Database& connections, const workflows::Clock& clock);
   ~StatusEndpoint();
 
   int port() const { return server_->port(); }
@@ -38,7 +37,7 @@ class StatusEndpoint {
   /// The latest reading if it is recent; otherwise nullopt and, in `why`, what is wrong.
   std::optional<storage::StoreFigures> fresh_figures(std::string* why = nullptr);
 
-  storage::SharedConnections& connections_;
+  storage::Database& connections_;
   const workflows::Clock& clock_;
   adapters::metrics::Registry scraped_;
 

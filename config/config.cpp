@@ -233,12 +233,34 @@ Config::Listen parse_listen(const TableReader& reader, const std::string& text) 
   return {host, number};
 }
 
+/// Whether a PostgreSQL URL carries a password: postgresql://user:PASSWORD@host/… or password=….
+bool url_has_password(const std::string& url) {
+  auto authority = url.find("://") + 3;
+  auto at = url.find('@', authority);
+  auto slash = url.find('/', authority);
+  if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    auto colon = url.find(':', authority);
+    if (colon != std::string::npos && colon < at) return true;
+  }
+  auto query = url.find('?');
+  return query != std::string::npos &&
+         (url.find("?password=", query) != std::string::npos || url.find("&password=", query) != std::string::npos);
+}
+
 void read_bot(const std::filesystem::path& file, const toml::table& root, Config& config) {
   const toml::table empty;
   const toml::table* table = section(file, root, "bot");
   TableReader bot(file, table ? *table : empty, "bot");
   std::string database = bot.string("database", "jitbot.db");
   if (database == ":memory:") {
+    config.database = database;
+  } else if (is_postgresql_url(database)) {
+    // A password written here would sit in a file that is copied, diffed and pasted into tickets.
+    if (url_has_password(database)) {
+      bot.fail("database",
+               "must not hold a password: give it in PGPASSWORD (the service's EnvironmentFile) or a passfile "
+               "(PGPASSFILE, or passfile= in the URL)");
+    }
     config.database = database;
   } else {
     std::filesystem::path path{database};
@@ -952,7 +974,8 @@ Config load_config(const std::filesystem::path& file) {
 std::string summarize(const Config& config) {
   std::ostringstream out;
   out << "config " << config.file.string() << " is valid\n";
-  out << "  database: " << config.database.string() << "\n";
+  out << "  database: " << config.database.string()
+      << (config.database_is_postgresql() ? " (PostgreSQL; replicas may share it)" : "") << "\n";
   out << "  pending timeout: " << workflows::format_duration(config.policy.pending_timeout) << "\n";
   out << "  slack api: " << config.slack.api_url << ", approvals channel "
       << (config.policy.approvals_channel.empty() ? "(per role)" : config.policy.approvals_channel) << "\n";

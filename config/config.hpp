@@ -4,6 +4,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "workflows/policy.hpp"
@@ -29,6 +30,11 @@ struct BackendRoleConfig {
 
 /// The backend types jitbot knows, for messages.
 inline constexpr const char* backend_types = "exec, http, aws, gcp, azure, kubernetes, duplocloud";
+
+/// True for a PostgreSQL connection URL (`postgresql://…` or `postgres://…`) as [bot] database.
+inline bool is_postgresql_url(std::string_view text) {
+  return text.rfind("postgresql://", 0) == 0 || text.rfind("postgres://", 0) == 0;
+}
 
 struct BackendConfig {
   std::string name;
@@ -117,7 +123,9 @@ struct TicketApiConfig {
 
 struct Config {
   std::filesystem::path file;
-  std::filesystem::path database;  ///< absolute, or ":memory:"
+  /// A SQLite file (absolute), ":memory:", or a PostgreSQL URL (postgresql://…, no password).
+  std::filesystem::path database;
+  bool database_is_postgresql() const { return is_postgresql_url(database.string()); }
   /// [bot] audit_key_file: the audit key (JITBOT_AUDIT_KEY wins); relative to the config's folder.
   std::filesystem::path audit_key_file;
   /// [bot] unkeyed_audit = true: jitbot run accepts no audit key (tests only; the chain is then

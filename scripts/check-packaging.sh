@@ -21,6 +21,9 @@ size=$(stat -c %s "$binary")
 echo "check-packaging: installed jitbot is $((size / 1024)) KiB, stripped"
 "$binary" --version
 "$binary" check-config --config "$prefix/share/jitbot/examples/jitbot.toml" >/dev/null
+# The compose example's config, with the image's paths pointing into this prefix.
+sed "s|/usr/local/share/jitbot|$prefix/share/jitbot|" config/compose/jitbot.toml >"$prefix/compose-jitbot.toml"
+"$binary" check-config --config "$prefix/compose-jitbot.toml" >/dev/null
 grep -q "^ExecStart=$binary run " "$prefix/lib/systemd/system/jitbot.service" || {
   echo "check-packaging: the unit does not start the installed binary" >&2
   exit 1

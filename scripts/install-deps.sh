@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config git jq
   nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev libfmt-dev catch2
   libspdlog-dev libcli11-dev libtomlplusplus-dev libboost1.81-dev libssl-dev openssl ca-certificates
-  libyaml-cpp-dev
+  libyaml-cpp-dev libpq-dev
 )
 
 missing=()

@@ -17,6 +17,9 @@ command -v curl >/dev/null || needed+=(curl)
 # scripts/check-packaging.sh: systemd-analyze verifies the unit; readelf checks the strip.
 command -v systemd-analyze >/dev/null || needed+=(systemd)
 command -v readelf >/dev/null || needed+=(binutils)
+# Tests of the PostgreSQL store and of replicas start a throwaway cluster (scripts/pg-cluster.sh).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || needed+=(postgresql)
+command -v runuser >/dev/null || needed+=(util-linux)
 # The sanitizer build and the fuzz targets (scripts/test-sanitized.sh): clang with its runtimes.
 command -v clang++ >/dev/null || needed+=(clang)
 compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null || needed+=(libclang-rt-14-dev)

@@ -131,4 +131,23 @@ void SharedConnections::save_card_location(const std::string& request_id, const 
 
 StoreFigures SharedConnections::figures(workflows::Instant now) { return Borrowed(*this)->figures(now); }
 
+AuditVerification SharedConnections::verify_audit(const std::optional<AuditAnchor>& anchor) {
+  return Borrowed(*this)->verify_audit(anchor);
+}
+
+void SharedConnections::for_each_audit(const std::optional<workflows::Instant>& since,
+                                       const std::function<void(const AuditRecord&)>& visit) {
+  Borrowed(*this)->for_each_audit(since, visit);
+}
+
+std::optional<AuditAnchor> SharedConnections::audit_head() { return Borrowed(*this)->audit_head(); }
+
+void SharedConnections::renew_leases(LeaseKind kind, const std::vector<std::int64_t>& ids, workflows::Instant until) {
+  Borrowed(*this)->renew_leases(kind, ids, until);
+}
+
+int SharedConnections::schema_version() { return Borrowed(*this)->schema_version(); }
+
+void SharedConnections::release_leases() { Borrowed(*this)->release_leases(); }
+
 }  // namespace jitbot::storage

@@ -19,7 +19,7 @@ namespace jitbot::storage {
 /// connection per thread costs its schema, statements and page cache each time (about 150 kB),
 /// and every write elsewhere invalidates all those caches. A handful of connections is enough,
 /// since no call holds one while it waits on anything but the database.
-class SharedConnections final : public workflows::RequestStore {
+class SharedConnections final : public Database {
  public:
   /// Opens connections to `path` as they are needed, at most `connections` of them. Throws like
   /// SqliteStore when the first one cannot be opened.
@@ -63,8 +63,15 @@ class SharedConnections final : public workflows::RequestStore {
   std::optional<std::string> card_location(const std::string& request_id) override;
   void save_card_location(const std::string& request_id, const std::string& location) override;
 
-  /// See SqliteStore::figures.
-  StoreFigures figures(workflows::Instant now);
+  AuditVerification verify_audit(const std::optional<AuditAnchor>& anchor = std::nullopt) override;
+  void for_each_audit(const std::optional<workflows::Instant>& since,
+                      const std::function<void(const AuditRecord&)>& visit) override;
+  StoreFigures figures(workflows::Instant now) override;
+  std::optional<AuditAnchor> audit_head() override;
+  void renew_leases(LeaseKind kind, const std::vector<std::int64_t>& ids, workflows::Instant until) override;
+  int schema_version() override;
+  void release_leases() override;
+  bool shared_by_replicas() const override { return false; }
 
  private:
   /// A borrowed connection, given back when it goes out of scope.

@@ -8,39 +8,27 @@
 #include "adapters/metrics/metrics.hpp"
 #include "storage/audit_chain.hpp"
 #include "storage/migrations.hpp"
+#include "storage/row_codec.hpp"
 
 namespace jitbot::storage {
 namespace {
 
+using namespace rows;  // the column lists and row mapping shared with the PostgreSQL store
 using workflows::AuditEntry;
 using workflows::Instant;
 using workflows::Notice;
 using workflows::Request;
 using workflows::RequestState;
 
-constexpr const char* audit_columns = "sequence, request_id, at, actor, action, from_state, to_state, detail";
-
-constexpr const char* request_columns =
-    "id, version, state, provider, role, scope, duration_seconds, reason, break_glass, requester, created_at, "
-    "pending_deadline, decided_by, decision_note, decided_at, granted_at, expires_at, ended_at, grant_id, "
-    "ending_as, revoke_attempts, next_revoke_attempt, last_error, backend, grant_started_at, whole_target, "
-    "lingers_until, reviewed_by, reviewed_at, review_note, next_realert_at, reminders_sent, next_reminder_at, "
-    "escalate_at, escalated_at, ticket, ticket_title, ticket_url, ticket_verified, extension_status, "
-    "extension_seconds, extension_reason, extension_requested_at, extension_approvers, extension_decided_by, "
-    "extension_note, extended_seconds, warn_at";
-
-constexpr const char* request_placeholders =
-    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,"
-    "?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48";
-/// The compare-and-set's expected version: the placeholder after request_placeholders.
-constexpr int expected_version_index = 49;
-
-constexpr const char* notice_columns =
-    "id, kind, event, target, request_id, detail, console_url, attempts, last_error, parked_at, next_attempt_at";
-
-constexpr const char* job_columns = "id, request_id, action, backend, attempts, not_before, last_error";
-
-constexpr const char* input_columns = "id, kind, actor, body, target, reply_to, received_at, attempts, note";
+/// "?1,?2,…" for the request's columns.
+const std::string& placeholders() {
+  static const std::string text = [] {
+    std::string out;
+    for (int i = 1; i <= request_column_count; ++i) out += (i == 1 ? "?" : ",?") + std::to_string(i);
+    return out;
+  }();
+  return text;
+}
 
 std::shared_ptr<spdlog::logger> logger() {
   static auto instance = [] {
@@ -50,12 +38,25 @@ std::shared_ptr<spdlog::logger> logger() {
   return instance;
 }
 
+/// A result row as row_codec.hpp reads it.
+struct SqliteRow {
+  SQLite::Statement& statement;
+  std::string text(int column) { return statement.getColumn(column).getString(); }
+  std::int64_t int64(int column) { return statement.getColumn(column).getInt64(); }
+  bool null(int column) { return statement.getColumn(column).isNull(); }
+};
+
+/// Statement parameters as row_codec.hpp binds them.
+struct SqliteBinder {
+  SQLite::Statement& statement;
+  void text(int index, const std::string& value) { statement.bind(index, value); }
+  void int64(int index, std::int64_t value) { statement.bind(index, value); }
+  void null(int index) { statement.bind(index); }
+};
+
 void bind_optional_instant(SQLite::Statement& statement, int index, const std::optional<Instant>& value) {
-  if (value) {
-    statement.bind(index, static_cast<std::int64_t>(workflows::to_unix_millis(*value)));
-  } else {
-    statement.bind(index);
-  }
+  SqliteBinder binder{statement};
+  rows::bind_optional_instant(binder, index, value);
 }
 
 std::optional<Instant> optional_instant(const SQLite::Column& column) {
@@ -63,140 +64,14 @@ std::optional<Instant> optional_instant(const SQLite::Column& column) {
   return workflows::from_unix_millis(column.getInt64());
 }
 
-RequestState state_from(const std::string& text) {
-  auto state = workflows::parse_request_state(text);
-  if (!state) throw std::runtime_error("database holds an unknown request state '" + text + "'");
-  return *state;
+Request request_from_row(SQLite::Statement& statement) {
+  SqliteRow row{statement};
+  return rows::request_from_row(row);
 }
 
-/// The extension's approvers as one column: user IDs never hold a space.
-std::string join_list(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : " ") + item;
-  return out;
-}
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  for (std::size_t start = 0; start < text.size();) {
-    std::size_t end = text.find(' ', start);
-    if (end == std::string::npos) end = text.size();
-    if (end > start) items.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return items;
-}
-
-Request request_from_row(SQLite::Statement& row) {
-  Request r;
-  r.id = row.getColumn(0).getString();
-  r.version = row.getColumn(1).getInt64();
-  r.state = state_from(row.getColumn(2).getString());
-  r.provider = row.getColumn(3).getString();
-  r.role = row.getColumn(4).getString();
-  r.scope = row.getColumn(5).getString();
-  r.duration = workflows::Seconds{row.getColumn(6).getInt64()};
-  r.reason = row.getColumn(7).getString();
-  r.break_glass = row.getColumn(8).getInt() != 0;
-  r.requester = row.getColumn(9).getString();
-  r.created_at = workflows::from_unix_millis(row.getColumn(10).getInt64());
-  r.pending_deadline = workflows::from_unix_millis(row.getColumn(11).getInt64());
-  r.decided_by = row.getColumn(12).getString();
-  r.decision_note = row.getColumn(13).getString();
-  r.decided_at = optional_instant(row.getColumn(14));
-  r.granted_at = optional_instant(row.getColumn(15));
-  r.expires_at = optional_instant(row.getColumn(16));
-  r.ended_at = optional_instant(row.getColumn(17));
-  r.grant_id = row.getColumn(18).getString();
-  if (!row.getColumn(19).isNull()) r.ending_as = state_from(row.getColumn(19).getString());
-  r.revoke_attempts = row.getColumn(20).getInt();
-  r.next_revoke_attempt = optional_instant(row.getColumn(21));
-  r.last_error = row.getColumn(22).getString();
-  r.backend = row.getColumn(23).getString();
-  r.grant_started_at = optional_instant(row.getColumn(24));
-  r.whole_target = row.getColumn(25).getInt() != 0;
-  r.lingers_until = optional_instant(row.getColumn(26));
-  r.reviewed_by = row.getColumn(27).getString();
-  r.reviewed_at = optional_instant(row.getColumn(28));
-  r.review_note = row.getColumn(29).getString();
-  r.next_realert_at = optional_instant(row.getColumn(30));
-  r.reminders_sent = row.getColumn(31).getInt();
-  r.next_reminder_at = optional_instant(row.getColumn(32));
-  r.escalate_at = optional_instant(row.getColumn(33));
-  r.escalated_at = optional_instant(row.getColumn(34));
-  r.ticket = row.getColumn(35).getString();
-  r.ticket_title = row.getColumn(36).getString();
-  r.ticket_url = row.getColumn(37).getString();
-  r.ticket_verified = row.getColumn(38).getInt() != 0;
-  auto extension = workflows::parse_extension_status(row.getColumn(39).getString());
-  if (!extension)
-    throw std::runtime_error("database holds an unknown extension status '" + row.getColumn(39).getString() + "'");
-  r.extension.status = *extension;
-  r.extension.by = workflows::Seconds{row.getColumn(40).getInt64()};
-  r.extension.reason = row.getColumn(41).getString();
-  r.extension.requested_at = optional_instant(row.getColumn(42));
-  r.extension.approvers = split_list(row.getColumn(43).getString());
-  r.extension.decided_by = row.getColumn(44).getString();
-  r.extension.note = row.getColumn(45).getString();
-  r.extended_by = workflows::Seconds{row.getColumn(46).getInt64()};
-  r.warn_at = optional_instant(row.getColumn(47));
-  return r;
-}
-
-/// Binds every column of `request_columns`, in order, as ?1 to ?48.
-void bind_request(SQLite::Statement& statement, const Request& r) {
-  statement.bind(1, r.id);
-  statement.bind(2, static_cast<std::int64_t>(r.version));
-  statement.bind(3, std::string{workflows::to_string(r.state)});
-  statement.bind(4, r.provider);
-  statement.bind(5, r.role);
-  statement.bind(6, r.scope);
-  statement.bind(7, static_cast<std::int64_t>(r.duration.count()));
-  statement.bind(8, r.reason);
-  statement.bind(9, r.break_glass ? 1 : 0);
-  statement.bind(10, r.requester);
-  statement.bind(11, static_cast<std::int64_t>(workflows::to_unix_millis(r.created_at)));
-  statement.bind(12, static_cast<std::int64_t>(workflows::to_unix_millis(r.pending_deadline)));
-  statement.bind(13, r.decided_by);
-  statement.bind(14, r.decision_note);
-  bind_optional_instant(statement, 15, r.decided_at);
-  bind_optional_instant(statement, 16, r.granted_at);
-  bind_optional_instant(statement, 17, r.expires_at);
-  bind_optional_instant(statement, 18, r.ended_at);
-  statement.bind(19, r.grant_id);
-  if (r.ending_as) {
-    statement.bind(20, std::string{workflows::to_string(*r.ending_as)});
-  } else {
-    statement.bind(20);
-  }
-  statement.bind(21, r.revoke_attempts);
-  bind_optional_instant(statement, 22, r.next_revoke_attempt);
-  statement.bind(23, r.last_error);
-  statement.bind(24, r.backend);
-  bind_optional_instant(statement, 25, r.grant_started_at);
-  statement.bind(26, r.whole_target ? 1 : 0);
-  bind_optional_instant(statement, 27, r.lingers_until);
-  statement.bind(28, r.reviewed_by);
-  bind_optional_instant(statement, 29, r.reviewed_at);
-  statement.bind(30, r.review_note);
-  bind_optional_instant(statement, 31, r.next_realert_at);
-  statement.bind(32, r.reminders_sent);
-  bind_optional_instant(statement, 33, r.next_reminder_at);
-  bind_optional_instant(statement, 34, r.escalate_at);
-  bind_optional_instant(statement, 35, r.escalated_at);
-  statement.bind(36, r.ticket);
-  statement.bind(37, r.ticket_title);
-  statement.bind(38, r.ticket_url);
-  statement.bind(39, r.ticket_verified ? 1 : 0);
-  statement.bind(40, std::string{workflows::to_string(r.extension.status)});
-  statement.bind(41, static_cast<std::int64_t>(r.extension.by.count()));
-  statement.bind(42, r.extension.reason);
-  bind_optional_instant(statement, 43, r.extension.requested_at);
-  statement.bind(44, join_list(r.extension.approvers));
-  statement.bind(45, r.extension.decided_by);
-  statement.bind(46, r.extension.note);
-  statement.bind(47, static_cast<std::int64_t>(r.extended_by.count()));
-  bind_optional_instant(statement, 48, r.warn_at);
+void bind_request(SQLite::Statement& statement, const Request& request) {
+  SqliteBinder binder{statement};
+  rows::bind_request(binder, request);
 }
 
 /// Counts a committed audit step (approve, grant, revoke_done…) for /metrics.
@@ -211,70 +86,26 @@ std::int64_t millis(Instant at) { return static_cast<std::int64_t>(workflows::to
 std::string_view action_name(workflows::BackendCall::Action action) { return workflows::to_string(action); }
 
 /// Reads the columns of `notice_columns`; nullopt (logged) for a row this version cannot read.
-std::optional<Notice> notice_from_row(SQLite::Statement& row) {
-  auto kind = workflows::parse_notice_kind(row.getColumn(1).getString());
-  auto event = workflows::parse_notice_event(row.getColumn(2).getString());
-  if (!kind || !event) {
-    logger()->error("outbox row {} has an unknown kind or event; skipped", row.getColumn(0).getInt64());
-    return std::nullopt;
-  }
-  Notice n;
-  n.id = row.getColumn(0).getInt64();
-  n.kind = *kind;
-  n.event = *event;
-  n.target = row.getColumn(3).getString();
-  n.request_id = row.getColumn(4).getString();
-  n.detail = row.getColumn(5).getString();
-  n.console_url = row.getColumn(6).getString();
-  n.attempts = row.getColumn(7).getInt();
-  n.last_error = row.getColumn(8).getString();
-  n.parked = !row.getColumn(9).isNull();
-  n.next_attempt_at = workflows::from_unix_millis(row.getColumn(10).getInt64());
-  return n;
+std::optional<Notice> notice_from_row(SQLite::Statement& statement) {
+  SqliteRow row{statement};
+  auto notice = rows::notice_from_row(row);
+  if (!notice) logger()->error("outbox row {} has an unknown kind or event; skipped", row.int64(0));
+  return notice;
 }
 
-workflows::Job job_from_row(SQLite::Statement& row) {
-  workflows::Job job;
-  job.id = row.getColumn(0).getInt64();
-  job.request_id = row.getColumn(1).getString();
-  auto action = workflows::parse_backend_action(row.getColumn(2).getString());
-  if (!action)
-    throw std::runtime_error("database holds a job with an unknown action '" + row.getColumn(2).getString() + "'");
-  job.action = *action;
-  job.backend = row.getColumn(3).getString();
-  job.attempts = row.getColumn(4).getInt();
-  job.not_before = workflows::from_unix_millis(row.getColumn(5).getInt64());
-  job.last_error = row.getColumn(6).getString();
-  return job;
+workflows::Job job_from_row(SQLite::Statement& statement) {
+  SqliteRow row{statement};
+  return rows::job_from_row(row);
 }
 
-workflows::Input input_from_row(SQLite::Statement& row) {
-  workflows::Input input;
-  input.id = row.getColumn(0).getInt64();
-  input.kind =
-      row.getColumn(1).getString() == "click" ? workflows::Input::Kind::click : workflows::Input::Kind::command;
-  input.actor = row.getColumn(2).getString();
-  input.text = row.getColumn(3).getString();
-  input.target = row.getColumn(4).getString();
-  input.reply_to = row.getColumn(5).getString();
-  input.received_at = workflows::from_unix_millis(row.getColumn(6).getInt64());
-  input.attempts = row.getColumn(7).getInt();
-  input.note = row.getColumn(8).getString();
-  return input;
+workflows::Input input_from_row(SQLite::Statement& statement) {
+  SqliteRow row{statement};
+  return rows::input_from_row(row);
 }
 
-/// Reads the columns of `audit_columns`, in order.
-AuditEntry audit_entry_from_row(SQLite::Statement& row) {
-  AuditEntry e;
-  e.sequence = row.getColumn(0).getInt64();
-  e.request_id = row.getColumn(1).getString();
-  e.at = workflows::from_unix_millis(row.getColumn(2).getInt64());
-  e.actor = row.getColumn(3).getString();
-  e.action = row.getColumn(4).getString();
-  e.from_state = row.getColumn(5).getString();
-  e.to_state = row.getColumn(6).getString();
-  e.detail = row.getColumn(7).getString();
-  return e;
+AuditEntry audit_entry_from_row(SQLite::Statement& statement) {
+  SqliteRow row{statement};
+  return rows::audit_entry_from_row(row);
 }
 
 }  // namespace
@@ -298,6 +129,28 @@ SqliteStore::SqliteStore(const std::string& path, std::string audit_key)
 
 SqliteStore::~SqliteStore() {
   statements_.clear();  // finalized before the connection closes
+}
+
+std::optional<AuditAnchor> SqliteStore::audit_head() {
+  auto& last = prepared("SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1");
+  ResetOnExit last_done{last};
+  if (!last.executeStep()) return std::nullopt;
+  AuditAnchor head{last.getColumn(0).getInt64(), last.getColumn(1).getString(), {}};
+  head.seal(audit_key_);
+  return head;
+}
+
+void SqliteStore::renew_leases(LeaseKind kind, const std::vector<std::int64_t>& ids, workflows::Instant until) {
+  SQLite::Transaction transaction(*db_);
+  auto& renew = prepared("UPDATE " + std::string{leased_table(kind)} +
+                         " SET lease_until = ? WHERE id = ? AND lease_until IS NOT NULL");
+  for (auto id : ids) {
+    ResetOnExit renew_done{renew};
+    renew.bind(1, millis(until));
+    renew.bind(2, static_cast<std::int64_t>(id));
+    renew.exec();
+  }
+  transaction.commit();
 }
 
 int SqliteStore::schema_version() { return db_->execAndGet("PRAGMA user_version").getInt(); }
@@ -351,7 +204,7 @@ bool SqliteStore::commit(const workflows::Change& change) {
   SyncedCommit synced(*db_, change.reach_disk);  // declared first: outlives the transaction
   SQLite::Transaction transaction(*db_);
   if (change.expected_version) {
-    auto& update = prepared(std::string{"UPDATE requests SET ("} + request_columns + ") = (" + request_placeholders +
+    auto& update = prepared(std::string{"UPDATE requests SET ("} + request_columns + ") = (" + placeholders() +
                             ") WHERE id = ?1 AND version = ?" + std::to_string(expected_version_index));
     ResetOnExit update_done{update};
     bind_request(update, r);
@@ -359,7 +212,7 @@ bool SqliteStore::commit(const workflows::Change& change) {
     if (update.exec() != 1) return false;  // lost the race: the destructor rolls back
   } else {
     auto& insert =
-        prepared(std::string{"INSERT INTO requests ("} + request_columns + ") VALUES (" + request_placeholders + ")");
+        prepared(std::string{"INSERT INTO requests ("} + request_columns + ") VALUES (" + placeholders() + ")");
     ResetOnExit insert_done{insert};
     bind_request(insert, r);
     insert.exec();
@@ -713,77 +566,7 @@ std::vector<AuditEntry> SqliteStore::audit_trail(const std::string& request_id) 
 }
 
 AuditVerification SqliteStore::verify_audit(const std::optional<AuditAnchor>& anchor) {
-  auto& query =
-      prepared(std::string{"SELECT "} + audit_columns + ", prev_hash, hash, keyed FROM audit ORDER BY sequence");
-  ResetOnExit query_done{query};
-  AuditVerification result;
-  std::string previous = genesis_hash;
-  std::int64_t expected_sequence = 1;
-  std::optional<std::string> hash_at_anchor;
-  while (query.executeStep()) {
-    AuditEntry e = audit_entry_from_row(query);
-    std::string stored_previous = query.getColumn(8).getString();
-    std::string stored_hash = query.getColumn(9).getString();
-    bool keyed = query.getColumn(10).getInt() != 0;
-    auto fail = [&](std::string problem) {
-      result.intact = false;
-      result.first_bad_sequence = e.sequence;
-      result.problem = std::move(problem);
-    };
-    if (e.sequence != expected_sequence) {
-      fail("record " + std::to_string(expected_sequence) + " is missing");
-    } else if (stored_previous != previous) {
-      fail("record " + std::to_string(e.sequence) + " does not follow the record before it");
-    } else if (!keyed && result.keyed_records > 0) {
-      // Only someone without the key would write a plain record after keyed ones.
-      fail("record " + std::to_string(e.sequence) + " is not sealed with the key, unlike the records before it");
-    } else if (keyed && audit_key_.empty()) {
-      fail("record " + std::to_string(e.sequence) +
-           " is sealed with the audit key, which was not given (JITBOT_AUDIT_KEY or [bot] audit_key_file)");
-    } else if ((keyed ? audit_hmac(audit_key_, previous, e) : audit_hash(previous, e)) != stored_hash) {
-      fail("record " + std::to_string(e.sequence) + " was altered after it was written" +
-           (keyed ? " (or the audit key is not the one it was written with)" : ""));
-    }
-    if (!result.intact) break;
-    if (keyed) ++result.keyed_records;
-    if (anchor && e.sequence == anchor->sequence) hash_at_anchor = stored_hash;
-    previous = stored_hash;
-    ++expected_sequence;
-    ++result.records;
-  }
-  if (result.intact && !audit_key_.empty() && result.records > 0) {
-    // With the key in hand, a chain must be sealed with it and end at an anchor sealed with it:
-    // otherwise someone without the key could have rebuilt both, as plain SHA-256.
-    if (result.keyed_records == 0) {
-      result.intact = false;
-      result.problem = "no record is sealed with the audit key given: the chain was written without it, or rebuilt";
-    } else if (!anchor) {
-      result.intact = false;
-      result.problem =
-          "there is no head anchor to check the end of the chain against (jitbot.db.audit-head, or "
-          "--anchor)";
-    } else if (!anchor->sealed_with(audit_key_)) {
-      result.intact = false;
-      result.problem = "the head anchor is not sealed with the audit key: it was written or edited without it";
-    }
-  }
-  if (result.intact && anchor) {
-    if (!hash_at_anchor) {
-      result.intact = false;
-      result.first_bad_sequence = result.records + 1;
-      result.problem = "the chain ends at record " + std::to_string(result.records) + ", but the head anchor says " +
-                       std::to_string(anchor->sequence) + " records were written: the last " +
-                       std::to_string(anchor->sequence - result.records) + " were removed";
-    } else if (*hash_at_anchor != anchor->hash) {
-      result.intact = false;
-      result.first_bad_sequence = anchor->sequence;
-      result.problem = "record " + std::to_string(anchor->sequence) +
-                       " is not the one the head anchor names: the chain was rebuilt from there or before";
-    } else {
-      result.anchor_checked = true;
-    }
-  }
-  return result;
+  return verify_audit_chain(audit_key_, anchor, [this](const auto& visit) { for_each_audit(std::nullopt, visit); });
 }
 
 void SqliteStore::for_each_audit(const std::optional<Instant>& since,

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "storage/audit_chain.hpp"
-#include "workflows/ports.hpp"
+#include "storage/database.hpp"
 
 namespace SQLite {
 class Database;
@@ -20,30 +20,9 @@ class Statement;
 
 namespace jitbot::storage {
 
-/// What `jitbot audit verify` reports.
-struct AuditVerification {
-  bool intact = true;
-  std::int64_t records = 0;
-  std::int64_t first_bad_sequence = 0;  ///< 0 when intact
-  std::string problem;
-  std::int64_t keyed_records = 0;  ///< sealed with the key (the rest: plain SHA-256)
-  bool anchor_checked = false;     ///< an anchor was given and the chain reaches it
-};
-
-/// What /metrics shows of the database, read at each scrape.
-struct StoreFigures {
-  std::map<std::string, std::int64_t> requests_by_state;
-  std::int64_t jobs_running = 0;  ///< leased by a worker now
-  std::int64_t jobs_waiting = 0;  ///< due or waiting for their time
-  std::int64_t outbox_waiting = 0;
-  std::int64_t outbox_parked = 0;
-  std::optional<workflows::Instant> oldest_undelivered;  ///< of the waiting ones
-  std::int64_t inbox_waiting = 0;
-};
-
 /// The request store on one SQLite file (or ":memory:"), in WAL mode. Every commit is
 /// one transaction: compare-and-set of the request, its approvals, audit rows and outbox rows.
-class SqliteStore final : public workflows::RequestStore {
+class SqliteStore final : public Database {
  public:
   /// Opens (creating if needed) and migrates the database. Throws std::runtime_error with
   /// the path and SQLite's message when the file cannot be opened or is not a jitbot database.
@@ -95,30 +74,17 @@ class SqliteStore final : public workflows::RequestStore {
   /// How long a statement waits for another connection's write lock (5 s unless set).
   void set_busy_timeout(std::chrono::milliseconds timeout);
 
-  /// Voids every lease (jobs, notices, inputs). Only for `jitbot run` at start-up: one SQLite
-  /// file serves one process, so whatever a previous process held died with it.
-  void release_leases();
+  /// One SQLite file serves one process: `jitbot run` voids a previous process's leases.
+  void release_leases() override;
+  bool shared_by_replicas() const override { return false; }
 
-  /// Recomputes the audit chain from the first record with this store's key, and checks it
-  /// against `anchor` (the newest record as last written), when given: a chain that ends early
-  /// is a chain whose tail was deleted.
-  AuditVerification verify_audit(const std::optional<AuditAnchor>& anchor = std::nullopt);
-
-  /// One audit record as stored, for export.
-  struct AuditRecord {
-    workflows::AuditEntry entry;
-    std::string prev_hash;
-    std::string hash;
-    bool keyed = false;
-  };
-  /// Every audit record at or after `since` (all when nullopt), oldest first.
+  AuditVerification verify_audit(const std::optional<AuditAnchor>& anchor = std::nullopt) override;
   void for_each_audit(const std::optional<workflows::Instant>& since,
-                      const std::function<void(const AuditRecord&)>& visit);
-
-  int schema_version();
-
-  /// Requests by state, jobs, outbox and inbox, for /metrics; also proves the database answers.
-  StoreFigures figures(workflows::Instant now);
+                      const std::function<void(const AuditRecord&)>& visit) override;
+  std::optional<AuditAnchor> audit_head() override;
+  void renew_leases(LeaseKind kind, const std::vector<std::int64_t>& ids, workflows::Instant until) override;
+  int schema_version() override;
+  StoreFigures figures(workflows::Instant now) override;
 
   /// Copies the database to `file` while jitbot runs (SQLite's online backup: one consistent
   /// snapshot, writers wait only for the copy's pages), checks the copy, and writes its head

@@ -311,7 +311,7 @@ TEST_CASE("a backup taken while the bot writes is a whole database whose audit t
     entry.action = "refused_status";
     while (!stop) other.record_refusal(entry);
   });
-  std::int64_t records = h.store.backup_to(copy);
+  std::int64_t records = h.sqlite().backup_to(copy);
   stop = true;
   writer.join();
   CHECK(records >= 2);  // the request and its approval, and whatever the writer had added by then
@@ -327,7 +327,7 @@ TEST_CASE("a backup taken while the bot writes is a whole database whose audit t
   CHECK_FALSE(std::filesystem::exists(copy.string() + ".partial"));
 
   // Taken again over the old copy, it is replaced whole, as one file.
-  CHECK(h.store.backup_to(copy) >= records);
+  CHECK(h.sqlite().backup_to(copy) >= records);
   CHECK_FALSE(std::filesystem::exists(copy.string() + ".partial-wal"));
   CHECK_FALSE(std::filesystem::exists(copy.string() + ".partial-shm"));
 

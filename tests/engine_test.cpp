@@ -21,7 +21,7 @@ namespace {
 /// locked or full database would.
 class FaultyStore final : public workflows::RequestStore {
  public:
-  explicit FaultyStore(storage::SqliteStore& inner) : inner_(inner) {}
+  explicit FaultyStore(storage::Database& inner) : inner_(inner) {}
   std::string fail_recording_of;
 
   bool commit(const workflows::Change& change) override {
@@ -80,7 +80,7 @@ class FaultyStore final : public workflows::RequestStore {
   }
 
  private:
-  storage::SqliteStore& inner_;
+  storage::Database& inner_;
 };
 
 /// Approves the standard request with both approvers, without running the grant.

@@ -1,10 +1,12 @@
 #pragma once
-// A whole bot on an in-memory (or file) SQLite store, a manual clock and scripted ports,
-// driven the way a chat adapter drives it: commands and clicks in, notices out.
+// A whole bot on an in-memory SQLite store (or a SQLite file, or a PostgreSQL URL), a manual
+// clock and scripted ports, driven the way a chat adapter drives it: commands and clicks in,
+// notices out.
 
 #include <memory>
 
 #include "bot/jit_bot.hpp"
+#include "storage/database.hpp"
 #include "storage/sqlite_store.hpp"
 #include "support.hpp"
 
@@ -13,7 +15,11 @@ namespace jitbot::testing {
 struct Harness {
   explicit Harness(workflows::Policy p = two_approver_policy(),
                    const std::string& database = ":memory:", const std::string& audit_key = {})
-      : policy(std::move(p)), store(database, audit_key), clock(test_start()), ids(clock) {
+      : policy(std::move(p)),
+        owned_store(storage::open_database(database, 1, audit_key)),
+        store(*owned_store),
+        clock(test_start()),
+        ids(clock) {
     auto owned = std::make_unique<ScriptedBackend>();
     backend = owned.get();
     bot::Backends backends;
@@ -55,8 +61,12 @@ struct Harness {
     jit->run_due();
   }
 
+  /// The store as a SQLite one, for what only SQLite does (backup_to).
+  storage::SqliteStore& sqlite() { return dynamic_cast<storage::SqliteStore&>(store); }
+
   workflows::Policy policy;
-  storage::SqliteStore store;
+  std::unique_ptr<storage::Database> owned_store;
+  storage::Database& store;
   workflows::ManualClock clock;
   FakeDirectory directory;
   CountingIds ids;
