@@ -67,6 +67,9 @@ const TARGETS = {
   slowAckP99Ms: 2,
 };
 const REQUEST_ARGS = '--provider aws --role prod-infra-admin --scope 123456789012 --duration 1h --reason "bench"';
+// Each request has a reason of its own: jitbot refuses one identical to the same person's pending request.
+let requestsMade = 0;
+const requestArgs = () => REQUEST_ARGS.replace('"bench"', `"bench ${++requestsMade}"`);
 // The brief's trivial exec backend: reads the JSON on stdin, succeeds, prints an empty JSON object.
 // argv: /bin/sh -c SCRIPT sh grant|revoke  (the extra 'sh' is $0, so the action lands in $1).
 const TRIVIAL_BACKEND = ['/bin/sh', '-c', 'cat >/dev/null; echo "{}"', 'sh'];
@@ -281,7 +284,7 @@ function slash(slack, user, text) {
 }
 
 async function submitRequest(bot, watch, user = USERS.alice) {
-  const sent = slash(bot.slack, user, `request ${REQUEST_ARGS}`);
+  const sent = slash(bot.slack, user, `request ${requestArgs()}`);
   const answer = await watch.wait(`answer:${sent.response_url}`);
   const match = REQ_ID.exec(answer.text || '');
   if (!match) throw new Error(`bench: no request ID in the answer: ${answer.text}`);
@@ -619,7 +622,7 @@ async function phaseBurst(results) {
     const t0 = nowMs();
     // All at once, like the ack burst: one synchronous loop of 1000 slash commands.
     const sends = [];
-    for (let i = 0; i < SIZES.burst; i++) sends.push(slash(bot.slack, USERS.alice, `request ${REQUEST_ARGS}`));
+    for (let i = 0; i < SIZES.burst; i++) sends.push(slash(bot.slack, USERS.alice, `request ${requestArgs()}`));
     const sendMs = nowMs() - t0;
     const timeoutMs = 180000;
     const acks = await Promise.all(sends.map((s) => bot.slack.waitForAck(s.envelope_id, timeoutMs)));

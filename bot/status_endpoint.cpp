@@ -103,7 +103,7 @@ std::optional<storage::StoreFigures> StatusEndpoint::fresh_figures(std::string* 
   if (figures_ && now - read_at_ <= stale_after && last_error_.empty()) return figures_;
   if (why != nullptr) {
     if (!last_error_.empty()) {
-      *why = "the database does not answer: " + last_error_;
+      *why = "the database cannot be used: " + last_error_;
     } else if (!figures_ && now - started_ <= stale_after) {
       *why = "the database has not been read yet";
     } else {

@@ -955,6 +955,14 @@ void PostgresStore::save_alert_location(const std::string& request_id, const std
 
 StoreFigures PostgresStore::figures(Instant now) {
   Borrowed connection(*this);
+  // Another replica upgraded the schema since this one started: it is not ready to serve, and
+  // its probe says why (a restart with the new jitbot is the fix).
+  auto version = static_cast<int>(connection->exec("SELECT version FROM jitbot_schema").int64(0, 0));
+  if (version > known_schema_version()) {
+    throw std::runtime_error("its schema is at version " + std::to_string(version) + ", newer than this jitbot's (" +
+                             std::to_string(known_schema_version()) +
+                             "): another replica was upgraded; restart this one with the new jitbot");
+  }
   StoreFigures out;
   auto states = connection->exec("SELECT state, COUNT(*) FROM requests GROUP BY state");
   for (int row = 0; row < states.rows(); ++row) out.requests_by_state[states.text(row, 0)] = states.int64(row, 1);

@@ -585,8 +585,11 @@ STORE_CONTRACT("a whole flow: request, two approvals, grant, expiry and revoke",
 
 TEST_CASE("postgresql: a replica refuses a database whose schema is newer than it knows", "[contract][postgresql]") {
   ScratchPostgres database;
-  storage::PostgresStore(database.url(), 1);
+  storage::PostgresStore running(database.url(), 1);
+  CHECK(running.figures(t0).inbox_waiting == 0);
   database.sql("UPDATE jitbot_schema SET version = version + 1");
+  // One already running learns it at its next probe: not ready, and why.
+  CHECK_THROWS_WITH(running.figures(t0), Catch::Contains("newer than this jitbot's"));
   CHECK_THROWS_WITH(
       storage::PostgresStore(database.url(), 1),
       Catch::Contains("newer than this jitbot understands") &&

@@ -555,7 +555,7 @@ test('the database stops answering: /readyz is 503 and says so; ready again once
         await sleep(250);
       }
       assert.equal(answer.status, 503, answer.body);
-      assert.match(answer.body, /^not ready: the database (does not answer: .+|has not answered for \d+ s)\n$/);
+      assert.match(answer.body, /^not ready: the database (cannot be used: .+|has not answered for \d+ s)\n$/);
       // A Prometheus server gives up on a scrape after 10 s.
       try {
         const scraped = await request(port, '/metrics', { timeoutMs: SCRAPE_TIMEOUT_MS });
