@@ -7,8 +7,10 @@
 
 namespace jitbot::bot {
 
-AnchorPoster::AnchorPoster(ReadHead read_head, std::string channel, std::chrono::seconds interval, Post post)
+AnchorPoster::AnchorPoster(ReadHead read_head, std::string channel, std::chrono::seconds interval, Post post,
+                           Turns turns)
     : read_head_(std::move(read_head)),
+      turns_(std::move(turns)),
       channel_(std::move(channel)),
       interval_(interval),
       post_(std::move(post)),
@@ -49,8 +51,13 @@ void AnchorPoster::post_if_changed() {
     if (!anchor) return;  // nothing appended yet
     std::string text = anchor->to_string();
     if (text == last_posted_) return;
+    if (turns_.claim && !turns_.claim(anchor->sequence)) {
+      last_posted_ = text;  // another replica posts this head, or posted a newer one
+      return;
+    }
     if (auto error = post_(channel_, message(text)); !error.empty()) {
       spdlog::warn("could not post the audit head to {}: {}; trying again in {}s", channel_, error, interval_.count());
+      if (turns_.release) turns_.release(anchor->sequence);
       return;
     }
     last_posted_ = text;

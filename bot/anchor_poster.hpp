@@ -27,7 +27,15 @@ class AnchorPoster {
   /// newest record sealed with the key (replicas on several machines share no file).
   using ReadHead = std::function<std::optional<storage::AuditAnchor>()>;
 
-  AnchorPoster(ReadHead read_head, std::string channel, std::chrono::seconds interval, Post post);
+  /// Where replicas share the database, one posts each head: `claim` says whether this one
+  /// should post the head at a sequence (false: another did, or a newer one), and `release` gives
+  /// the claim back when the post failed. Empty for one process.
+  struct Turns {
+    std::function<bool(std::int64_t sequence)> claim;
+    std::function<void(std::int64_t sequence)> release;
+  };
+
+  AnchorPoster(ReadHead read_head, std::string channel, std::chrono::seconds interval, Post post, Turns turns = {});
   ~AnchorPoster();
   AnchorPoster(const AnchorPoster&) = delete;
   AnchorPoster& operator=(const AnchorPoster&) = delete;
@@ -42,6 +50,7 @@ class AnchorPoster {
   void post_if_changed();
 
   ReadHead read_head_;
+  Turns turns_;
   std::string channel_;
   std::chrono::seconds interval_;
   Post post_;

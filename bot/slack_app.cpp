@@ -30,6 +30,7 @@
 #include "bot/random_ids.hpp"
 #include "bot/status_endpoint.hpp"
 #include "storage/audit_chain.hpp"
+#include "storage/postgres_store.hpp"
 #include "storage/shared_connections.hpp"
 
 namespace jitbot::bot {
@@ -491,12 +492,19 @@ int run_slack(const config::Config& config) {
     AnchorPoster::ReadHead read_head = [file = storage::anchor_path(config.database)] {
       return storage::read_anchor(file);
     };
-    if (database->shared_by_replicas()) read_head = [&connections] { return connections.audit_head(); };
-    anchor_poster.emplace(read_head, config.slack.audit_channel, config.slack.audit_anchor_interval,
-                          [&client](const std::string& channel, const std::string& text) -> std::string {
-                            auto result = client.call("chat.postMessage", {{"channel", channel}, {"text", text}});
-                            return result.ok ? std::string{} : result.describe();
-                          });
+    AnchorPoster::Turns turns;
+    if (auto* shared = dynamic_cast<storage::PostgresStore*>(database.get())) {
+      read_head = [shared] { return shared->audit_head(); };
+      turns.claim = [shared](std::int64_t sequence) { return shared->claim_head_post(sequence); };
+      turns.release = [shared](std::int64_t sequence) { shared->release_head_post(sequence); };
+    }
+    anchor_poster.emplace(
+        read_head, config.slack.audit_channel, config.slack.audit_anchor_interval,
+        [&client](const std::string& channel, const std::string& text) -> std::string {
+          auto result = client.call("chat.postMessage", {{"channel", channel}, {"text", text}});
+          return result.ok ? std::string{} : result.describe();
+        },
+        turns);
   }
 
   signal_watcher.engine_running();

@@ -385,6 +385,21 @@ void PostgresStore::renew_leases(LeaseKind kind, const std::vector<std::int64_t>
                    params);
 }
 
+bool PostgresStore::claim_head_post(std::int64_t sequence) {
+  Borrowed connection(*this);
+  PgParams params;
+  params.add(sequence);
+  return connection->exec("UPDATE audit_head_posts SET sequence = $1 WHERE sequence < $1", params).affected() == 1;
+}
+
+void PostgresStore::release_head_post(std::int64_t sequence) {
+  // Unless another replica has claimed a newer head since, which covers this one.
+  Borrowed connection(*this);
+  PgParams params;
+  params.add(sequence);
+  connection->exec("UPDATE audit_head_posts SET sequence = $1 - 1 WHERE sequence = $1", params);
+}
+
 int PostgresStore::schema_version() {
   Borrowed connection(*this);
   return static_cast<int>(connection->exec("SELECT version FROM jitbot_schema").int64(0, 0));

@@ -80,6 +80,12 @@ class PostgresStore final : public Database {
   std::optional<AuditAnchor> audit_head() override;
   void renew_leases(LeaseKind kind, const std::vector<std::int64_t>& ids, workflows::Instant until) override;
   int schema_version() override;
+  /// Whether this replica is the one to post the audit head at `sequence` to the audit channel:
+  /// true for exactly one caller per head that is newer than the last one claimed.
+  bool claim_head_post(std::int64_t sequence);
+  /// Gives back a claim whose post failed, so the head is posted again (by any replica).
+  void release_head_post(std::int64_t sequence);
+
   /// Replicas share the database: their leases run out on their own.
   void release_leases() override {}
   bool shared_by_replicas() const override { return true; }

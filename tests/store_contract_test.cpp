@@ -596,6 +596,20 @@ TEST_CASE("postgresql: a replica refuses a database whose schema is newer than i
           Catch::Contains("version " + std::to_string(storage::PostgresStore::known_schema_version() + 1)));
 }
 
+TEST_CASE("postgresql: each audit head is posted by one replica", "[contract][postgresql]") {
+  ScratchPostgres database;
+  storage::PostgresStore first(database.url(), 1);
+  storage::PostgresStore second(database.url(), 1);
+  CHECK(first.claim_head_post(5));
+  CHECK_FALSE(second.claim_head_post(5));  // the same head
+  CHECK_FALSE(second.claim_head_post(4));  // an older one
+  first.release_head_post(5);              // its post failed: anyone may post it again
+  CHECK(second.claim_head_post(5));
+  CHECK(first.claim_head_post(7));
+  second.release_head_post(5);  // too late: head 7 covers it
+  CHECK_FALSE(first.claim_head_post(6));
+}
+
 TEST_CASE("postgresql: replicas starting together migrate once", "[contract][postgresql]") {
   ScratchPostgres database;
   std::atomic<int> opened{0};

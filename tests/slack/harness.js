@@ -49,7 +49,7 @@ function toml(value) {
 function writeConfig(dir, slack, options = {}) {
   const lines = [
     '[bot]',
-    `database = ${toml(path.join(dir, 'jitbot.db'))}`,
+    `database = ${toml(options.database || path.join(dir, 'jitbot.db'))}`, // options.database: e.g. a PostgreSQL URL
     `pending_timeout = ${toml(options.pendingTimeout || '30m')}`,
     ...(options.botExtra ? [options.botExtra] : []), // more keys of [bot]
     '',
@@ -234,13 +234,14 @@ class BotUnderTest {
   /// however loaded the machine, so a test must not accept it. Nor is it any tighter: jitbot acks after writing one
   /// inbox row, which takes milliseconds here and at worst about 0.4 s while 1000 commands arrive at once on a loaded
   /// 2-core machine, so the deadline still leaves several times that for scheduling delays of jitbot and the fake.
-  ackProblems() {
+  /// `excused`: envelope IDs not to count (e.g. those a replica killed on purpose received and never acked).
+  ackProblems(excused = new Set()) {
     const slack = this.slack;
     const missed = new Set([
       ...slack.timedOut,
       ...slack.eventTimeouts.map((timeout) => timeout.envelope_id),
       ...[...slack.acks.values()].filter((ack) => ack.late).map((ack) => ack.envelope_id),
-    ]);
+    ].filter((id) => !excused.has(id)));
     if (missed.size === 0) return [];
     const describe = (id) => {
       const rec = slack._envelopes.get(id);
@@ -463,10 +464,13 @@ async function until(predicate, timeoutMs, description, intervalMs = 50) {
 /// is removed); fail: {grant|revoke|extend: 'text'} fails that action with `text` as the last line of stderr;
 /// unknown: ['extend'] exits with status 3 ("unknown action") for those actions, logged as "<action>-unknown";
 /// record: true also appends every call's argv and stdin document to dir/calls.jsonl (backendDocuments reads it).
+/// caller: true ends every log line with " caller=PID", the process ID of the jitbot that ran the call (its parent when
+/// it started), so a test with several jitbot processes sees which one made each call.
 function writeBackend(dir, behaviour = {}) {
   const settings = {
     dir, log: path.join(dir, 'backend.log'), release: path.join(dir, 'release'), grants: path.join(dir, 'grants'),
-    calls: path.join(dir, 'calls.jsonl'), hold: [], holdMs: 120000, fail: {}, unknown: [], record: false, ...behaviour,
+    calls: path.join(dir, 'calls.jsonl'), hold: [], holdMs: 120000, fail: {}, unknown: [], record: false, caller: false,
+    ...behaviour,
   };
   fs.mkdirSync(settings.grants, { recursive: true });
   const script = path.join(dir, 'backend.js');
@@ -482,8 +486,9 @@ function backendMain(settings) {
   const action = process.argv[2];
   const input = JSON.parse(fs.readFileSync(0, 'utf8'));
   const id = input.request_id;
+  const caller = settings.caller ? ` caller=${process.ppid}` : ''; // read now: an orphan's parent changes
   const log = (word, extra = '') => fs.appendFileSync(settings.log,
-    `${new Date().toISOString()} ${word} ${id} ${input.requester && input.requester.slack_user_id}${extra}\n`);
+    `${new Date().toISOString()} ${word} ${id} ${input.requester && input.requester.slack_user_id}${extra}${caller}\n`);
   const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   log(`${action}-begin`);
   if (settings.record) {
@@ -526,6 +531,204 @@ function backendDocuments(dir) {
 }
 
 const AWS = '--provider aws --role prod-infra-admin --scope 123456789012';
+
+/// The process (by ID, among `pids`) that holds the TCP connection from local port `port` to remote port `remotePort`,
+/// from /proc: the table of TCP sockets gives the socket's inode, and each process's open files name the inodes it
+/// holds.
+function processOfConnection(port, remotePort, pids) {
+  let inode = null;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (inode || !fs.existsSync(table)) continue;
+    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10) continue;
+      const portOf = (address) => parseInt(address.split(':').pop(), 16);
+      if (portOf(fields[1]) === port && portOf(fields[2]) === remotePort && fields[9] !== '0') {
+        inode = fields[9];
+        break;
+      }
+    }
+  }
+  if (!inode) return null;
+  for (const pid of pids) {
+    let fds = [];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone
+    }
+    for (const fd of fds) {
+      try {
+        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return pid;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return null;
+}
+
+/// Several `jitbot run` processes ("replicas") on one config, one database (options.database, e.g. PostgreSQL) and one
+/// fake Slack, as several pods of one deployment. replicas[0] starts the fake; all share its folder and config. Each
+/// Socket Mode connection is attributed to the replica that opened it (connectionOwner: connection ID → replica index),
+/// so a test sees which replica received and acked each envelope.
+class ReplicaSet {
+  constructor(count, options = {}) {
+    this.count = count;
+    this.options = options;
+    this.replicas = [];
+    this.connectionOwner = new Map();
+  }
+
+  async start() {
+    const first = new BotUnderTest({
+      ...this.options,
+      prepare: (slack) => {
+        this.slack = slack;
+        slack.on('connection', ({ id }) => this.attribute(id));
+        if (this.options.prepare) this.options.prepare(slack);
+      },
+    });
+    this.replicas.push(first);
+    await first.start();
+    this.slack = first.slack;
+    this.dir = first.dir;
+    this.configFile = first.configFile;
+    while (this.replicas.length < this.count) await this.add();
+    return this;
+  }
+
+  /// Starts one more replica on the same config; resolves once it has a Socket Mode connection.
+  async add() {
+    const replica = new BotUnderTest({ ...this.options, dir: this.dir });
+    replica.slack = this.slack;
+    replica.configFile = this.configFile;
+    this.replicas.push(replica);
+    await replica.launch();
+    return replica;
+  }
+
+  attribute(connectionId) {
+    const conn = [...this.slack._conns].find((c) => c.id === connectionId);
+    const socket = conn && conn.ws._socket; // the fake's end: its remote port is the replica's local port
+    const pids = this.replicas.filter((r) => r.process && !r.exited).map((r) => r.process.pid);
+    const pid = socket ? processOfConnection(socket.remotePort, socket.localPort, pids) : null;
+    this.connectionOwner.set(connectionId, this.replicas.findIndex((r) => r.process && r.process.pid === pid));
+  }
+
+  /// The envelopes (the fake's delivery records) each replica received, by replica index; `types` picks envelope types.
+  deliveriesByReplica(types = ['slash_commands', 'interactive']) {
+    const byReplica = this.replicas.map(() => []);
+    for (const delivery of this.slack.deliveries) {
+      if (!types.includes(delivery.type)) continue;
+      const owner = this.connectionOwner.get(delivery.connectionId);
+      if (owner !== undefined && owner >= 0) byReplica[owner].push(delivery);
+    }
+    return byReplica;
+  }
+
+  /// Envelope IDs acked over a connection of replica `index`.
+  ackedBy(index) {
+    return [...this.slack.acks.values()]
+      .filter((ack) => this.connectionOwner.get(ack.connectionId) === index)
+      .map((ack) => ack.envelope_id);
+  }
+
+  /// SIGTERM to every replica still running, side by side; resolves with the problems (a replica that did not stop
+  /// cleanly), as text.
+  async stopAll() {
+    const problems = [];
+    await Promise.all(this.replicas.map(async (replica, i) => {
+      try {
+        await replica.stop();
+      } catch (error) {
+        problems.push(`replica ${i}: ${error.message}`);
+      }
+    }));
+    return problems;
+  }
+
+  /// Stops every replica and the fake, then fails if a promise every test holds was broken (as BotUnderTest.close):
+  /// every envelope acked in time, except those delivered to a replica killed on purpose and never acked (they were
+  /// lost with it; the person saw an error), and no secret in any replica's log or in what was sent to Slack.
+  async close() {
+    const problems = await this.stopAll();
+    if (this.slack) {
+      const killed = new Set(this.replicas.map((r, i) => (r.killed ? i : -1)).filter((i) => i >= 0));
+      const excused = new Set([...this.slack._envelopes.values()]
+        .filter((rec) => !rec.acked && killed.has(this.connectionOwner.get(rec.connectionId)))
+        .map((rec) => rec.envelope_id));
+      problems.push(...this.replicas[0].ackProblems(excused));
+      for (const [i, replica] of this.replicas.entries()) {
+        try {
+          if (i === 0) replica.assertNoLeaks();
+          else assertNoSecrets(replica.stderr, replica.secrets(), `replica ${i}'s stderr`);
+        } catch (error) {
+          problems.push(error.message);
+        }
+      }
+      await this.slack.stop();
+    }
+    if (!this.options.keepDir && this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+    if (problems.length > 0) throw new Error(problems.join('\n'));
+  }
+
+  /// kill -9 of replica `index`, as a crash would; marks it, so close() excuses what was lost with it.
+  async crash(index) {
+    this.replicas[index].killed = true;
+    await this.replicas[index].crash();
+  }
+
+  /// Each replica's stderr, last `chars` characters each, secrets blotted out; then the Socket Mode connections (whose,
+  /// opened and closed when) and the commands and clicks that were never acked, with the connection they went to.
+  logs(chars = 3000) {
+    const stderr = this.replicas.map((replica, i) =>
+      `--- replica ${i} (pid ${replica.process && replica.process.pid}) stderr ---\n` +
+      `${redact(chars === Infinity ? replica.stderr : replica.stderr.slice(-chars), replica.secrets())}`).join('\n');
+    if (!this.slack) return stderr;
+    // The fake's times are from process.hrtime; shown as wall-clock times, like jitbot's log.
+    const offset = Date.now() - Number(process.hrtime.bigint()) / 1e6;
+    const at = (ms) => (ms == null ? '-' : new Date(ms + offset).toISOString());
+    const connections = this.slack.connectionLog.map((log) => `connection ${log.id} of replica ` +
+      `${this.connectionOwner.get(log.id)}: opened ${at(log.opened)}, closed ${at(log.closed)}` +
+      `${log.closed == null ? '' : ` by ${log.closedBy} (${log.closeCode})`}`);
+    const unacked = [...this.slack._envelopes.values()].filter((rec) => !rec.acked && rec.type !== 'events_api')
+      .map((rec) => `${rec.type} ${rec.envelope_id} created ${at(rec.createdMs)}, sent ${at(rec.sentMs)} to connection ` +
+        `${rec.connectionId}: never acked`);
+    return `${stderr}\n--- Socket Mode connections ---\n${connections.join('\n')}` +
+      `${unacked.length ? `\n${unacked.join('\n')}` : ''}`;
+  }
+}
+
+/// Runs `body` with `count` started replicas (ReplicaSet), closes everything after, and shows every replica's stderr on
+/// failure.
+async function withReplicas(count, options, body) {
+  const set = new ReplicaSet(count, options);
+  let failure = null;
+  try {
+    await set.start();
+    await body(set);
+  } catch (error) {
+    failure = error;
+  }
+  try {
+    await set.close();
+  } catch (error) {
+    if (failure) failure.message += `\n--- and after the test ---\n${error.message}`;
+    else failure = error;
+  }
+  if (failure) {
+    // The whole of every log, for a failure the tails above do not explain.
+    const file = path.join(os.tmpdir(), `jitbot-replicas-failure-${process.pid}-${Date.now()}.log`);
+    try {
+      fs.writeFileSync(file, set.logs(Infinity));
+      failure.message += `\n${set.logs()}\n(every replica's whole log: ${file})`;
+    } catch {
+      failure.message += `\n${set.logs()}`;
+    }
+    throw failure;
+  }
+}
 
 /// Runs `body` with a started bot, closes everything after (which fails the test if an ack came late, SIGTERM did not
 /// stop jitbot cleanly or a secret leaked), and shows jitbot's stderr on failure.
@@ -625,4 +828,5 @@ module.exports = {
   ACK_DEADLINE_MS, AUDIT_CHANNEL, AUDIT_KEY, AWS, BINARY, BotUnderTest, SECRET_PIECE, STOP_GRACE_MS, USERS, APPROVALS,
   INCIDENTS, SRE_LEADS, assertNoSecrets, backendDocuments, buttons, cardText, isActive, redact, requestIdOf, runJitbot,
   until, withBot, writeBackend, writeConfig,
+  ReplicaSet, withReplicas,
 };
