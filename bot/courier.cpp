@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "bot/error_throttle.hpp"
 #include "workflows/outbox.hpp"
 
 namespace jitbot::bot {
@@ -17,6 +18,12 @@ std::shared_ptr<spdlog::logger> logger() {
 }
 
 constexpr auto poll_interval = 1000ms;
+
+/// Every courier thread fails the same way while the database or Slack is down: said once a minute.
+ErrorThrottle& repeated() {
+  static ErrorThrottle throttle;
+  return throttle;
+}
 /// A courier that dies mid-post loses its claim after this (at once when jitbot restarts); the
 /// notice may then go out twice, which is better than never. It outlasts a Slack call with all
 /// its retries, Retry-After waits included.
@@ -52,7 +59,7 @@ void Courier::deliver() {
       }
       next = store.next_notice_at();
     } catch (const std::exception& e) {
-      logger()->error("outbox delivery failed (retrying): {}", e.what());
+      repeated().error(*logger(), "deliver", std::string{"outbox delivery failed (retrying): "} + e.what());
     }
     auto wait =
         idle_wait(next ? *next - clock_.now() : std::chrono::system_clock::duration{}, next.has_value(), poll_interval);

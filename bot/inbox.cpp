@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bot/error_throttle.hpp"
 #include "bot/lease_keeper.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -19,6 +20,12 @@ constexpr auto poll_interval = 1000ms;
 /// Input is handled in milliseconds, or in seconds when the directory is slow; a claim that
 /// outlives this belonged to a process that died.
 constexpr auto input_lease = 120s;
+
+/// Every inbox thread fails the same way while the database is down: said once a minute.
+ErrorThrottle& repeated() {
+  static ErrorThrottle throttle;
+  return throttle;
+}
 /// An input that was being handled when jitbot died this many times is dropped, not retried:
 /// it may be what kills it.
 constexpr int max_input_attempts = 3;
@@ -113,7 +120,7 @@ void Inbox::work() {
         if (workers_.waker.stopped()) return;
       }
     } catch (const std::exception& e) {
-      logger()->error("inbox: {}", e.what());
+      repeated().error(*logger(), "inbox", std::string{"inbox: "} + e.what());
     }
     if (!workers_.waker.wait(ticket, poll_interval)) return;
   }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bot/error_throttle.hpp"
 #include "bot/lease_keeper.hpp"
 
 namespace jitbot::bot {
@@ -17,6 +18,12 @@ std::shared_ptr<spdlog::logger> logger() {
 /// Even with no kick, look again this often: for leases that ran out, retries that fell due,
 /// and work the admin CLI wrote.
 constexpr auto poll_interval = 1000ms;
+
+/// Sixteen workers polling a database that is down would say so sixteen times a second.
+ErrorThrottle& repeated() {
+  static ErrorThrottle throttle;
+  return throttle;
+}
 
 std::chrono::milliseconds until(const std::optional<workflows::Instant>& due, const workflows::Clock& clock) {
   return idle_wait(due ? *due - clock.now() : std::chrono::system_clock::duration{}, due.has_value(), poll_interval);
@@ -62,7 +69,7 @@ void JobWorkers::work() {
     try {
       job = claim(store);
     } catch (const std::exception& e) {
-      logger()->error("could not claim a job: {}", e.what());
+      repeated().error(*logger(), "claim", std::string{"could not claim a job: "} + e.what());
     }
     if (job) {
       LeaseKeeper::Hold held(parts_.leases, storage::LeaseKind::job, job->id);
@@ -75,7 +82,7 @@ void JobWorkers::work() {
     try {
       next = store.next_job_at();
     } catch (const std::exception& e) {
-      logger()->error("could not look for jobs: {}", e.what());
+      repeated().error(*logger(), "look", std::string{"could not look for jobs: "} + e.what());
     }
     if (!workers_.waker.wait(ticket, until(next, parts_.clock))) return;
   }
@@ -96,7 +103,7 @@ void SchedulerThread::run() {
       if (on_tick_) on_tick_();
       next = workflow.next_due();
     } catch (const std::exception& e) {
-      logger()->error("scheduled work failed (retrying): {}", e.what());
+      repeated().error(*logger(), "schedule", std::string{"scheduled work failed (retrying): "} + e.what());
     }
     // A due time still in the past failed this pass (a lost race, a locked database): the
     // poll interval paces the retry.

@@ -178,6 +178,16 @@ class PgConnection {
   /// False once the server connection is gone: the pool drops it instead of lending it again.
   bool usable() const { return PQstatus(connection_.get()) == CONNECTION_OK; }
 
+  /// Reads what the server sent while the connection sat idle, without waiting: a server that
+  /// restarted has closed it, and the first statement on it would fail someone's command.
+  bool still_open() {
+    // Twice: the first read takes the server's goodbye (its FATAL message), the second its close.
+    for (int read = 0; read < 2; ++read) {
+      if (PQconsumeInput(connection_.get()) != 1) return false;
+    }
+    return usable();
+  }
+
  private:
   std::string last_error() const {
     std::string text = PQerrorMessage(connection_.get());
@@ -275,10 +285,12 @@ int PostgresStore::known_schema_version() { return static_cast<int>(postgresql_m
 PostgresStore::Borrowed::Borrowed(PostgresStore& store) : store_(store) {
   std::unique_lock lock(store_.mutex_);
   store_.returned_.wait(lock, [&] { return !store_.idle_.empty() || store_.opened_ < store_.capacity_; });
-  if (!store_.idle_.empty()) {
+  while (!store_.idle_.empty()) {
     connection_ = std::move(store_.idle_.back());
     store_.idle_.pop_back();
-    return;
+    if (connection_->still_open()) return;
+    connection_.reset();  // closed by the server (a restart, a failover): connect afresh instead
+    --store_.opened_;
   }
   ++store_.opened_;  // reserved before the slow connect, which runs unlocked
   lock.unlock();

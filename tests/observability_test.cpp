@@ -1,5 +1,7 @@
 // What operators read: the Prometheus exposition, JSON log lines, and the listen address.
 #include <spdlog/details/log_msg.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include <catch2/catch.hpp>
 #include <ctime>
 #include <map>
@@ -8,6 +10,7 @@
 
 #include "adapters/http/web_client.hpp"
 #include "adapters/metrics/metrics.hpp"
+#include "bot/error_throttle.hpp"
 #include "bot/log_format.hpp"
 #include "support.hpp"
 
@@ -174,4 +177,24 @@ TEST_CASE("HTTPS_PROXY and NO_PROXY choose how a TLS connection goes out", "[pro
   CHECK(proxy_for("slack.com", "443", environment)->host == "lower.example");
   variables["https_proxy"] = "socks5://nope.example:1080";
   CHECK_THROWS_WITH(proxy_for("slack.com", "443", environment), Catch::Contains("must be an http:// proxy"));
+}
+
+TEST_CASE("a failure every thread repeats each second is logged once a minute, with its count", "[logs]") {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100);
+  spdlog::logger logger("jobs", sink);
+  auto now = std::chrono::steady_clock::time_point{};
+  bot::ErrorThrottle throttle(std::chrono::seconds{60}, [&now] { return now; });
+  for (int i = 0; i < 16; ++i) throttle.error(logger, "claim", "could not claim a job: database down");
+  CHECK(sink->last_formatted().size() == 1);
+  throttle.error(logger, "look", "could not look for jobs: database down");  // another site
+  throttle.error(logger, "claim", "could not claim a job: disk full");       // another failure
+  CHECK(sink->last_formatted().size() == 3);
+  now += std::chrono::seconds{30};
+  throttle.error(logger, "claim", "could not claim a job: disk full");
+  CHECK(sink->last_formatted().size() == 3);
+  now += std::chrono::seconds{31};
+  throttle.error(logger, "claim", "could not claim a job: disk full");
+  auto lines = sink->last_formatted();
+  REQUIRE(lines.size() == 4);
+  CHECK_THAT(lines.back(), Catch::Contains("could not claim a job: disk full (1 more like it in the last 60 s)"));
 }

@@ -610,6 +610,23 @@ TEST_CASE("postgresql: each audit head is posted by one replica", "[contract][po
   CHECK_FALSE(first.claim_head_post(6));
 }
 
+TEST_CASE("postgresql: connections the server closed while idle are replaced, and nobody's call fails",
+          "[contract][postgresql]") {
+  ScratchPostgres database;
+  storage::PostgresStore store(database.url(), 2);
+  REQUIRE(store.commit(new_request("R1")));
+  // What a server restart or a failover does to every idle connection.
+  database.sql(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+      "pg_backend_pid()");
+  // pg_terminate_backend only signals; the sessions end a moment later.
+  std::this_thread::sleep_for(std::chrono::milliseconds{500});
+  auto found = store.find("R1");
+  REQUIRE(found);
+  CHECK(found->state == RequestState::pending);
+  CHECK(store.commit(new_request("R2", "other")));
+}
+
 TEST_CASE("postgresql: replicas starting together migrate once", "[contract][postgresql]") {
   ScratchPostgres database;
   std::atomic<int> opened{0};
