@@ -11,7 +11,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -129,11 +128,39 @@ std::optional<AuditAnchor> AuditAnchor::parse(const std::string& text) {
 
 std::filesystem::path anchor_path(const std::filesystem::path& database) { return database.string() + ".audit-head"; }
 
+namespace {
+
+/// A descriptor closed on scope exit; closing the lock file's releases its flock.
+struct Descriptor {
+  int fd;
+  ~Descriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::string lock_path(const std::filesystem::path& anchor) { return anchor.string() + ".lock"; }
+
+/// The first line of the open anchor file, parsed.
+std::optional<AuditAnchor> read_line(int fd) {
+  std::array<char, 512> buffer{};
+  auto count = ::pread(fd, buffer.data(), buffer.size(), 0);
+  if (count <= 0) return std::nullopt;
+  std::string text(buffer.data(), static_cast<std::size_t>(count));
+  auto newline = text.find('\n');
+  if (newline == std::string::npos) return std::nullopt;
+  return AuditAnchor::parse(text.substr(0, newline));
+}
+
+}  // namespace
+
 std::optional<AuditAnchor> read_anchor(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::string line;
-  if (!in || !std::getline(in, line)) return std::nullopt;
-  return AuditAnchor::parse(line);
+  Descriptor anchor{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (anchor.fd < 0) return std::nullopt;
+  // Writers overwrite the line in place under an exclusive lock; a reader that shares it never
+  // sees half of one. A reader must not create the lock file, so without one it reads unlocked.
+  Descriptor lock{::open(lock_path(file).c_str(), O_RDONLY | O_CLOEXEC)};
+  if (lock.fd >= 0) ::flock(lock.fd, LOCK_SH);
+  return read_line(anchor.fd);
 }
 
 void write_anchor(const std::filesystem::path& file, const AuditAnchor& anchor) {
@@ -141,28 +168,31 @@ void write_anchor(const std::filesystem::path& file, const AuditAnchor& anchor) 
   // commits in either order.
   static std::mutex mutex;
   static std::map<std::string, std::int64_t> written;
-  std::lock_guard lock(mutex);
+  std::lock_guard guard(mutex);
   auto& last = written[file.string()];
   if (anchor.sequence <= last) return;
-  // Another process (the admin CLI) may append too: the check and the rename happen under an
-  // exclusive lock on a file beside the anchor, and each process writes its own temporary file.
-  std::string lock_name = file.string() + ".lock";
-  int lock_fd = ::open(lock_name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0) throw std::runtime_error("cannot open " + lock_name + ": " + std::strerror(errno));
-  struct Unlock {
-    int fd;
-    ~Unlock() { ::close(fd); }  // closing releases the flock
-  } unlock{lock_fd};
-  if (::flock(lock_fd, LOCK_EX) != 0)
+  // Another process (the admin CLI) may append too: the check and the write happen under an
+  // exclusive lock on a file beside the anchor.
+  std::string lock_name = lock_path(file);
+  Descriptor lock{::open(lock_name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
+  if (lock.fd < 0) throw std::runtime_error("cannot open " + lock_name + ": " + std::strerror(errno));
+  if (::flock(lock.fd, LOCK_EX) != 0)
     throw std::runtime_error("cannot lock " + lock_name + ": " + std::strerror(errno));
-  if (auto existing = read_anchor(file); existing && existing->sequence >= anchor.sequence) return;
-  auto temporary = file.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << anchor.to_string() << "\n";
-    if (!out) throw std::runtime_error("cannot write the audit head anchor " + temporary);
+  Descriptor out{::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
+  if (out.fd < 0)
+    throw std::runtime_error("cannot open the audit head anchor " + file.string() + ": " + std::strerror(errno));
+  if (auto existing = read_line(out.fd); existing && existing->sequence >= anchor.sequence) {
+    last = existing->sequence;
+    return;
   }
-  std::filesystem::rename(temporary, file);
+  // Written in place, not through a renamed temporary file: an append happens several times per
+  // request, and a rename costs a new inode and freeing the old one's blocks each time. The
+  // line is short, one write at offset 0 within one disk sector, so a crash leaves the old line
+  // or the new one; it never shrinks (the sequence only grows), and a longer line left from
+  // before (a key since removed) ends after the first newline, which is all readers read.
+  std::string line = anchor.to_string() + "\n";
+  if (::pwrite(out.fd, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size()))
+    throw std::runtime_error("cannot write the audit head anchor " + file.string() + ": " + std::strerror(errno));
   last = anchor.sequence;
 }
 

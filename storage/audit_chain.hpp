@@ -47,8 +47,9 @@ std::filesystem::path anchor_path(const std::filesystem::path& database);
 /// The anchor in `file`, or nullopt when there is none or it cannot be read.
 std::optional<AuditAnchor> read_anchor(const std::filesystem::path& file);
 
-/// Replaces `file` with `anchor` (a temporary file renamed over it, so a reader never sees half),
-/// unless it already holds a later one: several connections of one process append.
+/// Writes `anchor` into `file` (in place, under a lock that read_anchor shares, so a reader never
+/// sees half of it), unless it already holds a later one: several connections of one process,
+/// and the admin CLI, append.
 void write_anchor(const std::filesystem::path& file, const AuditAnchor& anchor);
 
 }  // namespace jitbot::storage

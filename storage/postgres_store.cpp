@@ -623,6 +623,13 @@ std::vector<Request> PostgresStore::list(const workflows::RequestFilter& filter)
   }
   if (filter.unreviewed_only)
     where += (where.empty() ? "" : " AND ") + std::string{"break_glass = 1 AND reviewed_at IS NULL"};
+  if (filter.same_as) {
+    const auto& draft = *filter.same_as;
+    where += (where.empty() ? "" : " AND ") + std::string{"provider = "} + next(draft.provider) +
+             " AND role = " + next(draft.role) + " AND scope = " + next(draft.scope) +
+             " AND duration_seconds = " + next(std::to_string(draft.duration.count())) +
+             " AND reason = " + next(draft.reason);
+  }
   Borrowed connection(*this);
   return query_requests(*connection, where, bindings, filter.limit);
 }

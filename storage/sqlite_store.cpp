@@ -457,10 +457,14 @@ std::vector<Request> SqliteStore::query_requests(const std::string& where_sql, c
   std::string sql = std::string{"SELECT "} + request_columns + " FROM requests" +
                     (where_sql.empty() ? "" : " WHERE " + where_sql) + " ORDER BY created_at DESC, id DESC";
   if (limit > 0) sql += " LIMIT " + std::to_string(limit);
-  SQLite::Statement query(*db_, sql);
-  for (std::size_t i = 0; i < bindings.size(); ++i) query.bind(static_cast<int>(i + 1), bindings[i]);
+  // The filters make a handful of distinct statements, each prepared once per connection.
+  auto& query = prepared(sql);
   std::vector<Request> out;
-  while (query.executeStep()) out.push_back(request_from_row(query));
+  {
+    ResetOnExit query_done{query};
+    for (std::size_t i = 0; i < bindings.size(); ++i) query.bind(static_cast<int>(i + 1), bindings[i]);
+    while (query.executeStep()) out.push_back(request_from_row(query));
+  }
   for (auto& request : out) load_approvals(request);
   return out;
 }
@@ -507,6 +511,13 @@ std::vector<Request> SqliteStore::list(const workflows::RequestFilter& filter) {
   }
   if (filter.unreviewed_only)
     where += (where.empty() ? "" : " AND ") + std::string{"break_glass = 1 AND reviewed_at IS NULL"};
+  if (filter.same_as) {
+    where += (where.empty() ? "" : " AND ") +
+             std::string{"provider = ? AND role = ? AND scope = ? AND duration_seconds = ? AND reason = ?"};
+    const auto& draft = *filter.same_as;
+    bindings.insert(bindings.end(),
+                    {draft.provider, draft.role, draft.scope, std::to_string(draft.duration.count()), draft.reason});
+  }
   return query_requests(where, bindings, filter.limit);
 }
 

@@ -340,6 +340,22 @@ TEST_CASE("requests people get wrong are refused with what to do next", "[lifecy
   CHECK(h.type("U0ALICE", ask + "x").ok);
 }
 
+TEST_CASE("a repeated request is refused however many requests the requester has pending", "[lifecycle][messages]") {
+  Harness h(two_approver_policy());
+  const std::string ask = "request --provider aws --role admin --scope 123456789012 --duration 1h --reason ";
+  // The duplicate check once looked at the requester's newest 100 pending requests only.
+  for (int i = 0; i < 150; ++i) REQUIRE(h.type("U0ALICE", ask + "INC-" + std::to_string(i)).ok);
+  auto oldest = h.type("U0ALICE", ask + "INC-0");
+  CHECK(oldest.refusal == RefusalReason::duplicate_request);
+  auto newest = h.type("U0ALICE", ask + "INC-149");
+  CHECK(newest.refusal == RefusalReason::duplicate_request);
+  workflows::RequestFilter all;
+  all.limit = 0;
+  CHECK(h.store.list(all).size() == 150);
+  // Same reason, other duration: a request of its own.
+  CHECK(h.type("U0ALICE", "request --provider aws --role admin --scope 123456789012 --duration 2h --reason INC-0").ok);
+}
+
 TEST_CASE("two identical requests committed at once: the second is refused, pointing to the first",
           "[lifecycle][messages][race]") {
   ScratchDir dir;

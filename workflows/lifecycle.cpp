@@ -299,19 +299,16 @@ Refusal AccessWorkflow::duplicate_of(const Request& open) const {
 std::optional<Request> AccessWorkflow::open_duplicate(const std::string& requester, const NewRequest& draft) {
   // Break-glass is for emergencies: a second one while the first waits for its grant is allowed.
   if (draft.break_glass) return std::nullopt;
+  // Identical: the same access for the same time and reason (a command sent twice, a paste
+  // repeated). A different reason or duration may be a separate need, and approvers see both.
   RequestFilter filter;
   filter.requester = requester;
   filter.states = {RequestState::pending};
-  filter.limit = 100;
-  for (auto& open : store_.list(filter)) {
-    // Identical: the same access for the same time and reason (a command sent twice, a paste
-    // repeated). A different reason or duration may be a separate need, and approvers see both.
-    if (open.provider == draft.provider && open.role == draft.role && open.scope == draft.scope &&
-        open.duration == draft.duration && open.reason == draft.reason) {
-      return open;
-    }
-  }
-  return std::nullopt;
+  filter.same_as = draft;
+  filter.limit = 1;
+  auto identical = store_.list(filter);
+  if (identical.empty()) return std::nullopt;
+  return std::move(identical.front());
 }
 
 Check AccessWorkflow::check_ticket(const Role& role, const std::string& reason, Request& request) {

@@ -164,6 +164,9 @@ struct RequestFilter {
   std::optional<std::string> requester;
   std::vector<RequestState> states;  ///< empty: any state
   bool unreviewed_only = false;      ///< break-glass requests nobody has reviewed yet
+  /// Only requests for the same access, duration and reason as this draft (a command sent
+  /// twice); the store finds them through an index, however many requests the requester has.
+  std::optional<NewRequest> same_as;
   int limit = 50;
 };
 

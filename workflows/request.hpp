@@ -71,6 +71,16 @@ struct Extension {
 std::string_view to_string(Extension::Status status);
 std::optional<Extension::Status> parse_extension_status(std::string_view text);
 
+/// What someone asks for with `/jit request`, before any rule has looked at it.
+struct NewRequest {
+  std::string provider;
+  std::string role;
+  std::string scope;
+  Seconds duration{0};
+  std::string reason;
+  bool break_glass = false;
+};
+
 struct Request {
   std::string id;
   std::int64_t version = 0;  ///< bumped by every transition; the compare-and-set key

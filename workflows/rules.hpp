@@ -12,15 +12,6 @@
 namespace jitbot::workflows {
 
 /// What someone asks for with `/jit request`.
-struct NewRequest {
-  std::string provider;
-  std::string role;
-  std::string scope;
-  Seconds duration{0};
-  std::string reason;
-  bool break_glass = false;
-};
-
 /// Why the rules say no; empty: allowed.
 using Check = std::optional<Refusal>;
 
