@@ -1,12 +1,12 @@
 #include "storage/postgres_store.hpp"
 
-#include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
 #include <stdexcept>
 #include <unordered_map>
 
 #include "adapters/metrics/metrics.hpp"
+#include "storage/libpq.hpp"
 #include "storage/migrations.hpp"
 #include "storage/row_codec.hpp"
 
@@ -94,16 +94,16 @@ class PgParams {
 /// What a statement returned; owns the PGresult.
 class PgResult {
  public:
-  explicit PgResult(PGresult* result) : result_(result, PQclear) {}
-  int rows() const { return PQntuples(result_.get()); }
+  explicit PgResult(PGresult* result) : result_(result, libpq().PQclear) {}
+  int rows() const { return libpq().PQntuples(result_.get()); }
   /// Rows an INSERT, UPDATE or DELETE touched.
   int affected() const {
-    const char* text = PQcmdTuples(result_.get());
+    const char* text = libpq().PQcmdTuples(result_.get());
     return text && *text ? std::stoi(text) : 0;
   }
-  std::string text(int row, int column) const { return PQgetvalue(result_.get(), row, column); }
-  bool null(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
-  std::int64_t int64(int row, int column) const { return std::stoll(PQgetvalue(result_.get(), row, column)); }
+  std::string text(int row, int column) const { return libpq().PQgetvalue(result_.get(), row, column); }
+  bool null(int row, int column) const { return libpq().PQgetisnull(result_.get(), row, column) != 0; }
+  std::int64_t int64(int row, int column) const { return std::stoll(libpq().PQgetvalue(result_.get(), row, column)); }
   const PGresult* get() const { return result_.get(); }
   std::optional<Instant> instant(int row, int column) const {
     if (null(row, column)) return std::nullopt;
@@ -141,12 +141,12 @@ class PgConnection {
     // Ours come first, so the URL's own settings win where it has them.
     const char* keywords[] = {"connect_timeout", "application_name", "keepalives_idle", "dbname", nullptr};
     const char* values[] = {"10", "jitbot", "30", url.c_str(), nullptr};
-    connection_.reset(PQconnectdbParams(keywords, values, 1));
+    connection_.reset(libpq().PQconnectdbParams(keywords, values, 1));
     if (!connection_) throw std::runtime_error("cannot connect to PostgreSQL: out of memory");
-    if (PQstatus(connection_.get()) != CONNECTION_OK) {
+    if (libpq().PQstatus(connection_.get()) != CONNECTION_OK) {
       throw std::runtime_error("cannot connect to PostgreSQL at " + describe_location(url) + ": " + last_error());
     }
-    PQsetNoticeProcessor(connection_.get(), log_server_notice, nullptr);
+    libpq().PQsetNoticeProcessor(connection_.get(), log_server_notice, nullptr);
     // A replica that hangs mid-transaction must not hold row and advisory locks for ever; and
     // no statement of jitbot's runs for long (the prober reports a database that does).
     run("SET idle_in_transaction_session_timeout = '60s'");
@@ -158,55 +158,56 @@ class PgConnection {
     auto& name = statements_[sql];
     if (name.empty()) {
       std::string candidate = "jitbot_" + std::to_string(statements_.size());
-      PgResult prepared{PQprepare(connection_.get(), candidate.c_str(), sql.c_str(), 0, nullptr)};
+      PgResult prepared{libpq().PQprepare(connection_.get(), candidate.c_str(), sql.c_str(), 0, nullptr)};
       check(prepared, sql);
       name = candidate;
     }
     auto pointers = params.pointers();
     PgResult result{
-        PQexecPrepared(connection_.get(), name.c_str(), params.size(), pointers.data(), nullptr, nullptr, 0)};
+        libpq().PQexecPrepared(connection_.get(), name.c_str(), params.size(), pointers.data(), nullptr, nullptr, 0)};
     check(result, sql);
     return result;
   }
 
   /// Runs one statement without parameters (BEGIN, COMMIT, DDL, whole migrations).
   void run(const std::string& sql) {
-    PgResult result{PQexec(connection_.get(), sql.c_str())};
+    PgResult result{libpq().PQexec(connection_.get(), sql.c_str())};
     check(result, sql);
   }
 
   /// False once the server connection is gone: the pool drops it instead of lending it again.
-  bool usable() const { return PQstatus(connection_.get()) == CONNECTION_OK; }
+  bool usable() const { return libpq().PQstatus(connection_.get()) == CONNECTION_OK; }
 
   /// Reads what the server sent while the connection sat idle, without waiting: a server that
   /// restarted has closed it, and the first statement on it would fail someone's command.
   bool still_open() {
     // Twice: the first read takes the server's goodbye (its FATAL message), the second its close.
     for (int read = 0; read < 2; ++read) {
-      if (PQconsumeInput(connection_.get()) != 1) return false;
+      if (libpq().PQconsumeInput(connection_.get()) != 1) return false;
     }
     return usable();
   }
 
  private:
   std::string last_error() const {
-    std::string text = PQerrorMessage(connection_.get());
+    std::string text = libpq().PQerrorMessage(connection_.get());
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
     return text;
   }
 
   void check(const PgResult& result, const std::string& sql) {
     // A null result (PGRES_FATAL_ERROR) is how libpq says the connection is gone.
-    auto status = PQresultStatus(result.get());
+    auto status = libpq().PQresultStatus(result.get());
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return;
-    const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
-    const char* primary = PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY);
+    const char* state = libpq().PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
+    const char* primary = libpq().PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY);
     std::string message = primary ? primary : last_error();
     logger()->debug("statement failed: {} ({})", message, sql.substr(0, 200));
     throw PgError("PostgreSQL: " + message, state ? state : "");
   }
 
-  std::unique_ptr<PGconn, void (*)(PGconn*)> connection_{nullptr, PQfinish};
+  std::unique_ptr<PGconn, void (*)(PGconn*)> connection_{nullptr,
+                                                         [](PGconn* connection) { libpq().PQfinish(connection); }};
   std::unordered_map<std::string, std::string> statements_;
 };
 
