@@ -836,6 +836,20 @@ std::optional<Notice> PostgresStore::claim_notice(Instant now, Instant lease_unt
   return notice;
 }
 
+bool PostgresStore::newer_card_waits(const Notice& notice) {
+  Borrowed connection(*this);
+  PgParams params;
+  params.add(notice.request_id);
+  params.add(notice.target);
+  params.add(notice.id);
+  params.add(std::string{workflows::to_string(workflows::NoticeKind::approval_card)});
+  auto found = connection->exec(
+      "SELECT 1 FROM outbox WHERE request_id = $1 AND target = $2 AND id > $3 AND kind = $4 AND parked_at IS NULL "
+      "LIMIT 1",
+      params);
+  return found.rows() > 0;
+}
+
 void PostgresStore::mark_delivered(std::int64_t notice_id) {
   Borrowed connection(*this);
   PgParams params;

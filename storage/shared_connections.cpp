@@ -84,6 +84,10 @@ std::optional<workflows::Notice> SharedConnections::claim_notice(workflows::Inst
 
 void SharedConnections::mark_delivered(std::int64_t notice_id) { Borrowed(*this)->mark_delivered(notice_id); }
 
+bool SharedConnections::newer_card_waits(const workflows::Notice& notice) {
+  return Borrowed(*this)->newer_card_waits(notice);
+}
+
 void SharedConnections::mark_failed_delivery(const workflows::Notice& notice, const std::string& error,
                                              const std::optional<workflows::Instant>& retry_at,
                                              const std::vector<workflows::Notice>& announcements) {

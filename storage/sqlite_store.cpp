@@ -690,6 +690,18 @@ std::optional<Notice> SqliteStore::claim_notice(Instant now, Instant lease_until
   return notice;
 }
 
+bool SqliteStore::newer_card_waits(const Notice& notice) {
+  auto& query = prepared(
+      "SELECT EXISTS (SELECT 1 FROM outbox WHERE request_id = ? AND target = ? AND id > ? AND kind = ? AND parked_at "
+      "IS NULL)");
+  ResetOnExit query_done{query};
+  query.bind(1, notice.request_id);
+  query.bind(2, notice.target);
+  query.bind(3, static_cast<std::int64_t>(notice.id));
+  query.bind(4, std::string{workflows::to_string(workflows::NoticeKind::approval_card)});
+  return query.executeStep() && query.getColumn(0).getInt() != 0;
+}
+
 void SqliteStore::mark_delivered(std::int64_t notice_id) {
   auto& remove = prepared("DELETE FROM outbox WHERE id = ?");
   ResetOnExit remove_done{remove};

@@ -52,6 +52,25 @@ TEST_CASE("a pending request reminds its approvers in the card's thread, at most
   CHECK(std::count_if(trail.begin(), trail.end(), [](const auto& e) { return e.action == "remind"; }) == 2);
 }
 
+TEST_CASE("a reminder waiting out a chat outage is still said, though a later card update waits too",
+          "[flow][reminders][outbox]") {
+  Harness h(nudging_policy());
+  auto id = h.submit();
+  h.chat.down = true;
+  h.advance(30min);  // the reminder falls due, and cannot be delivered
+  REQUIRE(h.click("U0BOB", "approve", id).ok);
+  h.chat.down = false;
+  h.advance(10s);
+  std::vector<NoticeEvent> card_steps;
+  for (const auto& shown : h.chat.shown) {
+    if (shown.kind == NoticeKind::approval_card) card_steps.push_back(shown.event);
+  }
+  // One approval grants it: the approval's redraw is drawn over by the grant's, but the
+  // reminder asks approvers to act in the card's thread, so it is not.
+  CHECK(card_steps == std::vector<NoticeEvent>{NoticeEvent::submitted, NoticeEvent::reminder, NoticeEvent::granted});
+  CHECK(h.store.undelivered_notices().empty());
+}
+
 TEST_CASE("a decided request is never reminded", "[flow][reminders]") {
   Harness h(nudging_policy());
   auto id = h.submit();

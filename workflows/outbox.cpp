@@ -59,6 +59,19 @@ bool has_alert_message(const Notice& notice) {
   }
 }
 
+/// A card notice that only redraws the card: the card always shows the request as it is when
+/// drawn, so a later card notice of the same lane draws over it. Those that also reply in the
+/// card's thread to ask approvers to act are not, nor is any other kind.
+bool only_redraws_card(const Notice& notice) {
+  if (notice.kind != NoticeKind::approval_card) return false;
+  switch (notice.event) {
+    case NoticeEvent::reminder:
+    case NoticeEvent::escalated:
+    case NoticeEvent::extension_requested: return false;
+    default: return true;
+  }
+}
+
 Delivery attempt(RequestStore& store, ChatSink& chat, const Notice& notice, const Request& request) {
   try {
     bool card = notice.kind == NoticeKind::approval_card;
@@ -92,6 +105,13 @@ Instant next_delivery_attempt(const Notice& notice, int attempts, Instant now, c
 
 bool deliver_notice(RequestStore& store, ChatSink& chat, const Policy& policy, const Notice& notice, Instant now,
                     const DeliveryRetries& retries) {
+  if (only_redraws_card(notice) && store.newer_card_waits(notice)) {
+    // Under a backlog a card is drawn once with its latest state, not once per step (one Slack
+    // call instead of several, and approvers never see a state already gone). The later notice
+    // posts the card if this one was to.
+    store.mark_delivered(notice.id);
+    return true;
+  }
   auto request = store.find(notice.request_id);
   if (!request) {
     store.mark_delivered(notice.id);  // nothing left to talk about

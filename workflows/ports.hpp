@@ -230,6 +230,9 @@ class RequestStore {
   /// delivered or parked, so a card is posted before it is updated and never goes backwards.
   virtual std::optional<Notice> claim_notice(Instant now, Instant lease_until) = 0;
   virtual void mark_delivered(std::int64_t notice_id) = 0;
+  /// True when a later approval-card notice of `notice`'s lane (request and target) waits to
+  /// be delivered (not parked).
+  virtual bool newer_card_waits(const Notice& notice) = 0;
   /// Records a failed delivery: due again at `retry_at`, or parked when it is nullopt, with
   /// `announcements` (notices about the parking) written in the same transaction.
   virtual void mark_failed_delivery(const Notice& notice, const std::string& error,
