@@ -9,11 +9,11 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const https = require('node:https');
 const { execFile } = require('node:child_process');
 const { FakeAws } = require('../fakes/cloud/fake_aws');
+const { scratchDir } = require('../fakes/scratch');
 const { makeTestCertificate } = require('../fakes/cloud/fake_server');
 const { BINARY, USERS, writeConfig, runShell, approvalStory, backendLines, toml, databaseBytes, dmsTo, LEAK_WINDOW, leakOffset,
   SELF_EXTEND, extendLines, outputOf, clockAfter, later } = require('./shell_harness');
@@ -332,7 +332,7 @@ test('[backends.principals] gives the identity store user ID: no lookup, that ID
 
 /** A shared credentials file: [default] with keys AWS does not know, [jitbot] with `credentials`. */
 function credentialsFile(credentials) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-aws-credentials-'));
+  const dir = scratchDir('jitbot-aws-credentials-');
   const file = path.join(dir, 'credentials');
   const stranger = FakeAws.newCredentials();
   fs.writeFileSync(file, [

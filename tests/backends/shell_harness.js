@@ -3,8 +3,8 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
+const { scratchDir } = require('../fakes/scratch');
 
 const SOURCE_DIR = path.resolve(__dirname, '..', '..');
 const BINARY = process.env.JITBOT_BINARY || path.join(SOURCE_DIR, 'build', 'bot', 'jitbot');
@@ -22,7 +22,7 @@ const toml = (value) => JSON.stringify(value);
 /// to ["*"] and `scopes: null` leaves the key out (a cluster_wide or admin role); `extra` is more
 /// TOML lines for the [[roles]] entry, e.g. ['cluster_wide = true'].
 function writeConfig({ backend, role, dir }) {
-  dir = dir || fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-backend-e2e-'));
+  dir = dir || scratchDir('jitbot-backend-e2e-');
   const lines = [
     '[bot]',
     `database = ${toml(path.join(dir, 'jitbot.db'))}`,

@@ -5,9 +5,9 @@ const http = require('node:http');
 const https = require('node:https');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
+const { scratchDir } = require('../scratch');
 
 class FakeServer {
   /// handler(req, body: Buffer, res) may be async; it must answer through res.
@@ -69,7 +69,7 @@ function sendText(res, status, text, contentType = 'text/plain', headers = {}) {
 /// A throwaway CA-less self-signed certificate for 127.0.0.1 and localhost, written to a temp folder.
 /// Returns {key, cert, certFile, dir}: pass {key, cert} to FakeServer, certFile to clients.
 function makeTestCertificate() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-fake-tls-'));
+  const dir = scratchDir('jitbot-fake-tls-');
   const keyFile = path.join(dir, 'key.pem');
   const certFile = path.join(dir, 'cert.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile,
@@ -82,7 +82,7 @@ function makeTestCertificate() {
 /// (a config's ca_file) accepts every certificate issueTestCertificate signs with it, but only for
 /// the host names each one names. Returns {key, cert, keyFile, certFile, dir}.
 function makeTestCA(commonName = 'jitbot test CA') {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-fake-ca-'));
+  const dir = scratchDir('jitbot-fake-ca-');
   const keyFile = path.join(dir, 'ca-key.pem');
   const certFile = path.join(dir, 'ca.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',

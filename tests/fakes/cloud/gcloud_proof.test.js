@@ -9,11 +9,11 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const util = require('node:util');
 const { execFile } = require('node:child_process');
 const { makeTestCertificate } = require('./fake_server');
+const { scratchDir } = require('../scratch');
 const { TOKEN, PROJECT, initialBindings, expiring, withFake, urlSafe } = require('./gcp_fixtures');
 
 const execFileAsync = util.promisify(execFile);
@@ -36,7 +36,7 @@ function gcloudEnv(fake, cert, tokenFile) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^CLOUDSDK_|CA_BUNDLE|CA_CERTS|SSL_CERT|^GOOGLE_/.test(k)));
   return {
     ...base,
-    CLOUDSDK_CONFIG: fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-gcloud-config-')),
+    CLOUDSDK_CONFIG: scratchDir('jitbot-gcloud-config-'),
     CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER: `${fake.url}/`,
     CLOUDSDK_AUTH_ACCESS_TOKEN_FILE: tokenFile,
     CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE: cert.certFile,
