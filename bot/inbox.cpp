@@ -34,8 +34,10 @@ constexpr std::size_t max_waiting_questions = 10000;
 
 }  // namespace
 
-Inbox::Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled, int threads)
-    : parts_(std::move(parts)), answer_(std::move(answer)), on_handled_(std::move(on_handled)) {
+Inbox::Inbox(EngineParts parts, Answer answer, int threads)
+    : parts_(std::move(parts)),
+      answer_(std::move(answer)),
+      lease_(parts_.leases ? parts_.leases->lease(input_lease) : input_lease) {
   // WAL with synchronous=NORMAL: a kept input survives a crash of jitbot (the threat while
   // Slack waits for the ack) at no fsync per input; an OS crash may lose the last few.
   writer_ = storage::open_database(parts_.database, 1);
@@ -47,9 +49,14 @@ Inbox::Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled,
 
 void Inbox::keep(workflows::Input input) {
   input.received_at = parts_.clock.now();
+  input.lease_until = input.received_at + lease_;
   {
     std::lock_guard lock(writer_mutex_);
-    writer_->put_input(input);
+    input.id = writer_->put_input(input);
+  }
+  {
+    std::lock_guard lock(queue_mutex_);
+    kept_.push_back(std::move(input));
   }
   workers_.waker.kick();
 }
@@ -57,7 +64,7 @@ void Inbox::keep(workflows::Input input) {
 bool Inbox::ask(workflows::Input input) {
   input.received_at = parts_.clock.now();
   {
-    std::lock_guard lock(questions_mutex_);
+    std::lock_guard lock(queue_mutex_);
     if (questions_.size() >= max_waiting_questions) return false;
     questions_.push_back(std::move(input));
   }
@@ -65,17 +72,39 @@ bool Inbox::ask(workflows::Input input) {
   return true;
 }
 
-std::optional<workflows::Input> Inbox::next(workflows::RequestStore& store) {
-  {
-    std::lock_guard lock(questions_mutex_);
-    if (!questions_.empty()) {
-      auto question = std::move(questions_.front());
-      questions_.pop_front();
-      return question;
-    }
+std::optional<workflows::Input> Inbox::next_in_memory(workflows::Instant now) {
+  std::lock_guard lock(queue_mutex_);
+  if (!questions_.empty()) {
+    auto question = std::move(questions_.front());
+    questions_.pop_front();
+    return question;
   }
+  while (!kept_.empty()) {
+    auto input = std::move(kept_.front());
+    kept_.pop_front();
+    // A claim that lapsed while the input waited here may be another's by now: the sweep
+    // claims it again, as it would for a process that died.
+    if (input.lease_until && *input.lease_until > now) return input;
+  }
+  return std::nullopt;
+}
+
+std::optional<workflows::Input> Inbox::sweep(workflows::RequestStore& store, workflows::Instant now) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (!sweep_found_ && now < next_sweep_) return std::nullopt;
+    next_sweep_ = now + poll_interval;
+  }
+  auto input = store.claim_input(now, now + lease_);
+  std::lock_guard lock(queue_mutex_);
+  sweep_found_ = input.has_value();
+  return input;
+}
+
+std::optional<workflows::Input> Inbox::next(workflows::RequestStore& store) {
   auto now = parts_.clock.now();
-  return store.claim_input(now, now + (parts_.leases ? parts_.leases->lease(input_lease) : input_lease));
+  if (auto input = next_in_memory(now)) return input;
+  return sweep(store, now);
 }
 
 void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const workflows::Input& input) {
@@ -116,7 +145,6 @@ void Inbox::work() {
       while (auto input = next(store)) {
         LeaseKeeper::Hold held(parts_.leases, storage::LeaseKind::input, input->id);
         handle(handler, store, *input);
-        if (on_handled_) on_handled_();
         if (workers_.waker.stopped()) return;
       }
     } catch (const std::exception& e) {

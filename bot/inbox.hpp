@@ -22,9 +22,13 @@ using Answer = std::function<void(const workflows::Input& input, const Reply& re
 /// so a crash loses none and handles none twice; read-only questions (status, list) are kept
 /// in memory only. A few threads handle input side by side, so one that waits on a slow
 /// directory lookup holds up nobody else.
+///
+/// A kept input is written already claimed and handed to the threads in memory, so no thread
+/// claims it from the table. The table is swept once a second, for what a previous process
+/// left (at start-up) or a replica that died left, and for inputs whose claim lapsed.
 class Inbox {
  public:
-  Inbox(EngineParts parts, Answer answer, std::function<void()> on_handled, int threads = 4);
+  Inbox(EngineParts parts, Answer answer, int threads = 4);
   /// Lets the threads finish the input in hand, then joins them. Idempotent.
   void stop() { workers_.stop(); }
   Inbox(const Inbox&) = delete;
@@ -40,13 +44,18 @@ class Inbox {
  private:
   void work();
   std::optional<workflows::Input> next(workflows::RequestStore& store);
+  std::optional<workflows::Input> next_in_memory(workflows::Instant now);
+  std::optional<workflows::Input> sweep(workflows::RequestStore& store, workflows::Instant now);
   void handle(InputHandler& handler, workflows::RequestStore& store, const workflows::Input& input);
 
   EngineParts parts_;
   Answer answer_;
-  std::function<void()> on_handled_;
-  std::mutex questions_mutex_;
+  std::chrono::seconds lease_;
+  std::mutex queue_mutex_;
   std::deque<workflows::Input> questions_;
+  std::deque<workflows::Input> kept_;  ///< written and claimed by keep(), not yet handled
+  workflows::Instant next_sweep_{};    ///< at once at start-up: what a previous process left
+  bool sweep_found_ = false;           ///< the last sweep found one: there may be more
   std::mutex writer_mutex_;
   std::unique_ptr<storage::Database> writer_;  ///< the network thread's connection, for keep()
   WorkerThreads workers_;                      ///< last: joined before the rest goes

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "bot/error_throttle.hpp"
 #include "bot/lease_keeper.hpp"
 
@@ -31,10 +33,9 @@ std::chrono::milliseconds until(const std::optional<workflows::Instant>& due, co
 
 }  // namespace
 
-JobWorkers::JobWorkers(EngineParts parts, const Backends& backends, std::function<void()> on_recorded, int threads)
+JobWorkers::JobWorkers(EngineParts parts, const Backends& backends, int threads)
     : parts_(std::move(parts)),
       backends_(backends),
-      on_recorded_(std::move(on_recorded)),
       lease_(parts_.leases ? parts_.leases->lease(job_lease(backends)) : job_lease(backends)) {
   workers_.start("job-worker", threads, [this] { work(); });
 }
@@ -46,6 +47,7 @@ std::optional<workflows::Job> JobWorkers::claim(workflows::RequestStore& store) 
   for (const auto& [name, entry] : backends_) {
     if (running_[name] >= entry.max_concurrent) filter.busy_backends.insert(name);
   }
+  if (!filter.busy_backends.empty()) passed_over_busy_ = true;
   auto now = parts_.clock.now();
   auto job = store.claim_job(now, now + lease_, filter);
   if (job) ++running_[job->backend];
@@ -53,11 +55,23 @@ std::optional<workflows::Job> JobWorkers::claim(workflows::RequestStore& store) 
 }
 
 void JobWorkers::release(const workflows::Job& job) {
+  bool kick = false;
   {
     std::lock_guard lock(mutex_);
     --running_[job.backend];
+    kick = std::exchange(passed_over_busy_, false);
   }
-  workers_.waker.kick();  // a slot is free: another thread may take a job of that backend
+  // A slot is free: a job passed over while its backend was at its limit may go now.
+  if (kick) workers_.waker.kick();
+}
+
+std::optional<workflows::Instant> JobWorkers::next_job_at(workflows::RequestStore& store) {
+  try {
+    return store.next_job_at();
+  } catch (const std::exception& e) {
+    repeated().error(*logger(), "look", std::string{"could not look for jobs: "} + e.what());
+    return std::nullopt;
+  }
 }
 
 void JobWorkers::work() {
@@ -75,21 +89,19 @@ void JobWorkers::work() {
       LeaseKeeper::Hold held(parts_.leases, storage::LeaseKind::job, job->id);
       run_job(*job, workflow, backends_);
       release(*job);
-      if (on_recorded_) on_recorded_();
+      if (workers_.waker.ticket() != ticket) continue;  // a job was written meanwhile
+      // A claim is a write; reading when the next job is due tells, more cheaply, whether a
+      // claim could find one (a backlog written before this thread looked).
+      auto next = next_job_at(store);
+      if (next && *next <= parts_.clock.now()) continue;
+      if (!workers_.waker.wait(ticket, until(next, parts_.clock))) return;
       continue;
     }
-    std::optional<workflows::Instant> next;
-    try {
-      next = store.next_job_at();
-    } catch (const std::exception& e) {
-      repeated().error(*logger(), "look", std::string{"could not look for jobs: "} + e.what());
-    }
-    if (!workers_.waker.wait(ticket, until(next, parts_.clock))) return;
+    if (!workers_.waker.wait(ticket, until(next_job_at(store), parts_.clock))) return;
   }
 }
 
-SchedulerThread::SchedulerThread(EngineParts parts, std::function<void()> on_tick)
-    : parts_(std::move(parts)), on_tick_(std::move(on_tick)) {
+SchedulerThread::SchedulerThread(EngineParts parts) : parts_(std::move(parts)) {
   worker_.start("scheduler", 1, [this] { run(); });
 }
 
@@ -100,7 +112,6 @@ void SchedulerThread::run() {
     std::optional<workflows::Instant> next;
     try {
       workflow.tick();
-      if (on_tick_) on_tick_();
       next = workflow.next_due();
     } catch (const std::exception& e) {
       repeated().error(*logger(), "schedule", std::string{"scheduled work failed (retrying): "} + e.what());

@@ -29,11 +29,11 @@ struct EngineParts {
 };
 
 /// A pool of threads that claim due backend jobs, at most `max_concurrent` per backend and
-/// `threads` in all, so a slow backend holds up only its own calls. `on_recorded` runs after
-/// each job (its notices are waiting).
+/// `threads` in all, so a slow backend holds up only its own calls. They sleep until kicked (a
+/// commit wrote a job) or a job's time comes.
 class JobWorkers {
  public:
-  JobWorkers(EngineParts parts, const Backends& backends, std::function<void()> on_recorded, int threads = 16);
+  JobWorkers(EngineParts parts, const Backends& backends, int threads = 16);
   /// Lets the threads finish the job in hand, then joins them. Idempotent.
   void stop() { workers_.stop(); }
   JobWorkers(const JobWorkers&) = delete;
@@ -45,22 +45,23 @@ class JobWorkers {
  private:
   void work();
   std::optional<workflows::Job> claim(workflows::RequestStore& store);
+  std::optional<workflows::Instant> next_job_at(workflows::RequestStore& store);
   void release(const workflows::Job& job);
 
   EngineParts parts_;
   const Backends& backends_;
-  std::function<void()> on_recorded_;
   std::chrono::seconds lease_;
   std::mutex mutex_;
   std::map<std::string, int> running_;  ///< backend name -> calls in progress here
+  bool passed_over_busy_ = false;       ///< a claim skipped a backend at its limit
   WorkerThreads workers_;               ///< last: joined before the rest goes
 };
 
 /// Times out undecided requests and starts expiries on time, on a thread of its own, whatever
-/// the chat traffic. `on_tick` runs after each pass (jobs and notices may be waiting).
+/// the chat traffic.
 class SchedulerThread {
  public:
-  SchedulerThread(EngineParts parts, std::function<void()> on_tick);
+  explicit SchedulerThread(EngineParts parts);
   void stop() { worker_.stop(); }
   SchedulerThread(const SchedulerThread&) = delete;
   SchedulerThread& operator=(const SchedulerThread&) = delete;
@@ -69,7 +70,6 @@ class SchedulerThread {
   void run();
 
   EngineParts parts_;
-  std::function<void()> on_tick_;
   WorkerThreads worker_;  ///< last: joined before the rest goes
 };
 

@@ -271,6 +271,27 @@ void direct_message(slack::SlackClient& client, const std::string& user, const s
               {{"channel", channel}, {"text", slack::escape_mrkdwn(slack::truncate_utf8(text, 3000))}});
 }
 
+/// Wakes the job workers when a commit writes a job, and the couriers when one writes a notice,
+/// for as long as it lives.
+class WorkBell final : public storage::WorkListener {
+ public:
+  WorkBell(storage::Database& database, JobWorkers& jobs, Courier& courier)
+      : database_(database), jobs_(jobs), courier_(courier) {
+    database_.listen_for_work(this);
+  }
+  ~WorkBell() override { database_.listen_for_work(nullptr); }
+  WorkBell(const WorkBell&) = delete;
+  WorkBell& operator=(const WorkBell&) = delete;
+
+  void jobs_written() override { jobs_.kick(); }
+  void notices_written() override { courier_.kick(); }
+
+ private:
+  storage::Database& database_;
+  JobWorkers& jobs_;
+  Courier& courier_;
+};
+
 /// Opens the form a reply asks for (the Deny reason), or says why it could not.
 void open_form(slack::SlackClient& client, const workflows::Input& input, const Reply& reply,
                const workflows::Policy& policy) {
@@ -469,23 +490,15 @@ int run_slack(const config::Config& config) {
       config.listen ? listen_text(config.listen->host, status->port()) : std::string{"off"},
       identity.ok ? identity.body.value("team", std::string{"?"}) : std::string{"unknown (auth.test failed)"});
 
-  // Each part works from the database on threads of its own and nudges the others when it
-  // leaves them work; none waits for another.
+  // Each part works from the database on threads of its own, and a commit that leaves work for
+  // the job workers or the couriers wakes them; none waits for another.
   Courier courier(connections, notices, config.policy, clock, &leases);
-  JobWorkers jobs(parts, backends, [&courier] { courier.kick(); });
-  SchedulerThread scheduler(parts, [&] {
-    jobs.kick();
-    courier.kick();
+  JobWorkers jobs(parts, backends);
+  WorkBell bell(connections, jobs, courier);
+  SchedulerThread scheduler(parts);
+  Inbox inbox(parts, [&client, &config](const workflows::Input& input, const Reply& reply) {
+    answer(client, input, reply, config.policy);
   });
-  Inbox inbox(
-      parts,
-      [&client, &config](const workflows::Input& input, const Reply& reply) {
-        answer(client, input, reply, config.policy);
-      },
-      [&] {
-        jobs.kick();
-        courier.kick();
-      });
 
   std::optional<AnchorPoster> anchor_poster;
   if (!config.slack.audit_channel.empty()) {

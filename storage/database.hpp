@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -47,6 +48,15 @@ struct AuditRecord {
 /// The leased rows: backend calls, chat notices and chat input.
 enum class LeaseKind { job, notice, input };
 
+/// Told, on the committing thread, when a commit leaves work for the job workers or the
+/// couriers: they sleep until then instead of looking after every input.
+class WorkListener {
+ public:
+  virtual ~WorkListener() = default;
+  virtual void jobs_written() = 0;
+  virtual void notices_written() = 0;
+};
+
 /// A jitbot database: the workflow's RequestStore plus what operators and probes ask of it.
 /// Two kinds pass one contract (tests/store_contract_test.cpp): a SQLite file, embedded and
 /// with nothing to set up, and PostgreSQL, which several `jitbot run` replicas share.
@@ -80,6 +90,22 @@ class Database : public workflows::RequestStore {
 
   /// True where several jitbot processes may share the database (PostgreSQL).
   virtual bool shared_by_replicas() const = 0;
+
+  /// Tells `listener` (nullptr: nobody) of every commit from now on that writes jobs or notices.
+  /// The listener must outlast every thread that commits through this store.
+  void listen_for_work(WorkListener* listener) { work_listener_.store(listener); }
+
+ protected:
+  /// Called by implementations after `change` committed.
+  void announce_work(const workflows::Change& change) const {
+    auto* listener = work_listener_.load();
+    if (listener == nullptr) return;
+    if (!change.jobs.empty()) listener->jobs_written();
+    if (!change.notices.empty()) listener->notices_written();
+  }
+
+ private:
+  std::atomic<WorkListener*> work_listener_{nullptr};
 };
 
 /// Walks every audit record, oldest first, calling the visitor given with each.

@@ -512,6 +512,7 @@ bool PostgresStore::commit(const workflows::Change& change) {
   for (const auto& entry : change.audit) append_audit(*connection, entry);
   transaction.commit();
   for (const auto& entry : change.audit) count_transition(entry.action);
+  announce_work(change);
   return true;
 }
 
@@ -920,10 +921,11 @@ std::int64_t PostgresStore::put_input(const workflows::Input& input) {
   params.add(input.reply_to);
   params.add_instant(input.received_at);
   params.add(input.note);
+  params.add_optional(input.lease_until);
   return connection
       ->exec(
-          "INSERT INTO inbox (kind, actor, body, target, reply_to, received_at, note) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+          "INSERT INTO inbox (kind, actor, body, target, reply_to, received_at, note, lease_until) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
           params)
       .int64(0, 0);
 }

@@ -41,7 +41,11 @@ SharedConnections::Borrowed::~Borrowed() {
   pool_.returned_.notify_one();
 }
 
-bool SharedConnections::commit(const workflows::Change& change) { return Borrowed(*this)->commit(change); }
+bool SharedConnections::commit(const workflows::Change& change) {
+  if (!Borrowed(*this)->commit(change)) return false;
+  announce_work(change);  // the connection is back in the pool first
+  return true;
+}
 
 std::optional<workflows::Request> SharedConnections::find(const std::string& id) { return Borrowed(*this)->find(id); }
 

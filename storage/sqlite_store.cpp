@@ -244,6 +244,7 @@ bool SqliteStore::commit(const workflows::Change& change) {
   transaction.commit();
   for (const auto& entry : change.audit) count_transition(entry.action);
   publish_anchor();
+  announce_work(change);
   return true;
 }
 
@@ -757,8 +758,8 @@ bool SqliteStore::retry_notice(std::int64_t notice_id, Instant now) {
 
 std::int64_t SqliteStore::put_input(const workflows::Input& input) {
   auto& insert = prepared(
-      "INSERT INTO inbox (kind, actor, body, target, reply_to, received_at, note) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO inbox (kind, actor, body, target, reply_to, received_at, note, lease_until) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   ResetOnExit insert_done{insert};
   insert.bind(1, input.kind == workflows::Input::Kind::click ? "click" : "command");
   insert.bind(2, input.actor);
@@ -767,6 +768,7 @@ std::int64_t SqliteStore::put_input(const workflows::Input& input) {
   insert.bind(5, input.reply_to);
   insert.bind(6, millis(input.received_at));
   insert.bind(7, input.note);
+  bind_optional_instant(insert, 8, input.lease_until);
   insert.exec();
   return db_->getLastInsertRowid();
 }

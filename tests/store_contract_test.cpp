@@ -515,6 +515,24 @@ void inbox(Stores& stores) {
 }
 STORE_CONTRACT("inputs are kept, leased, and consumed by exactly one transition", inbox)
 
+void input_written_claimed(Stores& stores) {
+  auto store = stores.open();
+  workflows::Input input;
+  input.actor = "U0ALICE";
+  input.text = "request --role admin";
+  input.received_at = t0;
+  input.lease_until = t0 + 120s;  // handed straight to a thread of the writer's
+  auto id = store->put_input(input);
+  CHECK_FALSE(stores.open()->claim_input(t0 + 1s, t0 + 240s));
+  CHECK(store->figures(t0).inbox_waiting == 1);
+  // The writer died with it: taken up like any lapsed claim, and counted.
+  auto orphan = stores.open()->claim_input(t0 + 121s, t0 + 240s);
+  REQUIRE(orphan);
+  CHECK(orphan->id == id);
+  CHECK(orphan->attempts == 1);
+}
+STORE_CONTRACT("an input written already claimed is left to its writer until the claim lapses", input_written_claimed)
+
 void locations_and_counts(Stores& stores) {
   auto store = stores.open();
   CHECK_FALSE(store->card_location("R1"));

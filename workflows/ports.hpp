@@ -145,6 +145,9 @@ struct Input {
   int attempts = 0;
   std::string note;        ///< text a click carries (the reason typed into the Deny form)
   std::string trigger_id;  ///< Slack's handle for opening a form in answer; never stored (it lasts 3 s)
+  /// Set by a writer that hands the input straight to a thread of its own: the row is written
+  /// already claimed, until then, so no thread has to claim it from the table.
+  std::optional<Instant> lease_until;
 };
 
 /// Thrown by RequestStore::commit when the input a change consumes is gone: another thread (whose
