@@ -533,6 +533,42 @@ void input_written_claimed(Stores& stores) {
 }
 STORE_CONTRACT("an input written already claimed is left to its writer until the claim lapses", input_written_claimed)
 
+/// Counts what a store announces, as the running bot's WorkBell would wake threads for it.
+struct CountingListener final : storage::WorkListener {
+  int jobs = 0;
+  int notices = 0;
+  void jobs_written() override { ++jobs; }
+  void notices_written() override { ++notices; }
+};
+
+void commits_announce_work(Stores& stores) {
+  auto store = stores.open();
+  CountingListener heard;
+  store->listen_for_work(&heard);
+  REQUIRE(store->commit(new_request("R1")));  // neither a job nor a notice: nobody woken
+  CHECK(heard.jobs == 0);
+  CHECK(heard.notices == 0);
+  auto posted = new_request("R2", "INC-2");
+  posted.notices.push_back(card("R2", workflows::NoticeEvent::submitted));
+  REQUIRE(store->commit(posted));
+  CHECK(heard.jobs == 0);
+  CHECK(heard.notices == 1);
+  auto approved = new_request("R3", "INC-3");
+  approved.jobs.push_back(job("R3", workflows::BackendCall::Action::grant, t0));
+  approved.notices.push_back(card("R3", workflows::NoticeEvent::granted));
+  REQUIRE(store->commit(approved));
+  CHECK(heard.jobs == 1);
+  CHECK(heard.notices == 2);
+  // A commit that lost its race wrote nothing, so it wakes nobody.
+  auto stale = new_request("R3", "INC-3");
+  stale.expected_version = 7;
+  stale.jobs.push_back(job("R3", workflows::BackendCall::Action::revoke, t0));
+  CHECK_FALSE(store->commit(stale));
+  CHECK(heard.jobs == 1);
+  store->listen_for_work(nullptr);
+}
+STORE_CONTRACT("a commit that writes jobs or notices wakes their threads, and only then", commits_announce_work)
+
 void locations_and_counts(Stores& stores) {
   auto store = stores.open();
   CHECK_FALSE(store->card_location("R1"));

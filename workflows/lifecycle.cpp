@@ -840,18 +840,19 @@ std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
   if (grant && !request->grant_started_at) {
     // Remember the first start, so a grant re-run after a crash still expires on time.
     // Synced: the approval and this start are on disk before the backend hears of the grant.
+    Request started;
     auto outcome = transition(request->id, [&](Request& r, Change& change) -> Check {
       if (r.state != RequestState::approved) return refusal_for(RefusalReason::wrong_state, r);
       if (!r.grant_started_at) r.grant_started_at = clock_.now();
       change.reach_disk = true;
+      started = r;  // the last decision is the one committed
       return std::nullopt;
     });
     if (!outcome.ok) {
       finish_or_retry(store_, job, outcome);  // throws unless the request moved on
       return std::nullopt;
     }
-    request = store_.find(job.request_id);
-    if (!request) return std::nullopt;
+    request = started;
   }
 
   BackendCall call;
