@@ -858,6 +858,30 @@ void PostgresStore::mark_delivered(std::int64_t notice_id) {
   connection->exec("DELETE FROM outbox WHERE id = $1", params);
 }
 
+void PostgresStore::mark_posted(std::int64_t notice_id, const workflows::PostedMessage& posted) {
+  Borrowed connection(*this);
+  PgTransaction transaction(*connection);
+  PgParams where;
+  where.add(posted.request_id);
+  where.add(posted.location);
+  if (posted.kind == workflows::PostedMessage::Kind::card) {
+    connection->exec(
+        "INSERT INTO cards (request_id, location) VALUES ($1, $2) ON CONFLICT (request_id) DO UPDATE SET location = "
+        "excluded.location",
+        where);
+  } else {
+    where.add(posted.target);
+    connection->exec(
+        "INSERT INTO alert_messages (request_id, target, location) VALUES ($1, $3, $2) ON CONFLICT (request_id, "
+        "target) DO UPDATE SET location = excluded.location",
+        where);
+  }
+  PgParams notice;
+  notice.add(notice_id);
+  connection->exec("DELETE FROM outbox WHERE id = $1", notice);
+  transaction.commit();
+}
+
 void PostgresStore::mark_failed_delivery(const Notice& notice, const std::string& error,
                                          const std::optional<Instant>& retry_at,
                                          const std::vector<Notice>& announcements) {

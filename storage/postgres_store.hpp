@@ -55,6 +55,7 @@ class PostgresStore final : public Database {
 
   std::optional<workflows::Notice> claim_notice(workflows::Instant now, workflows::Instant lease_until) override;
   void mark_delivered(std::int64_t notice_id) override;
+  void mark_posted(std::int64_t notice_id, const workflows::PostedMessage& posted) override;
   bool newer_card_waits(const workflows::Notice& notice) override;
   void mark_failed_delivery(const workflows::Notice& notice, const std::string& error,
                             const std::optional<workflows::Instant>& retry_at,

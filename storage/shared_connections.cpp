@@ -88,6 +88,10 @@ std::optional<workflows::Notice> SharedConnections::claim_notice(workflows::Inst
 
 void SharedConnections::mark_delivered(std::int64_t notice_id) { Borrowed(*this)->mark_delivered(notice_id); }
 
+void SharedConnections::mark_posted(std::int64_t notice_id, const workflows::PostedMessage& posted) {
+  Borrowed(*this)->mark_posted(notice_id, posted);
+}
+
 bool SharedConnections::newer_card_waits(const workflows::Notice& notice) {
   return Borrowed(*this)->newer_card_waits(notice);
 }

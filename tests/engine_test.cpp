@@ -50,6 +50,7 @@ class FaultyStore final : public workflows::RequestStore {
     return inner_.claim_notice(now, lease);
   }
   void mark_delivered(std::int64_t id) override { inner_.mark_delivered(id); }
+  void mark_posted(std::int64_t id, const workflows::PostedMessage& posted) override { inner_.mark_posted(id, posted); }
   bool newer_card_waits(const workflows::Notice& n) override { return inner_.newer_card_waits(n); }
   void mark_failed_delivery(const workflows::Notice& n, const std::string& e,
                             const std::optional<workflows::Instant>& at,

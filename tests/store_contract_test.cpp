@@ -569,6 +569,29 @@ void commits_announce_work(Stores& stores) {
 }
 STORE_CONTRACT("a commit that writes jobs or notices wakes their threads, and only then", commits_announce_work)
 
+void posted_with_delivery(Stores& stores) {
+  auto store = stores.open();
+  auto change = new_request("R1");
+  change.notices.push_back(card("R1", workflows::NoticeEvent::submitted));
+  workflows::Notice alert = card("R1", workflows::NoticeEvent::break_glass, "C0INCIDENT");
+  alert.kind = workflows::NoticeKind::incident_alert;
+  change.notices.push_back(alert);
+  REQUIRE(store->commit(change));
+  auto first = store->claim_notice(t0, t0 + 60s);
+  auto second = store->claim_notice(t0, t0 + 60s);
+  REQUIRE(first);
+  REQUIRE(second);
+  using Kind = workflows::PostedMessage::Kind;
+  store->mark_posted(first->id, {Kind::card, "R1", "C0APPROVALS", "C0APPROVALS/1.000"});
+  store->mark_posted(second->id, {Kind::alert, "R1", "C0INCIDENT", "C0INCIDENT/2.000"});
+  auto reader = stores.open();
+  CHECK(reader->card_location("R1") == "C0APPROVALS/1.000");
+  CHECK(reader->alert_location("R1", "C0INCIDENT") == "C0INCIDENT/2.000");
+  CHECK_FALSE(reader->alert_location("R1", "C0APPROVALS"));
+  CHECK(reader->list_notices({}).empty());
+}
+STORE_CONTRACT("a posted card or alert is delivered and found again, in one step", posted_with_delivery)
+
 void locations_and_counts(Stores& stores) {
   auto store = stores.open();
   CHECK_FALSE(store->card_location("R1"));

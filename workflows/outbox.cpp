@@ -72,7 +72,10 @@ bool only_redraws_card(const Notice& notice) {
   }
 }
 
-Delivery attempt(RequestStore& store, ChatSink& chat, const Notice& notice, const Request& request) {
+/// Delivers the notice; a message it posted where later notices will edit it comes back in
+/// `posted`, to be saved with the delivery.
+Delivery attempt(RequestStore& store, ChatSink& chat, const Notice& notice, const Request& request,
+                 std::optional<PostedMessage>& posted) {
   try {
     bool card = notice.kind == NoticeKind::approval_card;
     bool alert = has_alert_message(notice);
@@ -80,9 +83,9 @@ Delivery attempt(RequestStore& store, ChatSink& chat, const Notice& notice, cons
                     : alert ? store.alert_location(notice.request_id, notice.target)
                             : std::nullopt;
     Delivery delivery = chat.deliver(notice, request, location);
-    if (delivery.ok && !delivery.card_location.empty() && delivery.card_location != location) {
-      if (card) store.save_card_location(notice.request_id, delivery.card_location);
-      if (alert) store.save_alert_location(notice.request_id, notice.target, delivery.card_location);
+    if (delivery.ok && (card || alert) && !delivery.card_location.empty() && delivery.card_location != location) {
+      posted = PostedMessage{card ? PostedMessage::Kind::card : PostedMessage::Kind::alert, notice.request_id,
+                             notice.target, delivery.card_location};
     }
     return delivery;
   } catch (const std::exception& e) {
@@ -117,9 +120,14 @@ bool deliver_notice(RequestStore& store, ChatSink& chat, const Policy& policy, c
     store.mark_delivered(notice.id);  // nothing left to talk about
     return false;
   }
-  Delivery delivery = attempt(store, chat, notice, *request);
+  std::optional<PostedMessage> posted;
+  Delivery delivery = attempt(store, chat, notice, *request, posted);
   if (delivery.ok) {
-    store.mark_delivered(notice.id);
+    if (posted) {
+      store.mark_posted(notice.id, *posted);
+    } else {
+      store.mark_delivered(notice.id);
+    }
     return true;
   }
   int attempts = notice.attempts + 1;

@@ -157,6 +157,16 @@ class InputAlreadyHandled : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A message that later notices edit in place: a request's approval card, or its break-glass
+/// alert in one channel.
+struct PostedMessage {
+  enum class Kind { card, alert };
+  Kind kind = Kind::card;
+  std::string request_id;
+  std::string target;    ///< the alert's channel; unused for a card
+  std::string location;  ///< where the chat put it (in Slack: channel/ts)
+};
+
 /// One row of the outbox as an operator sees it (`jitbot outbox list`).
 struct OutboxFilter {
   bool parked_only = false;
@@ -233,6 +243,9 @@ class RequestStore {
   /// delivered or parked, so a card is posted before it is updated and never goes backwards.
   virtual std::optional<Notice> claim_notice(Instant now, Instant lease_until) = 0;
   virtual void mark_delivered(std::int64_t notice_id) = 0;
+  /// mark_delivered for a notice that posted a message later notices edit in place: where it
+  /// is, is saved in the same transaction.
+  virtual void mark_posted(std::int64_t notice_id, const PostedMessage& posted) = 0;
   /// True when a later approval-card notice of `notice`'s lane (request and target) waits to
   /// be delivered (not parked).
   virtual bool newer_card_waits(const Notice& notice) = 0;
