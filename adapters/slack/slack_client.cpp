@@ -143,10 +143,14 @@ struct SlackClient::Impl {
       auto ready = std::max(held_until["method:" + method], held_until["channel:" + channel]);
       int per_minute = settings.method_pacing ? calls_per_minute(method) : 0;
       if (per_minute > 0) {
+        // Slack counts calls as they arrive, a little after they are counted here and not all
+        // equally late: a burst stays a few calls short of a minute's allowance, so that jitter
+        // on the way never makes one too many.
+        double burst = per_minute - std::max(1, per_minute / 20);
         auto& bucket = buckets[method];
-        if (bucket.refilled == Clock::time_point{}) bucket = {static_cast<double>(per_minute), now};
+        if (bucket.refilled == Clock::time_point{}) bucket = {burst, now};
         double elapsed = std::chrono::duration<double>(now - bucket.refilled).count();
-        bucket.tokens = std::min<double>(per_minute, bucket.tokens + elapsed * per_minute / 60.0);
+        bucket.tokens = std::min<double>(burst, bucket.tokens + elapsed * per_minute / 60.0);
         bucket.refilled = now;
         if (bucket.tokens < 1) {
           auto wait = std::chrono::duration<double>((1 - bucket.tokens) * 60.0 / per_minute);
