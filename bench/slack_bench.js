@@ -87,8 +87,13 @@ const CLK_TCK = (() => {
 
 /** Monotonic ms, the same clock as the fake's timestamps (process.hrtime). */
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
-/** Wall-clock ms with sub-ms resolution, comparable with bash's $EPOCHREALTIME. */
-const wallMs = () => performance.timeOrigin + performance.now();
+/**
+ * Wall-clock ms, comparable with bash's $EPOCHREALTIME. Read from the system clock each time, to
+ * the millisecond: performance.timeOrigin + performance.now() is sub-ms but counts from the clock
+ * as it was when Node started, and this VM's clock is stepped now and then (one run showed the
+ * backend starting 24 ms before the click).
+ */
+const wallMs = () => Date.now();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ------------------------------------------------------------------------------------------------
