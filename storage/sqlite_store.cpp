@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <stdexcept>
+#include <string_view>
 
 #include "adapters/metrics/metrics.hpp"
 #include "storage/audit_chain.hpp"
@@ -26,6 +27,30 @@ const std::string& placeholders() {
     std::string out;
     for (int i = 1; i <= request_column_count; ++i) out += (i == 1 ? "?" : ",?") + std::to_string(i);
     return out;
+  }();
+  return text;
+}
+
+/// "(version, state, …) = (?2, ?3, …)": every column of the request but its ID, which never
+/// changes. Setting the ID, even to itself, makes SQLite rewrite its index entry and look for
+/// rows that refer to it in the approvals and jobs tables, on every update.
+const std::string& update_assignments() {
+  static_assert(std::string_view{request_columns}.substr(0, 4) == "id, ", "the request's ID is its first column");
+  static const std::string text = [] {
+    std::string columns;
+    std::string values;
+    std::string_view all{request_columns};
+    int index = 0;
+    while (!all.empty()) {
+      auto comma = all.find(',');
+      auto column = all.substr(0, comma);
+      all = comma == std::string_view::npos ? std::string_view{} : all.substr(comma + 1);
+      while (!column.empty() && column.front() == ' ') column.remove_prefix(1);
+      if (++index == 1) continue;  // the ID: parameter 1, used in the WHERE clause
+      columns += (columns.empty() ? "" : ", ") + std::string{column};
+      values += (values.empty() ? "?" : ", ?") + std::to_string(index);
+    }
+    return "(" + columns + ") = (" + values + ")";
   }();
   return text;
 }
@@ -207,8 +232,8 @@ bool SqliteStore::commit(const workflows::Change& change) {
   SyncedCommit synced(*db_, change.reach_disk);  // declared first: outlives the transaction
   SQLite::Transaction transaction(*db_);
   if (change.expected_version) {
-    auto& update = prepared(std::string{"UPDATE requests SET ("} + request_columns + ") = (" + placeholders() +
-                            ") WHERE id = ?1 AND version = ?" + std::to_string(expected_version_index));
+    auto& update = prepared("UPDATE requests SET " + update_assignments() + " WHERE id = ?1 AND version = ?" +
+                            std::to_string(expected_version_index));
     ResetOnExit update_done{update};
     bind_request(update, r);
     update.bind(expected_version_index, static_cast<std::int64_t>(*change.expected_version));
