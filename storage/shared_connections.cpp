@@ -1,14 +1,22 @@
 #include "storage/shared_connections.hpp"
 
+#include <algorithm>
+#include <optional>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 
 namespace jitbot::storage {
 
 SharedConnections::SharedConnections(std::string path, std::size_t connections, std::string audit_key)
-    : path_(std::move(path)), audit_key_(std::move(audit_key)), capacity_(connections == 0 ? 1 : connections) {
-  // Open one now, so a database that cannot be opened is reported at start-up.
-  idle_.push_back(std::make_unique<SqliteStore>(path_, audit_key_));
-  opened_ = 1;
+    : path_(std::move(path)),
+      audit_key_(std::move(audit_key)),
+      capacity_(connections <= 1 ? 1 : connections - 1),
+      // Opened now, so a database that cannot be opened is reported at start-up.
+      writer_(std::make_unique<SqliteStore>(path_, audit_key_)) {
+  // Its cache stays valid (see writer_), so it is worth more than a reader's: it holds the pages
+  // every write touches (the inbox, outbox and jobs tables, the requests' indexes).
+  writer_->set_cache_size(1024);
 }
 
 SharedConnections::~SharedConnections() = default;
@@ -41,8 +49,78 @@ SharedConnections::Borrowed::~Borrowed() {
   pool_.returned_.notify_one();
 }
 
+template <class Write>
+auto SharedConnections::write(Write&& body, bool synced) {
+  using Result = std::invoke_result_t<Write&, SqliteStore&>;
+  if constexpr (std::is_void_v<Result>) {
+    QueuedWrite queued{[&](SqliteStore& store) { body(store); }, synced};
+    commit_in_group(queued);
+  } else {
+    std::optional<Result> result;
+    QueuedWrite queued{[&](SqliteStore& store) { result.emplace(body(store)); }, synced};
+    commit_in_group(queued);
+    return std::move(*result);
+  }
+}
+
+void SharedConnections::commit_in_group(QueuedWrite& write) {
+  std::unique_lock lock(writes_mutex_);
+  queued_.push_back(&write);
+  if (committing_) {
+    write.woken.wait(lock, [&] { return write.turn != QueuedWrite::Turn::waiting; });
+    if (write.turn == QueuedWrite::Turn::done) {
+      if (write.error) std::rethrow_exception(write.error);
+      return;
+    }
+  }
+  // This thread commits everything queued, its own write included, while the next ones queue.
+  committing_ = true;
+  std::vector<QueuedWrite*> group;
+  group.swap(queued_);
+  lock.unlock();
+  run_group(group);
+  lock.lock();
+  for (auto* each : group) {
+    if (each == &write) continue;
+    each->turn = QueuedWrite::Turn::done;
+    each->woken.notify_one();  // under the lock: once it sees `done`, it may be gone
+  }
+  if (queued_.empty()) {
+    committing_ = false;
+  } else {
+    queued_.front()->turn = QueuedWrite::Turn::lead;  // the first writer to queue commits the next group
+    queued_.front()->woken.notify_one();
+  }
+  lock.unlock();
+  if (write.error) std::rethrow_exception(write.error);
+}
+
+void SharedConnections::run_group(const std::vector<QueuedWrite*>& group) {
+  bool synced = std::any_of(group.begin(), group.end(), [](const QueuedWrite* each) { return each->synced; });
+  auto& store = *writer_;  // this thread's alone while it commits
+  try {
+    store.begin_batch(synced);
+    for (auto* each : group) {
+      try {
+        each->run(store);
+      } catch (...) {
+        each->error = std::current_exception();  // its savepoint is rolled back, the rest stands
+        if (!store.batch_intact()) throw;
+      }
+    }
+    store.commit_batch();
+  } catch (...) {
+    // Nothing of the group is committed: every write in it fails, with its own error if it had one.
+    store.abandon_batch();
+    auto error = std::current_exception();
+    for (auto* each : group) {
+      if (!each->error) each->error = error;
+    }
+  }
+}
+
 bool SharedConnections::commit(const workflows::Change& change) {
-  if (!Borrowed(*this)->commit(change)) return false;
+  if (!write([&](SqliteStore& store) { return store.commit(change); }, change.reach_disk)) return false;
   announce_work(change);  // the connection is back in the pool first
   return true;
 }
@@ -65,14 +143,16 @@ std::vector<workflows::AuditEntry> SharedConnections::audit_trail(const std::str
 
 std::optional<workflows::Job> SharedConnections::claim_job(workflows::Instant now, workflows::Instant lease_until,
                                                            const workflows::JobFilter& filter) {
-  return Borrowed(*this)->claim_job(now, lease_until, filter);
+  return write([&](SqliteStore& store) { return store.claim_job(now, lease_until, filter); });
 }
 
-void SharedConnections::record_refusal(const workflows::AuditEntry& entry) { Borrowed(*this)->record_refusal(entry); }
+void SharedConnections::record_refusal(const workflows::AuditEntry& entry) {
+  write([&](SqliteStore& store) { store.record_refusal(entry); });
+}
 
 void SharedConnections::settle_job(const workflows::JobSettlement& settlement,
                                    const std::optional<workflows::AuditEntry>& audit) {
-  Borrowed(*this)->settle_job(settlement, audit);
+  write([&](SqliteStore& store) { store.settle_job(settlement, audit); });
 }
 
 std::optional<workflows::Instant> SharedConnections::next_job_at() { return Borrowed(*this)->next_job_at(); }
@@ -83,13 +163,15 @@ std::vector<workflows::Job> SharedConnections::jobs_of(const std::string& reques
 
 std::optional<workflows::Notice> SharedConnections::claim_notice(workflows::Instant now,
                                                                  workflows::Instant lease_until) {
-  return Borrowed(*this)->claim_notice(now, lease_until);
+  return write([&](SqliteStore& store) { return store.claim_notice(now, lease_until); });
 }
 
-void SharedConnections::mark_delivered(std::int64_t notice_id) { Borrowed(*this)->mark_delivered(notice_id); }
+void SharedConnections::mark_delivered(std::int64_t notice_id) {
+  write([&](SqliteStore& store) { store.mark_delivered(notice_id); });
+}
 
 void SharedConnections::mark_posted(std::int64_t notice_id, const workflows::PostedMessage& posted) {
-  Borrowed(*this)->mark_posted(notice_id, posted);
+  write([&](SqliteStore& store) { store.mark_posted(notice_id, posted); });
 }
 
 bool SharedConnections::newer_card_waits(const workflows::Notice& notice) {
@@ -99,7 +181,7 @@ bool SharedConnections::newer_card_waits(const workflows::Notice& notice) {
 void SharedConnections::mark_failed_delivery(const workflows::Notice& notice, const std::string& error,
                                              const std::optional<workflows::Instant>& retry_at,
                                              const std::vector<workflows::Notice>& announcements) {
-  Borrowed(*this)->mark_failed_delivery(notice, error, retry_at, announcements);
+  write([&](SqliteStore& store) { store.mark_failed_delivery(notice, error, retry_at, announcements); });
 }
 
 std::optional<workflows::Instant> SharedConnections::next_notice_at() { return Borrowed(*this)->next_notice_at(); }
@@ -109,16 +191,20 @@ std::vector<workflows::Notice> SharedConnections::list_notices(const workflows::
 }
 
 bool SharedConnections::retry_notice(std::int64_t notice_id, workflows::Instant now) {
-  return Borrowed(*this)->retry_notice(notice_id, now);
+  return write([&](SqliteStore& store) { return store.retry_notice(notice_id, now); });
 }
 
-std::int64_t SharedConnections::put_input(const workflows::Input& input) { return Borrowed(*this)->put_input(input); }
+std::int64_t SharedConnections::put_input(const workflows::Input& input) {
+  return write([&](SqliteStore& store) { return store.put_input(input); });
+}
 
 std::optional<workflows::Input> SharedConnections::claim_input(workflows::Instant now, workflows::Instant lease_until) {
-  return Borrowed(*this)->claim_input(now, lease_until);
+  return write([&](SqliteStore& store) { return store.claim_input(now, lease_until); });
 }
 
-void SharedConnections::finish_input(std::int64_t input_id) { Borrowed(*this)->finish_input(input_id); }
+void SharedConnections::finish_input(std::int64_t input_id) {
+  write([&](SqliteStore& store) { store.finish_input(input_id); });
+}
 
 int SharedConnections::count_break_glass(const std::string& requester, workflows::Instant since) {
   return Borrowed(*this)->count_break_glass(requester, since);
@@ -130,7 +216,7 @@ std::optional<std::string> SharedConnections::alert_location(const std::string& 
 
 void SharedConnections::save_alert_location(const std::string& request_id, const std::string& target,
                                             const std::string& location) {
-  Borrowed(*this)->save_alert_location(request_id, target, location);
+  write([&](SqliteStore& store) { store.save_alert_location(request_id, target, location); });
 }
 
 std::optional<std::string> SharedConnections::card_location(const std::string& request_id) {
@@ -138,7 +224,7 @@ std::optional<std::string> SharedConnections::card_location(const std::string& r
 }
 
 void SharedConnections::save_card_location(const std::string& request_id, const std::string& location) {
-  Borrowed(*this)->save_card_location(request_id, location);
+  write([&](SqliteStore& store) { store.save_card_location(request_id, location); });
 }
 
 StoreFigures SharedConnections::figures(workflows::Instant now) { return Borrowed(*this)->figures(now); }
@@ -155,11 +241,13 @@ void SharedConnections::for_each_audit(const std::optional<workflows::Instant>& 
 std::optional<AuditAnchor> SharedConnections::audit_head() { return Borrowed(*this)->audit_head(); }
 
 void SharedConnections::renew_leases(LeaseKind kind, const std::vector<std::int64_t>& ids, workflows::Instant until) {
-  Borrowed(*this)->renew_leases(kind, ids, until);
+  write([&](SqliteStore& store) { store.renew_leases(kind, ids, until); });
 }
 
 int SharedConnections::schema_version() { return Borrowed(*this)->schema_version(); }
 
-void SharedConnections::release_leases() { Borrowed(*this)->release_leases(); }
+void SharedConnections::release_leases() {
+  write([&](SqliteStore& store) { store.release_leases(); });
+}
 
 }  // namespace jitbot::storage

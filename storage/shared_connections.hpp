@@ -2,6 +2,8 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,10 +21,20 @@ namespace jitbot::storage {
 /// connection per thread costs its schema, statements and page cache each time (about 150 kB),
 /// and every write elsewhere invalidates all those caches. A handful of connections is enough,
 /// since no call holds one while it waits on anything but the database.
+///
+/// Writes are committed in groups: a thread that writes while another thread's group is being
+/// committed queues its write, and the next thread to commit runs every queued write, each in a
+/// savepoint of its own, in one transaction. Each caller still returns only once its write is
+/// committed, and a write that fails or loses its race undoes only itself. Why: SQLite commits
+/// one transaction at a time anyway, and under load most of a small write's cost is its commit
+/// (the log frames of the pages it touched, the log index, the audit head anchor), which a group
+/// pays once. Threads also no longer wait for the write lock in SQLite's busy handler, which
+/// sleeps.
 class SharedConnections final : public Database {
  public:
-  /// Opens connections to `path` as they are needed, at most `connections` of them. Throws like
-  /// SqliteStore when the first one cannot be opened.
+  /// Opens connections to `path` as they are needed, at most `connections` of them: one for the
+  /// writes, the rest for reads (at least one). Throws like SqliteStore when the first one cannot
+  /// be opened.
   SharedConnections(std::string path, std::size_t connections, std::string audit_key = {});
   ~SharedConnections() override;
   SharedConnections(const SharedConnections&) = delete;
@@ -84,11 +96,31 @@ class SharedConnections final : public Database {
     Borrowed(const Borrowed&) = delete;
     Borrowed& operator=(const Borrowed&) = delete;
     SqliteStore* operator->() { return store_.get(); }
+    SqliteStore& operator*() { return *store_; }
 
    private:
     SharedConnections& pool_;
     std::unique_ptr<SqliteStore> store_;
   };
+
+  /// A write waiting for its group's commit.
+  struct QueuedWrite {
+    QueuedWrite(std::function<void(SqliteStore&)> body, bool synced_commit)
+        : run(std::move(body)), synced(synced_commit) {}
+    std::function<void(SqliteStore&)> run;
+    bool synced;  ///< a change marked `reach_disk`: the group's commit syncs
+    std::exception_ptr error;
+    /// Waiting for a group; told to commit the next group; or its group is committed.
+    enum class Turn { waiting, lead, done } turn = Turn::waiting;
+    std::condition_variable woken;
+  };
+  /// Runs `write` in the next group and returns its result once that group is committed.
+  template <class Write>
+  auto write(Write&& body, bool synced = false);
+  /// Queues `write`; the caller either waits for another thread to commit it or commits the group.
+  void commit_in_group(QueuedWrite& write);
+  /// Runs a group in one transaction; every write in it gets its own outcome.
+  void run_group(const std::vector<QueuedWrite*>& group);
 
   const std::string path_;
   const std::string audit_key_;
@@ -97,6 +129,14 @@ class SharedConnections final : public Database {
   std::condition_variable returned_;
   std::vector<std::unique_ptr<SqliteStore>> idle_;
   std::size_t opened_ = 0;
+
+  std::mutex writes_mutex_;
+  std::vector<QueuedWrite*> queued_;  ///< the next group, in the order its writers came
+  bool committing_ = false;           ///< a thread is committing a group
+  /// Every write goes through this one connection, so no other connection of this process writes
+  /// and its page cache stays valid from one group to the next (SQLite drops a connection's whole
+  /// cache when another one has written since its last transaction).
+  std::unique_ptr<SqliteStore> writer_;
 };
 
 }  // namespace jitbot::storage

@@ -2,9 +2,12 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
+#include <mutex>
 #include <stdexcept>
 #include <string_view>
+#include <utility>
 
 #include "adapters/metrics/metrics.hpp"
 #include "storage/audit_chain.hpp"
@@ -135,8 +138,109 @@ AuditEntry audit_entry_from_row(SQLite::Statement& statement) {
 
 }  // namespace
 
+/// One write method's transaction: a transaction of its own, or a savepoint when the method runs
+/// inside a batch (SharedConnections' group commit), so that a write which fails or loses its
+/// race undoes only itself, never the other writes of the batch.
+class SqliteStore::WriteScope {
+ public:
+  explicit WriteScope(SqliteStore& store, bool immediate = false) : store_(store), nested_(store.batch_open_) {
+    store_.run(nested_ ? "SAVEPOINT write" : immediate ? "BEGIN IMMEDIATE" : "BEGIN");
+  }
+  ~WriteScope() {
+    if (done_) return;
+    try {
+      // SQLite may have rolled the whole transaction back already (a full disk, for one).
+      if (sqlite3_get_autocommit(store_.db_->getHandle()) == 0) {
+        store_.run(nested_ ? "ROLLBACK TO write" : "ROLLBACK");
+        if (nested_) store_.run("RELEASE write");
+      }
+    } catch (const std::exception& e) {
+      logger()->error("could not roll a write back: {}", e.what());
+    }
+  }
+  WriteScope(const WriteScope&) = delete;
+  WriteScope& operator=(const WriteScope&) = delete;
+
+  void commit() {
+    store_.run(nested_ ? "RELEASE write" : "COMMIT");
+    done_ = true;
+  }
+
+ private:
+  SqliteStore& store_;
+  bool nested_;
+  bool done_ = false;
+};
+
+void SqliteStore::run(const std::string& sql) {
+  auto& statement = prepared(sql);
+  ResetOnExit statement_done{statement};
+  statement.exec();
+}
+
+void SqliteStore::begin_batch(bool synced) {
+  if (synced) run("PRAGMA synchronous=FULL");
+  try {
+    run("BEGIN IMMEDIATE");
+  } catch (...) {
+    if (synced) run("PRAGMA synchronous=NORMAL");
+    throw;
+  }
+  batch_open_ = true;
+  batch_synced_ = synced;
+}
+
+bool SqliteStore::batch_intact() const { return sqlite3_get_autocommit(db_->getHandle()) == 0; }
+
+void SqliteStore::commit_batch() {
+  run("COMMIT");
+  end_batch();
+  appended_ = std::move(batch_head_);
+  batch_head_.reset();
+  publish_anchor();
+}
+
+void SqliteStore::abandon_batch() noexcept {
+  try {
+    if (batch_intact()) run("ROLLBACK");
+  } catch (const std::exception& e) {
+    logger()->error("could not roll a batch of writes back: {}", e.what());
+  }
+  end_batch();
+  batch_head_.reset();
+  appended_.reset();
+}
+
+void SqliteStore::end_batch() noexcept {
+  batch_open_ = false;
+  if (!std::exchange(batch_synced_, false)) return;
+  try {
+    run("PRAGMA synchronous=NORMAL");
+  } catch (const std::exception& e) {
+    logger()->error("could not restore synchronous=NORMAL: {}", e.what());
+  }
+}
+
+namespace {
+
+/// Set once, before SQLite's first use. A connection is only ever used by one thread at a time (a
+/// SqliteStore is not shared, and SharedConnections lends each connection to one thread), so
+/// SQLite's own mutex around every call is not needed; nor are its allocation statistics, which
+/// take a process-wide mutex on every allocation. Both cost CPU and futex calls under load.
+void configure_sqlite() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // SQLITE_MISUSE if SQLite was already started by someone else: then its defaults stay.
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  });
+}
+
+}  // namespace
+
 SqliteStore::SqliteStore(const std::string& path, std::string audit_key)
     : path_(path), audit_key_(std::move(audit_key)) {
+  configure_sqlite();
   try {
     db_ = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db_->setBusyTimeout(5000);
@@ -169,7 +273,7 @@ std::optional<AuditAnchor> SqliteStore::audit_head() {
 }
 
 void SqliteStore::renew_leases(LeaseKind kind, const std::vector<std::int64_t>& ids, workflows::Instant until) {
-  SQLite::Transaction transaction(*db_);
+  WriteScope transaction(*this);
   auto& renew = prepared("UPDATE " + std::string{leased_table(kind)} +
                          " SET lease_until = ? WHERE id = ? AND lease_until IS NOT NULL");
   for (auto id : ids) {
@@ -229,8 +333,9 @@ class SyncedCommit {
 bool SqliteStore::commit(const workflows::Change& change) {
   appended_.reset();  // whatever a rolled-back transaction appended is not there
   const Request& r = change.request;
-  SyncedCommit synced(*db_, change.reach_disk);  // declared first: outlives the transaction
-  SQLite::Transaction transaction(*db_);
+  // Declared first: outlives the transaction. A batch is synced as a whole (begin_batch).
+  SyncedCommit synced(*db_, change.reach_disk && !batch_open_);
+  WriteScope transaction(*this);
   if (change.expected_version) {
     auto& update = prepared("UPDATE requests SET " + update_assignments() + " WHERE id = ?1 AND version = ?" +
                             std::to_string(expected_version_index));
@@ -448,6 +553,11 @@ std::int64_t SqliteStore::backup_to(const std::filesystem::path& file) {
 
 void SqliteStore::publish_anchor() {
   if (!appended_) return;
+  if (batch_open_) {
+    batch_head_ = std::move(appended_);  // written once the whole batch is committed
+    appended_.reset();
+    return;
+  }
   auto anchor = std::move(*appended_);
   appended_.reset();
   if (path_ == ":memory:" || path_.empty()) return;
@@ -463,7 +573,7 @@ void SqliteStore::record_refusal(const AuditEntry& entry) {
   appended_.reset();  // whatever a rolled-back transaction appended is not there
   // IMMEDIATE: append_audit reads before it writes, and a read transaction that another
   // connection overtakes cannot become a write one (SQLITE_BUSY at once, no busy wait).
-  SQLite::Transaction transaction(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+  WriteScope transaction(*this, /*immediate=*/true);
   append_audit(entry);
   transaction.commit();
   publish_anchor();
@@ -654,12 +764,14 @@ std::optional<workflows::Job> SqliteStore::claim_job(Instant now, Instant lease_
   return job;
 }
 
+void SqliteStore::set_cache_size(int kibibytes) { db_->exec("PRAGMA cache_size=-" + std::to_string(kibibytes)); }
+
 void SqliteStore::set_busy_timeout(std::chrono::milliseconds timeout) {
   db_->setBusyTimeout(static_cast<int>(timeout.count()));
 }
 
 void SqliteStore::release_leases() {
-  SQLite::Transaction transaction(*db_);
+  WriteScope transaction(*this);
   db_->exec("UPDATE jobs SET lease_until = NULL, attempts = attempts + 1 WHERE lease_until IS NOT NULL");
   db_->exec("UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL");
   db_->exec("UPDATE inbox SET lease_until = NULL, attempts = attempts + 1 WHERE lease_until IS NOT NULL");
@@ -668,7 +780,7 @@ void SqliteStore::release_leases() {
 
 void SqliteStore::settle_job(const workflows::JobSettlement& settlement, const std::optional<AuditEntry>& audit) {
   appended_.reset();  // whatever a rolled-back transaction appended is not there
-  SQLite::Transaction transaction(*db_);
+  WriteScope transaction(*this);
   write_settlement(settlement);
   if (audit) append_audit(*audit);
   transaction.commit();
@@ -739,7 +851,7 @@ void SqliteStore::mark_delivered(std::int64_t notice_id) {
 }
 
 void SqliteStore::mark_posted(std::int64_t notice_id, const workflows::PostedMessage& posted) {
-  SQLite::Transaction transaction(*db_);
+  WriteScope transaction(*this);
   if (posted.kind == workflows::PostedMessage::Kind::card) {
     save_card_location(posted.request_id, posted.location);
   } else {
@@ -752,7 +864,7 @@ void SqliteStore::mark_posted(std::int64_t notice_id, const workflows::PostedMes
 void SqliteStore::mark_failed_delivery(const Notice& notice, const std::string& error,
                                        const std::optional<Instant>& retry_at,
                                        const std::vector<Notice>& announcements) {
-  SQLite::Transaction transaction(*db_);
+  WriteScope transaction(*this);
   auto& update = prepared(
       "UPDATE outbox SET attempts = attempts + 1, last_error = ?, lease_until = NULL, "
       "next_attempt_at = COALESCE(?, next_attempt_at), parked_at = CASE WHEN ? THEN NULL "

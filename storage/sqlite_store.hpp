@@ -75,6 +75,8 @@ class SqliteStore final : public Database {
 
   /// How long a statement waits for another connection's write lock (5 s unless set).
   void set_busy_timeout(std::chrono::milliseconds timeout);
+  /// The most this connection keeps of the database in its own page cache (128 KiB unless set).
+  void set_cache_size(int kibibytes);
 
   /// One SQLite file serves one process: `jitbot run` voids a previous process's leases.
   void release_leases() override;
@@ -94,10 +96,27 @@ class SqliteStore final : public Database {
   /// under a temporary name and renamed, so `file` is never half-written. Returns its records.
   std::int64_t backup_to(const std::filesystem::path& file);
 
+  /// Group commit (SharedConnections): between begin_batch and commit_batch every write method
+  /// runs in a savepoint of one IMMEDIATE transaction, and the head anchor is written once, after
+  /// the commit. `synced`: the batch holds a change marked `reach_disk`, so its commit syncs.
+  void begin_batch(bool synced);
+  /// False once SQLite has rolled the batch's transaction back on its own (an I/O error, a full
+  /// disk): the writes that succeeded in it are gone too.
+  bool batch_intact() const;
+  /// Commits the batch; when this throws, call abandon_batch.
+  void commit_batch();
+  /// Rolls back whatever of the batch is left and leaves batch mode.
+  void abandon_batch() noexcept;
+
  private:
+  class WriteScope;
+  void end_batch() noexcept;
+
   /// The statement for `sql`, prepared once per connection and reused (parsing and planning
   /// cost more than running most of these). Pair every use with a ResetOnExit.
   SQLite::Statement& prepared(const std::string& sql);
+  /// Runs a statement that returns no rows (BEGIN, COMMIT, a PRAGMA), prepared once.
+  void run(const std::string& sql);
 
   /// Resets a reused statement when its user is done, so no read stays open on the connection
   /// (an open read would keep it from seeing other connections' commits).
@@ -124,7 +143,10 @@ class SqliteStore final : public Database {
 
   std::string path_;
   std::string audit_key_;
-  std::optional<AuditAnchor> appended_;  ///< the newest record appended in the open transaction
+  std::optional<AuditAnchor> appended_;    ///< the newest record appended in the open transaction
+  std::optional<AuditAnchor> batch_head_;  ///< the newest record appended by a committed write of the batch
+  bool batch_open_ = false;
+  bool batch_synced_ = false;
   std::unique_ptr<SQLite::Database> db_;
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
 };

@@ -336,3 +336,107 @@ TEST_CASE("a backup taken while the bot writes is a whole database whose audit t
   CHECK_THROWS_WITH(keyless.backup_to(dir.path() / "keyless.db"), Catch::Contains("sealed with a key"));
   CHECK_FALSE(std::filesystem::exists(dir.path() / "keyless.db"));
 }
+
+namespace {
+
+/// A new pending request with its audit record and card, as a workflow would commit it.
+workflows::Change submitted(const std::string& id, workflows::Instant at) {
+  workflows::Change change;
+  change.request.id = id;
+  change.request.version = 1;
+  change.request.state = RequestState::pending;
+  change.request.provider = "aws";
+  change.request.role = "admin";
+  change.request.scope = "123456789012";
+  change.request.duration = std::chrono::hours{1};
+  change.request.reason = "INC-" + id;
+  change.request.requester = "U0ALICE";
+  change.request.created_at = at;
+  change.request.pending_deadline = at + std::chrono::minutes{30};
+  change.audit.push_back({0, id, at, "U0ALICE", "request", "", "PENDING", change.request.reason});
+  workflows::Notice card;
+  card.kind = workflows::NoticeKind::approval_card;
+  card.event = workflows::NoticeEvent::submitted;
+  card.target = "C0APPROVALS";
+  card.request_id = id;
+  card.next_attempt_at = at;
+  change.notices.push_back(card);
+  return change;
+}
+
+}  // namespace
+
+TEST_CASE("writes committed together keep their own outcomes, and the audit chain and its anchor stay whole",
+          "[storage][engine]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  storage::SharedConnections shared(file, 3, audit_key);
+  auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+
+  // Many threads write at once, so their writes share transactions. Each writer also sends a
+  // write that fails (its input is gone) and one that loses its race (a stale version): those
+  // two must undo only themselves, never the writes committed beside them.
+  constexpr int threads = 8;
+  constexpr int rounds = 30;
+  std::atomic<int> committed{0};  // counted, not checked, in the threads: Catch's checks are not thread-safe
+  std::atomic<int> refused{0};
+  std::atomic<int> stale{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < threads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int round = 0; round < rounds; ++round) {
+        auto id = "req_" + std::to_string(t) + "_" + std::to_string(round);
+        if (shared.commit(submitted(id, now))) ++committed;
+
+        auto orphan = submitted("gone_" + id, now);
+        orphan.consumes_input = 900000 + t * rounds + round;  // no such input
+        try {
+          shared.commit(orphan);
+        } catch (const workflows::InputAlreadyHandled&) {
+          ++refused;
+        }
+
+        auto late = submitted(id, now);
+        late.request.version = 3;
+        late.expected_version = 2;  // it is at version 1
+        late.request.reason = "overwritten";
+        if (!shared.commit(late)) ++stale;
+
+        workflows::Input input;
+        input.actor = "U" + std::to_string(t);
+        input.text = "status";
+        input.received_at = now;
+        shared.put_input(input);
+      }
+    });
+  }
+  for (auto& writer : writers) writer.join();
+
+  CHECK(committed.load() == threads * rounds);
+  CHECK(refused.load() == threads * rounds);
+  CHECK(stale.load() == threads * rounds);
+  workflows::RequestFilter everything;
+  everything.limit = 10 * threads * rounds;
+  auto requests = shared.list(everything);
+  CHECK(requests.size() == static_cast<std::size_t>(threads * rounds));
+  for (const auto& request : requests) {
+    CHECK(request.id.rfind("req_", 0) == 0);  // nothing of a failed write is left
+    CHECK(request.version == 1);
+    CHECK(request.reason != "overwritten");
+  }
+  workflows::OutboxFilter all_notices;
+  all_notices.limit = 0;
+  CHECK(shared.list_notices(all_notices).size() == static_cast<std::size_t>(threads * rounds));
+  std::set<std::int64_t> inputs;
+  while (auto input = shared.claim_input(now, now + std::chrono::minutes{1})) inputs.insert(input->id);
+  CHECK(inputs.size() == static_cast<std::size_t>(threads * rounds));
+
+  // One record per request, in one chain, and the anchor names its newest record.
+  auto anchor = storage::read_anchor(storage::anchor_path(file));
+  REQUIRE(anchor);
+  CHECK(anchor->sequence == threads * rounds);
+  auto verdict = shared.verify_audit(anchor);
+  CHECK(verdict.intact);
+  CHECK(verdict.records == threads * rounds);
+  CHECK(verdict.anchor_checked);
+}
