@@ -1,5 +1,8 @@
 #include "storage/shared_connections.hpp"
 
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <optional>
 #include <stdexcept>
@@ -17,9 +20,39 @@ SharedConnections::SharedConnections(std::string path, std::size_t connections, 
   // Its cache stays valid (see writer_), so it is worth more than a reader's: it holds the pages
   // every write touches (the inbox, outbox and jobs tables, the requests' indexes).
   writer_->set_cache_size(1024);
+  // A checkpoint (copying the log into the database, and a sync) takes tens of milliseconds. Run
+  // by the committing thread, it would hold up every write queued behind that group, an ack's
+  // inbox row among them; so a thread of its own runs it, on a reader connection, while writes go on.
+  writer_->defer_checkpoints();
+  checkpointer_ = std::thread([this] { checkpoint_when_due(); });
 }
 
-SharedConnections::~SharedConnections() = default;
+SharedConnections::~SharedConnections() {
+  {
+    std::lock_guard lock(writes_mutex_);
+    stopping_ = true;
+  }
+  checkpoint_wanted_.notify_one();
+  checkpointer_.join();
+}
+
+void SharedConnections::checkpoint_when_due() {
+  pthread_setname_np(pthread_self(), "checkpoint");
+  std::unique_lock lock(writes_mutex_);
+  for (;;) {
+    checkpoint_wanted_.wait(lock, [&] { return checkpoint_due_ || stopping_; });
+    if (stopping_) return;
+    lock.unlock();
+    try {
+      Borrowed(*this)->checkpoint();
+    } catch (const std::exception& e) {
+      // The log only grows meanwhile; the next group's commit asks again.
+      spdlog::warn("database checkpoint failed (the next commit retries): {}", e.what());
+    }
+    lock.lock();
+    checkpoint_due_ = false;
+  }
+}
 
 SharedConnections::Borrowed::Borrowed(SharedConnections& pool) : pool_(pool) {
   std::unique_lock lock(pool_.mutex_);
@@ -80,6 +113,10 @@ void SharedConnections::commit_in_group(QueuedWrite& write) {
   lock.unlock();
   run_group(group);
   lock.lock();
+  if (writer_->frames_in_log() >= SqliteStore::checkpoint_frames && !checkpoint_due_) {
+    checkpoint_due_ = true;
+    checkpoint_wanted_.notify_one();
+  }
   for (auto* each : group) {
     if (each == &write) continue;
     each->turn = QueuedWrite::Turn::done;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/sqlite_store.hpp"
@@ -119,6 +120,8 @@ class SharedConnections final : public Database {
   auto write(Write&& body, bool synced = false);
   /// Queues `write`; the caller either waits for another thread to commit it or commits the group.
   void commit_in_group(QueuedWrite& write);
+  /// The checkpoint thread: copies the log into the database whenever a group leaves it long.
+  void checkpoint_when_due();
   /// Runs a group in one transaction; every write in it gets its own outcome.
   void run_group(const std::vector<QueuedWrite*>& group);
 
@@ -137,6 +140,11 @@ class SharedConnections final : public Database {
   /// and its page cache stays valid from one group to the next (SQLite drops a connection's whole
   /// cache when another one has written since its last transaction).
   std::unique_ptr<SqliteStore> writer_;
+
+  std::condition_variable checkpoint_wanted_;  ///< with writes_mutex_
+  bool checkpoint_due_ = false;
+  bool stopping_ = false;
+  std::thread checkpointer_;  ///< started last, joined first
 };
 
 }  // namespace jitbot::storage

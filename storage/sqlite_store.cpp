@@ -248,7 +248,7 @@ SqliteStore::SqliteStore(const std::string& path, std::string audit_key)
     db_->exec("PRAGMA synchronous=NORMAL");
     // The outbox, jobs and inbox pages are rewritten in the log many times a second under load;
     // copying the log into the database 8 times less often copies each of them once, not 8 times.
-    db_->exec("PRAGMA wal_autocheckpoint=8000");
+    db_->exec("PRAGMA wal_autocheckpoint=" + std::to_string(checkpoint_frames));
     // One connection per engine thread: a modest page cache each keeps the process small, and
     // the OS caches the file for all of them anyway.
     db_->exec("PRAGMA cache_size=-128");
@@ -762,6 +762,23 @@ std::optional<workflows::Job> SqliteStore::claim_job(Instant now, Instant lease_
   while (claim.executeStep()) {
   }
   return job;
+}
+
+void SqliteStore::defer_checkpoints() {
+  sqlite3_wal_hook(
+      db_->getHandle(),
+      [](void* self, sqlite3*, const char*, int frames) {
+        static_cast<SqliteStore*>(self)->frames_in_log_ = frames;
+        return SQLITE_OK;
+      },
+      this);
+}
+
+void SqliteStore::checkpoint() {
+  int status = sqlite3_wal_checkpoint_v2(db_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (status != SQLITE_OK && status != SQLITE_BUSY) {
+    throw std::runtime_error(std::string{"checkpoint failed: "} + sqlite3_errmsg(db_->getHandle()));
+  }
 }
 
 void SqliteStore::set_cache_size(int kibibytes) { db_->exec("PRAGMA cache_size=-" + std::to_string(kibibytes)); }

@@ -75,6 +75,15 @@ class SqliteStore final : public Database {
 
   /// How long a statement waits for another connection's write lock (5 s unless set).
   void set_busy_timeout(std::chrono::milliseconds timeout);
+  /// The log (WAL) is copied into the database once it holds this many pages.
+  static constexpr int checkpoint_frames = 8000;
+  /// Leaves checkpoints to the caller: this connection's commits only note how many pages the
+  /// log holds (frames_in_log), and never copy the log into the database themselves.
+  void defer_checkpoints();
+  /// The log's length in pages after this connection's last commit (with defer_checkpoints).
+  int frames_in_log() const { return frames_in_log_; }
+  /// Copies what it can of the log into the database, waiting for nobody (a passive checkpoint).
+  void checkpoint();
   /// The most this connection keeps of the database in its own page cache (128 KiB unless set).
   void set_cache_size(int kibibytes);
 
@@ -146,6 +155,7 @@ class SqliteStore final : public Database {
   std::optional<AuditAnchor> appended_;    ///< the newest record appended in the open transaction
   std::optional<AuditAnchor> batch_head_;  ///< the newest record appended by a committed write of the batch
   bool batch_open_ = false;
+  int frames_in_log_ = 0;
   bool batch_synced_ = false;
   std::unique_ptr<SQLite::Database> db_;
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;

@@ -440,3 +440,27 @@ TEST_CASE("writes committed together keep their own outcomes, and the audit chai
   CHECK(verdict.records == threads * rounds);
   CHECK(verdict.anchor_checked);
 }
+
+TEST_CASE("a long write-ahead log is copied into the database while jitbot runs", "[storage][engine]") {
+  // Commits leave checkpoints to a thread of their own. If that thread never ran, every row would
+  // stay in the log file, which would grow for as long as jitbot runs.
+  ScratchDir dir;
+  auto file = dir.path() / "jitbot.db";
+  storage::SharedConnections shared(file.string(), 2);
+  auto empty_size = std::filesystem::file_size(file);
+
+  workflows::Input input;
+  input.actor = "U0ALICE";
+  input.text = std::string(3000, 'x');  // about a page each, so the log passes its limit soon
+  constexpr int inputs = 4000;
+  for (int i = 0; i < inputs; ++i) shared.put_input(input);
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (std::filesystem::file_size(file) < empty_size + 4'000'000 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  CHECK(std::filesystem::file_size(file) >= empty_size + 4'000'000);  // most rows are in the database itself
+  CHECK(std::filesystem::file_size(file.string() + "-wal") < 80'000'000);
+  auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  CHECK(shared.figures(now).inbox_waiting == inputs);  // and nothing was lost on the way
+}
