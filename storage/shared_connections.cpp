@@ -66,6 +66,9 @@ SharedConnections::Borrowed::Borrowed(SharedConnections& pool) : pool_(pool) {
   lock.unlock();
   try {
     store_ = std::make_unique<SqliteStore>(pool_.path_, pool_.audit_key_);
+    // A reader's cache is dropped whenever the writer has written since its last read, which
+    // under load is nearly every time: a few pages are all it uses.
+    store_->set_cache_size(64);
   } catch (...) {
     lock.lock();
     --pool_.opened_;
