@@ -116,12 +116,18 @@ void SharedConnections::commit_in_group(QueuedWrite& write) {
   lock.unlock();
   run_group(group);
   lock.lock();
+  finish_group(group, write);
+  lock.unlock();
+  if (write.error) std::rethrow_exception(write.error);
+}
+
+void SharedConnections::finish_group(const std::vector<QueuedWrite*>& group, const QueuedWrite& committer) {
   if (writer_->frames_in_log() >= SqliteStore::checkpoint_frames && !checkpoint_due_) {
     checkpoint_due_ = true;
     checkpoint_wanted_.notify_one();
   }
   for (auto* each : group) {
-    if (each == &write) continue;
+    if (each == &committer) continue;
     each->turn = QueuedWrite::Turn::done;
     each->woken.notify_one();  // under the lock: once it sees `done`, it may be gone
   }
@@ -131,8 +137,6 @@ void SharedConnections::commit_in_group(QueuedWrite& write) {
     queued_.front()->turn = QueuedWrite::Turn::lead;  // the first writer to queue commits the next group
     queued_.front()->woken.notify_one();
   }
-  lock.unlock();
-  if (write.error) std::rethrow_exception(write.error);
 }
 
 void SharedConnections::run_group(const std::vector<QueuedWrite*>& group) {
@@ -161,7 +165,7 @@ void SharedConnections::run_group(const std::vector<QueuedWrite*>& group) {
 
 bool SharedConnections::commit(const workflows::Change& change) {
   if (!write([&](SqliteStore& store) { return store.commit(change); }, change.reach_disk)) return false;
-  announce_work(change);  // the connection is back in the pool first
+  announce_work(change);  // once committed, and with the writer free for the threads it wakes
   return true;
 }
 

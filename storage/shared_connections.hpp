@@ -124,6 +124,9 @@ class SharedConnections final : public Database {
   void checkpoint_when_due();
   /// Runs a group in one transaction; every write in it gets its own outcome.
   void run_group(const std::vector<QueuedWrite*>& group);
+  /// With writes_mutex_ held, after a group: wakes its other writers, asks for a checkpoint when
+  /// the log is long, and hands the writer to the first thread queued meanwhile, if any.
+  void finish_group(const std::vector<QueuedWrite*>& group, const QueuedWrite& committer);
 
   const std::string path_;
   const std::string audit_key_;

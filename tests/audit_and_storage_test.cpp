@@ -341,19 +341,7 @@ namespace {
 
 /// A new pending request with its audit record and card, as a workflow would commit it.
 workflows::Change submitted(const std::string& id, workflows::Instant at) {
-  workflows::Change change;
-  change.request.id = id;
-  change.request.version = 1;
-  change.request.state = RequestState::pending;
-  change.request.provider = "aws";
-  change.request.role = "admin";
-  change.request.scope = "123456789012";
-  change.request.duration = std::chrono::hours{1};
-  change.request.reason = "INC-" + id;
-  change.request.requester = "U0ALICE";
-  change.request.created_at = at;
-  change.request.pending_deadline = at + std::chrono::minutes{30};
-  change.audit.push_back({0, id, at, "U0ALICE", "request", "", "PENDING", change.request.reason});
+  auto change = pending_request_change(id, at, "INC-" + id);
   workflows::Notice card;
   card.kind = workflows::NoticeKind::approval_card;
   card.event = workflows::NoticeEvent::submitted;

@@ -118,19 +118,7 @@ workflows::Request full_request(const std::string& id) {
 
 /// A fresh pending request, as submit commits it.
 workflows::Change new_request(const std::string& id, const std::string& reason = "INC-1") {
-  workflows::Change change;
-  change.request.id = id;
-  change.request.version = 1;
-  change.request.state = RequestState::pending;
-  change.request.provider = "aws";
-  change.request.role = "admin";
-  change.request.scope = "123456789012";
-  change.request.duration = std::chrono::seconds{3600};
-  change.request.reason = reason;
-  change.request.requester = "U0ALICE";
-  change.request.created_at = t0;
-  change.request.pending_deadline = t0 + 30min;
-  change.audit.push_back({0, id, t0, "U0ALICE", "request", "", "PENDING", reason});
+  auto change = pending_request_change(id, t0, reason);
   change.only_identical_pending = true;
   return change;
 }

@@ -195,6 +195,27 @@ inline workflows::Policy two_approver_policy() {
   return policy;
 }
 
+/// A new pending request as a workflow commits it, written straight to a store: alice asks for
+/// aws admin on one account for an hour, with its audit record. Requests with different
+/// reasons are not duplicates of each other.
+inline workflows::Change pending_request_change(const std::string& id, workflows::Instant at,
+                                                const std::string& reason) {
+  workflows::Change change;
+  change.request.id = id;
+  change.request.version = 1;
+  change.request.state = workflows::RequestState::pending;
+  change.request.provider = "aws";
+  change.request.role = "admin";
+  change.request.scope = "123456789012";
+  change.request.duration = 1h;
+  change.request.reason = reason;
+  change.request.requester = "U0ALICE";
+  change.request.created_at = at;
+  change.request.pending_deadline = at + 30min;
+  change.audit.push_back({0, id, at, "U0ALICE", "request", "", "PENDING", reason});
+  return change;
+}
+
 /// What load_config says of `text` written as jitbot.toml in `dir`, or "(no error)".
 inline std::string config_error_of(const ScratchDir& dir, const std::string& text) {
   auto file = dir.write("jitbot.toml", text);
