@@ -58,8 +58,9 @@ struct SocketModeStats {
 };
 
 /// Slack: the Web API (paced, retried, typed errors) and Socket Mode (ack first, open a new
-/// socket before closing the old, replace silent sockets). Network I/O runs on one thread
-/// of its own; the methods here are safe to call from any other thread.
+/// socket before closing the old, replace silent sockets). Socket Mode and response_url posts
+/// run on threads of their own; a Web API call runs on the thread that makes it, over that
+/// thread's own keep-alive connection. The methods here are safe to call from any other thread.
 class SlackClient {
  public:
   explicit SlackClient(SlackSettings settings);
@@ -72,8 +73,8 @@ class SlackClient {
   void stop();
 
   /// Calls a Web API method with the bot token and waits for the result, trying at most
-  /// `max_attempts` times (0: the settings' max_attempts). Never call it from the envelope
-  /// handler (the network thread).
+  /// `max_attempts` times (0: the settings' max_attempts). Pacing is shared by all threads.
+  /// Never call it from the envelope handler: the ack of the next envelope would wait for it.
   ApiResult call(const std::string& method, const nlohmann::json& arguments, int max_attempts = 0);
 
   /// Posts to a response_url in the background (the answer only the clicker sees).
