@@ -50,12 +50,17 @@ void Courier::deliver() {
     auto ticket = workers_.waker.ticket();
     std::optional<workflows::Instant> next;
     try {
-      while (auto notice = store.claim_notice(clock_.now(), clock_.now() + lease_)) {
-        LeaseKeeper::Hold held(leases_, storage::LeaseKind::notice, notice->id);
-        bool delivered = workflows::deliver_notice(store, chat_, policy_, *notice, clock_.now());
+      auto claim = store.claim_notice_for_delivery(clock_.now(), clock_.now() + lease_);
+      while (claim) {
+        auto record = attempt(*claim);
+        if (workers_.waker.stopped()) {
+          store.record_delivery(record);
+          return;
+        }
+        // One write records this notice and claims the next.
+        claim = store.record_delivery_and_claim(record, clock_.now(), clock_.now() + lease_);
         // The next notice in this lane may be due now, and another thread may be idle.
-        if (delivered) workers_.waker.kick();
-        if (workers_.waker.stopped()) return;
+        if (record.result == workflows::DeliveryRecord::Result::delivered) workers_.waker.kick();
       }
       next = store.next_notice_at();
     } catch (const std::exception& e) {
@@ -65,6 +70,11 @@ void Courier::deliver() {
         idle_wait(next ? *next - clock_.now() : std::chrono::system_clock::duration{}, next.has_value(), poll_interval);
     if (!workers_.waker.wait(ticket, wait)) return;
   }
+}
+
+workflows::DeliveryRecord Courier::attempt(const workflows::NoticeClaim& claim) {
+  LeaseKeeper::Hold held(leases_, storage::LeaseKind::notice, claim.notice.id);
+  return workflows::attempt_delivery(chat_, policy_, claim, clock_.now());
 }
 
 }  // namespace jitbot::bot

@@ -87,10 +87,13 @@ std::chrono::seconds job_lease(const Backends& backends) {
   return 2 * longest + lease_margin;
 }
 
-void run_job(const workflows::Job& job, workflows::AccessWorkflow& workflow, const Backends& backends,
-             const BackendObserver& observer) {
+namespace {
+
+/// Runs a claimed job, with `prepare` making its backend call (or nullopt: nothing to do).
+void run_prepared(const workflows::Job& job, const std::function<std::optional<workflows::BackendCall>()>& prepare,
+                  workflows::AccessWorkflow& workflow, const Backends& backends, const BackendObserver& observer) {
   try {
-    auto call = workflow.start_job(job);
+    auto call = prepare();
     if (!call) return;  // the request moved on; the job is finished
     auto result = cleaned(measured_call(*call, backends));
     if (observer) observer(*call, result);
@@ -104,6 +107,20 @@ void run_job(const workflows::Job& job, workflows::AccessWorkflow& workflow, con
       logger()->error("could not reschedule job {}: {}", job.id, again.what());
     }
   }
+}
+
+}  // namespace
+
+void run_job(const workflows::Job& job, workflows::AccessWorkflow& workflow, const Backends& backends,
+             const BackendObserver& observer) {
+  run_prepared(
+      job, [&] { return workflow.start_job(job); }, workflow, backends, observer);
+}
+
+void run_job(const workflows::JobClaim& claim, workflows::AccessWorkflow& workflow, const Backends& backends,
+             const BackendObserver& observer) {
+  run_prepared(
+      claim.job, [&] { return workflow.start_job(claim.job, claim.request); }, workflow, backends, observer);
 }
 
 }  // namespace jitbot::bot

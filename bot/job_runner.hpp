@@ -30,5 +30,8 @@ std::chrono::seconds job_lease(const Backends& backends);
 /// goes wrong affects this job only: it is rescheduled with backoff and the error audited.
 void run_job(const workflows::Job& job, workflows::AccessWorkflow& workflow, const Backends& backends,
              const BackendObserver& observer = {});
+/// run_job with the request read when the job was claimed.
+void run_job(const workflows::JobClaim& claim, workflows::AccessWorkflow& workflow, const Backends& backends,
+             const BackendObserver& observer = {});
 
 }  // namespace jitbot::bot

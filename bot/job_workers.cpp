@@ -40,7 +40,7 @@ JobWorkers::JobWorkers(EngineParts parts, const Backends& backends, int threads)
   workers_.start("job-worker", threads, [this] { work(); });
 }
 
-std::optional<workflows::Job> JobWorkers::claim(workflows::RequestStore& store) {
+std::optional<workflows::JobClaim> JobWorkers::claim(workflows::RequestStore& store) {
   // Claiming and counting happen together, so two threads never both take a backend's last slot.
   std::lock_guard lock(mutex_);
   workflows::JobFilter filter;
@@ -49,9 +49,9 @@ std::optional<workflows::Job> JobWorkers::claim(workflows::RequestStore& store) 
   }
   if (!filter.busy_backends.empty()) passed_over_busy_ = true;
   auto now = parts_.clock.now();
-  auto job = store.claim_job(now, now + lease_, filter);
-  if (job) ++running_[job->backend];
-  return job;
+  auto claim = store.claim_job_with_request(now, now + lease_, filter);
+  if (claim) ++running_[claim->job.backend];
+  return claim;
 }
 
 void JobWorkers::release(const workflows::Job& job) {
@@ -79,16 +79,16 @@ void JobWorkers::work() {
   workflows::AccessWorkflow workflow(parts_.policy, store, parts_.directory, parts_.clock, parts_.ids);
   for (;;) {
     auto ticket = workers_.waker.ticket();
-    std::optional<workflows::Job> job;
+    std::optional<workflows::JobClaim> claimed;
     try {
-      job = claim(store);
+      claimed = claim(store);
     } catch (const std::exception& e) {
       repeated().error(*logger(), "claim", std::string{"could not claim a job: "} + e.what());
     }
-    if (job) {
-      LeaseKeeper::Hold held(parts_.leases, storage::LeaseKind::job, job->id);
-      run_job(*job, workflow, backends_);
-      release(*job);
+    if (claimed) {
+      LeaseKeeper::Hold held(parts_.leases, storage::LeaseKind::job, claimed->job.id);
+      run_job(*claimed, workflow, backends_);
+      release(claimed->job);
       if (workers_.waker.ticket() != ticket) continue;  // a job was written meanwhile
       // A claim is a write; reading when the next job is due tells, more cheaply, whether a
       // claim could find one (a backlog written before this thread looked).

@@ -44,7 +44,7 @@ class JobWorkers {
 
  private:
   void work();
-  std::optional<workflows::Job> claim(workflows::RequestStore& store);
+  std::optional<workflows::JobClaim> claim(workflows::RequestStore& store);
   std::optional<workflows::Instant> next_job_at(workflows::RequestStore& store);
   void release(const workflows::Job& job);
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
@@ -185,6 +186,12 @@ std::vector<workflows::AuditEntry> SharedConnections::audit_trail(const std::str
   return Borrowed(*this)->audit_trail(request_id);
 }
 
+std::optional<workflows::JobClaim> SharedConnections::claim_job_with_request(workflows::Instant now,
+                                                                             workflows::Instant lease_until,
+                                                                             const workflows::JobFilter& filter) {
+  return write([&](SqliteStore& store) { return store.claim_job_with_request(now, lease_until, filter); });
+}
+
 std::optional<workflows::Job> SharedConnections::claim_job(workflows::Instant now, workflows::Instant lease_until,
                                                            const workflows::JobFilter& filter) {
   return write([&](SqliteStore& store) { return store.claim_job(now, lease_until, filter); });
@@ -208,6 +215,29 @@ std::vector<workflows::Job> SharedConnections::jobs_of(const std::string& reques
 std::optional<workflows::Notice> SharedConnections::claim_notice(workflows::Instant now,
                                                                  workflows::Instant lease_until) {
   return write([&](SqliteStore& store) { return store.claim_notice(now, lease_until); });
+}
+
+std::optional<workflows::NoticeClaim> SharedConnections::claim_notice_for_delivery(workflows::Instant now,
+                                                                                   workflows::Instant lease_until) {
+  return write([&](SqliteStore& store) { return store.claim_notice_for_delivery(now, lease_until); });
+}
+
+std::optional<workflows::NoticeClaim> SharedConnections::record_delivery_and_claim(
+    const workflows::DeliveryRecord& record, workflows::Instant now, workflows::Instant lease_until) {
+  // The claim is one statement, atomic on its own: if it fails, the record still commits, or the
+  // notice would be delivered again when its lease ran out.
+  std::exception_ptr claim_error;
+  auto claim = write([&](SqliteStore& store) -> std::optional<workflows::NoticeClaim> {
+    store.record_delivery(record);
+    try {
+      return store.claim_notice_for_delivery(now, lease_until);
+    } catch (const std::exception&) {
+      claim_error = std::current_exception();
+      return std::nullopt;
+    }
+  });
+  if (claim_error) std::rethrow_exception(claim_error);
+  return claim;
 }
 
 void SharedConnections::mark_delivered(std::int64_t notice_id) {

@@ -49,6 +49,9 @@ class SharedConnections final : public Database {
   std::vector<workflows::AuditEntry> audit_trail(const std::string& request_id) override;
   void record_refusal(const workflows::AuditEntry& entry) override;
 
+  /// Read on the writer connection, inside the claim's transaction (see claim_notice_for_delivery).
+  std::optional<workflows::JobClaim> claim_job_with_request(workflows::Instant now, workflows::Instant lease_until,
+                                                            const workflows::JobFilter& filter) override;
   std::optional<workflows::Job> claim_job(workflows::Instant now, workflows::Instant lease_until,
                                           const workflows::JobFilter& filter) override;
   void settle_job(const workflows::JobSettlement& settlement,
@@ -57,6 +60,14 @@ class SharedConnections final : public Database {
   std::vector<workflows::Job> jobs_of(const std::string& request_id) override;
 
   std::optional<workflows::Notice> claim_notice(workflows::Instant now, workflows::Instant lease_until) override;
+  /// The reads happen on the writer connection, inside the claim's transaction: its page cache
+  /// is warm, where a reader's is dropped by every commit and read again from the file.
+  std::optional<workflows::NoticeClaim> claim_notice_for_delivery(workflows::Instant now,
+                                                                  workflows::Instant lease_until) override;
+  /// One write: recording a notice and claiming the next share a commit (and the outbox page).
+  std::optional<workflows::NoticeClaim> record_delivery_and_claim(const workflows::DeliveryRecord& record,
+                                                                  workflows::Instant now,
+                                                                  workflows::Instant lease_until) override;
   void mark_delivered(std::int64_t notice_id) override;
   void mark_posted(std::int64_t notice_id, const workflows::PostedMessage& posted) override;
   bool newer_card_waits(const workflows::Notice& notice) override;

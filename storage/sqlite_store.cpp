@@ -848,6 +848,13 @@ std::optional<Notice> SqliteStore::claim_notice(Instant now, Instant lease_until
   return notice;
 }
 
+std::optional<workflows::NoticeClaim> SqliteStore::claim_notice_for_delivery(Instant now, Instant lease_until) {
+  WriteScope transaction(*this, true);
+  auto claim = RequestStore::claim_notice_for_delivery(now, lease_until);
+  transaction.commit();
+  return claim;
+}
+
 bool SqliteStore::newer_card_waits(const Notice& notice) {
   auto& query = prepared(
       "SELECT EXISTS (SELECT 1 FROM outbox WHERE request_id = ? AND target = ? AND id > ? AND kind = ? AND parked_at "

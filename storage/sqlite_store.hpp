@@ -52,6 +52,10 @@ class SqliteStore final : public Database {
   std::vector<workflows::Job> jobs_of(const std::string& request_id) override;
 
   std::optional<workflows::Notice> claim_notice(workflows::Instant now, workflows::Instant lease_until) override;
+  /// The claim and its reads in one transaction (a savepoint inside a batch): a read that fails
+  /// undoes the claim.
+  std::optional<workflows::NoticeClaim> claim_notice_for_delivery(workflows::Instant now,
+                                                                  workflows::Instant lease_until) override;
   void mark_delivered(std::int64_t notice_id) override;
   void mark_posted(std::int64_t notice_id, const workflows::PostedMessage& posted) override;
   bool newer_card_waits(const workflows::Notice& notice) override;

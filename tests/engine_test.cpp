@@ -176,6 +176,31 @@ TEST_CASE(
   CHECK(restarted.backend->grants.size() == 1);
 }
 
+TEST_CASE(
+    "a worker that outlived its lease starts the grant from the request it read at its claim: the expiry still "
+    "counts from the first start",
+    "[engine][jobs]") {
+  Harness h;
+  auto id = approved_request(h, "1h");
+  auto slow = h.store.claim_job_with_request(h.clock.now(), h.clock.now() + 90s, {});
+  REQUIRE(slow);
+  REQUIRE(slow->request);
+  CHECK(slow->request->id == id);
+  CHECK_FALSE(slow->request->grant_started_at);
+  // The first worker stalls past its lease; a second one claims the job and starts the grant.
+  h.clock.advance(91s);
+  auto second = h.store.claim_job_with_request(h.clock.now(), h.clock.now() + 90s, {});
+  REQUIRE(second);
+  auto first_start = h.clock.now();
+  REQUIRE(h.jit->workflow().start_job(second->job, second->request));
+  // The first worker wakes with its copy, read before that start: it must not start the clock again.
+  h.clock.advance(5min);
+  auto call = h.jit->workflow().start_job(slow->job, slow->request);
+  REQUIRE(call);
+  CHECK(call->expires_at == first_start + 1h);
+  CHECK(h.store.find(id)->grant_started_at == first_start);
+}
+
 TEST_CASE("an exception while recording one job leaves the others alone, and that one is retried", "[engine][jobs]") {
   Harness h;
   std::vector<std::string> ids;

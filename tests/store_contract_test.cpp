@@ -390,6 +390,92 @@ void one_job_per_request_at_a_time(Stores& stores) {
 }
 STORE_CONTRACT("one backend call per request at a time; busy backends wait", one_job_per_request_at_a_time)
 
+void notice_claimed_with_what_delivery_reads(Stores& stores) {
+  auto store = stores.open();
+  auto change = new_request("R1");
+  auto alert = card("R1", workflows::NoticeEvent::break_glass, "C0INCIDENT");
+  alert.kind = workflows::NoticeKind::incident_alert;
+  change.notices = {card("R1", workflows::NoticeEvent::submitted), alert,
+                    card("R9", workflows::NoticeEvent::submitted)};
+  REQUIRE(store->commit(change));
+
+  // Three lanes (R1's card, R1's alert, R9's card), in no promised order.
+  std::vector<workflows::NoticeClaim> claims;
+  while (auto claim = store->claim_notice_for_delivery(t0, t0 + 60s)) claims.push_back(*claim);
+  REQUIRE(claims.size() == 3);
+  for (const auto& claim : claims) {
+    CHECK_FALSE(claim.superseded);
+    CHECK_FALSE(claim.location);  // nothing posted yet
+    if (claim.notice.request_id == "R9") {
+      CHECK_FALSE(claim.request);  // its request is gone: nothing to draw
+      continue;
+    }
+    REQUIRE(claim.request);
+    CHECK(claim.request->id == "R1");
+    CHECK(claim.request->reason == "INC-1");
+    if (claim.notice.kind == workflows::NoticeKind::approval_card) {
+      store->mark_posted(claim.notice.id,
+                         {workflows::PostedMessage::Kind::card, "R1", "C0APPROVALS", "C0APPROVALS:1.5"});
+    } else {
+      store->mark_delivered(claim.notice.id);
+    }
+  }
+
+  workflows::Change later;
+  later.request = store->find("R1").value();
+  later.expected_version = later.request.version;
+  later.request.version += 1;
+  later.notices = {card("R1", workflows::NoticeEvent::approval_added), card("R1", workflows::NoticeEvent::granted)};
+  REQUIRE(store->commit(later));
+  auto redraw = store->claim_notice_for_delivery(t0, t0 + 60s);
+  REQUIRE(redraw);
+  CHECK(redraw->notice.event == workflows::NoticeEvent::approval_added);
+  CHECK(redraw->superseded);  // the granted card waits behind it: drawn once, with the latest state
+  store->mark_delivered(redraw->notice.id);
+  auto granted = store->claim_notice_for_delivery(t0, t0 + 60s);
+  REQUIRE(granted);
+  CHECK(granted->notice.event == workflows::NoticeEvent::granted);
+  CHECK_FALSE(granted->superseded);
+  CHECK(granted->location == "C0APPROVALS:1.5");  // updated in place, not posted again
+  REQUIRE(granted->request);
+  CHECK(granted->request->version == later.request.version);
+}
+STORE_CONTRACT("a claimed notice comes with its request, where its card is, and whether a newer card supersedes it",
+               notice_claimed_with_what_delivery_reads)
+
+void record_and_claim_in_one_step(Stores& stores) {
+  auto store = stores.open();
+  auto change = new_request("R1");
+  change.notices = {card("R1", workflows::NoticeEvent::submitted), card("R1", workflows::NoticeEvent::granted)};
+  REQUIRE(store->commit(change));
+  auto post = store->claim_notice_for_delivery(t0, t0 + 60s);
+  REQUIRE(post);
+  CHECK_FALSE(store->claim_notice_for_delivery(t0, t0 + 60s));  // the update waits for the post
+
+  workflows::DeliveryRecord posted;
+  posted.notice = post->notice;
+  posted.posted =
+      workflows::PostedMessage{workflows::PostedMessage::Kind::card, "R1", "C0APPROVALS", "C0APPROVALS:2.5"};
+  auto update = store->record_delivery_and_claim(posted, t0, t0 + 60s);
+  REQUIRE(update);
+  CHECK(update->notice.event == workflows::NoticeEvent::granted);
+  CHECK(update->location == "C0APPROVALS:2.5");  // it edits the card just posted, never posts a second
+
+  workflows::DeliveryRecord failed;
+  failed.notice = update->notice;
+  failed.result = workflows::DeliveryRecord::Result::failed;
+  failed.error = "ratelimited";
+  failed.retry_at = t0 + 30s;
+  CHECK_FALSE(store->record_delivery_and_claim(failed, t0, t0 + 60s));  // nothing else is due
+  CHECK(store->next_notice_at() == t0 + 30s);
+  auto retried = store->claim_notice_for_delivery(t0 + 30s, t0 + 90s);
+  REQUIRE(retried);
+  CHECK(retried->notice.attempts == 1);
+  CHECK(retried->notice.last_error == "ratelimited");
+}
+STORE_CONTRACT("a courier records a notice and claims the next in one step, the next seeing what the first posted",
+               record_and_claim_in_one_step)
+
 void outbox_lanes(Stores& stores) {
   auto store = stores.open();
   auto change = new_request("R1");

@@ -391,8 +391,12 @@ std::optional<Approval> AccessWorkflow::on_call_approval(const Role& role, const
 }
 
 Outcome AccessWorkflow::transition(const std::string& request_id, const Decide& decide) {
+  return transition(request_id, decide, std::nullopt);
+}
+
+Outcome AccessWorkflow::transition(const std::string& request_id, const Decide& decide, std::optional<Request> known) {
   for (int attempt = 0; attempt < max_commit_attempts; ++attempt) {
-    auto current = store_.find(request_id);
+    auto current = attempt == 0 && known ? std::move(known) : store_.find(request_id);
     if (!current) {
       Refusal missing;
       missing.reason = RefusalReason::no_such_request;
@@ -818,7 +822,18 @@ Outcome AccessWorkflow::resolve_by_operator(const std::string& operator_name, co
 }
 
 std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
-  auto request = store_.find(job.request_id);
+  return start_job(job, store_.find(job.request_id));
+}
+
+std::optional<JobClaim> RequestStore::claim_job_with_request(Instant now, Instant lease_until,
+                                                             const JobFilter& filter) {
+  auto job = claim_job(now, lease_until, filter);
+  if (!job) return std::nullopt;
+  auto request = find(job->request_id);
+  return JobClaim{std::move(*job), std::move(request)};
+}
+
+std::optional<BackendCall> AccessWorkflow::start_job(const Job& job, std::optional<Request> request) {
   bool grant = job.action == BackendCall::Action::grant;
   bool still_wanted = false;
   if (request) {
@@ -841,13 +856,16 @@ std::optional<BackendCall> AccessWorkflow::start_job(const Job& job) {
     // Remember the first start, so a grant re-run after a crash still expires on time.
     // Synced: the approval and this start are on disk before the backend hears of the grant.
     Request started;
-    auto outcome = transition(request->id, [&](Request& r, Change& change) -> Check {
-      if (r.state != RequestState::approved) return refusal_for(RefusalReason::wrong_state, r);
-      if (!r.grant_started_at) r.grant_started_at = clock_.now();
-      change.reach_disk = true;
-      started = r;  // the last decision is the one committed
-      return std::nullopt;
-    });
+    auto outcome = transition(
+        request->id,
+        [&](Request& r, Change& change) -> Check {
+          if (r.state != RequestState::approved) return refusal_for(RefusalReason::wrong_state, r);
+          if (!r.grant_started_at) r.grant_started_at = clock_.now();
+          change.reach_disk = true;
+          started = r;  // the last decision is the one committed
+          return std::nullopt;
+        },
+        request);
     if (!outcome.ok) {
       finish_or_retry(store_, job, outcome);  // throws unless the request moved on
       return std::nullopt;

@@ -91,6 +91,9 @@ class AccessWorkflow {
   /// The backend call a claimed job makes, or nullopt when its request has moved on (the job is
   /// then finished). Records when a grant first started.
   std::optional<BackendCall> start_job(const Job& job);
+  /// start_job with the request as it was read when the job was claimed; a request changed
+  /// since is caught by the compare-and-set, and read again.
+  std::optional<BackendCall> start_job(const Job& job, std::optional<Request> request);
   /// Records a job's result in one transition with the job's end or its retry.
   void record_result(const Job& job, const BackendResult& result);
   /// Reschedules a job whose handling threw (a database error, a backend bug) with backoff, and
@@ -119,6 +122,9 @@ class AccessWorkflow {
   /// Loads the request, lets `decide` mutate it (or refuse with a message), commits with
   /// compare-and-set, and re-decides on a fresh copy if another writer won the race.
   Outcome transition(const std::string& request_id, const Decide& decide);
+  /// transition, deciding first on `known`, a copy of the request read a moment ago: a stale
+  /// copy fails the compare-and-set and is read again.
+  Outcome transition(const std::string& request_id, const Decide& decide, std::optional<Request> known);
   bool commit(Change& change);
 
   AuditEntry audit(const Request& before, const std::string& actor, const std::string& action, RequestState to,

@@ -74,15 +74,13 @@ bool only_redraws_card(const Notice& notice) {
 
 /// Delivers the notice; a message it posted where later notices will edit it comes back in
 /// `posted`, to be saved with the delivery.
-Delivery attempt(RequestStore& store, ChatSink& chat, const Notice& notice, const Request& request,
-                 std::optional<PostedMessage>& posted) {
+Delivery attempt(ChatSink& chat, const NoticeClaim& claim, std::optional<PostedMessage>& posted) {
+  const auto& notice = claim.notice;
+  const auto& location = claim.location;
   try {
     bool card = notice.kind == NoticeKind::approval_card;
     bool alert = has_alert_message(notice);
-    auto location = card    ? store.card_location(notice.request_id)
-                    : alert ? store.alert_location(notice.request_id, notice.target)
-                            : std::nullopt;
-    Delivery delivery = chat.deliver(notice, request, location);
+    Delivery delivery = chat.deliver(notice, *claim.request, location);
     if (delivery.ok && (card || alert) && !delivery.card_location.empty() && delivery.card_location != location) {
       posted = PostedMessage{card ? PostedMessage::Kind::card : PostedMessage::Kind::alert, notice.request_id,
                              notice.target, delivery.card_location};
@@ -106,44 +104,79 @@ Instant next_delivery_attempt(const Notice& notice, int attempts, Instant now, c
                    static_cast<std::int64_t>(static_cast<double>(delay.count()) * (0.8 + 0.4 * fraction))};
 }
 
-bool deliver_notice(RequestStore& store, ChatSink& chat, const Policy& policy, const Notice& notice, Instant now,
-                    const DeliveryRetries& retries) {
-  if (only_redraws_card(notice) && store.newer_card_waits(notice)) {
-    // Under a backlog a card is drawn once with its latest state, not once per step (one Slack
-    // call instead of several, and approvers never see a state already gone). The later notice
-    // posts the card if this one was to.
-    store.mark_delivered(notice.id);
-    return true;
-  }
-  auto request = store.find(notice.request_id);
-  if (!request) {
-    store.mark_delivered(notice.id);  // nothing left to talk about
-    return false;
-  }
-  std::optional<PostedMessage> posted;
-  Delivery delivery = attempt(store, chat, notice, *request, posted);
-  if (delivery.ok) {
-    if (posted) {
-      store.mark_posted(notice.id, *posted);
-    } else {
-      store.mark_delivered(notice.id);
+NoticeClaim read_for_delivery(RequestStore& store, Notice notice) {
+  NoticeClaim claim;
+  // Under a backlog a card is drawn once with its latest state, not once per step (one Slack
+  // call instead of several, and approvers never see a state already gone). The later notice
+  // posts the card if this one was to.
+  claim.superseded = only_redraws_card(notice) && store.newer_card_waits(notice);
+  if (!claim.superseded) {
+    claim.request = store.find(notice.request_id);
+    if (notice.kind == NoticeKind::approval_card) {
+      claim.location = store.card_location(notice.request_id);
+    } else if (has_alert_message(notice)) {
+      claim.location = store.alert_location(notice.request_id, notice.target);
     }
-    return true;
   }
-  int attempts = notice.attempts + 1;
+  claim.notice = std::move(notice);
+  return claim;
+}
+
+std::optional<NoticeClaim> RequestStore::claim_notice_for_delivery(Instant now, Instant lease_until) {
+  auto notice = claim_notice(now, lease_until);
+  if (!notice) return std::nullopt;
+  return read_for_delivery(*this, std::move(*notice));
+}
+
+DeliveryRecord attempt_delivery(ChatSink& chat, const Policy& policy, const NoticeClaim& claim, Instant now,
+                                const DeliveryRetries& retries) {
+  DeliveryRecord record;
+  record.notice = claim.notice;
+  if (claim.superseded) return record;
+  if (!claim.request) {
+    record.result = DeliveryRecord::Result::dropped;  // nothing left to talk about
+    return record;
+  }
+  Delivery delivery = attempt(chat, claim, record.posted);
+  if (delivery.ok) return record;
+  record.result = DeliveryRecord::Result::failed;
+  record.error = delivery.error;
+  int attempts = claim.notice.attempts + 1;
   if (delivery.permanent || attempts >= retries.max_attempts) {
-    store.mark_failed_delivery(notice, delivery.error, std::nullopt,
-                               parking_announcements(notice, policy, delivery.error));
+    record.announcements = parking_announcements(claim.notice, policy, delivery.error);
   } else {
-    store.mark_failed_delivery(notice, delivery.error, next_delivery_attempt(notice, attempts, now, retries), {});
+    record.retry_at = next_delivery_attempt(claim.notice, attempts, now, retries);
   }
-  return false;
+  return record;
+}
+
+void RequestStore::record_delivery(const DeliveryRecord& record) {
+  if (record.result == DeliveryRecord::Result::failed) {
+    mark_failed_delivery(record.notice, record.error, record.retry_at, record.announcements);
+  } else if (record.posted) {
+    mark_posted(record.notice.id, *record.posted);
+  } else {
+    mark_delivered(record.notice.id);
+  }
+}
+
+std::optional<NoticeClaim> RequestStore::record_delivery_and_claim(const DeliveryRecord& record, Instant now,
+                                                                   Instant lease_until) {
+  record_delivery(record);
+  return claim_notice_for_delivery(now, lease_until);
+}
+
+bool deliver_notice(RequestStore& store, ChatSink& chat, const Policy& policy, const NoticeClaim& claim, Instant now,
+                    const DeliveryRetries& retries) {
+  auto record = attempt_delivery(chat, policy, claim, now, retries);
+  store.record_delivery(record);
+  return record.result == DeliveryRecord::Result::delivered;
 }
 
 int deliver_due_notices(RequestStore& store, ChatSink& chat, const Policy& policy, const Clock& clock) {
   int delivered = 0;
-  while (auto notice = store.claim_notice(clock.now(), clock.now() + terminal_lease)) {
-    if (deliver_notice(store, chat, policy, *notice, clock.now())) ++delivered;
+  while (auto claim = store.claim_notice_for_delivery(clock.now(), clock.now() + terminal_lease)) {
+    if (deliver_notice(store, chat, policy, *claim, clock.now())) ++delivered;
   }
   return delivered;
 }

@@ -17,11 +17,18 @@ struct DeliveryRetries {
 /// jitter of ±20% drawn from the notice's ID, so retries of many notices spread out.
 Instant next_delivery_attempt(const Notice& notice, int attempts, Instant now, const DeliveryRetries& retries);
 
-/// Delivers one claimed notice and records the result: delivered, due again later, or parked
-/// (a permanent error, or too many attempts). Parking is announced once to the incident
-/// channels. Whatever the chat adapter throws counts as a failed attempt of this notice only.
-/// Returns true when the notice was delivered.
-bool deliver_notice(RequestStore& store, ChatSink& chat, const Policy& policy, const Notice& notice, Instant now,
+/// Reads what delivering a claimed notice needs: whether a later card notice supersedes it,
+/// the request, and where its card or alert already is.
+NoticeClaim read_for_delivery(RequestStore& store, Notice notice);
+
+/// Delivers one claimed notice and says what to record: delivered, due again later, or parked
+/// (a permanent error, or too many attempts), parking announced once to the incident channels.
+/// Whatever the chat adapter throws counts as a failed attempt of this notice only.
+DeliveryRecord attempt_delivery(ChatSink& chat, const Policy& policy, const NoticeClaim& claim, Instant now,
+                                const DeliveryRetries& retries = {});
+
+/// attempt_delivery, recorded. Returns true when the notice was delivered.
+bool deliver_notice(RequestStore& store, ChatSink& chat, const Policy& policy, const NoticeClaim& claim, Instant now,
                     const DeliveryRetries& retries = {});
 
 /// Delivers every notice due at the clock's time, one after another; for the terminal, where

@@ -204,6 +204,36 @@ struct Change {
   bool only_identical_pending = false;
 };
 
+/// A leased notice and what delivering it needs to know, read when it was claimed.
+struct NoticeClaim {
+  Notice notice;
+  std::optional<Request> request;  ///< nullopt: the request is gone (or was not read, see below)
+  /// The notice only redraws a card and a later card notice of its lane waits: the request is
+  /// then not read, as the notice is not drawn.
+  bool superseded = false;
+  /// Where the request's card, or for an incident alert its alert in that channel, already is.
+  std::optional<std::string> location;
+};
+
+/// What became of one claimed notice, to be recorded: delivered (or superseded by a later card),
+/// dropped (its request is gone), or failed: due again at `retry_at`, or parked when that is
+/// nullopt, with `announcements` of the parking.
+struct DeliveryRecord {
+  enum class Result { delivered, dropped, failed };
+  Notice notice;
+  Result result = Result::delivered;
+  std::optional<PostedMessage> posted;  ///< a message later notices edit in place: where it is
+  std::string error;
+  std::optional<Instant> retry_at;
+  std::vector<Notice> announcements;
+};
+
+/// A leased job and its request as it was when the job was claimed (nullopt: it is gone).
+struct JobClaim {
+  Job job;
+  std::optional<Request> request;
+};
+
 /// Persistence for requests, their audit trail and the outbox of chat notices.
 class RequestStore {
  public:
@@ -232,6 +262,9 @@ class RequestStore {
   /// Leases one due job (not_before passed, no live lease) that `filter` admits, soonest
   /// first; nullopt when none is due.
   virtual std::optional<Job> claim_job(Instant now, Instant lease_until, const JobFilter& filter) = 0;
+  /// claim_job, plus the job's request. A store may read it in the claim's own transaction; by
+  /// default it reads after.
+  virtual std::optional<JobClaim> claim_job_with_request(Instant now, Instant lease_until, const JobFilter& filter);
   /// Finishes or reschedules a job outside a transition (its request moved on, or handling it
   /// failed), appending `audit` if given.
   virtual void settle_job(const JobSettlement& settlement, const std::optional<AuditEntry>& audit) = 0;
@@ -242,7 +275,16 @@ class RequestStore {
   /// Leases the next due notice whose earlier notices for the same request and target are all
   /// delivered or parked, so a card is posted before it is updated and never goes backwards.
   virtual std::optional<Notice> claim_notice(Instant now, Instant lease_until) = 0;
+  /// claim_notice, plus what delivering the notice reads (read_for_delivery). A store may read
+  /// it in the claim's own transaction, saving a round trip per read; by default it reads after.
+  virtual std::optional<NoticeClaim> claim_notice_for_delivery(Instant now, Instant lease_until);
   virtual void mark_delivered(std::int64_t notice_id) = 0;
+  /// Records a claimed notice's fate with mark_delivered, mark_posted or mark_failed_delivery.
+  virtual void record_delivery(const DeliveryRecord& record);
+  /// record_delivery, then claim_notice_for_delivery: what a courier does between two notices.
+  /// A store may do both in one transaction; a failed claim must not undo the record.
+  virtual std::optional<NoticeClaim> record_delivery_and_claim(const DeliveryRecord& record, Instant now,
+                                                               Instant lease_until);
   /// mark_delivered for a notice that posted a message later notices edit in place: where it
   /// is, is saved in the same transaction.
   virtual void mark_posted(std::int64_t notice_id, const PostedMessage& posted) = 0;
