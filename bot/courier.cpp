@@ -52,7 +52,9 @@ void Courier::deliver() {
     try {
       auto claim = store.claim_notice_for_delivery(clock_.now(), clock_.now() + lease_);
       while (claim) {
-        auto record = attempt(*claim);
+        // Its lease is renewed until its record is written, where replicas share the database.
+        LeaseKeeper::Hold held(leases_, storage::LeaseKind::notice, claim->notice.id);
+        auto record = workflows::attempt_delivery(chat_, policy_, *claim, clock_.now());
         if (workers_.waker.stopped()) {
           store.record_delivery(record);
           return;
@@ -70,11 +72,6 @@ void Courier::deliver() {
         idle_wait(next ? *next - clock_.now() : std::chrono::system_clock::duration{}, next.has_value(), poll_interval);
     if (!workers_.waker.wait(ticket, wait)) return;
   }
-}
-
-workflows::DeliveryRecord Courier::attempt(const workflows::NoticeClaim& claim) {
-  LeaseKeeper::Hold held(leases_, storage::LeaseKind::notice, claim.notice.id);
-  return workflows::attempt_delivery(chat_, policy_, claim, clock_.now());
 }
 
 }  // namespace jitbot::bot

@@ -31,8 +31,6 @@ class Courier {
 
  private:
   void deliver();
-  /// Delivers one claimed notice, its lease renewed meanwhile where replicas share the database.
-  workflows::DeliveryRecord attempt(const workflows::NoticeClaim& claim);
 
   workflows::RequestStore& store_;
   workflows::ChatSink& chat_;

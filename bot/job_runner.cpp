@@ -120,7 +120,9 @@ void run_job(const workflows::Job& job, workflows::AccessWorkflow& workflow, con
 void run_job(const workflows::JobClaim& claim, workflows::AccessWorkflow& workflow, const Backends& backends,
              const BackendObserver& observer) {
   run_prepared(
-      claim.job, [&] { return workflow.start_job(claim.job, claim.request); }, workflow, backends, observer);
+      claim.job,
+      [&] { return claim.request_read ? workflow.start_job(claim.job, claim.request) : workflow.start_job(claim.job); },
+      workflow, backends, observer);
 }
 
 }  // namespace jitbot::bot

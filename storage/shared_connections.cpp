@@ -150,8 +150,10 @@ void SharedConnections::run_group(const std::vector<QueuedWrite*>& group) {
         each->run(store);
       } catch (...) {
         each->error = std::current_exception();  // its savepoint is rolled back, the rest stands
-        if (!store.batch_intact()) throw;
       }
+      // An error (a full disk) may have made SQLite roll the whole transaction back, even one a
+      // write caught and answered itself: then nothing of the group stands.
+      if (!store.batch_intact()) throw std::runtime_error("SQLite rolled back a group of writes");
     }
     store.commit_batch();
   } catch (...) {

@@ -1,5 +1,7 @@
 // The engine's promises, one failure at a time: durable jobs with leases, an outbox that
 // cannot be poisoned or clogged, text that is always valid UTF-8, and the operator's tools.
+#include <SQLiteCpp/Database.h>
+
 #include <catch2/catch.hpp>
 
 #include "bot/job_runner.hpp"
@@ -201,6 +203,30 @@ TEST_CASE(
   CHECK(h.store.find(id)->grant_started_at == first_start);
 }
 
+TEST_CASE("a job whose request this jitbot cannot read keeps its claim, and is retried with the reason audited",
+          "[engine][jobs]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  Harness h(two_approver_policy(), file);
+  auto id = approved_request(h);
+  SQLite::Database(file, SQLite::OPEN_READWRITE)
+      .exec("UPDATE requests SET state = 'FROM_A_NEWER_JITBOT' WHERE id = '" + id + "'");
+  auto claim = h.store.claim_job_with_request(h.clock.now(), h.clock.now() + 90s, {});
+  REQUIRE(claim);
+  CHECK_FALSE(claim->request_read);
+  workflows::AccessWorkflow workflow(h.policy, h.store, h.directory, h.clock, h.ids);
+  ScriptedBackend* backend = nullptr;
+  auto backends = scripted_backends(backend);
+  bot::run_job(*claim, workflow, backends);
+
+  CHECK(backend->grants.empty());
+  auto jobs = h.store.jobs_of(id);
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].not_before > h.clock.now());  // due again after a backoff, not at once in a loop
+  CHECK_FALSE(jobs[0].last_error.empty());
+  CHECK(h.store.audit_trail(id).back().action == "grant_job_error");
+}
+
 TEST_CASE("an exception while recording one job leaves the others alone, and that one is retried", "[engine][jobs]") {
   Harness h;
   std::vector<std::string> ids;
@@ -274,6 +300,37 @@ TEST_CASE("a notice that can never be delivered is parked and announced once; th
   REQUIRE(still.size() == 2);
   CHECK(still[0].request_id == first);
   CHECK(still[1].request_id == first);
+}
+
+TEST_CASE("a notice whose request this jitbot cannot read fails on its own, and the notices behind it go out",
+          "[engine][outbox]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  Harness h(two_approver_policy(), file);
+  for (const char* reason : {"INC-1", "INC-2"}) {
+    REQUIRE(h.jit
+                ->handle_command("U0ALICE", std::string{"request --provider aws --role admin --scope 123456789012 "
+                                                        "--duration 2h --reason "} +
+                                                reason)
+                .ok);
+  }
+  auto requests = h.store.list({});
+  REQUIRE(requests.size() == 2);
+  auto unreadable = requests[0].reason == "INC-1" ? requests[0].id : requests[1].id;
+  auto readable = requests[0].reason == "INC-1" ? requests[1].id : requests[0].id;
+  // A newer jitbot wrote a state this one does not know, before the first card went out.
+  SQLite::Database(file, SQLite::OPEN_READWRITE)
+      .exec("UPDATE requests SET state = 'FROM_A_NEWER_JITBOT' WHERE id = '" + unreadable + "'");
+  h.jit->settle();
+
+  CHECK(h.store.card_location(readable).has_value());
+  CHECK_FALSE(h.store.card_location(unreadable).has_value());
+  auto waiting = h.store.undelivered_notices();
+  REQUIRE(waiting.size() == 1);
+  CHECK(waiting[0].request_id == unreadable);
+  CHECK(waiting[0].attempts == 1);  // a failed attempt: retried with backoff, then parked and announced
+  CHECK(waiting[0].last_error.find("cannot read the request") != std::string::npos);
+  CHECK(h.store.next_notice_at() > h.clock.now());
 }
 
 TEST_CASE("a failing notice backs off on its own and is parked after its attempts", "[engine][outbox]") {

@@ -829,8 +829,13 @@ std::optional<JobClaim> RequestStore::claim_job_with_request(Instant now, Instan
                                                              const JobFilter& filter) {
   auto job = claim_job(now, lease_until, filter);
   if (!job) return std::nullopt;
-  auto request = find(job->request_id);
-  return JobClaim{std::move(*job), std::move(request)};
+  JobClaim claim{std::move(*job), std::nullopt};
+  try {
+    claim.request = find(claim.job.request_id);
+  } catch (const std::exception&) {
+    claim.request_read = false;  // run_job reads it again, and handles a failure as this job's
+  }
+  return claim;
 }
 
 std::optional<BackendCall> AccessWorkflow::start_job(const Job& job, std::optional<Request> request) {

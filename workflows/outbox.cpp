@@ -109,14 +109,19 @@ NoticeClaim read_for_delivery(RequestStore& store, Notice notice) {
   // Under a backlog a card is drawn once with its latest state, not once per step (one Slack
   // call instead of several, and approvers never see a state already gone). The later notice
   // posts the card if this one was to.
-  claim.superseded = only_redraws_card(notice) && store.newer_card_waits(notice);
-  if (!claim.superseded) {
-    claim.request = store.find(notice.request_id);
-    if (notice.kind == NoticeKind::approval_card) {
-      claim.location = store.card_location(notice.request_id);
-    } else if (has_alert_message(notice)) {
-      claim.location = store.alert_location(notice.request_id, notice.target);
+  try {
+    claim.superseded = only_redraws_card(notice) && store.newer_card_waits(notice);
+    if (!claim.superseded) {
+      claim.request = store.find(notice.request_id);
+      if (notice.kind == NoticeKind::approval_card) {
+        claim.location = store.card_location(notice.request_id);
+      } else if (has_alert_message(notice)) {
+        claim.location = store.alert_location(notice.request_id, notice.target);
+      }
     }
+  } catch (const std::exception& e) {
+    claim = NoticeClaim{};
+    claim.read_error = std::string{"cannot read the request: "} + e.what();
   }
   claim.notice = std::move(notice);
   return claim;
@@ -133,12 +138,16 @@ DeliveryRecord attempt_delivery(ChatSink& chat, const Policy& policy, const Noti
   DeliveryRecord record;
   record.notice = claim.notice;
   if (claim.superseded) return record;
-  if (!claim.request) {
+  Delivery delivery;
+  if (!claim.read_error.empty()) {
+    delivery.error = claim.read_error;
+  } else if (!claim.request) {
     record.result = DeliveryRecord::Result::dropped;  // nothing left to talk about
     return record;
+  } else {
+    delivery = attempt(chat, claim, record.posted);
+    if (delivery.ok) return record;
   }
-  Delivery delivery = attempt(chat, claim, record.posted);
-  if (delivery.ok) return record;
   record.result = DeliveryRecord::Result::failed;
   record.error = delivery.error;
   int attempts = claim.notice.attempts + 1;

@@ -213,6 +213,10 @@ struct NoticeClaim {
   bool superseded = false;
   /// Where the request's card, or for an incident alert its alert in that channel, already is.
   std::optional<std::string> location;
+  /// Why what delivering it needs could not be read (a request row this jitbot cannot decode):
+  /// the notice keeps its claim and counts a failed attempt, so it is retried, then parked,
+  /// and never blocks the notices behind it.
+  std::string read_error;
 };
 
 /// What became of one claimed notice, to be recorded: delivered (or superseded by a later card),
@@ -232,6 +236,9 @@ struct DeliveryRecord {
 struct JobClaim {
   Job job;
   std::optional<Request> request;
+  /// False when reading the request failed: the job keeps its claim, and running it reads the
+  /// request again, where a failure is that job's own (retried with backoff, audited).
+  bool request_read = true;
 };
 
 /// Persistence for requests, their audit trail and the outbox of chat notices.
