@@ -138,7 +138,14 @@ class BenchBot extends BotUnderTest {
       const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
       return m ? Number(m[1]) : NaN;
     };
-    return { vmHwmKb: kb('VmHWM'), vmRssKb: kb('VmRSS'), threads: Number(/^Threads:\s+(\d+)/m.exec(text)[1]) };
+    return {
+      vmHwmKb: kb('VmHWM'),
+      vmRssKb: kb('VmRSS'),
+      // VmRSS in parts: mapped files (the binary and its libraries), and anonymous memory (heap, stacks).
+      rssFileKb: kb('RssFile'),
+      rssAnonKb: kb('RssAnon'),
+      threads: Number(/^Threads:\s+(\d+)/m.exec(text)[1]),
+    };
   }
 
   /**
@@ -188,7 +195,11 @@ const cpuDetail = (c, unit) =>
 async function startBot(options) {
   let lastError;
   for (let attempt = 1; attempt <= 4; attempt++) {
-    const bot = new BenchBot({ backendCommand: TRIVIAL_BACKEND, ...options });
+    // SSL_CERT_FILE is removed from jitbot's environment: Debian does not set it, and where it is
+    // set jitbot parses that whole bundle (as OpenSSL's defaults do) instead of reading the one
+    // root it needs from /etc/ssl/certs, which changes its heap by over half a megabyte.
+    const env = { SSL_CERT_FILE: undefined, ...(options.env || {}) };
+    const bot = new BenchBot({ backendCommand: TRIVIAL_BACKEND, ...options, env });
     try {
       await bot.start();
       return bot;
@@ -602,6 +613,8 @@ async function phaseRss(results) {
       idleHwmMb: idle.vmHwmKb / 1024,
       peakMb: loaded.vmHwmKb / 1024,
       rssMb: loaded.vmRssKb / 1024,
+      rssFileMb: loaded.rssFileKb / 1024,
+      rssAnonMb: loaded.rssAnonKb / 1024,
       threads: loaded.threads,
       submitMs: elapsedMs,
       ...segmentRates(t0, done),
@@ -950,7 +963,8 @@ function report(r) {
       meets(m.peakMb < TARGETS.peakRssMb),
     ]);
     details.push(`RSS: ${m.pending} requests submitted and carded in ${fmt(m.submitMs, 0)} ms (${SIZES.pendingWindow} in flight); ` +
-      `${m.threads} threads; idle VmHWM ${fmt(m.idleHwmMb, 1)} MB; ` +
+      `${m.threads} threads; idle VmHWM ${fmt(m.idleHwmMb, 1)} MB; VmRSS now: ${fmt(m.rssFileMb, 1)} MB mapped files ` +
+      `(binary, libraries), ${fmt(m.rssAnonMb, 1)} MB anonymous (heap, stacks); ` +
       `${fmt(m.firstRate, 1)} requests/s over the first ${m.segment}, ${fmt(m.lastRate, 1)} over the last ${m.segment}; ` +
       cpuDetail(m.cpu, 'request'));
     if (m.cpu) rows.push([`  jitbot CPU per request (submitted and carded, ${SIZES.pendingWindow} in flight)`, cpuText(m.cpu, 'request'), '-', '-']);

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,8 +11,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 
 namespace jitbot::adapters::http {
 namespace {
@@ -100,8 +103,42 @@ std::string host_header(const Url& url) {
   return default_port ? url.host : url.host + ":" + url.port;
 }
 
+namespace {
+
+/// Whether `directory` (the first of a colon-separated list) holds certificates under OpenSSL's
+/// subject-hash names (`5ad8a5d6.0`), as update-ca-certificates and `openssl rehash` make them.
+bool holds_hashed_certificates(std::string_view directories) {
+  std::filesystem::path first{std::string(directories.substr(0, directories.find(':')))};
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(first, error), end; !error && it != end; it.increment(error)) {
+    auto name = it->path().filename().string();
+    auto dot = name.find('.');
+    if (dot == 8 && std::all_of(name.begin(), name.begin() + 8, [](unsigned char c) { return std::isxdigit(c); }))
+      return true;
+  }
+  return false;
+}
+
+/// Trusts the system's CAs. Where the system keeps them in a hashed directory (Debian and most
+/// distributions do), a handshake reads the one root it needs from there. The alternative,
+/// OpenSSL's default paths, also parses the whole bundle file up front: about 140 certificates,
+/// over half a megabyte of heap for as long as jitbot runs, for the one root Slack chains to.
+/// A bundle named in SSL_CERT_FILE, or a system with no hashed directory, gets the default paths.
+void trust_system_store(ssl::context& tls) {
+  const char* file = std::getenv(X509_get_default_cert_file_env());
+  const char* directory = std::getenv(X509_get_default_cert_dir_env());
+  std::string directories = directory && *directory ? directory : X509_get_default_cert_dir();
+  if ((file && *file) || !holds_hashed_certificates(directories)) {
+    tls.set_default_verify_paths();
+    return;
+  }
+  tls.add_verify_path(directories);  // the hashed-directory lookup takes the colon-separated list
+}
+
+}  // namespace
+
 void configure_tls(ssl::context& tls, const TlsTrust& trust) {
-  tls.set_default_verify_paths();
+  trust_system_store(tls);
   if (!trust.ca_file.empty()) tls.load_verify_file(trust.ca_file);
   if (!trust.ca_pem.empty()) tls.add_certificate_authority(asio::buffer(trust.ca_pem));
   tls.set_verify_mode(ssl::verify_peer);

@@ -9,6 +9,9 @@
 'use strict';
 const test = require('node:test');
 const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const tls = require('node:tls');
@@ -180,5 +183,36 @@ test('TLS: a Slack certificate no configured CA trusts is refused; jitbot stays 
       'jitbot says it carries on without auth.test');
     assert.equal(bot.slack.apiCalls.length, 0, 'no request passed an unverified TLS handshake');
     assert.equal(bot.slack.connectionLog.length, 0, 'no Socket Mode connection was opened');
+  });
+});
+
+/// A directory like /etc/ssl/certs: the test CA under its OpenSSL subject-hash name (`openssl rehash`).
+function hashedCertificateDirectory(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-hashed-certs-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.copyFileSync(CA.certFile, path.join(dir, 'jitbot-test-ca.pem'));
+  execFileSync('openssl', ['rehash', dir], { stdio: 'ignore' });
+  assert.ok(fs.readdirSync(dir).some((name) => /^[0-9a-f]{8}\.0$/.test(name)), 'openssl rehash named the CA by its hash');
+  return dir;
+}
+
+test('TLS: the system trust store is read from its hashed directory: a CA found only there (SSL_CERT_DIR, no bundle file, no [slack] ca_file) is trusted', async (t) => {
+  const bot = new BotUnderTest({ fake: { tls: LOCALHOST }, env: { SSL_CERT_DIR: hashedCertificateDirectory(t), SSL_CERT_FILE: undefined } });
+  await withStartedBot(bot, async () => {
+    assert.match(bot.slack.apiUrl, /^https:\/\/localhost:/);
+    assert.match(bot.stderr, /jitbot: connected to Acme as @jitbot/, 'the Web API certificate was verified against the directory');
+    const id = await bot.request(USERS.alice, `${AWS} --duration 1h --reason "hashed directory"`, 15000);
+    await bot.waitForCard(id, undefined, 'the approval card, over Socket Mode and the Web API', 15000);
+  });
+});
+
+test('TLS: a CA bundle named in SSL_CERT_FILE is trusted, as OpenSSL documents, even where the hashed directory lacks it', async (t) => {
+  const emptyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-no-certs-'));
+  t.after(() => fs.rmSync(emptyDir, { recursive: true, force: true }));
+  const bot = new BotUnderTest({ fake: { tls: LOCALHOST }, env: { SSL_CERT_DIR: emptyDir, SSL_CERT_FILE: CA.certFile } });
+  await withStartedBot(bot, async () => {
+    assert.match(bot.stderr, /jitbot: connected to Acme as @jitbot/, 'the Web API certificate was verified against the bundle');
+    const id = await bot.request(USERS.alice, `${AWS} --duration 1h --reason "bundle file"`, 15000);
+    await bot.waitForCard(id, undefined, 'the approval card', 15000);
   });
 });
