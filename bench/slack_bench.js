@@ -522,6 +522,7 @@ async function phaseFlows(results) {
       botCpuMsPerFlow: ((cpuAfter.self - cpuBefore.self) * 1000) / durations.length,
       nodeCpuMsPerFlow: (((nodeCpu.user + nodeCpu.system) / 1e6) * 1000) / durations.length,
       apiCalls: bot.slack.apiCalls.length - apiCallsBefore,
+      apiByMethod: bot.slack.apiCalls.slice(apiCallsBefore).reduce((m, c) => { m[c.method] = (m[c.method] || 0) + 1; return m; }, {}),
       idleCpuMsPerS: idleCpu.botMsPer, // ms of CPU per second, over 2 s with nothing to do
       ...segmentRates(t0, done),
     };
@@ -894,6 +895,8 @@ function report(r) {
       `<= ${TARGETS.cpuPerFlowMs} ms`,
       meets(f.botCpuMsPerFlow <= TARGETS.cpuPerFlowMs),
     ]);
+    const perFlow = Object.entries(f.apiByMethod).map(([method, n]) => `${method} ${fmt(n / f.count, 2)}`).join(', ');
+    details.push(`flows: Web API calls per flow, by method: ${perFlow}`);
     details.push(`flows: ${f.apiCalls} Web API calls; CPU during the phase: jitbot ${fmt(f.botCpuS)} s, backend processes ${fmt(f.backendCpuS)} s, ` +
       `Node (driver + fake) ${fmt(f.nodeCpuS)} s, over ${fmt(f.elapsedMs / 1000)} s wall on ${os.cpus().length} CPUs; ` +
       `jitbot idle before the phase: ${fmt(f.idleCpuMsPerS, 0)} ms of CPU per second (over 2 s, ±5 ms/s); ` +

@@ -517,6 +517,18 @@ bool PostgresStore::commit(const workflows::Change& change) {
 }
 
 void PostgresStore::insert_notice(PgConnection& connection, const Notice& notice) {
+  if (notice.kind == workflows::NoticeKind::approval_card) {
+    // The held card notices of its lane, written with a due time and never tried, are replaced
+    // (Change::notices); one a courier has leased is being drawn and stays.
+    PgParams lane;
+    lane.add(notice.request_id);
+    lane.add(notice.target);
+    lane.add(std::string{workflows::to_string(workflows::NoticeKind::approval_card)});
+    connection.exec(
+        "DELETE FROM outbox WHERE request_id = $1 AND target = $2 AND kind = $3 AND attempts = 0 AND "
+        "next_attempt_at > 0 AND lease_until IS NULL AND parked_at IS NULL",
+        lane);
+  }
   PgParams params;
   params.add(std::string{workflows::to_string(notice.kind)});
   params.add(std::string{workflows::to_string(notice.event)});
@@ -524,8 +536,9 @@ void PostgresStore::insert_notice(PgConnection& connection, const Notice& notice
   params.add(notice.request_id);
   params.add(notice.detail);
   params.add(notice.console_url);
+  params.add(notice.next_attempt_at ? millis(*notice.next_attempt_at) : std::int64_t{0});
   connection.exec(std::string{"INSERT INTO outbox (kind, event, target, request_id, detail, console_url, "
-                              "created_at) VALUES ($1, $2, $3, $4, $5, $6, "} +
+                              "next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "} +
                       now_millis_sql + ")",
                   params);
 }

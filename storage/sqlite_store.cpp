@@ -397,9 +397,10 @@ int SqliteStore::count_identical_pending(const Request& r) {
 }
 
 void SqliteStore::insert_notice(const Notice& notice) {
+  if (notice.kind == workflows::NoticeKind::approval_card) replace_held_cards(notice);
   auto& insert = prepared(
-      "INSERT INTO outbox (kind, event, target, request_id, detail, console_url, created_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))");
+      "INSERT INTO outbox (kind, event, target, request_id, detail, console_url, next_attempt_at, created_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))");
   ResetOnExit insert_done{insert};
   insert.bind(1, std::string{workflows::to_string(notice.kind)});
   insert.bind(2, std::string{workflows::to_string(notice.event)});
@@ -407,7 +408,21 @@ void SqliteStore::insert_notice(const Notice& notice) {
   insert.bind(4, notice.request_id);
   insert.bind(5, notice.detail);
   insert.bind(6, notice.console_url);
+  insert.bind(7, notice.next_attempt_at ? millis(*notice.next_attempt_at) : std::int64_t{0});
   insert.exec();
+}
+
+void SqliteStore::replace_held_cards(const Notice& card) {
+  // Held: written with a due time and never tried (Change::notices). Not leased, so no courier
+  // is drawing it now.
+  auto& replace = prepared(
+      "DELETE FROM outbox WHERE request_id = ? AND target = ? AND kind = ? AND attempts = 0 AND next_attempt_at > 0 "
+      "AND lease_until IS NULL AND parked_at IS NULL");
+  ResetOnExit replace_done{replace};
+  replace.bind(1, card.request_id);
+  replace.bind(2, card.target);
+  replace.bind(3, std::string{workflows::to_string(workflows::NoticeKind::approval_card)});
+  replace.exec();
 }
 
 void SqliteStore::insert_job(const workflows::Job& job) {

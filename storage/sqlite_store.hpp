@@ -148,6 +148,8 @@ class SqliteStore final : public Database {
   void append_audit(const workflows::AuditEntry& entry);
   int count_identical_pending(const workflows::Request& request);
   void insert_notice(const workflows::Notice& notice);
+  /// Deletes the held card notices of `card`'s lane, which `card` replaces (Change::notices).
+  void replace_held_cards(const workflows::Notice& card);
   void insert_job(const workflows::Job& job);
   void write_settlement(const workflows::JobSettlement& settlement);
 

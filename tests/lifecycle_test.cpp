@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness.hpp"
+#include "workflows/outbox.hpp"
 #include "workflows/wording.hpp"
 
 using namespace jitbot;
@@ -52,6 +53,32 @@ TEST_CASE("two distinct approvers are needed, then the grant runs and the reques
   CHECK(request.grant_id == "grant-" + id);
   CHECK(h.chat.count(NoticeKind::requester_dm, NoticeEvent::granted) == 1);
   CHECK(h.chat.shown.back().console_url == "https://console.example/" + id);
+}
+
+TEST_CASE("the approval that starts the grant redraws the card once the grant has ended, or after a second",
+          "[lifecycle]") {
+  Harness h;
+  auto quick = h.submit();
+  REQUIRE(h.click("U0BOB", "approve", quick).ok);
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::approval_added) == 1);  // 1 of 2: drawn at once
+  REQUIRE(h.click("U0DAVE", "approve", quick).ok);
+  CHECK(h.state(quick) == RequestState::active);
+  // "Approved, granting…" was held, and the grant's card replaced it: the card changed once.
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::approval_added) == 1);
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::granted) == 1);
+  CHECK(h.store.undelivered_notices().empty());
+
+  // A grant still running a second later: the held card says it is being granted.
+  auto slow = h.submit();
+  REQUIRE(h.click("U0BOB", "approve", slow).ok);
+  REQUIRE(h.jit->handle_button("U0DAVE", "approve", slow).ok);  // the job is not run yet
+  h.clock.advance(std::chrono::milliseconds{999});
+  workflows::deliver_due_notices(h.store, h.chat, h.policy, h.clock);
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::approval_added) == 2);  // still held
+  h.advance(std::chrono::milliseconds{1});
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::approval_added) == 3);
+  CHECK(h.state(slow) == RequestState::active);
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::granted) == 2);
 }
 
 TEST_CASE("nobody approves or denies their own request, even as a listed approver", "[lifecycle][rules]") {

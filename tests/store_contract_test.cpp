@@ -443,6 +443,71 @@ void notice_claimed_with_what_delivery_reads(Stores& stores) {
 STORE_CONTRACT("a claimed notice comes with its request, where its card is, and whether a newer card supersedes it",
                notice_claimed_with_what_delivery_reads)
 
+void held_card_replaced_by_a_later_card(Stores& stores) {
+  auto store = stores.open();
+  auto change = new_request("R1");
+  change.notices = {card("R1", workflows::NoticeEvent::submitted)};
+  REQUIRE(store->commit(change));
+  auto post = store->claim_notice_for_delivery(t0, t0 + 60s);
+  REQUIRE(post);
+  store->mark_posted(post->notice.id, {workflows::PostedMessage::Kind::card, "R1", "C0APPROVALS", "C0APPROVALS:1.5"});
+
+  // "Approved, granting…": held for a second; the requester's DM in its own lane is not held.
+  auto next_version = [&] {
+    workflows::Change next;
+    next.request = store->find("R1").value();
+    next.expected_version = next.request.version;
+    next.request.version += 1;
+    return next;
+  };
+  auto approved = next_version();
+  auto held = card("R1", workflows::NoticeEvent::approval_added);
+  held.next_attempt_at = t0 + 1s;
+  auto dm = card("R1", workflows::NoticeEvent::approval_added, "U0ALICE");
+  dm.kind = workflows::NoticeKind::requester_dm;
+  approved.notices = {held, dm};
+  REQUIRE(store->commit(approved));
+  auto first = store->claim_notice_for_delivery(t0, t0 + 60s);
+  REQUIRE(first);
+  CHECK(first->notice.kind == workflows::NoticeKind::requester_dm);
+  store->mark_delivered(first->notice.id);
+  CHECK_FALSE(store->claim_notice_for_delivery(t0, t0 + 60s));  // the held card is not due yet
+  CHECK(store->next_notice_at() == t0 + 1s);
+
+  // The grant ended first: its card replaces the held one, goes out at once, and is the only one.
+  auto granted = next_version();
+  granted.notices = {card("R1", workflows::NoticeEvent::granted)};
+  REQUIRE(store->commit(granted));
+  auto update = store->claim_notice_for_delivery(t0, t0 + 60s);
+  REQUIRE(update);
+  CHECK(update->notice.event == workflows::NoticeEvent::granted);
+  CHECK_FALSE(update->superseded);
+  CHECK(update->location == "C0APPROVALS:1.5");
+  store->mark_delivered(update->notice.id);
+  CHECK_FALSE(store->claim_notice_for_delivery(t0 + 5s, t0 + 65s));  // the held card is gone
+  CHECK_FALSE(store->next_notice_at());
+
+  // A held card already being drawn (leased) stays, and the next card waits behind it.
+  auto revoking = next_version();
+  auto drawing = card("R1", workflows::NoticeEvent::revoking);
+  drawing.next_attempt_at = t0 + 1s;
+  revoking.notices = {drawing};
+  REQUIRE(store->commit(revoking));
+  auto leased = store->claim_notice_for_delivery(t0 + 1s, t0 + 61s);
+  REQUIRE(leased);
+  CHECK(leased->notice.event == workflows::NoticeEvent::revoking);
+  auto revoked = next_version();
+  revoked.notices = {card("R1", workflows::NoticeEvent::revoked)};
+  REQUIRE(store->commit(revoked));
+  CHECK_FALSE(store->claim_notice_for_delivery(t0 + 1s, t0 + 61s));  // behind the one being drawn
+  store->mark_delivered(leased->notice.id);
+  auto last = store->claim_notice_for_delivery(t0 + 1s, t0 + 61s);
+  REQUIRE(last);
+  CHECK(last->notice.event == workflows::NoticeEvent::revoked);
+}
+STORE_CONTRACT("a held card notice goes out at its time, unless a later card of its lane replaces it first",
+               held_card_replaced_by_a_later_card)
+
 void record_and_claim_in_one_step(Stores& stores) {
   auto store = stores.open();
   auto change = new_request("R1");

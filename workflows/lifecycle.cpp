@@ -5,6 +5,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "workflows/outbox.hpp"
 #include "workflows/tickets.hpp"
 
 namespace jitbot::workflows {
@@ -17,6 +18,23 @@ constexpr std::chrono::seconds max_revoke_retry{30 * 60};
 // is retried sooner: the cause is usually gone in seconds.
 constexpr std::chrono::seconds first_job_retry{5};
 constexpr std::chrono::seconds max_job_retry{5 * 60};
+
+/// How long a card redraw that shows a backend call under way ("granting…", "revoking…") is
+/// held back. Most calls end sooner, and the card their outcome draws replaces the held one (see
+/// Change::notices): approvers see the card change once instead of twice, and Slack gets one
+/// chat.update instead of two. A slower call's card says so this much later. Whoever clicked is
+/// answered at once anyway, by the reply to the click.
+constexpr std::chrono::seconds redraw_hold{1};
+
+/// Holds `change`'s card redraws for redraw_hold when it starts a backend call. Never a card's
+/// first post (a new request, a break-glass grant): approvers and responders need that at once.
+void hold_redraws_behind_jobs(Change& change, Instant now) {
+  if (change.jobs.empty()) return;
+  for (auto& notice : change.notices) {
+    bool first_post = notice.event == NoticeEvent::submitted || notice.event == NoticeEvent::break_glass;
+    if (only_redraws_card(notice) && !first_post) notice.next_attempt_at = now + redraw_hold;
+  }
+}
 
 /// first, doubled per earlier attempt, capped.
 std::chrono::seconds backoff(int attempts, std::chrono::seconds first, std::chrono::seconds cap) {
@@ -170,6 +188,7 @@ Job AccessWorkflow::job_for(const Request& request, BackendCall::Action action, 
 
 bool AccessWorkflow::commit(Change& change) {
   change.consumes_input = input_id_;
+  hold_redraws_behind_jobs(change, clock_.now());
   if (!store_.commit(change)) return false;
   input_id_.reset();
   return true;

@@ -59,19 +59,6 @@ bool has_alert_message(const Notice& notice) {
   }
 }
 
-/// A card notice that only redraws the card: the card always shows the request as it is when
-/// drawn, so a later card notice of the same lane draws over it. Those that also reply in the
-/// card's thread to ask approvers to act are not, nor is any other kind.
-bool only_redraws_card(const Notice& notice) {
-  if (notice.kind != NoticeKind::approval_card) return false;
-  switch (notice.event) {
-    case NoticeEvent::reminder:
-    case NoticeEvent::escalated:
-    case NoticeEvent::extension_requested: return false;
-    default: return true;
-  }
-}
-
 /// Delivers the notice; a message it posted where later notices will edit it comes back in
 /// `posted`, to be saved with the delivery.
 Delivery attempt(ChatSink& chat, const NoticeClaim& claim, std::optional<PostedMessage>& posted) {
@@ -92,6 +79,16 @@ Delivery attempt(ChatSink& chat, const NoticeClaim& claim, std::optional<PostedM
 }
 
 }  // namespace
+
+bool only_redraws_card(const Notice& notice) {
+  if (notice.kind != NoticeKind::approval_card) return false;
+  switch (notice.event) {
+    case NoticeEvent::reminder:
+    case NoticeEvent::escalated:
+    case NoticeEvent::extension_requested: return false;
+    default: return true;
+  }
+}
 
 Instant next_delivery_attempt(const Notice& notice, int attempts, Instant now, const DeliveryRetries& retries) {
   auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(retries.first_retry);

@@ -13,6 +13,11 @@ struct DeliveryRetries {
   Seconds max_retry{300};
 };
 
+/// A card notice that only redraws the card: the card always shows the request as it is when
+/// drawn, so a later card notice of the same lane draws over it. Those that also reply in the
+/// card's thread to ask approvers to act are not, nor is any other kind.
+bool only_redraws_card(const Notice& notice);
+
 /// When a notice that has failed `attempts` times is due again: exponential backoff with a
 /// jitter of ±20% drawn from the notice's ID, so retries of many notices spread out.
 Instant next_delivery_attempt(const Notice& notice, int attempts, Instant now, const DeliveryRetries& retries);

@@ -188,6 +188,10 @@ struct Change {
   Request request;                               ///< the request as it is after the transition
   std::optional<std::int64_t> expected_version;  ///< nullopt: a new request
   std::vector<AuditEntry> audit;
+  /// Notices to deliver. One with `next_attempt_at` set is held until then; a held card notice
+  /// that no courier has tried yet is replaced (deleted) by a later card notice of its lane
+  /// (request and target) written by another change. A card is drawn from the request as it is
+  /// when delivered, so the later one shows everything the held one would have.
   std::vector<Notice> notices;
   /// Backend calls to make; one per request and action, so enqueueing again only brings it forward.
   std::vector<Job> jobs;
