@@ -153,7 +153,8 @@ struct HttpClient::Connection {
   beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 };
 
-HttpClient::HttpClient(asio::io_context& io, ssl::context& tls) : io_(io), tls_(tls) {}
+HttpClient::HttpClient(asio::io_context& io, ssl::context& tls, NameLookup lookup)
+    : io_(io), tls_(tls), lookup_(lookup) {}
 HttpClient::~HttpClient() = default;
 
 namespace {
@@ -247,12 +248,20 @@ std::optional<Proxy> proxy_for(const std::string& host, const std::string& port,
   return proxy;
 }
 
-asio::awaitable<void> connect_stream(beast::tcp_stream& stream, const Url& url, std::chrono::milliseconds timeout) {
+asio::awaitable<void> connect_stream(beast::tcp_stream& stream, const Url& url, std::chrono::milliseconds timeout,
+                                     NameLookup lookup) {
   auto proxy = url.tls ? proxy_for(url.host, url.port) : std::nullopt;
   tcp::resolver resolver(stream.get_executor());
   const std::string& host = proxy ? proxy->host : url.host;
   const std::string& port = proxy ? proxy->port : url.port;
-  auto endpoints = co_await resolver.async_resolve(host, port, use_awaitable);
+  // async_resolve starts a thread per io_context, kept for the io_context's life. (Not one
+  // conditional expression: GCC 12 miscompiles a co_await inside one.)
+  tcp::resolver::results_type endpoints;
+  if (lookup == NameLookup::calling_thread) {
+    endpoints = resolver.resolve(host, port);
+  } else {
+    endpoints = co_await resolver.async_resolve(host, port, use_awaitable);
+  }
   stream.expires_after(timeout);
   co_await stream.async_connect(endpoints, use_awaitable);
   stream.socket().set_option(tcp::no_delay(true));
@@ -291,7 +300,7 @@ asio::awaitable<std::unique_ptr<HttpClient::Connection>> HttpClient::connect(con
   } else {
     connection->plain.emplace(io_);
   }
-  co_await connect_stream(connection->tcp(), url, timeout);
+  co_await connect_stream(connection->tcp(), url, timeout, lookup_);
   if (connection->secure) {
     connection->tcp().expires_after(timeout);
     co_await connection->secure->async_handshake(ssl::stream_base::client, use_awaitable);

@@ -129,7 +129,7 @@ struct SlackClient::Impl {
   /// runs on the thread that makes it: handing it to the network thread and the answer back cost
   /// two thread switches per call, more CPU than the call itself.
   struct CallerLoop {
-    explicit CallerLoop(asio::ssl::context& tls) : http(io, tls) {}
+    explicit CallerLoop(asio::ssl::context& tls) : http(io, tls, adapters::http::NameLookup::calling_thread) {}
     IoContext io{1};
     HttpClient http;
   };
