@@ -51,6 +51,8 @@ void Courier::deliver() {
     std::optional<workflows::Instant> next;
     try {
       auto claim = store.claim_notice_for_delivery(clock_.now(), clock_.now() + lease_);
+      std::optional<WorkerThreads::Busy> busy;
+      if (claim) busy.emplace(workers_);
       while (claim) {
         // Its lease is renewed until its record is written, where replicas share the database.
         LeaseKeeper::Hold held(leases_, storage::LeaseKind::notice, claim->notice.id);

@@ -144,6 +144,7 @@ void Inbox::work() {
     try {
       while (auto input = next(store)) {
         LeaseKeeper::Hold held(parts_.leases, storage::LeaseKind::input, input->id);
+        WorkerThreads::Busy busy(workers_);
         handle(handler, store, *input);
         if (workers_.waker.stopped()) return;
       }

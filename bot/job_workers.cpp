@@ -87,7 +87,10 @@ void JobWorkers::work() {
     }
     if (claimed) {
       LeaseKeeper::Hold held(parts_.leases, storage::LeaseKind::job, claimed->job.id);
-      run_job(*claimed, workflow, backends_);
+      {
+        WorkerThreads::Busy busy(workers_);
+        run_job(*claimed, workflow, backends_);
+      }
       release(claimed->job);
       if (workers_.waker.ticket() != ticket) continue;  // a job was written meanwhile
       // A claim is a write; reading when the next job is due tells, more cheaply, whether a

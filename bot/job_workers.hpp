@@ -29,7 +29,8 @@ struct EngineParts {
 };
 
 /// A pool of threads that claim due backend jobs, at most `max_concurrent` per backend and
-/// `threads` in all, so a slow backend holds up only its own calls. They sleep until kicked (a
+/// `threads` in all (started as calls overlap, see WorkerThreads), so a slow backend holds up
+/// only its own calls. They sleep until kicked (a
 /// commit wrote a job) or a job's time comes.
 class JobWorkers {
  public:

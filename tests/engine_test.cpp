@@ -4,7 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <condition_variable>
+#include <mutex>
+
 #include "bot/job_runner.hpp"
+#include "bot/waker.hpp"
 #include "harness.hpp"
 #include "workflows/outbox.hpp"
 #include "workflows/text.hpp"
@@ -108,6 +112,54 @@ bot::Backends scripted_backends(ScriptedBackend*& backend) {
 }
 
 }  // namespace
+
+TEST_CASE("worker threads start as items overlap: one at first, one more while all are busy, never past the count",
+          "[engine]") {
+  bot::WorkerThreads threads;
+  std::mutex mutex;
+  std::condition_variable changed;
+  int waiting_items = 0, held = 0, done = 0;
+  bool released = false;
+  threads.start("test-worker", 3, [&] {
+    for (;;) {
+      auto ticket = threads.waker.ticket();
+      std::unique_lock lock(mutex);
+      if (waiting_items > 0) {
+        --waiting_items;
+        lock.unlock();
+        bot::WorkerThreads::Busy busy(threads);  // holds its item until released, like a slow backend
+        lock.lock();
+        ++held;
+        changed.notify_all();
+        changed.wait(lock, [&] { return released; });
+        --held;
+        ++done;
+        changed.notify_all();
+        continue;
+      }
+      lock.unlock();
+      if (!threads.waker.wait(ticket, std::chrono::milliseconds{20})) return;
+    }
+  });
+  CHECK(threads.started() == 1);  // nothing to do yet: one thread waits
+
+  {
+    std::lock_guard lock(mutex);
+    waiting_items = 5;
+  }
+  threads.waker.kick();
+  std::unique_lock lock(mutex);
+  // Each thread that takes an item while all are busy starts another, which takes the next.
+  REQUIRE(changed.wait_for(lock, std::chrono::seconds{10}, [&] { return held == 3; }));
+  CHECK(threads.started() == 3);  // the count: the other two items wait for a free thread
+  CHECK(waiting_items == 2);
+  released = true;
+  changed.notify_all();
+  REQUIRE(changed.wait_for(lock, std::chrono::seconds{10}, [&] { return done == 5; }));
+  lock.unlock();
+  CHECK(threads.started() == 3);
+  threads.stop();
+}
 
 TEST_CASE("an approval writes a grant job in its own transaction", "[engine][jobs]") {
   Harness h;
