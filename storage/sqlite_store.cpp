@@ -1,4 +1,5 @@
 #include "storage/sqlite_store.hpp"
+#include "storage/wal_frame_vfs.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <spdlog/spdlog.h>
@@ -34,9 +35,18 @@ const std::string& placeholders() {
   return text;
 }
 
-/// "(version, state, …) = (?2, ?3, …)": every column of the request but its ID, which never
-/// changes. Setting the ID, even to itself, makes SQLite rewrite its index entry and look for
-/// rows that refer to it in the approvals and jobs tables, on every update.
+/// Columns fixed when a request is created (AccessWorkflow::submit) and never updated.
+bool set_at_creation_only(std::string_view column) {
+  for (std::string_view fixed : {"id", "provider", "role", "scope", "requester", "created_at"})
+    if (column == fixed) return true;
+  return false;
+}
+
+/// "(version, state, …) = (?2, ?3, …)": every column of the request but those set at creation.
+/// SQLite rewrites the index entries of every column an UPDATE sets, even to the value it has:
+/// setting the ID would also make it look for rows that refer to it in the approvals and jobs
+/// tables, and setting the requester would rewrite its entry in requests_by_requester, on every
+/// update.
 const std::string& update_assignments() {
   static_assert(std::string_view{request_columns}.substr(0, 4) == "id, ", "the request's ID is its first column");
   static const std::string text = [] {
@@ -49,7 +59,8 @@ const std::string& update_assignments() {
       auto column = all.substr(0, comma);
       all = comma == std::string_view::npos ? std::string_view{} : all.substr(comma + 1);
       while (!column.empty() && column.front() == ' ') column.remove_prefix(1);
-      if (++index == 1) continue;  // the ID: parameter 1, used in the WHERE clause
+      ++index;  // the ID is parameter 1, used in the WHERE clause
+      if (set_at_creation_only(column)) continue;
       columns += (columns.empty() ? "" : ", ") + std::string{column};
       values += (values.empty() ? "?" : ", ?") + std::to_string(index);
     }
@@ -233,6 +244,7 @@ void configure_sqlite() {
     // SQLITE_MISUSE if SQLite was already started by someone else: then its defaults stay.
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (!install_wal_frame_vfs()) logger()->warn("SQLite's log frames are written in two calls each");
   });
 }
 
@@ -252,6 +264,10 @@ SqliteStore::SqliteStore(const std::string& path, std::string audit_key)
     // One connection per engine thread: a modest page cache each keeps the process small, and
     // the OS caches the file for all of them anyway.
     db_->exec("PRAGMA cache_size=-128");
+    // Each write of a group commit runs in a savepoint, whose undo pages SQLite keeps in a
+    // sub-journal. With temporary files on disk, every sub-journal past 64 KiB became a file that
+    // was created, written and deleted within the commit; in memory it is a copy of the pages.
+    db_->exec("PRAGMA temp_store=MEMORY");
     db_->exec("PRAGMA foreign_keys=ON");
     migrate();
   } catch (const SQLite::Exception& e) {

@@ -185,7 +185,9 @@ struct RequestFilter {
 
 /// One transition, applied atomically by the store or not at all.
 struct Change {
-  Request request;                               ///< the request as it is after the transition
+  /// The request as it is after the transition. Its ID, requester, provider, role, scope and
+  /// creation time are those it was created with: a store may leave them out of an update.
+  Request request;
   std::optional<std::int64_t> expected_version;  ///< nullopt: a new request
   std::vector<AuditEntry> audit;
   /// Notices to deliver. One with `next_attempt_at` set is held until then; a held card notice
