@@ -1,0 +1,24 @@
+#pragma once
+
+struct sqlite3_vfs;
+
+namespace jitbot::storage {
+
+/// Makes SQLite's default file layer one that writes each frame of a write-ahead log with one
+/// write() instead of two.
+///
+/// SQLite writes a log frame as its 24-byte header, then the page right after it: two system
+/// calls, each paying the file system's full cost for a buffered write. This layer holds the
+/// header back until the page comes and writes both together. Nothing is held across any other
+/// call on the file (a read, a sync, a size query, closing it), so what SQLite and other readers
+/// see of the file is unchanged; the commit record is the last page, written after all others.
+/// Every other file, and every other call, goes to the system's own layer unchanged.
+///
+/// Installs the layer over `below` (SQLite's default when null) under `name`, as SQLite's default
+/// when `make_default`. Call before SQLite opens a database through it (after any
+/// sqlite3_config). Returns false if the layer could not be installed; SQLite then works as it
+/// would without it. `name` must outlive the process's use of SQLite.
+bool install_wal_frame_vfs(sqlite3_vfs* below = nullptr, const char* name = "jitbot-wal-frames",
+                           bool make_default = true);
+
+}  // namespace jitbot::storage

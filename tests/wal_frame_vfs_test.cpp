@@ -1,0 +1,162 @@
+// The write-ahead log layer under SQLite: each log frame reaches the file in one write, and every
+// reader, through the layer or not, sees every commit whole.
+#include "storage/wal_frame_vfs.hpp"
+
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+namespace {
+
+/// Below the layer under test: the system's file layer, noting the size of every write to a log.
+struct CountingFile {
+  sqlite3_file base;
+  sqlite3_file* real;
+  bool wal;
+};
+
+std::vector<int> log_write_sizes;
+sqlite3_vfs* system_vfs = nullptr;
+sqlite3_vfs counting_vfs;
+sqlite3_io_methods counting_methods;
+
+sqlite3_file* real(sqlite3_file* file) { return reinterpret_cast<CountingFile*>(file)->real; }
+constexpr int counting_size = static_cast<int>((sizeof(CountingFile) + 15) / 16 * 16);
+
+void install_counting_vfs() {
+  if (system_vfs != nullptr) return;
+  system_vfs = sqlite3_vfs_find("unix");
+  REQUIRE(system_vfs != nullptr);
+  auto& m = counting_methods;
+  m.iVersion = 3;
+  m.xClose = [](sqlite3_file* f) { return real(f)->pMethods->xClose(real(f)); };
+  m.xRead = [](sqlite3_file* f, void* out, int n, sqlite3_int64 at) {
+    return real(f)->pMethods->xRead(real(f), out, n, at);
+  };
+  m.xWrite = [](sqlite3_file* f, const void* data, int n, sqlite3_int64 at) {
+    if (reinterpret_cast<CountingFile*>(f)->wal) log_write_sizes.push_back(n);
+    return real(f)->pMethods->xWrite(real(f), data, n, at);
+  };
+  m.xTruncate = [](sqlite3_file* f, sqlite3_int64 size) { return real(f)->pMethods->xTruncate(real(f), size); };
+  m.xSync = [](sqlite3_file* f, int flags) { return real(f)->pMethods->xSync(real(f), flags); };
+  m.xFileSize = [](sqlite3_file* f, sqlite3_int64* size) { return real(f)->pMethods->xFileSize(real(f), size); };
+  m.xLock = [](sqlite3_file* f, int level) { return real(f)->pMethods->xLock(real(f), level); };
+  m.xUnlock = [](sqlite3_file* f, int level) { return real(f)->pMethods->xUnlock(real(f), level); };
+  m.xCheckReservedLock = [](sqlite3_file* f, int* out) { return real(f)->pMethods->xCheckReservedLock(real(f), out); };
+  m.xFileControl = [](sqlite3_file* f, int op, void* arg) { return real(f)->pMethods->xFileControl(real(f), op, arg); };
+  m.xSectorSize = [](sqlite3_file* f) { return real(f)->pMethods->xSectorSize(real(f)); };
+  m.xDeviceCharacteristics = [](sqlite3_file* f) { return real(f)->pMethods->xDeviceCharacteristics(real(f)); };
+  m.xShmMap = [](sqlite3_file* f, int region, int size, int extend, void volatile** out) {
+    return real(f)->pMethods->xShmMap(real(f), region, size, extend, out);
+  };
+  m.xShmLock = [](sqlite3_file* f, int at, int n, int flags) {
+    return real(f)->pMethods->xShmLock(real(f), at, n, flags);
+  };
+  m.xShmBarrier = [](sqlite3_file* f) { real(f)->pMethods->xShmBarrier(real(f)); };
+  m.xShmUnmap = [](sqlite3_file* f, int del) { return real(f)->pMethods->xShmUnmap(real(f), del); };
+  m.xFetch = [](sqlite3_file* f, sqlite3_int64 at, int n, void** out) {
+    return real(f)->pMethods->xFetch(real(f), at, n, out);
+  };
+  m.xUnfetch = [](sqlite3_file* f, sqlite3_int64 at, void* page) {
+    return real(f)->pMethods->xUnfetch(real(f), at, page);
+  };
+  counting_vfs = *system_vfs;
+  counting_vfs.pNext = nullptr;
+  counting_vfs.zName = "test-counting";
+  counting_vfs.szOsFile = counting_size + system_vfs->szOsFile;
+  counting_vfs.xOpen = [](sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out_flags) {
+    auto* f = reinterpret_cast<CountingFile*>(file);
+    f->base.pMethods = nullptr;
+    f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + counting_size);
+    f->real->pMethods = nullptr;
+    int rc = system_vfs->xOpen(system_vfs, name, f->real, flags, out_flags);
+    if (f->real->pMethods == nullptr) return rc;
+    f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    f->base.pMethods = &counting_methods;
+    return rc;
+  };
+  REQUIRE(sqlite3_vfs_register(&counting_vfs, 0) == SQLITE_OK);
+  REQUIRE(jitbot::storage::install_wal_frame_vfs(&counting_vfs, "test-wal-frames", false));
+}
+
+sqlite3* open(const std::string& path, const char* vfs) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs) == SQLITE_OK);
+  return db;
+}
+
+void exec(sqlite3* db, const std::string& sql) {
+  char* error = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  std::string text = error ? error : "";
+  sqlite3_free(error);
+  INFO(sql << ": " << text);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+std::string single_value(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* statement = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
+  auto* text = sqlite3_column_text(statement, 0);
+  std::string value = text ? reinterpret_cast<const char*>(text) : "";
+  sqlite3_finalize(statement);
+  return value;
+}
+
+}  // namespace
+
+TEST_CASE("the log layer writes each frame whole, and every reader sees each commit", "[storage]") {
+  install_counting_vfs();
+  log_write_sizes.clear();
+  jitbot::testing::ScratchDir dir;
+  auto path = (dir.path() / "frames.db").string();
+
+  sqlite3* writer = open(path, "test-wal-frames");
+  exec(writer, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE t (n INTEGER, text TEXT)");
+  sqlite3* layered_reader = open(path, "test-wal-frames");
+  sqlite3* plain_reader = open(path, "unix");
+  long long expected_length = 0;
+  for (int n = 1; n <= 60; ++n) {
+    // Small rows, and now and then one over several pages (overflow pages: many frames a commit).
+    int length = n % 10 == 0 ? 20000 : 300;
+    expected_length += length;
+    exec(writer, "INSERT INTO t VALUES (" + std::to_string(n) + ", printf('%." + std::to_string(length) + "c', 'x'))");
+    if (n % 6 == 0) {
+      exec(writer, "BEGIN; UPDATE t SET n = n + 1000 WHERE n = " + std::to_string(n) + "; ROLLBACK");
+      exec(writer, "SAVEPOINT s; DELETE FROM t WHERE n = " + std::to_string(n) + "; ROLLBACK TO s; RELEASE s");
+    }
+    for (sqlite3* reader : {layered_reader, plain_reader}) {
+      CHECK(single_value(reader, "SELECT count(*) FROM t") == std::to_string(n));
+      CHECK(single_value(reader, "SELECT sum(length(text)) FROM t") == std::to_string(expected_length));
+    }
+  }
+  CHECK(single_value(plain_reader, "PRAGMA integrity_check") == "ok");
+
+  // Every write to the log was its 32-byte header or one whole frame: a 24-byte frame header
+  // followed by its page, never the header alone.
+  int page_size = std::stoi(single_value(writer, "PRAGMA page_size"));
+  REQUIRE_FALSE(log_write_sizes.empty());
+  int frames = 0;
+  for (int size : log_write_sizes) {
+    INFO("a write of " << size << " bytes");
+    CHECK((size == 32 || size == 24 + page_size));
+    frames += size == 24 + page_size;
+  }
+  auto log_size = static_cast<long long>(std::filesystem::file_size(path + "-wal"));
+  CHECK(frames == (log_size - 32) / (24 + page_size));
+
+  sqlite3_close(plain_reader);
+  sqlite3_close(layered_reader);
+  sqlite3_close(writer);
+  // Reopened after the last connection closed (which copies the log into the database).
+  sqlite3* reopened = open(path, "unix");
+  CHECK(single_value(reopened, "SELECT count(*) FROM t") == "60");
+  CHECK(single_value(reopened, "SELECT sum(length(text)) FROM t") == std::to_string(expected_length));
+  sqlite3_close(reopened);
+}
