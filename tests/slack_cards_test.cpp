@@ -1,6 +1,7 @@
 // What people see in Slack: approval cards, alerts, DMs, and how user text is made harmless.
 #include <catch2/catch.hpp>
 
+#include "adapters/slack/api_response.hpp"
 #include "adapters/slack/cards.hpp"
 #include "adapters/slack/slack_client.hpp"
 #include "bot/command_parser.hpp"
@@ -360,4 +361,32 @@ TEST_CASE("a submitted form becomes the command it stands for, whatever its text
   CHECK(request.duration == std::chrono::minutes{30});
   CHECK(request.reason == "it's \"urgent\" --break-glass 'x'' R&amp;D <b>");  // as typed
   CHECK(request.break_glass);
+}
+
+TEST_CASE("a Web API response is read without its echoed message, and what is beside it is kept", "[slack]") {
+  using jitbot::adapters::slack::parse_api_response;
+  auto posted = parse_api_response(
+      R"({"ok":true,"channel":"C0APPROVE","ts":"1700000000.000100",)"
+      R"("message":{"text":"x","blocks":[{"type":"section","text":{"type":"mrkdwn","text":"*a* \u00e9"}},)"
+      R"({"type":"actions","elements":[{"type":"button","value":"approve","n":[1,2.5,-3,true,null]}]}]},)"
+      R"("warning":"missing_charset","response_metadata":{"warnings":["missing_charset"]}})");
+  REQUIRE(posted.is_object());
+  CHECK(posted.value("ok", false));
+  CHECK(posted.value("channel", "") == "C0APPROVE");
+  CHECK(posted.value("ts", "") == "1700000000.000100");
+  CHECK_FALSE(posted.contains("message"));
+  CHECK(posted.value("warning", "") == "missing_charset");
+  CHECK(posted["response_metadata"]["warnings"][0] == "missing_charset");
+
+  // Only the top level's "message" is the echo: one deeper is data, kept as it is.
+  auto user = parse_api_response(R"({"ok":true,"user":{"id":"U1","message":{"a":[1]},"profile":{"message":"hi"}}})");
+  CHECK(user["user"]["message"]["a"][0] == 1);
+  CHECK(user["user"]["profile"]["message"] == "hi");
+  CHECK(parse_api_response(R"({"message":"plain","ok":true})") == nlohmann::json{{"ok", true}});
+
+  // Broken JSON is refused, in the echo as anywhere else.
+  CHECK(parse_api_response("<html>502 Bad Gateway</html>").is_discarded());
+  CHECK(parse_api_response(R"({"ok":true,"message":{"blocks":[)").is_discarded());
+  CHECK(parse_api_response(R"({"ok":true,"message":{"text":"x"}}trailing)").is_discarded());
+  CHECK(parse_api_response("").is_discarded());
 }

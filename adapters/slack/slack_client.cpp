@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "adapters/http/http_client.hpp"
+#include "adapters/slack/api_response.hpp"
 #include "adapters/slack/socket_mode.hpp"
 
 namespace jitbot::adapters::slack {
@@ -271,7 +272,7 @@ struct SlackClient::Impl {
         count_attempt(method, result.error);
         co_return result;
       }
-      auto body = nlohmann::json::parse(response.body, nullptr, false);
+      auto body = parse_api_response(response.body);
       if (!body.is_object()) {
         result.error = "invalid_response";
         count_attempt(method, result.error);
