@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -44,19 +45,27 @@ std::shared_ptr<spdlog::logger> logger() {
   return instance;
 }
 
-std::string url_encode(std::string_view text) {
+/// RFC 3986's unreserved characters, which a form sends as they are. A table, not std::isalnum:
+/// a card's JSON is thousands of characters, and isalnum consults the locale for each.
+constexpr std::array<bool, 256> unreserved = [] {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (char c : {'-', '_', '.', '~'}) table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+
+void append_url_encoded(std::string& out, std::string_view text) {
   static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
   for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+    if (unreserved[c]) {
       out += static_cast<char>(c);
     } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
+      const char escaped[3] = {'%', hex[c >> 4], hex[c & 15]};
+      out.append(escaped, 3);
     }
   }
-  return out;
 }
 
 /// Slack's rate tiers in calls per minute (api.slack.com/apis/rate-limits); methods not listed
@@ -96,8 +105,13 @@ std::string form_encode(const nlohmann::json& arguments) {
   for (const auto& [key, value] : arguments.items()) {
     if (value.is_null()) continue;
     if (!body.empty()) body += '&';
-    std::string text = value.is_string() ? value.get<std::string>() : utf8_json(value);
-    body += url_encode(key) + "=" + url_encode(text);
+    append_url_encoded(body, key);
+    body += '=';
+    if (value.is_string()) {
+      append_url_encoded(body, value.get_ref<const std::string&>());
+    } else {
+      append_url_encoded(body, utf8_json(value));
+    }
   }
   return body;
 }
@@ -218,8 +232,10 @@ struct SlackClient::Impl {
         .add();
   }
 
-  asio::awaitable<ApiResult> call_async(HttpClient& client, std::string method, nlohmann::json arguments,
-                                        std::string token, std::string content, int max_attempts = 0) {
+  /// `channel` paces chat.postMessage (empty for other methods). The arguments come encoded in
+  /// `content`: a card is not copied again into the call.
+  asio::awaitable<ApiResult> call_async(HttpClient& client, std::string method, std::string channel, std::string token,
+                                        std::string content, int max_attempts = 0) {
     if (max_attempts <= 0) max_attempts = settings.max_attempts;
     ApiResult result;
     result.method = method;
@@ -228,8 +244,7 @@ struct SlackClient::Impl {
       result.error = "bad api_url";
       co_return result;
     }
-    std::string channel = arguments.is_object() ? arguments.value("channel", std::string{}) : std::string{};
-    HttpRequest request{"POST", content, "application/x-www-form-urlencoded", token, {}};
+    HttpRequest request{"POST", std::move(content), "application/x-www-form-urlencoded", token, {}};
     for (int attempt = 1;; ++attempt) {
       bool last = attempt >= max_attempts;
       co_await pace(method, channel);
@@ -346,8 +361,7 @@ void SlackClient::start(EnvelopeHandler on_envelope, FatalHandler on_fatal) {
     // apps.connections.open runs on the network thread, whose HTTP client also posts to response_urls.
     auto open_url = [this]() {
       return asio::co_spawn(impl_->io,
-                            impl_->call_async(impl_->http, "apps.connections.open", nlohmann::json::object(),
-                                              impl_->settings.app_token, ""),
+                            impl_->call_async(impl_->http, "apps.connections.open", {}, impl_->settings.app_token, ""),
                             use_awaitable);
     };
     impl_->socket_mode =
@@ -380,7 +394,8 @@ ApiResult SlackClient::call(const std::string& method, const nlohmann::json& arg
   if (!loop) return not_sent;
   auto future = asio::co_spawn(
       loop->io,
-      impl_->call_async(loop->http, method, arguments, impl_->settings.bot_token, form_encode(arguments), max_attempts),
+      impl_->call_async(loop->http, method, arguments.is_object() ? arguments.value("channel", std::string{}) : "",
+                        impl_->settings.bot_token, form_encode(arguments), max_attempts),
       asio::use_future);
   // Returns when the call is done, or at once when stop() stops the loop, even mid-Retry-After.
   loop->io.run();
