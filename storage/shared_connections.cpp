@@ -1,5 +1,9 @@
 #include "storage/shared_connections.hpp"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -11,6 +15,24 @@
 #include <utility>
 
 namespace jitbot::storage {
+
+// Straight futex calls: std::atomic::wait spins and yields before it sleeps, which costs more
+// CPU than it saves when a group commit takes tens of microseconds or more.
+void SharedConnections::QueuedWrite::wait_for_turn() {
+  static_assert(sizeof(std::atomic<Turn>) == sizeof(int) && std::atomic<Turn>::is_always_lock_free);
+  while (turn.load(std::memory_order_acquire) == Turn::waiting) {
+    ::syscall(SYS_futex, reinterpret_cast<int*>(&turn), FUTEX_WAIT_PRIVATE, static_cast<int>(Turn::waiting), nullptr,
+              nullptr, 0);
+  }
+}
+
+void SharedConnections::QueuedWrite::give_turn(Turn given) {
+  // The address is taken first: once the store is seen, this QueuedWrite may be gone, and a
+  // futex wake on an address nobody waits at is ignored by the kernel.
+  int* word = reinterpret_cast<int*>(&turn);
+  turn.store(given, std::memory_order_release);
+  ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
 
 SharedConnections::SharedConnections(std::string path, std::size_t connections, std::string audit_key)
     : path_(std::move(path)),
@@ -104,11 +126,13 @@ void SharedConnections::commit_in_group(QueuedWrite& write) {
   std::unique_lock lock(writes_mutex_);
   queued_.push_back(&write);
   if (committing_) {
-    write.woken.wait(lock, [&] { return write.turn != QueuedWrite::Turn::waiting; });
-    if (write.turn == QueuedWrite::Turn::done) {
+    lock.unlock();
+    write.wait_for_turn();
+    if (write.turn.load(std::memory_order_acquire) == QueuedWrite::Turn::done) {
       if (write.error) std::rethrow_exception(write.error);
       return;
     }
+    lock.lock();  // told to lead: committing_ stayed true for this thread
   }
   // This thread commits everything queued, its own write included, while the next ones queue.
   committing_ = true;
@@ -117,26 +141,33 @@ void SharedConnections::commit_in_group(QueuedWrite& write) {
   lock.unlock();
   run_group(group);
   lock.lock();
-  finish_group(group, write);
+  QueuedWrite* next = finish_group();
   lock.unlock();
+  wake(group, write, next);
   if (write.error) std::rethrow_exception(write.error);
 }
 
-void SharedConnections::finish_group(const std::vector<QueuedWrite*>& group, const QueuedWrite& committer) {
+SharedConnections::QueuedWrite* SharedConnections::finish_group() {
   if (writer_->frames_in_log() >= SqliteStore::checkpoint_frames && !checkpoint_due_) {
     checkpoint_due_ = true;
     checkpoint_wanted_.notify_one();
   }
-  for (auto* each : group) {
-    if (each == &committer) continue;
-    each->turn = QueuedWrite::Turn::done;
-    each->woken.notify_one();  // under the lock: once it sees `done`, it may be gone
-  }
   if (queued_.empty()) {
     committing_ = false;
-  } else {
-    queued_.front()->turn = QueuedWrite::Turn::lead;  // the first writer to queue commits the next group
-    queued_.front()->woken.notify_one();
+    return nullptr;
+  }
+  return queued_.front();  // the first writer to queue commits the next group
+}
+
+void SharedConnections::wake(const std::vector<QueuedWrite*>& group, const QueuedWrite& committer, QueuedWrite* next) {
+  for (auto* each : group) {
+    if (each == &committer) continue;
+    // Once it sees `done` the writer may return and its QueuedWrite be gone before notify_one:
+    // that is a futex wake on an address nobody waits at any more, which the kernel ignores.
+    each->give_turn(QueuedWrite::Turn::done);
+  }
+  if (next) {
+    next->give_turn(QueuedWrite::Turn::lead);
   }
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -122,9 +123,16 @@ class SharedConnections final : public Database {
     std::function<void(SqliteStore&)> run;
     bool synced;  ///< a change marked `reach_disk`: the group's commit syncs
     std::exception_ptr error;
-    /// Waiting for a group; told to commit the next group; or its group is committed.
-    enum class Turn { waiting, lead, done } turn = Turn::waiting;
-    std::condition_variable woken;
+    /// Waiting for a group; told to commit the next group; or its group is committed. Set by
+    /// the committing thread after it lets go of writes_mutex_, and waited for without it
+    /// (a futex): one system call to sleep and one to wake, where a condition variable
+    /// under the mutex woke each writer only for it to block on the mutex still held.
+    enum class Turn : int { waiting, lead, done };
+    std::atomic<Turn> turn{Turn::waiting};
+    /// Sleeps until `turn` is no longer `waiting`.
+    void wait_for_turn();
+    /// Sets `turn` and wakes the writer waiting for it.
+    void give_turn(Turn given);
   };
   /// Runs `write` in the next group and returns its result once that group is committed.
   template <class Write>
@@ -135,9 +143,13 @@ class SharedConnections final : public Database {
   void checkpoint_when_due();
   /// Runs a group in one transaction; every write in it gets its own outcome.
   void run_group(const std::vector<QueuedWrite*>& group);
-  /// With writes_mutex_ held, after a group: wakes its other writers, asks for a checkpoint when
-  /// the log is long, and hands the writer to the first thread queued meanwhile, if any.
-  void finish_group(const std::vector<QueuedWrite*>& group, const QueuedWrite& committer);
+  /// With writes_mutex_ held, after a group: asks for a checkpoint when the log is long, and
+  /// picks the first thread queued meanwhile, if any, to commit the next group (returned, to be
+  /// told once the mutex is let go).
+  QueuedWrite* finish_group();
+  /// Without writes_mutex_: tells the group's other writers that it is committed, and `next`, if
+  /// any, that it commits the next group.
+  static void wake(const std::vector<QueuedWrite*>& group, const QueuedWrite& committer, QueuedWrite* next);
 
   const std::string path_;
   const std::string audit_key_;
