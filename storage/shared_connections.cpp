@@ -162,13 +162,9 @@ SharedConnections::QueuedWrite* SharedConnections::finish_group() {
 void SharedConnections::wake(const std::vector<QueuedWrite*>& group, const QueuedWrite& committer, QueuedWrite* next) {
   for (auto* each : group) {
     if (each == &committer) continue;
-    // Once it sees `done` the writer may return and its QueuedWrite be gone before notify_one:
-    // that is a futex wake on an address nobody waits at any more, which the kernel ignores.
     each->give_turn(QueuedWrite::Turn::done);
   }
-  if (next) {
-    next->give_turn(QueuedWrite::Turn::lead);
-  }
+  if (next) next->give_turn(QueuedWrite::Turn::lead);
 }
 
 void SharedConnections::run_group(const std::vector<QueuedWrite*>& group) {
