@@ -244,7 +244,7 @@ void configure_sqlite() {
     // SQLITE_MISUSE if SQLite was already started by someone else: then its defaults stay.
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    if (!install_wal_frame_vfs()) logger()->warn("SQLite's log frames are written in two calls each");
+    if (!install_wal_frame_vfs()) logger()->warn("SQLite's log frames are written as SQLite writes them");
   });
 }
 

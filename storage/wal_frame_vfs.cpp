@@ -12,16 +12,26 @@ namespace jitbot::storage {
 namespace {
 
 constexpr int frame_header_size = 24;
+/// Frames held beyond this go out before the transaction's commit frame: a big transaction (a
+/// migration, a restore) does not grow the buffer past it.
+constexpr std::size_t hold_limit = 128 * 1024;
 
 /// Our part of an open file; the system layer's part follows it in the same allocation.
 struct File {
   sqlite3_file base;  ///< first, so SQLite's sqlite3_file* is a File*
   sqlite3_file* real;
   bool wal;
-  bool header_held;
-  sqlite3_int64 header_offset;
-  unsigned char header[frame_header_size];
-  std::vector<unsigned char>* joined;  ///< header + page, reused for every frame of a log
+  /// Log frames not yet written, from `held_offset` on: whole frames, and maybe last a header
+  /// whose page has not come yet. Reused for every transaction of the log.
+  std::vector<unsigned char>* held;
+  sqlite3_int64 held_offset;
+  bool awaiting_page;      ///< the last bytes held are a frame header
+  bool commit_frame;       ///< that header is a transaction's commit frame
+  std::size_t frame_size;  ///< header and page, once a page has come
+  /// Where this connection last saw the log end, and the salts of the log it saw: a frame header
+  /// before that end, in the same log, is one SQLite rewrites in place.
+  sqlite3_int64 log_end;
+  unsigned char salts[8];
 };
 
 /// Rounded up so the system layer's part is aligned as it would be on its own.
@@ -39,62 +49,130 @@ sqlite3_io_methods methods[3];
 File* self(sqlite3_file* file) { return reinterpret_cast<File*>(file); }
 sqlite3_file* real(sqlite3_file* file) { return self(file)->real; }
 
-/// Writes a held header on its own: the call that follows is not its page.
-int release_header(File* f) {
-  if (!f->header_held) return SQLITE_OK;
-  f->header_held = false;
-  return f->real->pMethods->xWrite(f->real, f->header, frame_header_size, f->header_offset);
+/// Writes whatever is held, in one write when it is under 128 KiB: SQLite's own unix layer
+/// cannot take more in one call (it keeps the low 17 bits of the length), so more goes in parts
+/// of whole frames. Held or not, it is let go: after a failed write SQLite abandons the
+/// transaction, and its frames must not reach the file later.
+int release_held(File* f) {
+  if (!f->wal || f->held->empty()) return SQLITE_OK;
+  constexpr std::size_t largest_write = 0x1ffff;
+  std::size_t part =
+      f->frame_size > 0 ? std::max<std::size_t>(1, largest_write / f->frame_size) * f->frame_size : largest_write;
+  int rc = SQLITE_OK;
+  for (std::size_t done = 0; done < f->held->size() && rc == SQLITE_OK; done += part) {
+    std::size_t size = std::min(part, f->held->size() - done);
+    rc = f->real->pMethods->xWrite(f->real, f->held->data() + done, static_cast<int>(size),
+                                   f->held_offset + static_cast<sqlite3_int64>(done));
+  }
+  f->held->clear();
+  f->awaiting_page = false;
+  return rc;
 }
 
-int release_header(sqlite3_file* file) { return release_header(self(file)); }
+int release_held(sqlite3_file* file) { return release_held(self(file)); }
+
+/// A frame header's second field is the database size in pages for a commit frame, else zero.
+bool is_commit_header(const void* header) {
+  const auto* bytes = static_cast<const unsigned char*>(header);
+  return (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
+}
+
+void note_end(File* f, sqlite3_int64 end) { f->log_end = std::max(f->log_end, end); }
+
+/// True for a frame header that adds a frame to the log, false for one SQLite rewrites in place.
+/// (When a transaction changes a page it had already written to the log, SQLite writes the
+/// transaction's later frames with their salts and checksums zeroed, then rewrites their
+/// headers once the commit frame is written.) A header with salts other than the last this
+/// connection saw belongs to a log begun since, by this connection or another: it is added at
+/// that log's end.
+bool appends_frame(File* f, const void* header, sqlite3_int64 offset) {
+  const auto* salts = static_cast<const unsigned char*>(header) + 8;
+  static constexpr unsigned char unsealed[sizeof f->salts] = {};
+  bool sealed = std::memcmp(salts, unsealed, sizeof unsealed) != 0;
+  if (sealed && std::memcmp(salts, f->salts, sizeof f->salts) != 0) {
+    std::memcpy(f->salts, salts, sizeof f->salts);
+    f->log_end = offset;
+  }
+  return offset >= f->log_end;
+}
+
+/// False when memory ran out: then the caller writes what is held and this write as they come.
+bool hold(File* f, const void* data, int amount) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  try {
+    f->held->insert(f->held->end(), bytes, bytes + amount);
+    return true;
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+}
 
 int x_close(sqlite3_file* file) {
   File* f = self(file);
-  int released = release_header(f);
+  int released = release_held(f);
   int closed = f->real->pMethods->xClose(f->real);
-  delete f->joined;
-  f->joined = nullptr;
+  delete f->held;
+  f->held = nullptr;
   return released != SQLITE_OK ? released : closed;
 }
 
 int x_read(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
-  if (int rc = release_header(file)) return rc;
+  if (int rc = release_held(file)) return rc;
   return real(file)->pMethods->xRead(real(file), out, amount, offset);
+}
+
+/// The next write of a run of frames: a page after its header, or the next frame's header.
+bool continues_held(const File* f, int amount, sqlite3_int64 offset) {
+  if (f->held->empty() || offset != f->held_offset + static_cast<sqlite3_int64>(f->held->size())) return false;
+  return f->awaiting_page ? amount != frame_header_size : amount == frame_header_size;
 }
 
 int x_write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
   File* f = self(file);
   if (!f->wal) return f->real->pMethods->xWrite(f->real, data, amount, offset);
-  if (f->header_held && offset == f->header_offset + frame_header_size) {
-    f->header_held = false;
-    auto& joined = *f->joined;
-    joined.resize(static_cast<std::size_t>(frame_header_size + amount));
-    std::memcpy(joined.data(), f->header, frame_header_size);
-    std::memcpy(joined.data() + frame_header_size, data, static_cast<std::size_t>(amount));
-    return f->real->pMethods->xWrite(f->real, joined.data(), frame_header_size + amount, f->header_offset);
+  // Only frames added at the log's end are held. A header rewritten in place goes out at once:
+  // SQLite rewrites them after the commit frame, and nothing may still be held once it has
+  // published a commit, or a crash would leave a log whose checksums fail before that commit.
+  bool header = amount == frame_header_size;
+  bool appended_header = header && appends_frame(f, data, offset);
+  note_end(f, offset + amount);
+  if (continues_held(f, amount, offset) && (!header || appended_header) && hold(f, data, amount)) {
+    if (header) {
+      f->awaiting_page = true;
+      f->commit_frame = is_commit_header(data);
+      return SQLITE_OK;
+    }
+    f->awaiting_page = false;
+    f->frame_size = frame_header_size + static_cast<std::size_t>(amount);
+    // The commit frame is the last of its transaction: all of them go out now, before SQLite
+    // publishes the commit to readers (which it does only after this write returns).
+    if (f->commit_frame || f->held->size() >= hold_limit) return release_held(f);
+    return SQLITE_OK;
   }
-  if (int rc = release_header(f)) return rc;
-  if (amount == frame_header_size) {
-    std::memcpy(f->header, data, frame_header_size);
-    f->header_offset = offset;
-    f->header_held = true;
+  // Anything else: what is held goes first; a header added at the end starts a new run.
+  if (int rc = release_held(f)) return rc;
+  if (appended_header && hold(f, data, amount)) {
+    f->held_offset = offset;
+    f->awaiting_page = true;
+    f->commit_frame = is_commit_header(data);
     return SQLITE_OK;
   }
   return f->real->pMethods->xWrite(f->real, data, amount, offset);
 }
 
 int x_truncate(sqlite3_file* file, sqlite3_int64 size) {
-  if (int rc = release_header(file)) return rc;
+  if (int rc = release_held(file)) return rc;
+  self(file)->log_end = std::min(self(file)->log_end, size);
   return real(file)->pMethods->xTruncate(real(file), size);
 }
 
 int x_sync(sqlite3_file* file, int flags) {
-  if (int rc = release_header(file)) return rc;
+  if (int rc = release_held(file)) return rc;
   return real(file)->pMethods->xSync(real(file), flags);
 }
 
 int x_file_size(sqlite3_file* file, sqlite3_int64* size) {
-  if (int rc = release_header(file)) return rc;
+  if (int rc = release_held(file)) return rc;
   return real(file)->pMethods->xFileSize(real(file), size);
 }
 
@@ -105,7 +183,7 @@ int x_check_reserved_lock(sqlite3_file* file, int* out) {
 }
 
 int x_file_control(sqlite3_file* file, int op, void* arg) {
-  if (int rc = release_header(file)) return rc;
+  if (int rc = release_held(file)) return rc;
   return real(file)->pMethods->xFileControl(real(file), op, arg);
 }
 
@@ -124,7 +202,7 @@ int x_shm_unmap(sqlite3_file* file, int delete_flag) {
 }
 
 int x_fetch(sqlite3_file* file, sqlite3_int64 offset, int amount, void** out) {
-  if (int rc = release_header(file)) return rc;
+  if (int rc = release_held(file)) return rc;
   return real(file)->pMethods->xFetch(real(file), offset, amount, out);
 }
 int x_unfetch(sqlite3_file* file, sqlite3_int64 offset, void* page) {
@@ -141,10 +219,14 @@ int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, in
   // No methods: SQLite will not close the file, so there is nothing of ours to set up either.
   if (f->real->pMethods == nullptr) return rc;
   f->wal = (flags & SQLITE_OPEN_WAL) != 0;
-  f->header_held = false;
-  f->header_offset = 0;
-  f->joined = f->wal ? new (std::nothrow) std::vector<unsigned char>() : nullptr;
-  if (f->wal && f->joined == nullptr) f->wal = false;  // out of memory: write as the system does
+  f->held = f->wal ? new (std::nothrow) std::vector<unsigned char>() : nullptr;
+  if (f->wal && f->held == nullptr) f->wal = false;  // out of memory: write as the system does
+  f->held_offset = 0;
+  f->awaiting_page = false;
+  f->commit_frame = false;
+  f->frame_size = 0;
+  f->log_end = 0;
+  std::memset(f->salts, 0, sizeof f->salts);
   int version = std::clamp(f->real->pMethods->iVersion, 1, 3);
   f->base.pMethods = &methods[version - 1];
   return rc;

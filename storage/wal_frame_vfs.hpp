@@ -4,15 +4,17 @@ struct sqlite3_vfs;
 
 namespace jitbot::storage {
 
-/// Makes SQLite's default file layer one that writes each frame of a write-ahead log with one
-/// write() instead of two.
+/// Makes SQLite's default file layer one that writes all the frames a transaction adds to a
+/// write-ahead log with one write(), instead of two per frame.
 ///
-/// SQLite writes a log frame as its 24-byte header, then the page right after it: two system
-/// calls, each paying the file system's full cost for a buffered write. This layer holds the
-/// header back until the page comes and writes both together. Nothing is held across any other
-/// call on the file (a read, a sync, a size query, closing it), so what SQLite and other readers
-/// see of the file is unchanged; the commit record is the last page, written after all others.
-/// Every other file, and every other call, goes to the system's own layer unchanged.
+/// SQLite writes each log frame as its 24-byte header, then the page right after it: two system
+/// calls per page, each paying the file system's full cost for a buffered write. This layer holds
+/// a transaction's frames back until its commit frame (the last) has come, and writes them all
+/// together, before SQLite publishes the commit to readers. Nothing is held across any other call
+/// on the file (a read, a sync, a size query, closing it), so what SQLite and other readers see of
+/// the file is unchanged, and a crash part-way loses only an uncommitted transaction, as before.
+/// A transaction past 128 KiB of frames is written in parts of whole frames. Every other file,
+/// and every other call, goes to the system's own layer unchanged.
 ///
 /// Installs the layer over `below` (SQLite's default when null) under `name`, as SQLite's default
 /// when `make_default`. Call before SQLite opens a database through it (after any

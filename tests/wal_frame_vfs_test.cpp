@@ -1,5 +1,5 @@
-// The write-ahead log layer under SQLite: each log frame reaches the file in one write, and every
-// reader, through the layer or not, sees every commit whole.
+// The write-ahead log layer under SQLite: the frames of a transaction reach the file in one
+// write, and every reader, through the layer or not, sees every commit whole.
 #include "storage/wal_frame_vfs.hpp"
 
 #include <sqlite3.h>
@@ -111,14 +111,31 @@ std::string single_value(sqlite3* db, const std::string& sql) {
 
 }  // namespace
 
-TEST_CASE("the log layer writes each frame whole, and every reader sees each commit", "[storage]") {
+/// Frames in a write of `size` bytes to the log: 0 for its 32-byte header, -1 for anything that is
+/// not whole frames.
+int frames_in(int size, int page_size) {
+  if (size == 32) return 0;
+  return size > 0 && size % (24 + page_size) == 0 ? size / (24 + page_size) : -1;
+}
+
+TEST_CASE("the log layer writes a transaction's frames at once, and every reader sees each commit", "[storage]") {
   install_counting_vfs();
   log_write_sizes.clear();
   jitbot::testing::ScratchDir dir;
   auto path = (dir.path() / "frames.db").string();
 
   sqlite3* writer = open(path, "test-wal-frames");
-  exec(writer, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE t (n INTEGER, text TEXT)");
+  // The pragma takes the same hook for its checkpoints: set after it.
+  exec(writer, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0");
+  int commits = 0;
+  sqlite3_wal_hook(
+      writer,
+      [](void* count, sqlite3*, const char*, int) {
+        ++*static_cast<int*>(count);
+        return SQLITE_OK;
+      },
+      &commits);
+  exec(writer, "CREATE TABLE t (n INTEGER, text TEXT)");
   sqlite3* layered_reader = open(path, "test-wal-frames");
   sqlite3* plain_reader = open(path, "unix");
   long long expected_length = 0;
@@ -138,25 +155,76 @@ TEST_CASE("the log layer writes each frame whole, and every reader sees each com
   }
   CHECK(single_value(plain_reader, "PRAGMA integrity_check") == "ok");
 
-  // Every write to the log was its 32-byte header or one whole frame: a 24-byte frame header
-  // followed by its page, never the header alone.
+  // Every write to the log was its 32-byte header or whole frames (a 24-byte frame header, then
+  // its page, never a header alone), and each transaction's frames came in one write.
   int page_size = std::stoi(single_value(writer, "PRAGMA page_size"));
   REQUIRE_FALSE(log_write_sizes.empty());
   int frames = 0;
+  int frame_writes = 0;
   for (int size : log_write_sizes) {
     INFO("a write of " << size << " bytes");
-    CHECK((size == 32 || size == 24 + page_size));
-    frames += size == 24 + page_size;
+    REQUIRE(frames_in(size, page_size) >= 0);
+    frames += frames_in(size, page_size);
+    frame_writes += frames_in(size, page_size) > 0;
   }
+  CHECK(frame_writes == commits);
+  CHECK(frames > commits);  // the long rows took several pages each
   auto log_size = static_cast<long long>(std::filesystem::file_size(path + "-wal"));
   CHECK(frames == (log_size - 32) / (24 + page_size));
+
+  // A transaction too big to hold goes out in several writes, each of whole frames.
+  log_write_sizes.clear();
+  exec(writer, "INSERT INTO t VALUES (61, printf('%.600000c', 'y'))");
+  expected_length += 600000;
+  CHECK(log_write_sizes.size() > 1);
+  for (int size : log_write_sizes) {
+    INFO("a write of " << size << " bytes");
+    CHECK(frames_in(size, page_size) > 0);
+  }
+  for (sqlite3* reader : {layered_reader, plain_reader}) {
+    CHECK(single_value(reader, "SELECT sum(length(text)) FROM t") == std::to_string(expected_length));
+  }
 
   sqlite3_close(plain_reader);
   sqlite3_close(layered_reader);
   sqlite3_close(writer);
   // Reopened after the last connection closed (which copies the log into the database).
   sqlite3* reopened = open(path, "unix");
-  CHECK(single_value(reopened, "SELECT count(*) FROM t") == "60");
+  CHECK(single_value(reopened, "SELECT count(*) FROM t") == "61");
   CHECK(single_value(reopened, "SELECT sum(length(text)) FROM t") == std::to_string(expected_length));
   sqlite3_close(reopened);
+}
+
+TEST_CASE("each commit through the log layer is whole on disk when it returns, re-sealed frames too", "[storage]") {
+  install_counting_vfs();
+  jitbot::testing::ScratchDir dir;
+  auto path = (dir.path() / "resealed.db").string();
+  sqlite3* writer = open(path, "test-wal-frames");
+  // A page cache of a few pages: a big transaction spills frames into the log before its commit,
+  // and changing a spilled page again makes SQLite rewrite frames and their checksums in place.
+  // Without a sync at each commit, as jitbot runs.
+  exec(writer,
+       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=5; "
+       "CREATE TABLE t (n INTEGER PRIMARY KEY, text TEXT)");
+  int rows = 0;
+  for (int round = 1; round <= 3; ++round) {
+    std::string insert_many = "BEGIN";
+    for (int i = 0; i < 150; ++i) insert_many += "; INSERT INTO t (text) VALUES (printf('%.900c', 'a'))";
+    exec(writer, insert_many + "; UPDATE t SET text = printf('%.900c', 'b') WHERE n % 7 = 0; COMMIT");
+    rows += 150;
+    int spilled = 0;
+    int highest = 0;
+    sqlite3_db_status(writer, SQLITE_DBSTATUS_CACHE_SPILL, &spilled, &highest, 0);
+    REQUIRE(spilled > 0);  // the case this is about: frames written, then rewritten, before the commit
+    // What a crash now would leave: the database and its log as they are on disk, opened anew
+    // (without the shared index, so the log is read and its checksums checked).
+    auto copy = (dir.path() / ("crash" + std::to_string(round) + ".db")).string();
+    std::filesystem::copy_file(path, copy);
+    std::filesystem::copy_file(path + "-wal", copy + "-wal");
+    sqlite3* after_crash = open(copy, "unix");
+    CHECK(single_value(after_crash, "SELECT count(*) FROM t") == std::to_string(rows));
+    CHECK(single_value(after_crash, "SELECT count(*) FROM t WHERE text LIKE 'b%'") == std::to_string(rows / 7));
+    sqlite3_close(after_crash);
+  }
+  sqlite3_close(writer);
 }
