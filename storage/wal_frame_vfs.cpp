@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <unordered_map>
 #include <vector>
 
 namespace jitbot::storage {
@@ -32,6 +33,9 @@ struct File {
   /// before that end, in the same log, is one SQLite rewrites in place.
   sqlite3_int64 log_end;
   unsigned char salts[8];
+  /// A database and its log, opened by the same connection: see x_shm_lock.
+  File* partner;
+  const char* database_name;  ///< a database's name as SQLite passed it, its key in open_databases()
 };
 
 /// Rounded up so the system layer's part is aligned as it would be on its own.
@@ -45,6 +49,18 @@ struct Layer {
 /// One table per version of the system layer's methods, so SQLite never calls a method the file
 /// underneath lacks.
 sqlite3_io_methods methods[3];
+
+/// Databases open through the layer, by the name pointer SQLite passed when opening them, which
+/// is also what sqlite3_filename_database() returns for their logs' names.
+struct OpenDatabases {
+  std::mutex mutex;
+  std::unordered_map<const char*, File*> by_name;
+};
+
+OpenDatabases& open_databases() {
+  static auto* databases = new OpenDatabases;  // never destroyed: files may close at exit
+  return *databases;
+}
 
 File* self(sqlite3_file* file) { return reinterpret_cast<File*>(file); }
 sqlite3_file* real(sqlite3_file* file) { return self(file)->real; }
@@ -66,6 +82,7 @@ int release_held(File* f) {
   }
   f->held->clear();
   f->awaiting_page = false;
+  f->commit_frame = false;
   return rc;
 }
 
@@ -110,6 +127,12 @@ bool hold(File* f, const void* data, int amount) {
 int x_close(sqlite3_file* file) {
   File* f = self(file);
   int released = release_held(f);
+  if (f->partner) f->partner->partner = nullptr;
+  if (f->database_name) {
+    auto& databases = open_databases();
+    std::lock_guard lock(databases.mutex);
+    databases.by_name.erase(f->database_name);
+  }
   int closed = f->real->pMethods->xClose(f->real);
   delete f->held;
   f->held = nullptr;
@@ -193,7 +216,15 @@ int x_device_characteristics(sqlite3_file* file) { return real(file)->pMethods->
 int x_shm_map(sqlite3_file* file, int region, int size, int extend, void volatile** out) {
   return real(file)->pMethods->xShmMap(real(file), region, size, extend, out);
 }
+// Called on the database, for the shared index of its log. A transaction that spilled frames to
+// the log and then rolled back ends without a commit frame, and SQLite writes nothing more to
+// the log for it: its frames would stay held past the end of the write lock, and be written
+// later over frames another connection has committed at the same place since. So whatever this
+// connection's log holds goes out before any change of its locks on the index.
 int x_shm_lock(sqlite3_file* file, int offset, int n, int flags) {
+  if (File* log = self(file)->partner) {
+    if (int rc = release_held(log)) return rc;
+  }
   return real(file)->pMethods->xShmLock(real(file), offset, n, flags);
 }
 void x_shm_barrier(sqlite3_file* file) { real(file)->pMethods->xShmBarrier(real(file)); }
@@ -207,6 +238,30 @@ int x_fetch(sqlite3_file* file, sqlite3_int64 offset, int amount, void** out) {
 }
 int x_unfetch(sqlite3_file* file, sqlite3_int64 offset, void* page) {
   return real(file)->pMethods->xUnfetch(real(file), offset, page);
+}
+
+/// A database is noted by name; a log is paired with its connection's database, or, should that
+/// not be found, holds nothing back.
+void pair_with_database(File* f, const char* name, int flags) noexcept {
+  if (name == nullptr) return;
+  auto& databases = open_databases();
+  std::lock_guard lock(databases.mutex);
+  if (flags & SQLITE_OPEN_MAIN_DB) {
+    try {
+      databases.by_name[name] = f;
+      f->database_name = name;
+    } catch (const std::bad_alloc&) {
+      // Unnoted, its log will not find it, and holds nothing back.
+    }
+  } else if (f->wal) {
+    auto found = databases.by_name.find(sqlite3_filename_database(name));
+    if (found != databases.by_name.end() && found->second->partner == nullptr) {
+      f->partner = found->second;
+      found->second->partner = f;
+    } else {
+      f->wal = false;
+    }
+  }
 }
 
 int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int* out_flags) {
@@ -227,6 +282,9 @@ int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, in
   f->frame_size = 0;
   f->log_end = 0;
   std::memset(f->salts, 0, sizeof f->salts);
+  f->partner = nullptr;
+  f->database_name = nullptr;
+  pair_with_database(f, name, flags);
   int version = std::clamp(f->real->pMethods->iVersion, 1, 3);
   f->base.pMethods = &methods[version - 1];
   return rc;

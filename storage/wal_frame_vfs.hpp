@@ -9,12 +9,15 @@ namespace jitbot::storage {
 ///
 /// SQLite writes each log frame as its 24-byte header, then the page right after it: two system
 /// calls per page, each paying the file system's full cost for a buffered write. This layer holds
-/// a transaction's frames back until its commit frame (the last) has come, and writes them all
-/// together, before SQLite publishes the commit to readers. Nothing is held across any other call
-/// on the file (a read, a sync, a size query, closing it), so what SQLite and other readers see of
-/// the file is unchanged, and a crash part-way loses only an uncommitted transaction, as before.
-/// A transaction past 128 KiB of frames is written in parts of whole frames. Every other file,
-/// and every other call, goes to the system's own layer unchanged.
+/// the frames a transaction appends until its commit frame (the last) has come, and writes them
+/// all together, before SQLite publishes the commit to readers. Nothing is held across any other
+/// call on the log (a read, a sync, a size query, closing it), nor across any change of the
+/// connection's locks on the log's shared index (so the frames of a transaction rolled back go out
+/// before its write lock ends). Headers SQLite rewrites in place are written at once. So what
+/// SQLite and other readers see of the file is unchanged, and a crash part-way loses only an
+/// uncommitted transaction, as before. A transaction past 128 KiB of frames is written in parts
+/// of whole frames. Every other file, and every other call, goes to the system's own layer
+/// unchanged.
 ///
 /// Installs the layer over `below` (SQLite's default when null) under `name`, as SQLite's default
 /// when `make_default`. Call before SQLite opens a database through it (after any

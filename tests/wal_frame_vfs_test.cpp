@@ -228,3 +228,48 @@ TEST_CASE("each commit through the log layer is whole on disk when it returns, r
   }
   sqlite3_close(writer);
 }
+
+TEST_CASE("frames of a rolled-back transaction never land on another connection's commit", "[storage]") {
+  install_counting_vfs();
+  jitbot::testing::ScratchDir dir;
+  auto path = (dir.path() / "rolled-back.db").string();
+  sqlite3* first = open(path, "test-wal-frames");
+  exec(first,
+       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
+       "CREATE TABLE t (n INTEGER PRIMARY KEY, text TEXT); CREATE TABLE u (n INTEGER PRIMARY KEY, text TEXT)");
+  for (int i = 0; i < 40; ++i) exec(first, "INSERT INTO t (text) VALUES (printf('%.900c', 'a'))");
+  sqlite3* second = open(path, "test-wal-frames");
+  exec(second, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0");
+  // An empty log, so the second connection's frames go where the first one's spilled frames went.
+  exec(first, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size=5");
+
+  std::string spilling = "BEGIN";
+  for (int n = 1; n <= 30; ++n)
+    spilling += "; UPDATE t SET text = printf('%.900c', 'z') WHERE n = " + std::to_string(n);
+  exec(first, spilling);
+  int spilled = 0;
+  int highest = 0;
+  sqlite3_db_status(first, SQLITE_DBSTATUS_CACHE_SPILL, &spilled, &highest, 0);
+  REQUIRE(spilled > 0);
+  exec(first, "ROLLBACK");
+
+  std::string inserts = "BEGIN";
+  for (int i = 0; i < 20; ++i) inserts += "; INSERT INTO u (text) VALUES (printf('%.900c', 'b'))";
+  exec(second, inserts + "; COMMIT");
+  // The first connection touches the log again (a read), and closes.
+  CHECK(single_value(first, "SELECT count(*) FROM t WHERE text LIKE 'a%'") == "40");
+  sqlite3_close(first);
+
+  sqlite3* plain_reader = open(path, "unix");
+  CHECK(single_value(plain_reader, "SELECT count(*) FROM u") == "20");
+  CHECK(single_value(plain_reader, "PRAGMA integrity_check") == "ok");
+  sqlite3_close(plain_reader);
+  auto copy = (dir.path() / "crash.db").string();
+  std::filesystem::copy_file(path, copy);
+  std::filesystem::copy_file(path + "-wal", copy + "-wal");
+  sqlite3* after_crash = open(copy, "unix");
+  CHECK(single_value(after_crash, "SELECT count(*) FROM u") == "20");
+  CHECK(single_value(after_crash, "SELECT count(*) FROM t WHERE text LIKE 'a%'") == "40");
+  sqlite3_close(after_crash);
+  sqlite3_close(second);
+}
