@@ -222,9 +222,11 @@ int x_shm_map(sqlite3_file* file, int region, int size, int extend, void volatil
 // later over frames another connection has committed at the same place since. So whatever this
 // connection's log holds goes out before any change of its locks on the index.
 int x_shm_lock(sqlite3_file* file, int offset, int n, int flags) {
-  if (File* log = self(file)->partner) {
-    if (int rc = release_held(log)) return rc;
-  }
+  int released = SQLITE_OK;
+  if (File* log = self(file)->partner) released = release_held(log);
+  // An unlock goes through whatever happened: SQLite ignores what an unlock returns, so one not
+  // made would leave the write lock held and every other writer busy. A lock is refused instead.
+  if (released != SQLITE_OK && (flags & SQLITE_SHM_UNLOCK) == 0) return released;
   return real(file)->pMethods->xShmLock(real(file), offset, n, flags);
 }
 void x_shm_barrier(sqlite3_file* file) { real(file)->pMethods->xShmBarrier(real(file)); }

@@ -21,6 +21,7 @@ struct CountingFile {
 };
 
 std::vector<int> log_write_sizes;
+bool fail_log_writes = false;  ///< every write to a log fails as on a full disk
 sqlite3_vfs* system_vfs = nullptr;
 sqlite3_vfs counting_vfs;
 sqlite3_io_methods counting_methods;
@@ -39,7 +40,10 @@ void install_counting_vfs() {
     return real(f)->pMethods->xRead(real(f), out, n, at);
   };
   m.xWrite = [](sqlite3_file* f, const void* data, int n, sqlite3_int64 at) {
-    if (reinterpret_cast<CountingFile*>(f)->wal) log_write_sizes.push_back(n);
+    if (reinterpret_cast<CountingFile*>(f)->wal) {
+      if (fail_log_writes) return SQLITE_FULL;
+      log_write_sizes.push_back(n);
+    }
     return real(f)->pMethods->xWrite(real(f), data, n, at);
   };
   m.xTruncate = [](sqlite3_file* f, sqlite3_int64 size) { return real(f)->pMethods->xTruncate(real(f), size); };
@@ -271,5 +275,41 @@ TEST_CASE("frames of a rolled-back transaction never land on another connection'
   CHECK(single_value(after_crash, "SELECT count(*) FROM u") == "20");
   CHECK(single_value(after_crash, "SELECT count(*) FROM t WHERE text LIKE 'a%'") == "40");
   sqlite3_close(after_crash);
+  sqlite3_close(second);
+}
+
+TEST_CASE("a log write that fails at a rollback leaves the write lock to the next writer", "[storage]") {
+  install_counting_vfs();
+  jitbot::testing::ScratchDir dir;
+  auto path = (dir.path() / "failed-release.db").string();
+  sqlite3* first = open(path, "test-wal-frames");
+  exec(first,
+       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
+       "CREATE TABLE t (n INTEGER PRIMARY KEY, text TEXT)");
+  exec(first,
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60) "
+       "INSERT INTO t (text) SELECT printf('%.900c', 'a') FROM c");
+  sqlite3* second = open(path, "test-wal-frames");
+  exec(second, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0");
+  exec(first, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size=5");
+  std::string spilling = "BEGIN";
+  for (int n = 1; n <= 15; ++n)
+    spilling += "; UPDATE t SET text = printf('%.900c', 'z') WHERE n = " + std::to_string(n);
+  exec(first, spilling);
+  int spilled = 0;
+  int highest = 0;
+  sqlite3_db_status(first, SQLITE_DBSTATUS_CACHE_SPILL, &spilled, &highest, 0);
+  REQUIRE(spilled > 0);
+  // The disk fills while the spilled frames are held: writing them at the rollback fails.
+  fail_log_writes = true;
+  sqlite3_exec(first, "ROLLBACK", nullptr, nullptr, nullptr);
+  fail_log_writes = false;
+
+  // The rollback still ended the first connection's write lock: the second one writes at once.
+  exec(second, "BEGIN IMMEDIATE; INSERT INTO t (text) VALUES ('after'); COMMIT");
+  CHECK(single_value(second, "SELECT count(*) FROM t WHERE text LIKE 'aaa%'") == "60");
+  CHECK(single_value(second, "SELECT count(*) FROM t WHERE text = 'after'") == "1");
+  CHECK(single_value(second, "PRAGMA integrity_check") == "ok");
+  sqlite3_close(first);
   sqlite3_close(second);
 }
