@@ -113,14 +113,24 @@ std::string single_value(sqlite3* db, const std::string& sql) {
   return value;
 }
 
-}  // namespace
-
 /// Frames in a write of `size` bytes to the log: 0 for its 32-byte header, -1 for anything that is
 /// not whole frames.
 int frames_in(int size, int page_size) {
   if (size == 32) return 0;
   return size > 0 && size % (24 + page_size) == 0 ? size / (24 + page_size) : -1;
 }
+
+/// What a crash now would leave: the database at `path` and its log, as they are on disk, copied
+/// to `name` and opened anew (without the shared index, so the log is read and its checksums
+/// checked).
+sqlite3* open_as_after_crash(const jitbot::testing::ScratchDir& dir, const std::string& path, const std::string& name) {
+  auto copy = (dir.path() / name).string();
+  std::filesystem::copy_file(path, copy);
+  std::filesystem::copy_file(path + "-wal", copy + "-wal");
+  return open(copy, "unix");
+}
+
+}  // namespace
 
 TEST_CASE("the log layer writes a transaction's frames at once, and every reader sees each commit", "[storage]") {
   install_counting_vfs();
@@ -220,12 +230,7 @@ TEST_CASE("each commit through the log layer is whole on disk when it returns, r
     int highest = 0;
     sqlite3_db_status(writer, SQLITE_DBSTATUS_CACHE_SPILL, &spilled, &highest, 0);
     REQUIRE(spilled > 0);  // the case this is about: frames written, then rewritten, before the commit
-    // What a crash now would leave: the database and its log as they are on disk, opened anew
-    // (without the shared index, so the log is read and its checksums checked).
-    auto copy = (dir.path() / ("crash" + std::to_string(round) + ".db")).string();
-    std::filesystem::copy_file(path, copy);
-    std::filesystem::copy_file(path + "-wal", copy + "-wal");
-    sqlite3* after_crash = open(copy, "unix");
+    sqlite3* after_crash = open_as_after_crash(dir, path, "crash" + std::to_string(round) + ".db");
     CHECK(single_value(after_crash, "SELECT count(*) FROM t") == std::to_string(rows));
     CHECK(single_value(after_crash, "SELECT count(*) FROM t WHERE text LIKE 'b%'") == std::to_string(rows / 7));
     sqlite3_close(after_crash);
@@ -233,83 +238,87 @@ TEST_CASE("each commit through the log layer is whole on disk when it returns, r
   sqlite3_close(writer);
 }
 
+namespace {
+
+/// Two connections through the layer on one database whose log is empty, holding a table t of 60
+/// rows and an empty table u. The first has a page cache of 5 pages, so a transaction of it that
+/// changes more than that spills frames into the log before it ends.
+struct TwoWriters {
+  jitbot::testing::ScratchDir dir;
+  std::string path = (dir.path() / "two.db").string();
+  sqlite3* first = open(path, "test-wal-frames");
+  sqlite3* second = nullptr;
+
+  TwoWriters() {
+    exec(first,
+         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
+         "CREATE TABLE t (n INTEGER PRIMARY KEY, text TEXT); CREATE TABLE u (n INTEGER PRIMARY KEY, text TEXT); "
+         "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60) "
+         "INSERT INTO t (text) SELECT printf('%.900c', 'a') FROM c");
+    second = open(path, "test-wal-frames");
+    exec(second, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0");
+    // Emptied, so the second connection's frames go where the first one's spilled frames went.
+    exec(first, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size=5");
+  }
+  ~TwoWriters() {
+    sqlite3_close(first);
+    sqlite3_close(second);
+  }
+  TwoWriters(const TwoWriters&) = delete;
+  TwoWriters& operator=(const TwoWriters&) = delete;
+
+  /// The first connection begins a transaction that changes the first `rows` rows of t, and has
+  /// spilled frames into the log by the time this returns.
+  void begin_spilling(int rows) {
+    std::string updates = "BEGIN";
+    for (int n = 1; n <= rows; ++n)
+      updates += "; UPDATE t SET text = printf('%.900c', 'z') WHERE n = " + std::to_string(n);
+    exec(first, updates);
+    int spilled = 0;
+    int highest = 0;
+    sqlite3_db_status(first, SQLITE_DBSTATUS_CACHE_SPILL, &spilled, &highest, 0);
+    REQUIRE(spilled > 0);
+  }
+};
+
+}  // namespace
+
 TEST_CASE("frames of a rolled-back transaction never land on another connection's commit", "[storage]") {
   install_counting_vfs();
-  jitbot::testing::ScratchDir dir;
-  auto path = (dir.path() / "rolled-back.db").string();
-  sqlite3* first = open(path, "test-wal-frames");
-  exec(first,
-       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
-       "CREATE TABLE t (n INTEGER PRIMARY KEY, text TEXT); CREATE TABLE u (n INTEGER PRIMARY KEY, text TEXT)");
-  for (int i = 0; i < 40; ++i) exec(first, "INSERT INTO t (text) VALUES (printf('%.900c', 'a'))");
-  sqlite3* second = open(path, "test-wal-frames");
-  exec(second, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0");
-  // An empty log, so the second connection's frames go where the first one's spilled frames went.
-  exec(first, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size=5");
-
-  std::string spilling = "BEGIN";
-  for (int n = 1; n <= 30; ++n)
-    spilling += "; UPDATE t SET text = printf('%.900c', 'z') WHERE n = " + std::to_string(n);
-  exec(first, spilling);
-  int spilled = 0;
-  int highest = 0;
-  sqlite3_db_status(first, SQLITE_DBSTATUS_CACHE_SPILL, &spilled, &highest, 0);
-  REQUIRE(spilled > 0);
-  exec(first, "ROLLBACK");
+  TwoWriters writers;
+  writers.begin_spilling(30);
+  exec(writers.first, "ROLLBACK");
 
   std::string inserts = "BEGIN";
   for (int i = 0; i < 20; ++i) inserts += "; INSERT INTO u (text) VALUES (printf('%.900c', 'b'))";
-  exec(second, inserts + "; COMMIT");
+  exec(writers.second, inserts + "; COMMIT");
   // The first connection touches the log again (a read), and closes.
-  CHECK(single_value(first, "SELECT count(*) FROM t WHERE text LIKE 'a%'") == "40");
-  sqlite3_close(first);
+  CHECK(single_value(writers.first, "SELECT count(*) FROM t WHERE text LIKE 'a%'") == "60");
+  sqlite3_close(writers.first);
+  writers.first = nullptr;
 
-  sqlite3* plain_reader = open(path, "unix");
+  sqlite3* plain_reader = open(writers.path, "unix");
   CHECK(single_value(plain_reader, "SELECT count(*) FROM u") == "20");
   CHECK(single_value(plain_reader, "PRAGMA integrity_check") == "ok");
   sqlite3_close(plain_reader);
-  auto copy = (dir.path() / "crash.db").string();
-  std::filesystem::copy_file(path, copy);
-  std::filesystem::copy_file(path + "-wal", copy + "-wal");
-  sqlite3* after_crash = open(copy, "unix");
+  sqlite3* after_crash = open_as_after_crash(writers.dir, writers.path, "crash.db");
   CHECK(single_value(after_crash, "SELECT count(*) FROM u") == "20");
-  CHECK(single_value(after_crash, "SELECT count(*) FROM t WHERE text LIKE 'a%'") == "40");
+  CHECK(single_value(after_crash, "SELECT count(*) FROM t WHERE text LIKE 'a%'") == "60");
   sqlite3_close(after_crash);
-  sqlite3_close(second);
 }
 
 TEST_CASE("a log write that fails at a rollback leaves the write lock to the next writer", "[storage]") {
   install_counting_vfs();
-  jitbot::testing::ScratchDir dir;
-  auto path = (dir.path() / "failed-release.db").string();
-  sqlite3* first = open(path, "test-wal-frames");
-  exec(first,
-       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
-       "CREATE TABLE t (n INTEGER PRIMARY KEY, text TEXT)");
-  exec(first,
-       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60) "
-       "INSERT INTO t (text) SELECT printf('%.900c', 'a') FROM c");
-  sqlite3* second = open(path, "test-wal-frames");
-  exec(second, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0");
-  exec(first, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size=5");
-  std::string spilling = "BEGIN";
-  for (int n = 1; n <= 15; ++n)
-    spilling += "; UPDATE t SET text = printf('%.900c', 'z') WHERE n = " + std::to_string(n);
-  exec(first, spilling);
-  int spilled = 0;
-  int highest = 0;
-  sqlite3_db_status(first, SQLITE_DBSTATUS_CACHE_SPILL, &spilled, &highest, 0);
-  REQUIRE(spilled > 0);
+  TwoWriters writers;
+  writers.begin_spilling(15);
   // The disk fills while the spilled frames are held: writing them at the rollback fails.
   fail_log_writes = true;
-  sqlite3_exec(first, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_exec(writers.first, "ROLLBACK", nullptr, nullptr, nullptr);
   fail_log_writes = false;
 
   // The rollback still ended the first connection's write lock: the second one writes at once.
-  exec(second, "BEGIN IMMEDIATE; INSERT INTO t (text) VALUES ('after'); COMMIT");
-  CHECK(single_value(second, "SELECT count(*) FROM t WHERE text LIKE 'aaa%'") == "60");
-  CHECK(single_value(second, "SELECT count(*) FROM t WHERE text = 'after'") == "1");
-  CHECK(single_value(second, "PRAGMA integrity_check") == "ok");
-  sqlite3_close(first);
-  sqlite3_close(second);
+  exec(writers.second, "BEGIN IMMEDIATE; INSERT INTO t (text) VALUES ('after'); COMMIT");
+  CHECK(single_value(writers.second, "SELECT count(*) FROM t WHERE text LIKE 'aaa%'") == "60");
+  CHECK(single_value(writers.second, "SELECT count(*) FROM t WHERE text = 'after'") == "1");
+  CHECK(single_value(writers.second, "PRAGMA integrity_check") == "ok");
 }
