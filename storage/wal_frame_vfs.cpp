@@ -97,11 +97,11 @@ bool is_commit_header(const void* header) {
 void note_end(File* f, sqlite3_int64 end) { f->log_end = std::max(f->log_end, end); }
 
 /// True for a frame header that adds a frame to the log, false for one SQLite rewrites in place.
-/// (When a transaction changes a page it had already written to the log, SQLite writes the
-/// transaction's later frames with their salts and checksums zeroed, then rewrites their
-/// headers once the commit frame is written.) A header with salts other than the last this
-/// connection saw belongs to a log begun since, by this connection or another: it is added at
-/// that log's end.
+/// (When a transaction changes a page it had already written to the log, SQLite writes its later
+/// frames with their salts and checksums zeroed; once the commit frame is written, it rewrites
+/// the header of every frame from the first one it changed.) A header with salts other than the
+/// last this connection saw belongs to a log begun since, by this connection or another: it is
+/// added at that log's end.
 bool appends_frame(File* f, const void* header, sqlite3_int64 offset) {
   const auto* salts = static_cast<const unsigned char*>(header) + 8;
   static constexpr unsigned char unsealed[sizeof f->salts] = {};
