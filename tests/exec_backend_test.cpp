@@ -143,6 +143,18 @@ TEST_CASE("exec: a program that does not know extend (exit 3) is asked to grant 
   CHECK(failed.error == "quota exceeded");
 }
 
+TEST_CASE("exec: a backend that never reads its stdin still succeeds", "[exec]") {
+  // Plenty of scripts use only $1. With a request larger than a pipe holds, jitbot's write meets
+  // a closed pipe (EPIPE), which must neither kill jitbot nor fail the call.
+  ScratchDir dir;
+  auto script = dir.write("backend.sh", "#!/bin/sh\nexec 0<&-\necho '{\"grant_id\":\"g-7\"}'\n", true);
+  auto call = sample_call();
+  call.reason = std::string(256 * 1024, 'x');
+  auto result = backend_for(script).grant(call);
+  REQUIRE(result.ok);
+  CHECK(result.grant_id == "g-7");
+}
+
 TEST_CASE("exec: a non-zero exit fails with the last stderr line", "[exec]") {
   ScratchDir dir;
   auto script = dir.write("backend.sh",
