@@ -61,7 +61,7 @@ const TARGETS = {
 // pending (same role, scope, duration and reason), and points to that one instead.
 const requestArgs = (n) => `--provider aws --role prod-infra-admin --scope 123456789012 --duration 1h --reason "bench ${n}"`;
 let requestSeq = 0;
-/** The trivial exec backend of bench/slack_bench.js: reads the JSON on stdin, succeeds, prints an empty object. */
+/** The trivial exec backend of runs 1-15 of bench/slack_bench.js: reads the JSON on stdin, succeeds, prints an empty object. */
 const TRIVIAL_BACKEND = ['/bin/sh', '-c', 'cat >/dev/null; echo "{}"', 'sh'];
 const REQ_ID = /req_[0-9A-Z]{26}/;
 const STOP_GRACE_MS = 20000;

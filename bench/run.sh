@@ -21,5 +21,7 @@ if [[ ! -d tests/fakes/node_modules/ws ]]; then
   exit 2
 fi
 
-echo "jitbot Slack benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# The CPU model too: the VM this runs on may land on a different host from one day to the next.
+cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+echo "jitbot Slack benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs (${cpu_model:-model unknown}), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 exec node bench/slack_bench.js "$@"
