@@ -21,7 +21,7 @@ std::shared_ptr<spdlog::logger> logger() {
 /// and work the admin CLI wrote.
 constexpr auto poll_interval = 1000ms;
 
-/// Sixteen workers polling a database that is down would say so sixteen times a second.
+/// Many workers polling a database that is down would each say so every second.
 ErrorThrottle& repeated() {
   static ErrorThrottle throttle;
   return throttle;
@@ -33,11 +33,17 @@ std::chrono::milliseconds until(const std::optional<workflows::Instant>& due, co
 
 }  // namespace
 
-JobWorkers::JobWorkers(EngineParts parts, const Backends& backends, int threads)
+JobWorkers::JobWorkers(EngineParts parts, const Backends& backends)
     : parts_(std::move(parts)),
       backends_(backends),
       lease_(parts_.leases ? parts_.leases->lease(job_lease(backends)) : job_lease(backends)) {
-  workers_.start("job-worker", threads, [this] { work(); });
+  workers_.start("job-worker", threads_for(backends), [this] { work(); });
+}
+
+int JobWorkers::threads_for(const Backends& backends) {
+  int slots = 0;
+  for (const auto& [name, entry] : backends) slots += entry.max_concurrent;
+  return slots + 1;
 }
 
 std::optional<workflows::JobClaim> JobWorkers::claim(workflows::RequestStore& store) {

@@ -28,13 +28,17 @@ struct EngineParts {
   LeaseKeeper* leases = nullptr;                  ///< renews claims where replicas share the database
 };
 
-/// A pool of threads that claim due backend jobs, at most `max_concurrent` per backend and
-/// `threads` in all (started as calls overlap, see WorkerThreads), so a slow backend holds up
-/// only its own calls. They sleep until kicked (a
-/// commit wrote a job) or a job's time comes.
+/// A pool of threads that claim due backend jobs, at most `max_concurrent` per backend. There
+/// are enough threads for every backend to use all of its slots at once, and one more for jobs
+/// whose backend is gone from the config (they fail at once), so a slow backend holds up only
+/// its own calls: never another backend's revokes. Threads start as calls overlap (see
+/// WorkerThreads), so the pool's size costs nothing while calls are few. They sleep until
+/// kicked (a commit wrote a job) or a job's time comes.
 class JobWorkers {
  public:
-  JobWorkers(EngineParts parts, const Backends& backends, int threads = 16);
+  JobWorkers(EngineParts parts, const Backends& backends);
+  /// Threads the pool may start for these backends: the sum of their `max_concurrent`, plus one.
+  static int threads_for(const Backends& backends);
   /// Lets the threads finish the job in hand, then joins them. Idempotent.
   void stop() { workers_.stop(); }
   JobWorkers(const JobWorkers&) = delete;

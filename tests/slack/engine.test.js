@@ -105,6 +105,41 @@ describe('a slow backend holds up nobody else', () => {
       assert.equal(mostAtOnce(bot, 'grant'), 2, 'never more than two at once, even after the first two finished');
     });
   });
+
+  test('a backend with all 16 of its slots held up holds up no other backend', { timeout: 300000 }, async () => {
+    // A second backend that answers at once, for a role of its own. With a fixed pool of 16 job
+    // threads, the slow backend's 16 calls would take every thread and this grant would wait.
+    const quickRole = `
+[[backends]]
+name = "quick"
+type = "exec"
+command = ["/bin/sh", "-c", "echo '{}'", "sh"]
+
+[[roles]]
+provider = "aws"
+name = "quick-admin"
+scopes = ["*"]
+backend = "quick"
+requesters = ["*"]
+approvers = ["${USERS.bob.id}"]
+max_duration = "4h"
+break_glass_requesters = ["${USERS.oscar.id}"]
+`;
+    await withEngineBot({ backend: { hold: ['grant'] }, backendExtra: 'max_concurrent = 16', extra: quickRole }, async (bot) => {
+      const held = await Promise.all(range(16).map((i) =>
+        bot.request(USERS.oscar, `${AWS} --duration 1h --break-glass --reason "outage ${i}"`, 30000)));
+      await until(() => held.every((id) => calls(bot, 'grant-begin', id).length > 0), 60000,
+        'all 16 grants to be running in the slow backend at once');
+
+      const quick = await bot.request(USERS.oscar,
+        '--provider aws --role quick-admin --scope 111122223333 --duration 1h --break-glass --reason "other account"', 30000);
+      await bot.waitForCard(quick, isActive, 'the other backend\'s grant showing active access', 60000);
+      assert.deepEqual(calls(bot, 'grant'), [], 'it was granted while every one of the 16 slow grants was still running');
+
+      release(bot);
+      for (const id of held) await bot.waitForCard(id, isActive, 'the card showing active access', 60000);
+    });
+  });
 });
 
 describe('outbox: each notice is delivered or parked on its own', () => {
