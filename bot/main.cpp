@@ -14,6 +14,7 @@
 #include "bot/shell_app.hpp"
 #include "bot/slack_app.hpp"
 #include "config/config.hpp"
+#include "workflows/text.hpp"
 
 namespace {
 
@@ -156,6 +157,9 @@ int main(int argc, char** argv) {
   auto config = load(config_path);
   if (!config) return exit_usage;
 
+  // Words an operator typed go into the audit trail and the chat: valid UTF-8 from here on.
+  reason = jitbot::workflows::repair_utf8(reason);
+  acting_as = jitbot::workflows::repair_utf8(acting_as);
   try {
     namespace admin = jitbot::bot::admin;
     if (*check) return admin::check_config(*config);

@@ -16,6 +16,7 @@
 #include "bot/assembly.hpp"
 #include "bot/random_ids.hpp"
 #include "storage/database.hpp"
+#include "workflows/text.hpp"
 
 namespace jitbot::bot {
 namespace {
@@ -23,6 +24,8 @@ namespace {
 using namespace std::chrono_literals;
 
 /// Reads lines from a file descriptor with a timeout, so timers fire while a person thinks.
+/// Lines come back as valid UTF-8: this is where typed bytes enter jitbot, and a reason with
+/// a stray byte would otherwise reach the database and every backend call made for it.
 class LineReader {
  public:
   explicit LineReader(int fd) : fd_(fd) {}
@@ -35,11 +38,12 @@ class LineReader {
         line = buffer_.substr(0, newline);
         buffer_.erase(0, newline + 1);
         if (!line.empty() && line.back() == '\r') line.pop_back();
+        line = workflows::repair_utf8(line);
         return Status::line;
       }
       if (eof_) {
         if (buffer_.empty()) return Status::eof;
-        line = std::move(buffer_);
+        line = workflows::repair_utf8(buffer_);
         buffer_.clear();
         return Status::line;
       }

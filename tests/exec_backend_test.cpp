@@ -155,6 +155,19 @@ TEST_CASE("exec: a backend that never reads its stdin still succeeds", "[exec]")
   CHECK(result.grant_id == "g-7");
 }
 
+TEST_CASE("exec: text that is not valid UTF-8 reaches the backend repaired, not as a failed call", "[exec][text]") {
+  // The edges repair what they take in; this is the last line of defence should a stray byte
+  // get past them (a row written by an older jitbot, say).
+  ScratchDir dir;
+  auto script = dir.write("backend.sh", "#!/bin/sh\ncat > \"$(dirname \"$0\")/stdin\"\necho '{}'\n", true);
+  auto call = sample_call();
+  call.reason = "caf\xff fix";
+  auto result = backend_for(script).grant(call);
+  REQUIRE(result.ok);
+  auto input = nlohmann::json::parse(dir.read("stdin"));
+  CHECK(input["reason"] == "caf\uFFFD fix");
+}
+
 TEST_CASE("exec: a non-zero exit fails with the last stderr line", "[exec]") {
   ScratchDir dir;
   auto script = dir.write("backend.sh",

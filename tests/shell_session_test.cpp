@@ -221,6 +221,36 @@ TEST_CASE("the shell asks for a request field by field, and refuses what the rol
   CHECK(alice.find("Your requests: none.") != std::string::npos);
 }
 
+TEST_CASE("stray bytes typed in the shell are repaired where they enter, so the grant and revoke still run",
+          "[shell][text]") {
+  // A reason pasted from a Latin-1 terminal: 0xFF and 0xFE are never valid UTF-8. Kept as typed,
+  // they made every backend call for this request fail (its JSON could not be written), and
+  // the failed grant's clean-up retry for ever.
+  ScratchDir dir;
+  auto config = scratch_config(dir);
+  auto script = dir.write("bytes.txt",
+                          "/as U0ALICE\n"
+                          "/jit request --provider aws --role prod-infra-admin --scope 123456789012 --duration 1h "
+                          "--reason \"caf\xff\xfe fix\"\n"
+                          "/as U0BOB\nclick 1\n/wait 1h\n");
+  auto log = dir.path() / "demo.log";
+  auto session = run("DEMO_BACKEND_LOG=" + quoted(log) + " " + JITBOT_BINARY + " shell --manual-clock --config " +
+                     quoted(config) + " < " + quoted(script));
+  INFO(session.output);
+  REQUIRE(session.exit_code == 0);
+  std::smatch match;
+  REQUIRE(std::regex_search(session.output, match, std::regex{"Request (req_[0-9A-Z]{26}) submitted"}));
+  const std::string id = match[1];
+  CHECK(session.output.find("Reason: caf\uFFFD\uFFFD fix") != std::string::npos);
+  CHECK(session.output.find("· backend demo grant " + id + ": ok") != std::string::npos);
+  CHECK(session.output.find("· backend demo revoke " + id + ": ok") != std::string::npos);
+  CHECK(session.output.find("could not be started") == std::string::npos);
+
+  auto shown = run(std::string{JITBOT_BINARY} + " requests show " + id + " --config " + quoted(config));
+  CHECK(shown.exit_code == 0);
+  CHECK(shown.output.find("caf\uFFFD\uFFFD fix") != std::string::npos);
+}
+
 TEST_CASE("the CLI's exit codes: 0 for success, 2 for usage and config errors", "[cli]") {
   ScratchDir dir;
   CHECK(run(std::string{JITBOT_BINARY} + " --version").output.find("jitbot 0.") != std::string::npos);

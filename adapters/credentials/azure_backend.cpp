@@ -115,7 +115,7 @@ BackendResult AzureBackend::submit(const BackendCall& call, const std::string& r
   std::string url = cloud::join_url(
       api_url_, scope(call).substr(1) + "/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/" +
                     request_guid(call.request_id, purpose) + "?api-version=" + api_version);
-  std::string body = nlohmann::json{{"properties", properties}}.dump();
+  std::string body = cloud::json_text(nlohmann::json{{"properties", properties}});
   return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
     auto response = http_.send(url, http::HttpRequest{"PUT", body, "application/json", token_.token(), {}}, attempts);
     if (response.status >= 200 && response.status < 300) return accepted(call, request_type, response);

@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -12,6 +13,10 @@
 #include "adapters/credentials/process.hpp"
 
 namespace jitbot::adapters::cloud {
+
+std::string json_text(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 namespace {
 
 using Clock = std::chrono::steady_clock;

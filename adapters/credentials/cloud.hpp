@@ -13,12 +13,18 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "adapters/http/web_client.hpp"
 #include "workflows/ports.hpp"
 
 namespace jitbot::adapters::cloud {
 
 using Millis = std::chrono::milliseconds;
+
+/// A request body as JSON text. Text from outside is made valid UTF-8 where it enters jitbot;
+/// should a stray byte get this far, it becomes U+FFFD here instead of failing the call for ever.
+std::string json_text(const nlohmann::json& value);
 
 /// A cloud call that did not succeed, worded for the people who read the card. Throttling,
 /// conflicts and outages are `retryable`; denials and bad input are not.

@@ -118,7 +118,9 @@ std::string ExecBackend::stdin_document(const BackendCall& call) {
   if (call.action == BackendCall::Action::extend && call.previous_expires_at) {
     document["previous_expires_at"] = workflows::format_rfc3339(*call.previous_expires_at);
   }
-  return document.dump();
+  // Text enters jitbot as valid UTF-8; should a stray byte get this far, it becomes U+FFFD
+  // here rather than failing every call for this request.
+  return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 BackendResult ExecBackend::grant(const BackendCall& call) { return run(call); }

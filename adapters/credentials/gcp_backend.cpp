@@ -70,7 +70,7 @@ nlohmann::json GcpBackend::post(const BackendCall& call, const std::string& meth
   std::string url = cloud::join_url(api_url_, "v1/projects/" + cloud::path_segment(call.scope) + ":" + method);
   bool refreshed = false;
   for (;;) {
-    http::HttpRequest request{"POST", body.dump(), "application/json", token_.token(), {}};
+    http::HttpRequest request{"POST", cloud::json_text(body), "application/json", token_.token(), {}};
     auto response = http_.send(url, request, attempts);
     if (response.status == 401 && token_.from_command() && !refreshed) {
       token_.refresh();  // the cached token expired early; fetch a fresh one once

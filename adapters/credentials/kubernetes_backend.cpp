@@ -214,7 +214,7 @@ BackendResult KubernetesBackend::do_grant(const BackendCall& call) {
   std::string kind = document["kind"];
   return cloud::retrying(config_.timeout, [&](cloud::Attempts& attempts) {
     BackendResult result;
-    auto created = send("POST", collection(call), document.dump(), attempts);
+    auto created = send("POST", collection(call), cloud::json_text(document), attempts);
     std::string name = binding_name(call.request_id);
     result.grant_id = name;
     result.message = kind + " " + name + (cluster_wide(call) ? "" : " in namespace " + call.scope) +
@@ -280,7 +280,7 @@ BackendResult KubernetesBackend::do_revoke(const BackendCall& call) {
     // The uid precondition: if the binding was replaced since we read it, the API server says 409.
     nlohmann::json options{
         {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"preconditions", {{"uid", metadata.value("uid", "")}}}};
-    auto deleted = send("DELETE", url, options.dump(), attempts);
+    auto deleted = send("DELETE", url, cloud::json_text(options), attempts);
     if (deleted.status == 200 || deleted.status == 202 || deleted.status == 404) {
       result.message = deleted.status == 404 ? "The binding was already gone." : "Deleted " + name + ".";
       return result;

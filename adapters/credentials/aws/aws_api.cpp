@@ -139,7 +139,8 @@ http::HttpResponse AwsApi::signed_post(const AwsService& service, const http::Ht
 nlohmann::json AwsApi::json_call(const AwsService& service, const std::string& target, const nlohmann::json& body,
                                  cloud::Attempts& attempts) {
   return cloud::retrying(attempts, [&](cloud::Attempts& tries) {
-    http::HttpRequest request{"POST", body.dump(), "application/x-amz-json-1.1", {}, {{"X-Amz-Target", target}}};
+    http::HttpRequest request{
+        "POST", cloud::json_text(body), "application/x-amz-json-1.1", {}, {{"X-Amz-Target", target}}};
     // Read per attempt, so rotated keys and refreshed session tokens are picked up.
     auto credentials = load_credentials(backend_, profile_);
     auto response = signed_post(service, request, credentials, tries);

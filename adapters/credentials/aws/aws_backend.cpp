@@ -344,9 +344,10 @@ void AwsBackend::cut_off_console_sessions(const BackendCall& call, const config:
       workflows::format_rfc3339(std::chrono::ceil<std::chrono::seconds>(now) + std::chrono::seconds{1});
   kept.push_back(deny);
   policy["Statement"] = kept;
-  api_.query_call(
-      iam_, "Action=PutRolePolicy&Version=2010-05-08" + role_param + "&PolicyDocument=" + uri_encode(policy.dump()),
-      attempts, as);
+  api_.query_call(iam_,
+                  "Action=PutRolePolicy&Version=2010-05-08" + role_param +
+                      "&PolicyDocument=" + uri_encode(cloud::json_text(policy)),
+                  attempts, as);
 }
 
 /// STS AssumeRole's bounds for DurationSeconds.
@@ -390,7 +391,8 @@ std::string AwsBackend::console_url(const BackendCall& call, const config::Backe
                          {"sessionKey", xml_text(xml, "SecretAccessKey")},
                          {"sessionToken", xml_text(xml, "SessionToken")}};
   auto reply = nlohmann::json::parse(
-      api_.get(signin_url_ + "?Action=getSigninToken&SessionType=json&Session=" + uri_encode(session.dump()), attempts),
+      api_.get(signin_url_ + "?Action=getSigninToken&SessionType=json&Session=" + uri_encode(cloud::json_text(session)),
+               attempts),
       nullptr, false);
   if (!reply.is_object() || !reply.contains("SigninToken")) {
     throw cloud::CloudError("the AWS sign-in endpoint gave no SigninToken", false);
