@@ -271,6 +271,43 @@ TEST_CASE("a failed revoke is retried with backoff and never shown as ended mean
   CHECK(h.state(id) == RequestState::expired);
 }
 
+TEST_CASE("a failed grant whose clean-up fails alerts and tells the requester once, and the card counts attempts",
+          "[lifecycle][grant]") {
+  Harness h;
+  auto id = h.submit("1h");
+  h.backend->fail_grants = true;
+  h.backend->failing_revokes = 2;
+  h.click("U0BOB", "approve", id);
+  h.click("U0CAROL", "approve", id);
+  // The grant failed; the clean-up revoke (the grant may have left access behind) failed too.
+  auto request = h.store.find(id).value();
+  REQUIRE(request.state == RequestState::grant_failed);
+  CHECK(request.ending_as == RequestState::grant_failed);  // not over until the clean-up succeeds
+  CHECK(request.last_error == "no such permission set");   // what people need to fix
+  CHECK(request.next_revoke_attempt == h.clock.now() + 30s);
+  CHECK(h.backend->revokes.size() == 1);
+  CHECK(h.chat.count(NoticeKind::incident_alert, NoticeEvent::cleanup_failed) == 2);  // one per incident channel
+  CHECK(h.chat.count(NoticeKind::requester_dm, NoticeEvent::cleanup_failed) == 1);
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::cleanup_failed) == 1);
+  CHECK(workflows::state_summary(request, h.policy).find("attempt 1") != std::string::npos);
+
+  h.advance(30s);  // the second clean-up fails: the card says so, nobody is alerted again
+  CHECK(h.backend->revokes.size() == 2);
+  request = h.store.find(id).value();
+  CHECK(request.next_revoke_attempt == h.clock.now() + 60s);
+  CHECK(h.chat.count(NoticeKind::approval_card, NoticeEvent::cleanup_failed) == 2);
+  CHECK(h.chat.count(NoticeKind::incident_alert, NoticeEvent::cleanup_failed) == 2);
+  CHECK(h.chat.count(NoticeKind::requester_dm, NoticeEvent::cleanup_failed) == 1);
+  CHECK(workflows::state_summary(request, h.policy).find("attempt 2") != std::string::npos);
+
+  h.advance(60s);  // the third succeeds: the request is over, as a failed grant
+  CHECK(h.backend->revokes.size() == 3);
+  request = h.store.find(id).value();
+  CHECK(request.state == RequestState::grant_failed);
+  CHECK_FALSE(request.ending_as.has_value());
+  CHECK(request.ended_at == h.clock.now());
+}
+
 TEST_CASE("revoke retries back off, doubling from 30 s, and stop growing at 30 minutes", "[lifecycle][expiry]") {
   Harness h;
   auto id = h.submit("1h");
