@@ -26,9 +26,11 @@ ErrorThrottle& repeated() {
   static ErrorThrottle throttle;
   return throttle;
 }
-/// An input that was being handled when jitbot died this many times is dropped, not retried:
-/// it may be what kills it.
+/// An input whose handling failed, or was cut short by jitbot dying, this many times is dropped
+/// with an answer that says so: it may be what kills it.
 constexpr int max_input_attempts = 3;
+/// A failed handling (a locked or unreachable database, most often) is tried again this soon.
+constexpr auto input_retry_delay = 2s;
 /// Read-only questions waiting in memory; beyond this the ack says "busy, ask again".
 constexpr std::size_t max_waiting_questions = 10000;
 
@@ -111,7 +113,7 @@ void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const 
   Reply reply;
   bool consumed = false;
   if (input.attempts >= max_input_attempts) {
-    logger()->error("dropped input {} from {}: jitbot stopped {} times while handling it", input.id, input.actor,
+    logger()->error("dropped input {} from {}: handling it failed or was cut short {} times", input.id, input.actor,
                     input.attempts);
     reply = {false,
              "jitbot could not handle this (it failed several times). Check with /jit status whether "
@@ -123,6 +125,7 @@ void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const 
       return;  // another thread, whose claim outlived a lapsed lease, handled and answered it
     } catch (const std::exception& e) {
       logger()->error("could not handle input {} from {}: {}", input.id, input.actor, e.what());
+      if (retry_later(store, input)) return;  // answered when a later try succeeds, or gives up
       reply = {false,
                "jitbot hit an internal error. Check with /jit status whether anything changed, and tell the "
                "jitbot admins if it happens again."};
@@ -131,6 +134,19 @@ void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const 
   // A transition already removed it; a refusal, a read-only answer or a failure did not.
   if (input.id != 0 && !consumed) store.finish_input(input.id);
   answer_(input, reply);
+}
+
+bool Inbox::retry_later(workflows::RequestStore& store, const workflows::Input& input) {
+  // Read-only questions are not kept; the person asks again. A kept input is tried again, up
+  // to the limit, rather than dropped for a fault that may last a moment.
+  if (input.id == 0 || input.attempts + 1 >= max_input_attempts) return false;
+  try {
+    store.retry_input(input.id, parts_.clock.now() + input_retry_delay);
+  } catch (const std::exception& e) {
+    // The database is still failing: the input's lease runs out, and the sweep claims it then.
+    logger()->error("could not hand input {} back for another try: {}", input.id, e.what());
+  }
+  return true;
 }
 
 void Inbox::work() {

@@ -992,6 +992,14 @@ void PostgresStore::finish_input(std::int64_t input_id) {
   connection->exec("DELETE FROM inbox WHERE id = $1", params);
 }
 
+void PostgresStore::retry_input(std::int64_t input_id, Instant at) {
+  Borrowed connection(*this);
+  PgParams params;
+  params.add(input_id);
+  params.add_instant(at);
+  connection->exec("UPDATE inbox SET lease_until = $2 WHERE id = $1", params);
+}
+
 // ------------------------------------------------------------------------------------------
 // Where messages live
 

@@ -67,6 +67,7 @@ class PostgresStore final : public Database {
   std::int64_t put_input(const workflows::Input& input) override;
   std::optional<workflows::Input> claim_input(workflows::Instant now, workflows::Instant lease_until) override;
   void finish_input(std::int64_t input_id) override;
+  void retry_input(std::int64_t input_id, workflows::Instant at) override;
 
   int count_break_glass(const std::string& requester, workflows::Instant since) override;
   std::optional<std::string> alert_location(const std::string& request_id, const std::string& target) override;

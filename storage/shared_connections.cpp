@@ -309,6 +309,10 @@ void SharedConnections::finish_input(std::int64_t input_id) {
   write([&](SqliteStore& store) { store.finish_input(input_id); });
 }
 
+void SharedConnections::retry_input(std::int64_t input_id, workflows::Instant at) {
+  write([&](SqliteStore& store) { store.retry_input(input_id, at); });
+}
+
 int SharedConnections::count_break_glass(const std::string& requester, workflows::Instant since) {
   return Borrowed(*this)->count_break_glass(requester, since);
 }

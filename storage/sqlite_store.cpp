@@ -1004,6 +1004,14 @@ void SqliteStore::finish_input(std::int64_t input_id) {
   remove.exec();
 }
 
+void SqliteStore::retry_input(std::int64_t input_id, Instant at) {
+  auto& release = prepared("UPDATE inbox SET lease_until = ? WHERE id = ?");
+  ResetOnExit release_done{release};
+  release.bind(1, millis(at));
+  release.bind(2, static_cast<std::int64_t>(input_id));
+  release.exec();
+}
+
 std::optional<std::string> SqliteStore::card_location(const std::string& request_id) {
   auto& query = prepared("SELECT location FROM cards WHERE request_id = ?");
   ResetOnExit query_done{query};

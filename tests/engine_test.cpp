@@ -4,10 +4,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
+#include "bot/inbox.hpp"
 #include "bot/job_runner.hpp"
+#include "bot/random_ids.hpp"
 #include "bot/waker.hpp"
 #include "harness.hpp"
 #include "workflows/outbox.hpp"
@@ -29,10 +32,15 @@ class FaultyStore final : public workflows::RequestStore {
  public:
   explicit FaultyStore(storage::Database& inner) : inner_(inner) {}
   std::string fail_recording_of;
+  std::atomic<int> failing_input_commits{0};  ///< this many commits that consume an input throw
 
   bool commit(const workflows::Change& change) override {
     if (change.settles && change.request.id == fail_recording_of) {
       fail_recording_of.clear();
+      throw std::runtime_error("database is locked");
+    }
+    if (change.consumes_input && failing_input_commits > 0) {
+      --failing_input_commits;
       throw std::runtime_error("database is locked");
     }
     return inner_.commit(change);
@@ -73,6 +81,7 @@ class FaultyStore final : public workflows::RequestStore {
     return inner_.claim_input(now, lease);
   }
   void finish_input(std::int64_t id) override { inner_.finish_input(id); }
+  void retry_input(std::int64_t id, workflows::Instant at) override { inner_.retry_input(id, at); }
   int count_break_glass(const std::string& requester, workflows::Instant since) override {
     return inner_.count_break_glass(requester, since);
   }
@@ -493,6 +502,48 @@ TEST_CASE("the operator can revoke, cancel and resolve from the CLI's workflow, 
   CHECK(trail.back().action == "resolve");
   CHECK(trail.back().detail.find("removed in the AWS console") != std::string::npos);
   CHECK_FALSE(workflow.resolve_by_operator("cli:ops", active, "again").ok);
+}
+
+TEST_CASE("an input whose handling hits a locked database is tried again, not dropped", "[engine][inbox]") {
+  ScratchDir dir;
+  auto path = (dir.path() / "jitbot.db").string();
+  Harness h(two_approver_policy(), path);
+  FaultyStore faulty(h.store);
+  faulty.failing_input_commits = 1;
+  bot::SystemClock clock;  // the inbox's thread reads the time while this one waits
+  CountingIds ids(clock);
+  std::mutex mutex;
+  std::condition_variable answered;
+  std::vector<bot::Reply> replies;
+  {
+    bot::EngineParts parts{path, faulty, h.policy, h.directory, clock, ids};
+    bot::Inbox inbox(
+        parts,
+        [&](const workflows::Input&, const bot::Reply& reply) {
+          std::lock_guard lock(mutex);
+          replies.push_back(reply);
+          answered.notify_all();
+        },
+        1);
+    workflows::Input input;
+    input.kind = workflows::Input::Kind::command;
+    input.actor = "U0ALICE";
+    input.text = "request --provider aws --role admin --scope 123456789012 --duration 1h --reason \"INC-7\"";
+    inbox.keep(input);
+    {
+      std::unique_lock lock(mutex);
+      REQUIRE(answered.wait_for(lock, 60s, [&] { return !replies.empty(); }));
+    }
+    inbox.stop();
+  }
+  CHECK(faulty.failing_input_commits == 0);  // the first try did fail
+  // One answer, from the try that worked: no "internal error" first, and the request exists.
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].ok);
+  auto requests = h.store.list({});
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].reason == "INC-7");
+  CHECK(h.store.figures(clock.now()).inbox_waiting == 0);
 }
 
 TEST_CASE("an input kept in the inbox is removed by the transition that handles it", "[engine][inbox]") {

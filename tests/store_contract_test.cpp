@@ -669,6 +669,15 @@ void input_written_claimed(Stores& stores) {
   REQUIRE(orphan);
   CHECK(orphan->id == id);
   CHECK(orphan->attempts == 1);
+
+  // Its handling failed (a locked database): handed back, it may be claimed again from the
+  // time given, long before its lease would have run out, and that try is counted too.
+  store->retry_input(id, t0 + 125s);
+  CHECK_FALSE(stores.open()->claim_input(t0 + 124s, t0 + 300s));
+  auto retried = stores.open()->claim_input(t0 + 125s, t0 + 300s);
+  REQUIRE(retried);
+  CHECK(retried->id == id);
+  CHECK(retried->attempts == 2);
 }
 STORE_CONTRACT("an input written already claimed is left to its writer until the claim lapses", input_written_claimed)
 

@@ -321,6 +321,9 @@ class RequestStore {
   virtual std::optional<Input> claim_input(Instant now, Instant lease_until) = 0;
   /// Drops an input that was handled without a transition (a refusal, a read-only answer).
   virtual void finish_input(std::int64_t input_id) = 0;
+  /// Hands back an input whose handling failed (a locked or unreachable database): it may be
+  /// claimed again from `at`, and that claim counts as another attempt.
+  virtual void retry_input(std::int64_t input_id, Instant at) = 0;
 
   /// How many break-glass requests `requester` made at or after `since` (the abuse limit).
   virtual int count_break_glass(const std::string& requester, Instant since) = 0;
