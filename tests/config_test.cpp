@@ -67,6 +67,20 @@ TEST_CASE("paths are relative to the config file's folder", "[config]") {
   CHECK(config.slack.api_url == "https://slack.com/api/");
 }
 
+TEST_CASE("a backend's timeout may be up to an hour, and no longer", "[config]") {
+  // The timeout is a job's time budget, and its lease is twice that: a typo of "10h" for "10m"
+  // would leave a hung call holding its slot, and its request, for most of a day.
+  ScratchDir dir;
+  dir.write("backend.sh", "#!/bin/sh\n", true);
+  auto with_timeout = [](const std::string& timeout) {
+    return backend_and_bot + "timeout = \"" + timeout + "\"\n" + good_role;
+  };
+  auto hour = config::load_config(dir.write("hour.toml", with_timeout("1h")));
+  CHECK(hour.backends.at(0).timeout == std::chrono::hours{1});
+  auto message = config_error_of(dir, with_timeout("61m"));
+  CHECK(message.find("backends[0].timeout: is too long: at most 1h") != std::string::npos);
+}
+
 TEST_CASE("errors name the file, the line and the key", "[config]") {
   ScratchDir dir;
   dir.write("backend.sh", "#!/bin/sh\n", true);

@@ -450,6 +450,23 @@ describe('admin CLI', () => {
     });
   });
 
+  test('check-config names an active request whose role was removed from the config', { timeout: 60000 }, async () => {
+    await withBot({}, async (bot) => {
+      const id = await bot.request(USERS.oscar, `${AWS} --duration 2h --break-glass --reason "prod down"`);
+      await bot.waitForCard(id, isActive);
+      await bot.stop();
+      const config = fs.readFileSync(bot.configFile, 'utf8');
+      const role = 'name = "prod-infra-admin"';
+      assert.ok(config.includes(role), 'the harness config names the role this test removes');
+      fs.writeFileSync(bot.configFile, config.replace(role, 'name = "prod-infra-readonly"'));
+      const check = await bot.cli(['check-config']);
+      assert.equal(check.status, 1, output(check));
+      const said = check.stdout + check.stderr;
+      assert.ok(said.includes(id), `names the request\n${output(check)}`);
+      assert.match(said, /aws\/prod-infra-admin, which is not configured/, `names the missing role\n${output(check)}`);
+    });
+  });
+
   test('check-config accepts max_concurrent from 1 to 64 and refuses 0 and 65', async () => {
     const dir = tempDir();
     try {
