@@ -223,22 +223,49 @@ describe('bursts', () => {
         bot.request(crowd[i % crowd.length], `${AWS} --duration 1h --reason "burst ${i}"`, 60000)));
       assert.equal(new Set(ids).size, 1000, 'every command got a request of its own');
       await until(() => allHaveCards(bot, ids), 60000, 'all 1000 cards');
+      // No pause while cards remain: the courier of old took "more rows remain" for a failure
+      // and backed off 2 s, 4 s, 8 s … between batches. Far above any pause without one.
+      const posted = bot.slack.callsTo('chat.postMessage')
+        .filter((call) => call.ok && call.args.channel === APPROVALS)
+        .map((call) => call.atMs)
+        .sort((a, b) => a - b);
+      const longest = Math.max(...posted.slice(1).map((at, i) => at - posted[i]));
+      assert.ok(longest < 3000, `the longest pause between two cards was ${Math.round(longest)} ms`);
     });
   });
 });
 
 describe('kill -9 loses nothing', () => {
   test('commands acknowledged just before a kill -9 are each handled exactly once after the restart', { timeout: 180000 }, async () => {
-    await withBot({}, async (bot) => {
-      // Slow Slack lookups keep jitbot busy after it has acknowledged, so the kill lands in that window.
+    // Only members of a Slack user group may ask for this role, so handling each command looks
+    // the group up; slowed down, that keeps acknowledged commands waiting when the kill lands.
+    const gatedRole = `
+[[roles]]
+provider = "aws"
+name = "gated-admin"
+scopes = ["123456789012"]
+backend = "recorder"
+requesters = ["S0GATED"]
+approvers = ["${USERS.bob.id}"]
+max_duration = "4h"
+`;
+    await withBot({ extra: gatedRole }, async (bot) => {
       bot.slack.injectLatency('*', 2000, { count: Infinity });
       const crowd = bot.addUsers(50);
+      bot.slack.addUsergroup('S0GATED', crowd.map((user) => user.id));
       const reasons = crowd.map((_, i) => `acked${String(i).padStart(3, '0')}`);
       const sent = crowd.map((user, i) => bot.slack.slashCommand({
-        user: user.id, channel: 'C0OPS', command: '/jit', text: `request ${AWS} --duration 1h --reason "${reasons[i]}"`,
+        user: user.id, channel: 'C0OPS', command: '/jit',
+        text: `request --provider aws --role gated-admin --scope 123456789012 --duration 1h --reason "${reasons[i]}"`,
       }));
       await Promise.all(sent.map((command) => bot.slack.waitForAck(command.envelope_id, 10000)));
       await bot.crash();
+      // The kill must land while acknowledged commands still wait, or this test proves nothing:
+      // fewer requests exist than commands were acknowledged.
+      const listed = await bot.cli(['requests', 'list', '--limit', '1000']);
+      assert.equal(listed.status, 0, output(listed));
+      const madeBeforeKill = listed.stdout.split('\n').filter((line) => /req_[0-9A-Z]{26}/.test(line)).length;
+      assert.ok(madeBeforeKill < reasons.length, `${madeBeforeKill} of ${reasons.length} were handled before the kill`);
       bot.slack.clearInjectedErrors();
       await bot.launch();
 
