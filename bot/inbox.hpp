@@ -20,15 +20,16 @@ using Answer = std::function<void(const workflows::Input& input, const Reply& re
 /// Chat input, from the moment it is acked until it is handled. What changes state is written
 /// to the inbox table before the ack (keep()) and removed by the transition that handles it,
 /// so a crash loses none and handles none twice; read-only questions (status, list) are kept
-/// in memory only. A few threads handle input side by side, so one that waits on a slow
-/// directory lookup holds up nobody else.
+/// in memory only. Up to sixteen threads handle input side by side, started as inputs overlap,
+/// so inputs that wait on a slow directory lookup (a user group, an on-call schedule, a ticket)
+/// hold up only themselves, unless sixteen wait at once.
 ///
 /// A kept input is written already claimed and handed to the threads in memory, so no thread
 /// claims it from the table. The table is swept once a second, for what a previous process
 /// left (at start-up) or a replica that died left, and for inputs whose claim lapsed.
 class Inbox {
  public:
-  Inbox(EngineParts parts, Answer answer, int threads = 4);
+  Inbox(EngineParts parts, Answer answer, int threads = 16);
   /// Lets the threads finish the input in hand, then joins them. Idempotent.
   void stop() { workers_.stop(); }
   Inbox(const Inbox&) = delete;

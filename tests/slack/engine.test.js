@@ -142,6 +142,35 @@ break_glass_requesters = ["${USERS.oscar.id}"]
   });
 });
 
+describe('a slow directory holds up nobody else', () => {
+  test('while 8 commands wait on a slow user-group lookup, another person is answered at once', { timeout: 120000 }, async () => {
+    const gatedRole = `
+[[roles]]
+provider = "aws"
+name = "gated-admin"
+scopes = ["123456789012"]
+backend = "recorder"
+requesters = ["S0GATED"]
+approvers = ["${USERS.bob.id}"]
+max_duration = "4h"
+`;
+    await withBot({ extra: gatedRole }, async (bot) => {
+      const lookup = bot.slack.injectLatency('usergroups.users.list', 8000, { count: Infinity });
+      const members = bot.addUsers(8, 'U0GATED');
+      bot.slack.addUsergroup('S0GATED', members.map((user) => user.id));
+      // More waiting inputs than the four input threads jitbot had: they held every thread.
+      const gated = members.map((user, i) => bot.request(user,
+        `--provider aws --role gated-admin --scope 123456789012 --duration 1h --reason "gated ${i}"`, 30000));
+      await until(() => lookup.fired >= 4, 10000, 'the group lookups to be under way');
+      const other = await bot.request(USERS.alice, `${AWS} --duration 1h --reason "not gated"`, 30000);
+      assert.ok(lookup.fired > 0 && bot.slack.callsTo('usergroups.users.list').length === 0,
+        'alice was answered while every group lookup was still waiting');
+      await bot.waitForCard(other);
+      assert.equal((await Promise.all(gated)).length, 8, 'the gated requests are answered once the lookups return');
+    });
+  });
+});
+
 describe('outbox: each notice is delivered or parked on its own', () => {
   test('a card for a channel that no longer exists is parked at once and announced once; the cards after it all arrive', { timeout: 120000 }, async () => {
     await withBot({ extra: LEGACY_ROLE }, async (bot) => {
