@@ -26,6 +26,20 @@ max_duration = "4h"
 approvals_channel = "${GONE}"
 `;
 
+// A role only members of the Slack user group S0GATED may ask for: handling each request for it
+// looks the group up (usergroups.users.list), which a test can slow down.
+const GATED = '--provider aws --role gated-admin --scope 123456789012';
+const GATED_ROLE = `
+[[roles]]
+provider = "aws"
+name = "gated-admin"
+scopes = ["123456789012"]
+backend = "recorder"
+requesters = ["S0GATED"]
+approvers = ["${USERS.bob.id}"]
+max_duration = "4h"
+`;
+
 const range = (n) => Array.from({ length: n }, (_, i) => i);
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-engine-'));
@@ -144,23 +158,13 @@ break_glass_requesters = ["${USERS.oscar.id}"]
 
 describe('a slow directory holds up nobody else', () => {
   test('while 8 commands wait on a slow user-group lookup, another person is answered at once', { timeout: 120000 }, async () => {
-    const gatedRole = `
-[[roles]]
-provider = "aws"
-name = "gated-admin"
-scopes = ["123456789012"]
-backend = "recorder"
-requesters = ["S0GATED"]
-approvers = ["${USERS.bob.id}"]
-max_duration = "4h"
-`;
-    await withBot({ extra: gatedRole }, async (bot) => {
+    await withBot({ extra: GATED_ROLE }, async (bot) => {
       const lookup = bot.slack.injectLatency('usergroups.users.list', 8000, { count: Infinity });
       const members = bot.addUsers(8, 'U0GATED');
       bot.slack.addUsergroup('S0GATED', members.map((user) => user.id));
       // More waiting inputs than the four input threads jitbot had: they held every thread.
       const gated = members.map((user, i) => bot.request(user,
-        `--provider aws --role gated-admin --scope 123456789012 --duration 1h --reason "gated ${i}"`, 30000));
+        `${GATED} --duration 1h --reason "gated ${i}"`, 30000));
       await until(() => lookup.fired >= 4, 10000, 'the group lookups to be under way');
       const other = await bot.request(USERS.alice, `${AWS} --duration 1h --reason "not gated"`, 30000);
       assert.ok(lookup.fired > 0 && bot.slack.callsTo('usergroups.users.list').length === 0,
@@ -266,26 +270,15 @@ describe('bursts', () => {
 
 describe('kill -9 loses nothing', () => {
   test('commands acknowledged just before a kill -9 are each handled exactly once after the restart', { timeout: 180000 }, async () => {
-    // Only members of a Slack user group may ask for this role, so handling each command looks
-    // the group up; slowed down, that keeps acknowledged commands waiting when the kill lands.
-    const gatedRole = `
-[[roles]]
-provider = "aws"
-name = "gated-admin"
-scopes = ["123456789012"]
-backend = "recorder"
-requesters = ["S0GATED"]
-approvers = ["${USERS.bob.id}"]
-max_duration = "4h"
-`;
-    await withBot({ extra: gatedRole }, async (bot) => {
+    // Slowed-down group lookups keep acknowledged commands waiting when the kill lands.
+    await withBot({ extra: GATED_ROLE }, async (bot) => {
       bot.slack.injectLatency('*', 2000, { count: Infinity });
       const crowd = bot.addUsers(50);
       bot.slack.addUsergroup('S0GATED', crowd.map((user) => user.id));
       const reasons = crowd.map((_, i) => `acked${String(i).padStart(3, '0')}`);
       const sent = crowd.map((user, i) => bot.slack.slashCommand({
         user: user.id, channel: 'C0OPS', command: '/jit',
-        text: `request --provider aws --role gated-admin --scope 123456789012 --duration 1h --reason "${reasons[i]}"`,
+        text: `request ${GATED} --duration 1h --reason "${reasons[i]}"`,
       }));
       await Promise.all(sent.map((command) => bot.slack.waitForAck(command.envelope_id, 10000)));
       await bot.crash();
