@@ -29,29 +29,62 @@ bool SlackDirectory::is_member(const std::string& user_id, const std::string& gr
     const auto& members = configured->second;
     return std::find(members.begin(), members.end(), user_id) != members.end();
   }
-  {
-    std::lock_guard lock(mutex_);
-    if (auto cached = groups_.find(group_id); cached != groups_.end() && Clock::now() < cached->second.expires) {
-      const auto& members = cached->second.value;
-      return std::find(members.begin(), members.end(), user_id) != members.end();
-    }
+  auto members = group_members(group_id);
+  if (!members) {
+    // Without an answer nobody counts as a member: a refusal is safer than a wrong approval.
+    logger()->warn("could not read user group {}; treating {} as not a member", group_id, user_id);
+    return false;
   }
+  return std::find(members->begin(), members->end(), user_id) != members->end();
+}
+
+SlackDirectory::Members SlackDirectory::group_members(const std::string& group_id) {
+  std::promise<Members> answer;
+  std::unique_lock lock(mutex_);
+  if (auto cached = groups_.find(group_id); cached != groups_.end() && Clock::now() < cached->second.expires) {
+    return cached->second.value;
+  }
+  if (auto asking = group_lookups_.find(group_id); asking != group_lookups_.end()) {
+    auto pending = asking->second;
+    lock.unlock();  // wait for the thread that asks, holding up no other lookup
+    return pending.get();
+  }
+  group_lookups_[group_id] = answer.get_future().share();
+  lock.unlock();
+  Members members;
+  try {
+    members = ask_for_group(group_id);
+  } catch (...) {
+    settle_group_lookup(group_id, answer, std::nullopt);
+    throw;
+  }
+  settle_group_lookup(group_id, answer, members);
+  return members;
+}
+
+SlackDirectory::Members SlackDirectory::ask_for_group(const std::string& group_id) {
   auto result = slack_.call("usergroups.users.list", {{"usergroup", group_id}}, lookup_attempts);
   if (!result.ok || !result.body.contains("users") || !result.body["users"].is_array()) {
-    // Without an answer nobody counts as a member: a refusal is safer than a wrong approval.
-    // Not cached: the next click asks again rather than refuse a whole group for a while.
-    logger()->warn("could not read user group {} ({}); treating {} as not a member", group_id, result.describe(),
-                   user_id);
-    return false;
+    logger()->warn("could not read user group {} ({})", group_id, result.describe());
+    return std::nullopt;
   }
   std::vector<std::string> members;
   for (const auto& member : result.body["users"]) {
     if (member.is_string()) members.push_back(member.get<std::string>());
   }
-  bool found = std::find(members.begin(), members.end(), user_id) != members.end();
-  std::lock_guard lock(mutex_);
-  groups_[group_id] = {std::move(members), Clock::now() + ttl_};
-  return found;
+  return members;
+}
+
+void SlackDirectory::settle_group_lookup(const std::string& group_id, std::promise<Members>& answer,
+                                         const Members& members) {
+  {
+    std::lock_guard lock(mutex_);
+    // A failure is not cached: the next click asks again rather than refuse a whole group for
+    // a while. Those that waited on this lookup get its answer, failure included.
+    if (members) groups_[group_id] = {*members, Clock::now() + ttl_};
+    group_lookups_.erase(group_id);
+  }
+  answer.set_value(members);
 }
 
 workflows::UserProfile SlackDirectory::profile(const std::string& user_id) {

@@ -1,8 +1,12 @@
 #pragma once
 
 #include <chrono>
+#include <future>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "adapters/slack/slack_client.hpp"
 #include "config/config.hpp"
@@ -14,7 +18,9 @@ namespace jitbot::adapters::slack {
 /// the config's [directory] take precedence, e.g. to map a Slack user to a cloud identity.
 /// "No such user" is cached too, briefly; profile() throws when Slack does not answer, so a
 /// grant waits for a real answer. Safe to share between threads; no lock is held while Slack
-/// is asked, so one slow lookup holds up no other.
+/// is asked, so one slow lookup holds up no other. A group is asked for once at a time: those
+/// who need it meanwhile wait for that answer (usergroups.users.list allows about 20 calls a
+/// minute, and a burst of clicks on one group's cards would otherwise use them up).
 class SlackDirectory final : public workflows::Directory {
  public:
   SlackDirectory(SlackClient& slack, config::DirectoryConfig overrides,
@@ -26,6 +32,14 @@ class SlackDirectory final : public workflows::Directory {
 
  private:
   using Clock = std::chrono::steady_clock;
+  using Members = std::optional<std::vector<std::string>>;  ///< nullopt: Slack did not answer
+
+  /// From the cache, from the lookup another thread has under way, or from Slack now.
+  Members group_members(const std::string& group_id);
+  Members ask_for_group(const std::string& group_id);
+  /// Caches an answer, ends the lookup and hands its result to those who waited on it.
+  void settle_group_lookup(const std::string& group_id, std::promise<Members>& answer, const Members& members);
+
   template <class T>
   struct Cached {
     T value;
@@ -40,6 +54,7 @@ class SlackDirectory final : public workflows::Directory {
   std::mutex mutex_;
   std::map<std::string, Cached<workflows::UserProfile>> profiles_;
   std::map<std::string, Cached<std::vector<std::string>>> groups_;
+  std::map<std::string, std::shared_future<Members>> group_lookups_;  ///< groups being asked for now
 };
 
 }  // namespace jitbot::adapters::slack

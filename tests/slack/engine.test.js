@@ -165,12 +165,14 @@ describe('a slow directory holds up nobody else', () => {
       // More waiting inputs than the four input threads jitbot had: they held every thread.
       const gated = members.map((user, i) => bot.request(user,
         `${GATED} --duration 1h --reason "gated ${i}"`, 30000));
-      await until(() => lookup.fired >= 4, 10000, 'the group lookups to be under way');
+      await until(() => lookup.fired >= 1, 10000, 'the group lookup to be under way');
       const other = await bot.request(USERS.alice, `${AWS} --duration 1h --reason "not gated"`, 30000);
-      assert.ok(lookup.fired > 0 && bot.slack.callsTo('usergroups.users.list').length === 0,
-        'alice was answered while every group lookup was still waiting');
+      assert.ok(bot.slack.callsTo('usergroups.users.list').length === 0,
+        'alice was answered while the group lookup was still waiting');
       await bot.waitForCard(other);
-      assert.equal((await Promise.all(gated)).length, 8, 'the gated requests are answered once the lookups return');
+      assert.equal((await Promise.all(gated)).length, 8, 'the gated requests are answered once the lookup returns');
+      // One call for the 8 (Slack allows about 20 a minute), not one per waiting request.
+      assert.equal(lookup.fired, 1, 'the group was asked for once');
     });
   });
 });
