@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <utility>
 
 #include "workflows/request_id.hpp"
 
@@ -21,7 +22,18 @@ constexpr std::string_view usage_ack = "/jit ack ID [note]   (review a break-gla
 constexpr std::string_view usage_list = "/jit list [--mine|--pending|--active|--unreviewed]";
 constexpr std::string_view usage_help = "/jit help";
 
-ParseError error(std::string message, std::string_view usage) { return {std::move(message), std::string{usage}}; }
+using workflows::Action;
+using workflows::Refusal;
+using workflows::RefusalReason;
+
+/// Why a command cannot be read; `asked` is the word at fault, where there is one.
+Refusal error(RefusalReason reason, std::string_view usage, std::string asked = {}) {
+  Refusal refusal;
+  refusal.reason = reason;
+  refusal.expected = std::string{usage};
+  refusal.asked = std::move(asked);
+  return refusal;
+}
 
 /// The closing quote for an opening quote at the start of `text`, and the opener's length.
 struct Quote {
@@ -50,47 +62,47 @@ std::string normalize_id(std::string id) {
 
 bool is_flag(const Word& word) { return !word.quoted && word.text.starts_with("--"); }
 
-std::variant<std::string, ParseError> request_id_argument(const std::vector<Word>& words, std::string_view usage) {
-  if (words.size() < 2) return error("Which request? Give its ID (req_…).", usage);
+std::variant<std::string, Refusal> request_id_argument(const std::vector<Word>& words, std::string_view usage) {
+  if (words.size() < 2) return error(RefusalReason::request_id_missing, usage);
   if (!workflows::looks_like_request_id(words[1].text)) {
-    return error("\"" + words[1].text + "\" is not a request ID; IDs look like req_01J9Z3K6X4M8V2T7Q5R1N0B3CD.", usage);
+    return error(RefusalReason::request_id_malformed, usage, words[1].text);
   }
   return normalize_id(words[1].text);
 }
 
 /// Reads a duration word, or says what is wrong with it.
-std::variant<workflows::Seconds, ParseError> duration_argument(const std::string& text, std::string_view usage) {
+std::variant<workflows::Seconds, Refusal> duration_argument(const std::string& text, std::string_view usage) {
   auto duration = workflows::parse_duration(text);
   if (duration) return *duration;
   if (workflows::is_too_long_duration(text)) {
-    return error("\"" + text + "\" is too long (at most " + workflows::format_duration(workflows::longest_duration) +
-                     "); ask for what the work needs.",
-                 usage);
+    auto refusal = error(RefusalReason::duration_beyond_limit, usage, text);
+    refusal.limit = workflows::longest_duration;
+    return refusal;
   }
-  return error("\"" + text + "\" is not a duration; use forms like 90s, 30m, 2h or 2h30m.", usage);
+  return error(RefusalReason::duration_malformed, usage, text);
 }
 
 /// `extend ID DURATION [--reason TEXT]`: the reason is optional (the request's own still holds).
 ParseResult parse_extend(const std::vector<Word>& words) {
   auto id = request_id_argument(words, usage_extend);
-  if (auto* failure = std::get_if<ParseError>(&id)) return *failure;
-  if (words.size() < 3 || is_flag(words[2])) return error("How much longer? Give a duration such as 1h.", usage_extend);
+  if (auto* failure = std::get_if<Refusal>(&id)) return *failure;
+  if (words.size() < 3 || is_flag(words[2])) return error(RefusalReason::duration_missing, usage_extend);
   auto by = duration_argument(words[2].text, usage_extend);
-  if (auto* failure = std::get_if<ParseError>(&by)) return *failure;
-  Command command;
-  command.verb = Verb::extend;
+  if (auto* failure = std::get_if<Refusal>(&by)) return *failure;
+  Action command;
+  command.kind = Action::Kind::extend;
   command.request_id = std::get<std::string>(id);
   command.extend_by = std::get<workflows::Seconds>(by);
   for (std::size_t i = 3; i < words.size(); ++i) {
     std::string word = words[i].text;
     bool reason_flag = is_flag(words[i]) && (word == "--reason" || word.starts_with("--reason="));
-    if (!reason_flag || !command.note.empty()) {
-      return error("Unexpected \"" + word + "\" after the duration; give a reason with --reason \"…\".", usage_extend);
-    }
+    if (!reason_flag || !command.note.empty()) return error(RefusalReason::extra_after_duration, usage_extend, word);
     std::string reason = word == "--reason" ? "" : word.substr(9);
     // Like request's --reason: the words up to the next flag.
     while (i + 1 < words.size() && !is_flag(words[i + 1])) reason += (reason.empty() ? "" : " ") + words[++i].text;
-    if (reason.find_first_not_of(" \t") == std::string::npos) return error("--reason needs a value.", usage_extend);
+    if (reason.find_first_not_of(" \t") == std::string::npos) {
+      return error(RefusalReason::option_needs_value, usage_extend, "--reason");
+    }
     command.note = reason;
   }
   return command;
@@ -102,9 +114,7 @@ ParseResult parse_request(const std::vector<Word>& words) {
   static const std::vector<std::string> known{"provider", "role", "scope", "duration", "reason"};
   for (std::size_t i = 1; i < words.size(); ++i) {
     const std::string& word = words[i].text;
-    if (!is_flag(words[i])) {
-      return error("Unexpected \"" + word + "\". Put values after a flag, and quote text with spaces.", usage_request);
-    }
+    if (!is_flag(words[i])) return error(RefusalReason::value_without_flag, usage_request, word);
     std::string name = word.substr(2);
     std::optional<std::string> inline_value;
     if (auto eq = name.find('='); eq != std::string::npos) {
@@ -112,35 +122,37 @@ ParseResult parse_request(const std::vector<Word>& words) {
       name = name.substr(0, eq);
     }
     if (name == "break-glass") {
-      if (inline_value) return error("--break-glass takes no value.", usage_request);
+      if (inline_value) return error(RefusalReason::option_takes_no_value, usage_request, "--break-glass");
       break_glass = true;
       continue;
     }
     if (std::find(known.begin(), known.end(), name) == known.end()) {
-      return error("Unknown option --" + name + ".", usage_request);
+      return error(RefusalReason::unknown_option, usage_request, "--" + name);
     }
-    if (values.count(name)) return error("--" + name + " is given twice.", usage_request);
+    if (values.count(name)) return error(RefusalReason::option_repeated, usage_request, "--" + name);
     std::string value;
     if (inline_value) {
       value = *inline_value;
     } else {
-      if (i + 1 >= words.size() || is_flag(words[i + 1])) return error("--" + name + " needs a value.", usage_request);
+      if (i + 1 >= words.size() || is_flag(words[i + 1])) {
+        return error(RefusalReason::option_needs_value, usage_request, "--" + name);
+      }
       value = words[++i].text;
     }
     // An unquoted reason may run over several words: take them up to the next flag.
     while (name == "reason" && i + 1 < words.size() && !is_flag(words[i + 1])) value += " " + words[++i].text;
-    if (value.empty()) return error("--" + name + " needs a value.", usage_request);
+    if (value.empty()) return error(RefusalReason::option_needs_value, usage_request, "--" + name);
     values[name] = value;
   }
-  std::string missing;
+  auto missing = error(RefusalReason::options_missing, usage_request);
   for (const auto& name : known) {
-    if (!values.count(name)) missing += (missing.empty() ? "--" : ", --") + name;
+    if (!values.count(name)) missing.options.push_back("--" + name);
   }
-  if (!missing.empty()) return error("Missing " + missing + ".", usage_request);
+  if (!missing.options.empty()) return missing;
   auto duration = duration_argument(values["duration"], usage_request);
-  if (auto* failure = std::get_if<ParseError>(&duration)) return *failure;
-  Command command;
-  command.verb = Verb::request;
+  if (auto* failure = std::get_if<Refusal>(&duration)) return *failure;
+  Action command;
+  command.kind = Action::Kind::request;
   command.request = {values["provider"], values["role"], values["scope"], std::get<workflows::Seconds>(duration),
                      values["reason"],   break_glass};
   return command;
@@ -169,7 +181,7 @@ std::string decode_slack_entities(std::string_view text) {
   return out;
 }
 
-std::variant<std::vector<Word>, ParseError> split_words(std::string_view text) {
+std::variant<std::vector<Word>, Refusal> split_words(std::string_view text) {
   std::vector<Word> words;
   std::size_t i = 0;
   while (i < text.size()) {
@@ -209,7 +221,7 @@ std::variant<std::vector<Word>, ParseError> split_words(std::string_view text) {
         start = from;
       }
       if (end == std::string_view::npos) {
-        return error("A quote is not closed; end the value with the same quote it starts with.", usage_help);
+        return error(RefusalReason::quote_unclosed, usage_help);
       }
       if (word.empty()) starts_quoted = true;
       word += value;
@@ -225,66 +237,116 @@ std::variant<std::vector<Word>, ParseError> split_words(std::string_view text) {
 ParseResult parse_command(std::string_view raw) {
   std::string text = decode_slack_entities(raw);
   auto split = split_words(text);
-  if (auto* failure = std::get_if<ParseError>(&split)) return *failure;
+  if (auto* failure = std::get_if<Refusal>(&split)) return *failure;
   auto words = std::get<std::vector<Word>>(split);
   if (!words.empty() && words.front().text == "/jit") words.erase(words.begin());
-  if (words.empty()) return Command{};
+  if (words.empty()) return Action{};
 
   std::string verb = words.front().text;
   std::transform(verb.begin(), verb.end(), verb.begin(), [](unsigned char c) { return std::tolower(c); });
   if (verb == "request") return parse_request(words);
-  if (verb == "help") return Command{};
+  if (verb == "help") return Action{};
   if (verb == "extend") return parse_extend(words);
 
-  Command command;
-  auto take_id = [&](Verb v, std::string_view usage, std::size_t max_words) -> ParseResult {
+  Action command;
+  auto take_id = [&](Action::Kind kind, std::string_view usage, std::size_t max_words) -> ParseResult {
     auto id = request_id_argument(words, usage);
-    if (auto* failure = std::get_if<ParseError>(&id)) return *failure;
-    if (words.size() > max_words) return error("Too many words after the ID.", usage);
-    command.verb = v;
+    if (auto* failure = std::get_if<Refusal>(&id)) return *failure;
+    if (words.size() > max_words) return error(RefusalReason::words_after_id, usage);
+    command.kind = kind;
     command.request_id = std::get<std::string>(id);
     return command;
   };
-  if (verb == "approve") return take_id(Verb::approve, usage_approve, 2);
-  if (verb == "revoke") return take_id(Verb::revoke, usage_revoke, 2);
-  if (verb == "cancel") return take_id(Verb::cancel, usage_cancel, 2);
+  if (verb == "approve") return take_id(Action::Kind::approve, usage_approve, 2);
+  if (verb == "revoke") return take_id(Action::Kind::revoke, usage_revoke, 2);
+  if (verb == "cancel") return take_id(Action::Kind::cancel, usage_cancel, 2);
   if (verb == "deny" || verb == "ack") {
     bool ack = verb == "ack";
-    auto result = take_id(ack ? Verb::ack : Verb::deny, ack ? usage_ack : usage_deny, words.size());
-    if (auto* parsed = std::get_if<Command>(&result)) {
+    auto result =
+        take_id(ack ? Action::Kind::acknowledge : Action::Kind::deny, ack ? usage_ack : usage_deny, words.size());
+    if (auto* parsed = std::get_if<Action>(&result)) {
       for (std::size_t i = 2; i < words.size(); ++i) parsed->note += (i > 2 ? " " : "") + words[i].text;
     }
     return result;
   }
   if (verb == "status") {
     if (words.size() == 1) {
-      command.verb = Verb::status;
+      command.kind = Action::Kind::status;
       return command;
     }
-    return take_id(Verb::status, usage_status, 2);
+    return take_id(Action::Kind::status, usage_status, 2);
   }
   if (verb == "list") {
-    command.verb = Verb::list;
-    if (words.size() > 2) return error("list takes at most one option.", usage_list);
+    command.kind = Action::Kind::list;
+    if (words.size() > 2) return error(RefusalReason::too_many_options, usage_list);
     if (words.size() == 2) {
       const std::string& option = words[1].text;
       if (option == "--mine") {
-        command.list_scope = ListScope::mine;
+        command.list_scope = workflows::ListScope::mine;
       } else if (option == "--pending") {
-        command.list_scope = ListScope::pending;
+        command.list_scope = workflows::ListScope::pending;
       } else if (option == "--active") {
-        command.list_scope = ListScope::active;
+        command.list_scope = workflows::ListScope::active;
       } else if (option == "--unreviewed") {
-        command.list_scope = ListScope::unreviewed;
+        command.list_scope = workflows::ListScope::unreviewed;
       } else {
-        return error("Unknown option " + option + ".", usage_list);
+        return error(RefusalReason::unknown_option, usage_list, option);
       }
     }
     return command;
   }
-  return error("Unknown command \"" + words.front().text +
-                   "\". The commands are request, approve, deny, extend, revoke, cancel, ack, status, list and help.",
-               usage_help);
+  return error(RefusalReason::unknown_command, usage_help, words.front().text);
+}
+
+namespace {
+
+/// Each click's stored name. "extend" and "deny" name the button and the form's submission,
+/// as rows already in an inbox table spell them.
+constexpr std::pair<Action::Kind, std::string_view> click_names[] = {
+    {Action::Kind::approve, "approve"},           {Action::Kind::deny, "deny"},
+    {Action::Kind::deny_form, "deny_form"},       {Action::Kind::revoke, "revoke"},
+    {Action::Kind::acknowledge, "acknowledge"},   {Action::Kind::take_extension, "extend"},
+    {Action::Kind::request_form, "request_form"}, {Action::Kind::home, "home"},
+};
+
+}  // namespace
+
+std::string_view click_name(Action::Kind kind) {
+  for (const auto& [known, name] : click_names) {
+    if (known == kind) return name;
+  }
+  return {};
+}
+
+std::optional<Action::Kind> click_kind(std::string_view name) {
+  for (const auto& [kind, known] : click_names) {
+    if (known == name) return kind;
+  }
+  return std::nullopt;
+}
+
+std::optional<Refusal> read_action(workflows::Input& input) {
+  if (input.action) return std::nullopt;
+  if (input.kind == workflows::Input::Kind::command) {
+    auto parsed = parse_command(input.text);
+    if (auto* failure = std::get_if<Refusal>(&parsed)) return *failure;
+    input.action = std::get<Action>(std::move(parsed));
+    return std::nullopt;
+  }
+  auto kind = click_kind(input.text);
+  if (!kind) {
+    Refusal refusal;
+    refusal.reason = RefusalReason::unknown_button;
+    refusal.request_id = input.target;
+    refusal.asked = input.text;
+    return refusal;
+  }
+  Action action;
+  action.kind = *kind;
+  action.request_id = input.target;
+  action.note = input.note;
+  input.action = std::move(action);
+  return std::nullopt;
 }
 
 std::string help_text() {

@@ -6,34 +6,27 @@
 #include <variant>
 #include <vector>
 
-#include "workflows/rules.hpp"
+#include "workflows/action.hpp"
+#include "workflows/ports.hpp"
+#include "workflows/refusal.hpp"
 
 namespace jitbot::bot {
 
-enum class Verb { request, approve, deny, revoke, cancel, ack, extend, status, list, help };
-enum class ListScope { recent, mine, pending, active, unreviewed };
-
-/// A parsed `/jit …` command, the same for every chat adapter.
-struct Command {
-  Verb verb = Verb::help;
-  workflows::NewRequest request;    ///< for `request`
-  std::string request_id;           ///< for approve, deny, revoke, cancel, status (may be empty for status)
-  std::string note;                 ///< the deny reason, the review note of `ack`, or why to extend
-  workflows::Seconds extend_by{0};  ///< for `extend`
-  ListScope list_scope = ListScope::recent;
-};
-
-/// What went wrong, worded for the person who typed it, with the usage line to follow.
-struct ParseError {
-  std::string message;
-  std::string usage;
-};
-
-using ParseResult = std::variant<Command, ParseError>;
+/// The action a `/jit` line asks for, or why it cannot be read (a refusal whose `expected` is the
+/// usage line of the command meant).
+using ParseResult = std::variant<workflows::Action, workflows::Refusal>;
 
 /// Parses the text after `/jit` (a leading "/jit" is tolerated). Accepts `--flag value` and
 /// `--flag=value`; straight and curly quotes; Slack's &amp; &lt; &gt; entities.
 ParseResult parse_command(std::string_view text);
+
+/// How a click is stored in the inbox table ("approve", "deny_form", …), and read back.
+std::string_view click_name(workflows::Action::Kind kind);
+std::optional<workflows::Action::Kind> click_kind(std::string_view name);
+
+/// Reads what an input asks for, once, where it enters: a command's text is parsed, a click's
+/// name looked up. Sets `input.action`, or returns why it cannot be read (then it is unset).
+std::optional<workflows::Refusal> read_action(workflows::Input& input);
 
 /// One word of a command; a quoted word is always a value, never a flag.
 struct Word {
@@ -43,7 +36,7 @@ struct Word {
 };
 
 /// Splits into words, honouring quotes. Exposed for tests.
-std::variant<std::vector<Word>, ParseError> split_words(std::string_view text);
+std::variant<std::vector<Word>, workflows::Refusal> split_words(std::string_view text);
 
 /// Decodes the three entities Slack escapes in slash-command text.
 std::string decode_slack_entities(std::string_view text);

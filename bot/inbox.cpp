@@ -109,7 +109,7 @@ std::optional<workflows::Input> Inbox::next(workflows::RequestStore& store) {
   return sweep(store, now);
 }
 
-void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, const workflows::Input& input) {
+void Inbox::handle(InputHandler& handler, workflows::RequestStore& store, workflows::Input& input) {
   Reply reply;
   bool consumed = false;
   if (input.attempts >= max_input_attempts) {

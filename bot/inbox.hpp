@@ -47,7 +47,7 @@ class Inbox {
   std::optional<workflows::Input> next(workflows::RequestStore& store);
   std::optional<workflows::Input> next_in_memory(workflows::Instant now);
   std::optional<workflows::Input> sweep(workflows::RequestStore& store, workflows::Instant now);
-  void handle(InputHandler& handler, workflows::RequestStore& store, const workflows::Input& input);
+  void handle(InputHandler& handler, workflows::RequestStore& store, workflows::Input& input);
   /// After a failed handling: true when the input is kept for another try.
   bool retry_later(workflows::RequestStore& store, const workflows::Input& input);
 

@@ -33,64 +33,63 @@ Reply refused(workflows::RefusalReason reason, const std::string& request_id = {
 
 }  // namespace
 
-Reply InputHandler::handle(const workflows::Input& input, bool& consumed) {
-  workflow_.handling_input(input.id);
-  Reply reply = input.kind == workflows::Input::Kind::command
-                    ? command(input.actor, input.text)
-                    : click(input.actor, input.text, input.target, input.note);
+Reply InputHandler::refusal_reply(const workflows::Refusal& refusal) {
+  return {false, workflows::describe(refusal), refusal.reason};
+}
+
+Reply InputHandler::handle(workflows::Input& input, bool& consumed) {
+  consumed = false;
+  if (auto refusal = read_action(input)) {
+    if (refusal->reason == workflows::RefusalReason::unknown_button) {
+      logger()->warn("ignored a click with unknown action '{}'", refusal->asked);
+      workflow_.note_refusal(input.actor, "click", input.target,
+                             "unknown button \"" + workflows::cut_utf8(refusal->asked, 64) + "\"");
+    }
+    return refusal_reply(*refusal);
+  }
+  // A question asked in memory (id 0) has no row for a transition to remove.
+  workflow_.handling_input(input.id != 0 ? std::optional{input.id} : std::nullopt);
+  Reply reply = perform(input.actor, *input.action);
   consumed = workflow_.input_consumed();
   workflow_.handling_input(std::nullopt);
   return reply;
 }
 
-Reply InputHandler::command(const std::string& actor, std::string_view text) {
-  auto parsed = parse_command(text);
-  if (auto* failure = std::get_if<ParseError>(&parsed)) {
-    return {false, failure->message + "\nUsage: " + failure->usage};
-  }
-  const Command& command = std::get<Command>(parsed);
-  switch (command.verb) {
-    case Verb::request: return reply_of(workflow_.submit(actor, command.request));
-    case Verb::approve: return reply_of(workflow_.approve(actor, command.request_id));
-    case Verb::deny: return reply_of(workflow_.deny(actor, command.request_id, command.note));
-    case Verb::revoke: return reply_of(workflow_.revoke(actor, command.request_id));
-    case Verb::cancel: return reply_of(workflow_.cancel(actor, command.request_id));
-    case Verb::ack: return reply_of(workflow_.acknowledge(actor, command.request_id, command.note));
-    case Verb::extend: return reply_of(workflow_.extend(actor, command.request_id, command.extend_by, command.note));
-    case Verb::status: return status(actor, command.request_id);
-    case Verb::list: return list(actor, static_cast<int>(command.list_scope));
-    case Verb::help: return {true, help_text()};
+Reply InputHandler::perform(const std::string& actor, const workflows::Action& action) {
+  using Kind = workflows::Action::Kind;
+  const std::string& id = action.request_id;
+  switch (action.kind) {
+    case Kind::help: return {true, help_text()};
+    case Kind::request: return reply_of(workflow_.submit(actor, action.request));
+    case Kind::approve: return reply_of(workflow_.approve(actor, id));
+    case Kind::deny: return reply_of(workflow_.deny(actor, id, action.note));
+    case Kind::revoke: return reply_of(workflow_.revoke(actor, id));
+    case Kind::cancel: return reply_of(workflow_.cancel(actor, id));
+    case Kind::acknowledge: return reply_of(workflow_.acknowledge(actor, id, action.note));
+    case Kind::extend: return reply_of(workflow_.extend(actor, id, action.extend_by, action.note));
+    case Kind::take_extension: return reply_of(workflow_.extend_by_offer(actor, id));
+    case Kind::status: return status(actor, id);
+    case Kind::list: return list(actor, action.list_scope);
+    case Kind::deny_form: return deny_form(actor, id);
+    case Kind::request_form: return request_form(actor);
+    case Kind::home: return home(actor);
   }
   return {false, help_text()};
 }
 
-Reply InputHandler::click(const std::string& actor, const std::string& action, const std::string& request_id,
-                          const std::string& note) {
-  if (action == "approve") return reply_of(workflow_.approve(actor, request_id));
-  if (action == "deny") return reply_of(workflow_.deny(actor, request_id, note));
-  if (action == "request_form") return request_form(actor);
-  if (action == "home") return home(actor);
-  if (action == "deny_form") {
-    // Only someone who may deny gets the form; everyone else hears why not at once.
-    auto check = workflow_.may_decide(actor, request_id);
-    if (!check.ok) return reply_of(check);
-    auto request = store_.find(request_id);
-    bool extension = request->state == RequestState::active;
-    Reply reply{true, extension ? "Deny the extension by " + workflows::format_duration(request->extension.by) +
-                                      " of " + request->requester + "'s access " + request_id + " (" +
-                                      workflows::access_summary(*request) + ")?"
-                                : "Deny " + request->requester + "'s request " + request_id + " for " +
-                                      workflows::access_summary(*request) + "?"};
-    reply.open_form = "deny";
-    reply.form_request_id = request_id;
-    return reply;
-  }
-  if (action == "revoke") return reply_of(workflow_.revoke(actor, request_id));
-  if (action == "extend") return reply_of(workflow_.extend_by_offer(actor, request_id));
-  if (action == "acknowledge") return reply_of(workflow_.acknowledge(actor, request_id, {}));
-  logger()->warn("ignored a click with unknown action '{}'", action);
-  auto reply = refused(workflows::RefusalReason::unknown_button);
-  workflow_.note_refusal(actor, "click", request_id, "unknown button \"" + workflows::cut_utf8(action, 64) + "\"");
+Reply InputHandler::deny_form(const std::string& actor, const std::string& request_id) {
+  // Only someone who may deny gets the form; everyone else hears why not at once.
+  auto check = workflow_.may_decide(actor, request_id);
+  if (!check.ok) return reply_of(check);
+  auto request = store_.find(request_id);
+  bool extension = request->state == RequestState::active;
+  Reply reply{true, extension ? "Deny the extension by " + workflows::format_duration(request->extension.by) + " of " +
+                                    request->requester + "'s access " + request_id + " (" +
+                                    workflows::access_summary(*request) + ")?"
+                              : "Deny " + request->requester + "'s request " + request_id + " for " +
+                                    workflows::access_summary(*request) + "?"};
+  reply.open_form = Form::deny;
+  reply.form_request_id = request_id;
   return reply;
 }
 
@@ -104,14 +103,14 @@ Reply InputHandler::request_form(const std::string& actor) {
   if (reply.form_roles.empty()) {
     return {false, "There is no role you may request. Ask a jitbot admin which roles exist and who may ask for them."};
   }
-  reply.open_form = "request";
+  reply.open_form = Form::request;
   return reply;
 }
 
 Reply InputHandler::home(const std::string& actor) {
   constexpr int shown = 15;  // each takes a few blocks; a Home tab holds 100
   Reply reply{true, {}};
-  reply.open_form = "home";
+  reply.open_form = Form::home;
   workflows::RequestFilter mine;
   mine.requester = actor;
   mine.states = {RequestState::pending, RequestState::approved, RequestState::active, RequestState::revoke_failed};
@@ -162,7 +161,7 @@ Reply InputHandler::status(const std::string& actor, const std::string& request_
   return {true, text};
 }
 
-Reply InputHandler::list(const std::string& actor, int scope) {
+Reply InputHandler::list(const std::string& actor, workflows::ListScope scope) {
   workflows::RequestFilter filter;
   // Enough to find list_limit the caller may see among other people's requests.
   filter.limit = list_candidates;
@@ -170,7 +169,8 @@ Reply InputHandler::list(const std::string& actor, int scope) {
   // Your own requests, and those that wait on you as an approver; admins see everyone's.
   auto shown = [&](const workflows::Request& request) { return workflow_.may_see(actor, request); };
   std::function<bool(const workflows::Request&)> wanted = shown;
-  switch (static_cast<ListScope>(scope)) {
+  using workflows::ListScope;
+  switch (scope) {
     case ListScope::mine:
       filter.requester = actor;
       filter.limit = list_limit;

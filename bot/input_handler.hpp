@@ -9,6 +9,15 @@
 
 namespace jitbot::bot {
 
+/// What the chat should show the person besides words: a form to fill in (in Slack a modal),
+/// or their Home tab.
+enum class Form {
+  none,
+  deny,     ///< asks the approver for the reason the requester will read
+  request,  ///< asks for a new request, offering the roles the person may request
+  home,     ///< the person's open requests, and those that wait on them
+};
+
 /// The answer shown only to the person who typed or clicked.
 struct Reply {
   Reply() = default;
@@ -18,10 +27,8 @@ struct Reply {
   bool ok = false;
   std::string text;                                 ///< plain text; chat adapters escape it
   std::optional<workflows::RefusalReason> refusal;  ///< why not, when the rules said no
-  /// A form the chat should open for the person (in Slack a modal): "deny" asks for the reason,
-  /// "request" for a new request.
-  std::string open_form;
-  std::string form_request_id;
+  Form open_form = Form::none;
+  std::string form_request_id;                      ///< deny: the request denied
   std::vector<std::string> form_roles;              ///< request: "provider/name" the person may request
   std::vector<std::string> form_break_glass_roles;  ///< request: those they may break glass on
   /// home: the person's open requests, and those waiting on them as an approver (newest first).
@@ -29,25 +36,24 @@ struct Reply {
   std::vector<workflows::Request> home_waiting;
 };
 
-/// The one place where chat input becomes a workflow call: a typed command or a click, from
-/// Slack or the terminal, in; the answer for that person out. The request and the rules are
-/// read from the database; nothing a click claims beyond the request ID is trusted.
+/// The one place where chat input becomes a workflow call: an action read from a typed command
+/// or a click, from Slack or the terminal, in; the answer for that person out. The request and
+/// the rules are read from the database; nothing a click claims beyond the request ID is trusted.
 class InputHandler {
  public:
   InputHandler(const workflows::Policy& policy, workflows::RequestStore& store, workflows::AccessWorkflow& workflow)
       : policy_(policy), store_(store), workflow_(workflow) {}
 
-  /// Handles an input kept in the inbox: the transition it causes also removes it from there.
+  /// Handles an input kept in the inbox, reading its action first if the edge did not (a row
+  /// left by an earlier process): the transition it causes also removes it from there.
   /// `consumed` says whether one did (a refusal or a read-only answer leaves it to the caller).
-  Reply handle(const workflows::Input& input, bool& consumed);
+  Reply handle(workflows::Input& input, bool& consumed);
 
-  /// Handles the text of a `/jit` command typed by `actor`.
-  Reply command(const std::string& actor, std::string_view text);
+  /// Does what `actor` asked.
+  Reply perform(const std::string& actor, const workflows::Action& action);
 
-  /// Handles a card button ("approve", "deny", "revoke", "acknowledge"; "deny_form" asks for the
-  /// Deny form, opened only when the person may deny); `note` is what a form carried.
-  Reply click(const std::string& actor, const std::string& action, const std::string& request_id,
-              const std::string& note = {});
+  /// The answer to an input that could not be read.
+  static Reply refusal_reply(const workflows::Refusal& refusal);
 
  private:
   Reply status(const std::string& actor, const std::string& request_id);
@@ -55,7 +61,9 @@ class InputHandler {
   Reply request_form(const std::string& actor);
   /// What the person's home (Slack's App Home tab) shows.
   Reply home(const std::string& actor);
-  Reply list(const std::string& actor, int scope);
+  Reply list(const std::string& actor, workflows::ListScope scope);
+  /// The Deny form, for someone who may deny.
+  Reply deny_form(const std::string& actor, const std::string& request_id);
 
   const workflows::Policy& policy_;
   workflows::RequestStore& store_;

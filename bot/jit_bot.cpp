@@ -26,6 +26,25 @@ JitBot::JitBot(const workflows::Policy& policy, workflows::RequestStore& store, 
       input_(policy, store, workflow_),
       backends_(std::move(backends)) {}
 
+Reply JitBot::handle_command(const std::string& actor, std::string_view text) {
+  workflows::Input input;
+  input.kind = workflows::Input::Kind::command;
+  input.actor = actor;
+  input.text = std::string{text};
+  bool consumed = false;
+  return input_.handle(input, consumed);
+}
+
+Reply JitBot::handle_button(const std::string& actor, const std::string& action, const std::string& request_id) {
+  workflows::Input input;
+  input.kind = workflows::Input::Kind::click;
+  input.actor = actor;
+  input.text = action;
+  input.target = request_id;
+  bool consumed = false;
+  return input_.handle(input, consumed);
+}
+
 void JitBot::settle() {
   workflows::deliver_due_notices(store_, chat_, policy_, clock_);
   const auto lease = job_lease(backends_);

@@ -20,12 +20,13 @@ class JitBot {
          workflows::ChatSink& chat, const workflows::Clock& clock, workflows::IdSource& ids, Backends backends);
 
   /// Handles the text of a `/jit` command typed by `actor`.
-  Reply handle_command(const std::string& actor, std::string_view text) { return input_.command(actor, text); }
+  Reply handle_command(const std::string& actor, std::string_view text);
 
-  /// Handles a card button ("approve", "deny", "revoke").
-  Reply handle_button(const std::string& actor, const std::string& action, const std::string& request_id) {
-    return input_.click(actor, action, request_id);
-  }
+  /// Handles a click by its name ("approve", "deny", "revoke", "deny_form", … see click_name).
+  Reply handle_button(const std::string& actor, const std::string& action, const std::string& request_id);
+
+  /// Does what `actor` asked, as a terminal form put it together.
+  Reply perform(const std::string& actor, const workflows::Action& action) { return input_.perform(actor, action); }
 
   /// Runs every due job and delivers every due notice.
   void settle();

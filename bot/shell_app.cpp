@@ -194,17 +194,26 @@ class ShellSession {
   }
 
   /// The terminal's request form: the same questions as Slack's modal, one line each.
-  struct Form {
+  struct RequestDraft {
     std::vector<std::string> roles;
     std::vector<std::string> break_glass_roles;
     workflows::NewRequest draft;
     int step = 0;  ///< 0 role, 1 scope, 2 duration, 3 reason, 4 break-glass
   };
 
+  /// What a terminal form asked for, done as the user the shell acts as.
+  Reply perform(workflows::Action::Kind kind, std::string request_id = {}, std::string note = {}) {
+    workflows::Action action;
+    action.kind = kind;
+    action.request_id = std::move(request_id);
+    action.note = std::move(note);
+    return bot_.perform(user_, action);
+  }
+
   void start_form() {
-    auto offer = bot_.handle_button(user_, "request_form", {});
-    if (offer.open_form != "request") return reply(offer);
-    form_ = Form{offer.form_roles, offer.form_break_glass_roles, {}, 0};
+    auto offer = perform(workflows::Action::Kind::request_form);
+    if (offer.open_form != Form::request) return reply(offer);
+    form_ = RequestDraft{offer.form_roles, offer.form_break_glass_roles, {}, 0};
     out_ << "  A new request (/cancel to stop). Role:\n";
     for (std::size_t i = 0; i < form_->roles.size(); ++i) {
       out_ << "    " << i + 1 << ") " << adapters::terminal_safe(form_->roles[i]) << "\n";
@@ -276,8 +285,10 @@ class ShellSession {
   void submit_form() {
     auto draft = form_->draft;
     form_.reset();
-    auto outcome = bot_.workflow().submit(user_, draft);
-    reply({outcome.ok, outcome.message, outcome.refusal});
+    workflows::Action request;
+    request.kind = workflows::Action::Kind::request;
+    request.request = draft;
+    reply(bot_.perform(user_, request));
     bot_.settle();
   }
 
@@ -301,8 +312,8 @@ class ShellSession {
 
   /// Deny asks for the reason the requester will read, as Slack's Deny form does.
   void start_deny(const std::string& request_id) {
-    auto offer = bot_.handle_button(user_, "deny_form", request_id);
-    if (offer.open_form != "deny") return reply(offer);
+    auto offer = perform(workflows::Action::Kind::deny_form, request_id);
+    if (offer.open_form != Form::deny) return reply(offer);
     out_ << "  " << adapters::terminal_safe(offer.text) << "\n  ? reason for the requester (- for none)\n";
     denying_ = request_id;
   }
@@ -315,8 +326,7 @@ class ShellSession {
       if (answer != "/cancel") execute(answer);
       return;
     }
-    auto outcome = bot_.workflow().deny(user_, request_id, answer == "-" ? std::string{} : answer);
-    reply({outcome.ok, outcome.message, outcome.refusal});
+    reply(perform(workflows::Action::Kind::deny, request_id, answer == "-" ? std::string{} : answer));
     bot_.settle();
   }
 
@@ -359,7 +369,7 @@ class ShellSession {
   JitBot bot_;
   adapters::OnCallDirectory on_call_;
   adapters::TicketLookup tickets_;
-  std::optional<Form> form_;
+  std::optional<RequestDraft> form_;
   std::optional<std::string> denying_;  ///< the request a Deny click asks a reason for
   std::string user_;
 };

@@ -109,14 +109,23 @@ std::string text_field(const json& object, const char* key) {
   return found != object.end() && found->is_string() ? found->get<std::string>() : std::string{};
 }
 
-std::optional<std::string> action_for(std::string_view action_id) {
-  if (action_id == slack::approve_action) return "approve";
+using ActionKind = workflows::Action::Kind;
+
+std::optional<ActionKind> action_for(std::string_view action_id) {
+  if (action_id == slack::approve_action) return ActionKind::approve;
   // The Deny button asks for a reason first; the form's submission denies.
-  if (action_id == slack::deny_action) return "deny_form";
-  if (action_id == slack::revoke_action) return "revoke";
-  if (action_id == slack::acknowledge_action) return "acknowledge";
-  if (action_id == slack::extend_action) return "extend";
+  if (action_id == slack::deny_action) return ActionKind::deny_form;
+  if (action_id == slack::revoke_action) return ActionKind::revoke;
+  if (action_id == slack::acknowledge_action) return ActionKind::acknowledge;
+  if (action_id == slack::extend_action) return ActionKind::take_extension;
   return std::nullopt;
+}
+
+/// Makes `input` a click, as the inbox stores one: its name, and the request it is about.
+void make_click(workflows::Input& input, ActionKind kind, std::string target = {}) {
+  input.kind = workflows::Input::Kind::click;
+  input.text = std::string{click_name(kind)};
+  input.target = std::move(target);
 }
 
 bool is_form_submission(const slack::Envelope& envelope, std::string_view callback_id) {
@@ -135,8 +144,9 @@ bool is_bare_request(std::string_view text) {
   return word == "request";
 }
 
-/// Runs on the network thread, before the ack: answers what needs no database in the ack
-/// itself, queues read-only questions, and keeps everything else in the inbox table.
+/// Runs on the network thread, before the ack: reads what the input asks for, once; answers
+/// what needs no database in the ack itself, queues read-only questions, and keeps everything
+/// else in the inbox table.
 std::optional<json> route_envelope(const slack::Envelope& envelope, Inbox& inbox, const workflows::Policy& policy) {
   auto input = input_of(envelope);
   if (!input) {
@@ -148,25 +158,11 @@ std::optional<json> route_envelope(const slack::Envelope& envelope, Inbox& inbox
     if (auto errors = slack::request_form_errors(policy, slack::request_form_values(envelope.payload["view"]))) {
       return errors;
     }
-  } else if (input->kind == workflows::Input::Kind::command && is_bare_request(input->text)) {
-    input->kind = workflows::Input::Kind::click;
-    input->text = "request_form";
   }
-  if (input->kind == workflows::Input::Kind::command) {
-    auto parsed = parse_command(input->text);
-    if (auto* failure = std::get_if<ParseError>(&parsed)) {
-      return slack::ephemeral_reply(failure->message + "\nUsage: " + failure->usage);
-    }
-    auto verb = std::get<Command>(parsed).verb;
-    if (verb == Verb::help) return slack::ephemeral_reply(help_text());
-    if (verb == Verb::status || verb == Verb::list) {
-      if (inbox.ask(std::move(*input))) return std::nullopt;
-      return slack::ephemeral_reply("jitbot is very busy right now; ask again in a moment.");
-    }
-  }
-  if (input->kind == workflows::Input::Kind::click &&
-      (input->text == "deny_form" || input->text == "request_form" || input->text == "home")) {
-    // Opening a form changes nothing, so it need not survive a crash: the person clicks again.
+  if (auto refusal = read_action(*input)) return slack::ephemeral_reply(InputHandler::refusal_reply(*refusal).text);
+  if (input->action->kind == ActionKind::help) return slack::ephemeral_reply(help_text());
+  if (input->action->read_only()) {
+    // A question or a form changes nothing, so it need not survive a crash: the person asks again.
     if (inbox.ask(std::move(*input))) return std::nullopt;
     return slack::ephemeral_reply("jitbot is very busy right now; ask again in a moment.");
   }
@@ -295,14 +291,14 @@ class WorkBell final : public storage::WorkListener {
 /// Opens the form a reply asks for (the Deny reason), or says why it could not.
 void open_form(slack::SlackClient& client, const workflows::Input& input, const Reply& reply,
                const workflows::Policy& policy) {
-  if (reply.open_form == "home") {
+  if (reply.open_form == Form::home) {
     auto published = client.call(
         "views.publish",
         {{"user_id", input.actor}, {"view", slack::home_view(policy, reply.home_mine, reply.home_waiting)}});
     if (!published.ok) logger()->warn("could not publish the Home tab of {}: {}", input.actor, published.describe());
     return;
   }
-  bool deny = reply.open_form == "deny";
+  bool deny = reply.open_form == Form::deny;
   json view = deny ? slack::deny_form(reply.form_request_id, reply.text)
                    : slack::request_form(policy, reply.form_roles, reply.form_break_glass_roles);
   auto opened = client.call("views.open", {{"trigger_id", input.trigger_id}, {"view", view}});
@@ -319,8 +315,10 @@ void open_form(slack::SlackClient& client, const workflows::Input& input, const 
 /// requester's DM, where the card's change is not seen, so its answer is always said.
 void answer(slack::SlackClient& client, const workflows::Input& input, const Reply& reply,
             const workflows::Policy& policy) {
-  if (!reply.open_form.empty()) return open_form(client, input, reply, policy);
-  if (input.kind == workflows::Input::Kind::click && reply.ok && input.text != "extend") return;
+  if (reply.open_form != Form::none) return open_form(client, input, reply, policy);
+  bool said_on_card =
+      input.kind == workflows::Input::Kind::click && input.action && input.action->kind != ActionKind::take_extension;
+  if (said_on_card && reply.ok) return;
   if (input.reply_to.empty()) return direct_message(client, input.actor, reply.text);
   client.respond(input.reply_to, slack::ephemeral_reply(reply.text));
 }
@@ -334,8 +332,10 @@ std::optional<workflows::Input> input_of(const adapters::slack::Envelope& envelo
   input.reply_to = text_field(payload, "response_url");
   if (envelope.type == "slash_commands") {
     input.kind = workflows::Input::Kind::command;
-    input.actor = text_field(payload, "user_id");
     input.text = text_field(payload, "text");
+    // In Slack a bare "/jit request" opens the form; the terminal asks field by field.
+    if (is_bare_request(input.text)) make_click(input, ActionKind::request_form);
+    input.actor = text_field(payload, "user_id");
     input.trigger_id = text_field(payload, "trigger_id");
     return input;
   }
@@ -347,28 +347,24 @@ std::optional<workflows::Input> input_of(const adapters::slack::Envelope& envelo
     const json& first = (*actions)[0];
     auto action = action_for(text_field(first, "action_id"));
     if (!action) return std::nullopt;
-    input.kind = workflows::Input::Kind::click;
+    make_click(input, *action, text_field(first, "value"));
     auto user = payload.find("user");
     input.actor = user != payload.end() ? text_field(*user, "id") : std::string{};
-    input.text = *action;
-    input.target = text_field(first, "value");
     input.trigger_id = text_field(payload, "trigger_id");
     return input;
   }
   if (envelope.type == "events_api" && payload.contains("event") &&
       text_field(payload["event"], "type") == "app_home_opened") {
     if (text_field(payload["event"], "tab") != "home") return std::nullopt;
-    input.kind = workflows::Input::Kind::click;
+    make_click(input, ActionKind::home);
     input.actor = text_field(payload["event"], "user");
-    input.text = "home";
     return input;
   }
   if (envelope.type == "interactive" && text_field(payload, "type") == "shortcut" &&
       text_field(payload, "callback_id") == slack::request_shortcut) {
-    input.kind = workflows::Input::Kind::click;
+    make_click(input, ActionKind::request_form);
     auto user = payload.find("user");
     input.actor = user != payload.end() ? text_field(*user, "id") : std::string{};
-    input.text = "request_form";
     input.trigger_id = text_field(payload, "trigger_id");
     return input;
   }
@@ -382,11 +378,9 @@ std::optional<workflows::Input> input_of(const adapters::slack::Envelope& envelo
       return input;
     }
     if (view == payload.end() || text_field(*view, "callback_id") != slack::deny_form_callback) return std::nullopt;
-    input.kind = workflows::Input::Kind::click;
+    make_click(input, ActionKind::deny, text_field(*view, "private_metadata"));
     auto user = payload.find("user");
     input.actor = user != payload.end() ? text_field(*user, "id") : std::string{};
-    input.text = "deny";
-    input.target = text_field(*view, "private_metadata");
     // view.state.values.reason.reason.value; a form sent with the field empty has no value.
     const json* field = &*view;
     for (const char* key : {"state", "values", slack::deny_reason_field.data(), slack::deny_reason_field.data()}) {

@@ -5,20 +5,25 @@
 
 using namespace jitbot::bot;
 using namespace std::chrono_literals;
+using jitbot::workflows::Action;
+using jitbot::workflows::ListScope;
+using jitbot::workflows::Refusal;
+using jitbot::workflows::RefusalReason;
+using Kind = jitbot::workflows::Action::Kind;
 
 namespace {
 
-Command parse_ok(const std::string& text) {
+Action parse_ok(const std::string& text) {
   auto result = parse_command(text);
-  if (auto* failure = std::get_if<ParseError>(&result))
-    FAIL("unexpected error for [" << text << "]: " << failure->message);
-  return std::get<Command>(result);
+  if (auto* failure = std::get_if<Refusal>(&result))
+    FAIL("unexpected error for [" << text << "]: " << jitbot::workflows::describe(*failure));
+  return std::get<Action>(result);
 }
 
-ParseError parse_bad(const std::string& text) {
+Refusal parse_bad(const std::string& text) {
   auto result = parse_command(text);
-  if (std::holds_alternative<Command>(result)) FAIL("expected an error for [" << text << "]");
-  return std::get<ParseError>(result);
+  if (std::holds_alternative<Action>(result)) FAIL("expected an error for [" << text << "]");
+  return std::get<Refusal>(result);
 }
 
 constexpr const char* id = "req_01M7YSPS118T6ST16TZ78XKMA5";
@@ -28,7 +33,7 @@ constexpr const char* id = "req_01M7YSPS118T6ST16TZ78XKMA5";
 TEST_CASE("a full request in every flag style", "[parser]") {
   auto spaced = parse_ok(
       "request --provider aws --role prod-infra-admin --scope 123456789012 --duration 2h --reason \"INC-4421\"");
-  CHECK(spaced.verb == Verb::request);
+  CHECK(spaced.kind == Kind::request);
   CHECK(spaced.request.provider == "aws");
   CHECK(spaced.request.role == "prod-infra-admin");
   CHECK(spaced.request.scope == "123456789012");
@@ -79,56 +84,92 @@ TEST_CASE("Slack's entities are decoded once", "[parser]") {
 }
 
 TEST_CASE("decisions, lists and help", "[parser]") {
-  CHECK(parse_ok(std::string{"approve "} + id).verb == Verb::approve);
+  CHECK(parse_ok(std::string{"approve "} + id).kind == Kind::approve);
   CHECK(parse_ok(std::string{"approve "} + id).request_id == id);
   auto deny = parse_ok(std::string{"deny "} + id + " not during the freeze");
-  CHECK(deny.verb == Verb::deny);
+  CHECK(deny.kind == Kind::deny);
   CHECK(deny.note == "not during the freeze");
-  CHECK(parse_ok(std::string{"revoke "} + id).verb == Verb::revoke);
-  CHECK(parse_ok(std::string{"cancel "} + id).verb == Verb::cancel);
+  CHECK(parse_ok(std::string{"revoke "} + id).kind == Kind::revoke);
+  CHECK(parse_ok(std::string{"cancel "} + id).kind == Kind::cancel);
   CHECK(parse_ok("status").request_id.empty());
   CHECK(parse_ok(std::string{"status "} + id).request_id == id);
   CHECK(parse_ok("list").list_scope == ListScope::recent);
   CHECK(parse_ok("list --mine").list_scope == ListScope::mine);
   CHECK(parse_ok("list --pending").list_scope == ListScope::pending);
   CHECK(parse_ok("list --active").list_scope == ListScope::active);
-  CHECK(parse_ok("help").verb == Verb::help);
-  CHECK(parse_ok("").verb == Verb::help);
+  CHECK(parse_ok("help").kind == Kind::help);
+  CHECK(parse_ok("").kind == Kind::help);
   CHECK(parse_ok("APPROVE req_01m7ysps118t6st16tz78xkma5").request_id == id);  // IDs are case-insensitive
 }
 
-TEST_CASE("bad input gets a message that says what is wrong, and the usage", "[parser]") {
+TEST_CASE("bad input is refused with a reason, and words that say what is wrong, and the usage", "[parser]") {
   struct Case {
     std::string text;
+    RefusalReason reason;
     std::string says;
   };
   const std::vector<Case> cases{
-      {"request --provider aws --role r --scope s --reason x", "Missing --duration"},
-      {"request --role r --scope s --duration 1h --reason x", "Missing --provider"},
-      {"request --provider aws --role r --scope s --duration soon --reason x", "not a duration"},
-      {"request --provider aws --role r --scope s --duration 0s --reason x", "not a duration"},
-      {"request --provider aws --role r --scope s --duration 9000h --reason x",
+      {"request --provider aws --role r --scope s --reason x", RefusalReason::options_missing, "Missing --duration."},
+      {"request --role r --scope s --duration 1h", RefusalReason::options_missing, "Missing --provider, --reason."},
+      {"request --provider aws --role r --scope s --duration soon --reason x", RefusalReason::duration_malformed,
+       "\"soon\" is not a duration"},
+      {"request --provider aws --role r --scope s --duration 0s --reason x", RefusalReason::duration_malformed,
+       "not a duration"},
+      {"request --provider aws --role r --scope s --duration 9000h --reason x", RefusalReason::duration_beyond_limit,
        "\"9000h\" is too long (at most 8784h)"},
-      {"request --provider aws --role r --scope s --duration 99999999999999999999h --reason x", "is too long"},
-      {"request --provider aws --provider gcp --role r --scope s --duration 1h --reason x", "given twice"},
-      {"request --provider aws --role r --scope s --duration 1h --reason x --colour blue", "Unknown option --colour"},
-      {"request --provider aws --role --scope s --duration 1h --reason x", "--role needs a value"},
-      {"request --provider aws --role r --scope s --duration 1h --reason \"unterminated", "not closed"},
-      {"request aws r s", "Unexpected \"aws\""},
-      {"request --provider aws --role r --scope s --duration 1h --reason x --break-glass=yes", "takes no value"},
-      {"approve", "Which request?"},
-      {"approve 42", "not a request ID"},
-      {"approve req_short", "not a request ID"},
-      {std::string{"approve "} + id + " extra", "Too many words"},
-      {"list --everything", "Unknown option --everything"},
-      {"grant me access", "Unknown command \"grant\""},
+      {"request --provider aws --role r --scope s --duration 99999999999999999999h --reason x",
+       RefusalReason::duration_beyond_limit, "is too long"},
+      {"request --provider aws --provider gcp --role r --scope s --duration 1h --reason x",
+       RefusalReason::option_repeated, "--provider is given twice"},
+      {"request --provider aws --role r --scope s --duration 1h --reason x --colour blue",
+       RefusalReason::unknown_option, "Unknown option --colour"},
+      {"request --provider aws --role --scope s --duration 1h --reason x", RefusalReason::option_needs_value,
+       "--role needs a value"},
+      {"request --provider aws --role r --scope s --duration 1h --reason \"unterminated", RefusalReason::quote_unclosed,
+       "not closed"},
+      {"request aws r s", RefusalReason::value_without_flag, "Unexpected \"aws\""},
+      {"request --provider aws --role r --scope s --duration 1h --reason x --break-glass=yes",
+       RefusalReason::option_takes_no_value, "--break-glass takes no value"},
+      {"approve", RefusalReason::request_id_missing, "Which request?"},
+      {"approve 42", RefusalReason::request_id_malformed, "\"42\" is not a request ID"},
+      {"approve req_short", RefusalReason::request_id_malformed, "not a request ID"},
+      {std::string{"approve "} + id + " extra", RefusalReason::words_after_id, "Too many words"},
+      {std::string{"extend "} + id, RefusalReason::duration_missing, "How much longer?"},
+      {std::string{"extend "} + id + " 1h please", RefusalReason::extra_after_duration, "Unexpected \"please\""},
+      {std::string{"extend "} + id + " 1h --reason", RefusalReason::option_needs_value, "--reason needs a value"},
+      {"list --everything", RefusalReason::unknown_option, "Unknown option --everything"},
+      {"list --mine --active", RefusalReason::too_many_options, "at most one option"},
+      {"grant me access", RefusalReason::unknown_command, "Unknown command \"grant\""},
   };
   for (const auto& c : cases) {
     INFO(c.text);
-    auto error = parse_bad(c.text);
-    CHECK(error.message.find(c.says) != std::string::npos);
-    CHECK(error.usage.find("/jit") != std::string::npos);
+    auto refusal = parse_bad(c.text);
+    CHECK(refusal.reason == c.reason);
+    auto words = jitbot::workflows::describe(refusal);
+    CHECK(words.find(c.says) != std::string::npos);
+    CHECK(words.find("\nUsage: /jit") != std::string::npos);
   }
+}
+
+TEST_CASE("a click is read by its stored name, and an unknown one is refused", "[parser]") {
+  jitbot::workflows::Input click;
+  click.kind = jitbot::workflows::Input::Kind::click;
+  click.text = "extend";
+  click.target = id;
+  REQUIRE_FALSE(read_action(click).has_value());
+  CHECK(click.action->kind == Kind::take_extension);
+  CHECK(click.action->request_id == id);
+  for (auto kind : {Kind::approve, Kind::deny, Kind::deny_form, Kind::revoke, Kind::acknowledge, Kind::take_extension,
+                    Kind::request_form, Kind::home}) {
+    CHECK(click_kind(click_name(kind)) == kind);
+  }
+  jitbot::workflows::Input forged = click;
+  forged.action.reset();
+  forged.text = "grant_admin";
+  auto refusal = read_action(forged);
+  REQUIRE(refusal.has_value());
+  CHECK(refusal->reason == RefusalReason::unknown_button);
+  CHECK_FALSE(forged.action.has_value());
 }
 
 TEST_CASE("the word splitter keeps quoted spaces and empty quoted values", "[parser]") {
@@ -142,8 +183,11 @@ TEST_CASE("a straight quote written twice inside a quoted value stands for itsel
 }
 
 TEST_CASE("an unknown command names the commands once, with no doubled usage", "[parser]") {
-  auto error = parse_bad("frobnicate now");
-  CHECK(error.message.find("The commands are request, approve, deny") != std::string::npos);
-  CHECK(error.usage == "/jit help");
-  CHECK((error.message + "\nUsage: " + error.usage).find("Usage: Usage:") == std::string::npos);
+  auto refusal = parse_bad("frobnicate now");
+  CHECK(refusal.reason == RefusalReason::unknown_command);
+  CHECK(refusal.asked == "frobnicate");
+  CHECK(refusal.expected == "/jit help");
+  auto words = jitbot::workflows::describe(refusal);
+  CHECK(words.find("The commands are request, approve, deny") != std::string::npos);
+  CHECK(words.find("Usage: Usage:") == std::string::npos);
 }

@@ -101,7 +101,7 @@ TEST_CASE("a denied extension leaves the expiry where it was, and the requester 
   // The Deny button opens the form only for who may decide, and says it is about the extension.
   CHECK(h.click("U0ALICE", "deny_form", id).refusal == RefusalReason::own_request);
   auto form = h.click("U0BOB", "deny_form", id);
-  REQUIRE(form.open_form == "deny");
+  REQUIRE(form.open_form == jitbot::bot::Form::deny);
   CHECK(form.text.find("Deny the extension by 30m of U0ALICE's access " + id) != std::string::npos);
 
   auto denied = h.type("U0BOB", "deny " + id + " finish it tomorrow");

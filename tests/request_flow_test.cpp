@@ -234,13 +234,13 @@ TEST_CASE("Deny asks for a reason first, only of those who may deny, and the rea
   auto id = h.submit();
   auto stranger = h.click("U0MALLORY", "deny_form", id);
   CHECK(stranger.refusal == RefusalReason::not_an_approver);
-  CHECK(stranger.open_form.empty());
+  CHECK(stranger.open_form == jitbot::bot::Form::none);
   auto own = h.click("U0ALICE", "deny_form", id);
   CHECK(own.refusal == RefusalReason::own_request);
 
   auto form = h.click("U0BOB", "deny_form", id);
   REQUIRE(form.ok);
-  CHECK(form.open_form == "deny");
+  CHECK(form.open_form == jitbot::bot::Form::deny);
   CHECK(form.form_request_id == id);
   CHECK(form.text.find("Deny U0ALICE's request " + id + " for aws/admin on 123456789012") != std::string::npos);
   CHECK(h.state(id) == RequestState::pending);  // the form changes nothing

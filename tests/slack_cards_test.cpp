@@ -353,8 +353,8 @@ TEST_CASE("a submitted form becomes the command it stands for, whatever its text
   auto draft = slack::request_form_values(
       submitted_form("aws/admin", "dev-1", "30m", "it's \"urgent\" --break-glass 'x'' R&amp;D <b>", true));
   auto parsed = jitbot::bot::parse_command(slack::request_command(draft));
-  REQUIRE(std::holds_alternative<jitbot::bot::Command>(parsed));
-  const auto& request = std::get<jitbot::bot::Command>(parsed).request;
+  REQUIRE(std::holds_alternative<jitbot::workflows::Action>(parsed));
+  const auto& request = std::get<jitbot::workflows::Action>(parsed).request;
   CHECK(request.provider == "aws");
   CHECK(request.role == "admin");
   CHECK(request.scope == "dev-1");

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "workflows/action.hpp"
 #include "workflows/request.hpp"
 
 namespace jitbot::workflows {
@@ -138,13 +139,16 @@ struct Input {
   std::int64_t id = 0;  ///< assigned by the store
   Kind kind = Kind::command;
   std::string actor;
-  std::string text;      ///< command text, or the click's action
+  std::string text;      ///< a command's text as typed, or a click's name (bot::click_name)
   std::string target;    ///< the clicked request's ID
   std::string reply_to;  ///< where to answer (a Slack response_url); empty: a DM to the actor
   Instant received_at;
   int attempts = 0;
   std::string note;        ///< text a click carries (the reason typed into the Deny form)
   std::string trigger_id;  ///< Slack's handle for opening a form in answer; never stored (it lasts 3 s)
+  /// What the input asks for, once read from the fields above where it entered; never stored
+  /// (a row read back from the table is read again, by the same code).
+  std::optional<Action> action;
   /// Set by a writer that hands the input straight to a thread of its own: the row is written
   /// already claimed, until then, so no thread has to claim it from the table.
   std::optional<Instant> lease_until;

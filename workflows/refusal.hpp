@@ -46,6 +46,24 @@ enum class RefusalReason {
   only_requester_extends,  ///< only the requester asks to extend their access
   extension_open,          ///< an extension of request_id already waits or is being applied
   extension_too_long,      ///< requested: the extension; limit: the role's longest access; problem: what is left
+
+  // A command that could not be read. expected: the usage line of the command meant.
+  unknown_command,        ///< asked: its first word
+  quote_unclosed,         ///<
+  value_without_flag,     ///< asked: a word of `request` that follows no flag
+  unknown_option,         ///< asked: the option, dashes included
+  option_repeated,        ///< asked: the option
+  option_needs_value,     ///< asked: the option
+  option_takes_no_value,  ///< asked: the option
+  options_missing,        ///< options: those not given, dashes included
+  request_id_missing,     ///<
+  request_id_malformed,   ///< asked: the word given instead
+  words_after_id,         ///< a command that takes only an ID had more
+  duration_missing,       ///< `extend` without one
+  duration_malformed,     ///< asked: the word
+  duration_beyond_limit,  ///< asked: the word; limit: the longest duration jitbot reads
+  extra_after_duration,   ///< asked: a word after `extend`'s duration that is not --reason
+  too_many_options,       ///< `list` takes one
 };
 
 struct Refusal {
@@ -58,7 +76,7 @@ struct Refusal {
   Seconds limit{0};
   std::vector<std::string> options;  ///< what would have been allowed (roles, scopes)
   std::string problem;               ///< what is wrong with what was asked (a malformed scope)
-  std::string expected;              ///< what a valid value looks like
+  std::string expected;              ///< what a valid value looks like (or a command's usage line)
 };
 
 /// The words for a refusal, for the person refused (plain text; adapters escape it).

@@ -59,6 +59,9 @@ std::string removal_sentence(const Request& request) {
          ": the backend cannot end it early.";
 }
 
+/// A command that could not be read: what is wrong, then how the command goes.
+std::string with_usage(const std::string& problem, const Refusal& r) { return problem + "\nUsage: " + r.expected; }
+
 }  // namespace
 
 std::string describe(const Refusal& r) {
@@ -137,6 +140,38 @@ std::string describe(const Refusal& r) {
       return "Request " + r.request_id + " is " + std::string{to_string(r.state)} +
              " and holds no access; there is nothing to resolve.";
     case RefusalReason::unknown_button: return "That button is not one jitbot knows; nothing was changed.";
+    case RefusalReason::unknown_command:
+      return with_usage("Unknown command \"" + cut_utf8(r.asked, 80) +
+                            "\". The commands are request, approve, deny, extend, revoke, cancel, ack, status, list "
+                            "and help.",
+                        r);
+    case RefusalReason::quote_unclosed:
+      return with_usage("A quote is not closed; end the value with the same quote it starts with.", r);
+    case RefusalReason::value_without_flag:
+      return with_usage(
+          "Unexpected \"" + cut_utf8(r.asked, 80) + "\". Put values after a flag, and quote text with spaces.", r);
+    case RefusalReason::unknown_option: return with_usage("Unknown option " + cut_utf8(r.asked, 80) + ".", r);
+    case RefusalReason::option_repeated: return with_usage(r.asked + " is given twice.", r);
+    case RefusalReason::option_needs_value: return with_usage(r.asked + " needs a value.", r);
+    case RefusalReason::option_takes_no_value: return with_usage(r.asked + " takes no value.", r);
+    case RefusalReason::options_missing: return with_usage("Missing " + joined(r.options) + ".", r);
+    case RefusalReason::request_id_missing: return with_usage("Which request? Give its ID (req_…).", r);
+    case RefusalReason::request_id_malformed:
+      return with_usage(
+          "\"" + cut_utf8(r.asked, 80) + "\" is not a request ID; IDs look like req_01J9Z3K6X4M8V2T7Q5R1N0B3CD.", r);
+    case RefusalReason::words_after_id: return with_usage("Too many words after the ID.", r);
+    case RefusalReason::duration_missing: return with_usage("How much longer? Give a duration such as 1h.", r);
+    case RefusalReason::duration_malformed:
+      return with_usage("\"" + cut_utf8(r.asked, 80) + "\" is not a duration; use forms like 90s, 30m, 2h or 2h30m.",
+                        r);
+    case RefusalReason::duration_beyond_limit:
+      return with_usage("\"" + cut_utf8(r.asked, 80) + "\" is too long (at most " + format_duration(r.limit) +
+                            "); ask for what the work needs.",
+                        r);
+    case RefusalReason::extra_after_duration:
+      return with_usage(
+          "Unexpected \"" + cut_utf8(r.asked, 80) + "\" after the duration; give a reason with --reason \"…\".", r);
+    case RefusalReason::too_many_options: return with_usage("list takes at most one option.", r);
     case RefusalReason::not_break_glass:
       return "Request " + r.request_id +
              " is not a break-glass request; only break-glass access is reviewed with /jit ack.";

@@ -1,5 +1,5 @@
-// The /jit command parser on arbitrary text: it must answer every input with a command or a
-// ParseError, never crash, hang or read out of bounds.
+// The /jit command parser on arbitrary text: it must answer every input with an action or a
+// refusal, never crash, hang or read out of bounds.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -10,9 +10,9 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   auto parsed = jitbot::bot::parse_command(text);
-  if (auto* error = std::get_if<jitbot::bot::ParseError>(&parsed)) {
+  if (auto* refusal = std::get_if<jitbot::workflows::Refusal>(&parsed)) {
     // Every refusal says something and shows the usage.
-    if (error->message.empty()) __builtin_trap();
+    if (jitbot::workflows::describe(*refusal).find("\nUsage: /jit") == std::string::npos) __builtin_trap();
   }
   return 0;
 }

@@ -1,5 +1,5 @@
 // A Socket Mode frame from the network, as jitbot reads it: JSON, then the envelope, then the
-// typed input (a slash command or a click), then the command parser. Any JSON, however
+// typed input (a slash command or a click), then the action it asks for. Any JSON, however
 // mistyped (a number where a string should be, arrays for objects), must be ignored or
 // turned into an input, never throw.
 #include <cstddef>
@@ -19,6 +19,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto payload = frame.find("payload");
   if (payload != frame.end()) envelope.payload = *payload;
   auto input = jitbot::bot::input_of(envelope);
-  if (input && input->kind == jitbot::workflows::Input::Kind::command) jitbot::bot::parse_command(input->text);
+  if (input) jitbot::bot::read_action(*input);
   return 0;
 }
