@@ -56,6 +56,19 @@ Reply InputHandler::handle(workflows::Input& input, bool& consumed) {
 }
 
 Reply InputHandler::perform(const std::string& actor, const workflows::Action& action) {
+  try {
+    return carry_out(actor, action);
+  } catch (const workflows::DirectoryUnavailable& e) {
+    // Nothing was written: every lookup comes before the commit it decides.
+    logger()->warn("could not tell whether {} may do this: {}", actor, e.what());
+    workflows::Refusal refusal;
+    refusal.reason = workflows::RefusalReason::directory_unavailable;
+    refusal.problem = e.what();
+    return refusal_reply(refusal);
+  }
+}
+
+Reply InputHandler::carry_out(const std::string& actor, const workflows::Action& action) {
   using Kind = workflows::Action::Kind;
   const std::string& id = action.request_id;
   switch (action.kind) {
@@ -119,9 +132,17 @@ Reply InputHandler::home(const std::string& actor) {
   workflows::RequestFilter pending;
   pending.states = {RequestState::pending};
   pending.limit = list_candidates;
+  // The Home tab shows what it can: a request whose user group Slack cannot read now is left out.
+  auto waits_on = [&](const workflows::Request& request) {
+    try {
+      return workflow_.waits_on(actor, request);
+    } catch (const workflows::DirectoryUnavailable&) {
+      return false;
+    }
+  };
   for (auto& request : store_.list(pending)) {
     if (static_cast<int>(reply.home_waiting.size()) == shown) break;
-    if (workflow_.waits_on(actor, request) && !request.approved_by(actor)) reply.home_waiting.push_back(request);
+    if (waits_on(request) && !request.approved_by(actor)) reply.home_waiting.push_back(request);
   }
   // Extensions wait on approvers as requests do.
   workflows::RequestFilter active;
@@ -132,7 +153,7 @@ Reply InputHandler::home(const std::string& actor) {
     const auto& extension = request.extension;
     bool asks = extension.status == workflows::Extension::Status::pending &&
                 std::find(extension.approvers.begin(), extension.approvers.end(), actor) == extension.approvers.end();
-    if (asks && workflow_.waits_on(actor, request)) reply.home_waiting.push_back(request);
+    if (asks && waits_on(request)) reply.home_waiting.push_back(request);
   }
   return reply;
 }

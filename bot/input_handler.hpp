@@ -52,10 +52,11 @@ class InputHandler {
   /// Does what `actor` asked.
   Reply perform(const std::string& actor, const workflows::Action& action);
 
-  /// The answer to an input that could not be read.
+  /// The answer to an input that could not be read, or a question that cannot be answered yet.
   static Reply refusal_reply(const workflows::Refusal& refusal);
 
  private:
+  Reply carry_out(const std::string& actor, const workflows::Action& action);
   Reply status(const std::string& actor, const std::string& request_id);
   /// The request form, offering the roles `actor` may request.
   Reply request_form(const std::string& actor);

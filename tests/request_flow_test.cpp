@@ -228,6 +228,49 @@ TEST_CASE("an unreachable ticket system lets the request go on marked, or refuse
   }
 }
 
+TEST_CASE("when a user group cannot be read, its members hear that jitbot cannot tell yet, and nothing changes",
+          "[flow][directory]") {
+  Harness h;
+  auto id = h.submit();
+  h.directory.unreadable = {"S0LEADS"};  // U0DAVE approves through S0LEADS
+  auto refused = h.click("U0DAVE", "approve", id);
+  CHECK(refused.refusal == RefusalReason::directory_unavailable);
+  CHECK(refused.text ==
+        "jitbot cannot tell yet whether you may do this: user group S0LEADS is unreadable. Nothing was changed; try "
+        "again in a minute.");
+  CHECK(h.store.find(id)->approvals.empty());
+  // Those named directly need no lookup; the rules still decide for them.
+  CHECK(h.click("U0BOB", "approve", id).ok);
+  CHECK(h.click("U0ALICE", "approve", id).refusal == RefusalReason::own_request);
+  // The Home tab shows what it can rather than fail.
+  CHECK(h.click("U0DAVE", "home", {}).ok);
+
+  h.directory.unreadable.clear();
+  CHECK(h.click("U0DAVE", "approve", id).ok);
+  CHECK(h.state(id) == RequestState::active);
+}
+
+TEST_CASE("the request form leaves out a role whose user group cannot be read, unless none is left",
+          "[flow][directory]") {
+  auto policy = two_approver_policy();
+  auto open_role = policy.roles[0];
+  open_role.name = "viewer";
+  policy.roles[0].requesters = {"S0ENG"};
+  policy.roles.push_back(open_role);  // requesters: anyone
+  Harness h(policy);
+  h.directory.groups["S0ENG"] = {"U0DAVE"};
+  h.directory.unreadable = {"S0ENG"};
+  auto form = h.click("U0DAVE", "request_form", {});
+  REQUIRE(form.ok);
+  CHECK(form.form_roles == std::vector<std::string>{"aws/viewer"});
+
+  h.policy.roles.pop_back();
+  auto none = h.click("U0DAVE", "request_form", {});
+  CHECK(none.refusal == RefusalReason::directory_unavailable);
+  h.directory.unreadable.clear();
+  CHECK(h.click("U0DAVE", "request_form", {}).form_roles == std::vector<std::string>{"aws/admin"});
+}
+
 TEST_CASE("Deny asks for a reason first, only of those who may deny, and the reason reaches the requester",
           "[flow][deny]") {
   Harness h;

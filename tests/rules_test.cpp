@@ -121,6 +121,19 @@ TEST_CASE("requesters by user ID, by group, or anyone", "[rules]") {
   CHECK(outsider->role == "aws/admin");
 }
 
+TEST_CASE("a user group that cannot be read decides nothing: another entry may still admit", "[rules][directory]") {
+  FakeDirectory directory;
+  directory.groups["S0UP"] = {"U0DAVE"};
+  directory.unreadable = {"S0DOWN"};
+  const std::vector<std::string> principals{"U0BOB", "S0DOWN", "S0UP"};
+  CHECK(workflows::is_listed(principals, "U0BOB", directory));   // named directly: no lookup
+  CHECK(workflows::is_listed(principals, "U0DAVE", directory));  // through the group that answers
+  // Nobody can say whether U0EVE is in S0DOWN: neither yes nor no.
+  CHECK_THROWS_AS(workflows::is_listed(principals, "U0EVE", directory), workflows::DirectoryUnavailable);
+  directory.unreadable.clear();
+  CHECK_FALSE(workflows::is_listed(principals, "U0EVE", directory));
+}
+
 TEST_CASE("break-glass needs the role's allow-list, by user or group", "[rules]") {
   auto policy = two_approver_policy();
   FakeDirectory directory;

@@ -34,7 +34,9 @@ inline bool shows_secret(const std::string& text, const std::string& secret) {
 class FakeDirectory final : public workflows::Directory {
  public:
   std::map<std::string, std::set<std::string>> groups;
+  std::set<std::string> unreadable;  ///< groups that cannot be read now, as in a Slack outage
   bool is_member(const std::string& user, const std::string& group) override {
+    if (unreadable.count(group) > 0) throw workflows::DirectoryUnavailable("user group " + group + " is unreadable");
     auto found = groups.find(group);
     return found != groups.end() && found->second.count(user) > 0;
   }

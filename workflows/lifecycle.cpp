@@ -503,11 +503,22 @@ Outcome AccessWorkflow::deny(const std::string& actor, const std::string& reques
 
 std::vector<AccessWorkflow::RequestableRole> AccessWorkflow::requestable_roles(const std::string& actor) {
   std::vector<RequestableRole> roles;
+  // A role whose user group cannot be read now is left out, unless that leaves nothing to offer:
+  // then the person hears that jitbot cannot tell, not that there is no role for them.
+  std::optional<DirectoryUnavailable> unknown;
+  auto listed = [&](const std::vector<std::string>& principals) {
+    try {
+      return is_listed(principals, actor, directory_);
+    } catch (const DirectoryUnavailable& e) {
+      if (!unknown) unknown = e;
+      return false;
+    }
+  };
   for (const auto& role : policy_.roles) {
-    bool break_glass =
-        !role.break_glass_requesters.empty() && is_listed(role.break_glass_requesters, actor, directory_);
-    if (break_glass || is_listed(role.requesters, actor, directory_)) roles.push_back({&role, break_glass});
+    bool break_glass = !role.break_glass_requesters.empty() && listed(role.break_glass_requesters);
+    if (break_glass || listed(role.requesters)) roles.push_back({&role, break_glass});
   }
+  if (roles.empty() && unknown) throw *unknown;
   return roles;
 }
 

@@ -18,10 +18,18 @@ struct UserProfile {
   std::string name;
 };
 
+/// Thrown by Directory::is_member when it cannot tell (Slack did not answer for the group). It is
+/// neither a yes nor a no: the person is told to try again, not that they are not allowed.
+class DirectoryUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Resolves users and groups: Slack user groups in Slack, [directory] in the terminal.
 class Directory {
  public:
   virtual ~Directory() = default;
+  /// Throws DirectoryUnavailable when the group cannot be read now.
   virtual bool is_member(const std::string& user_id, const std::string& group_id) = 0;
   virtual UserProfile profile(const std::string& user_id) = 0;
 };

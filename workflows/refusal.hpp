@@ -46,6 +46,7 @@ enum class RefusalReason {
   only_requester_extends,  ///< only the requester asks to extend their access
   extension_open,          ///< an extension of request_id already waits or is being applied
   extension_too_long,      ///< requested: the extension; limit: the role's longest access; problem: what is left
+  directory_unavailable,   ///< a user group that decides it could not be read; problem: which, and why
 
   // A command that could not be read. expected: the usage line of the command meant.
   unknown_command,        ///< asked: its first word

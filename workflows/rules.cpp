@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 namespace jitbot::workflows {
 namespace {
@@ -31,10 +32,19 @@ bool is_listed(const std::vector<std::string>& principals, const std::string& us
   for (const auto& principal : principals) {
     if (principal == "*" || principal == user) return true;
   }
-  // Group lookups may cost a network round trip, so only after every direct entry missed.
-  return std::any_of(principals.begin(), principals.end(), [&](const std::string& principal) {
-    return is_group_id(principal) && directory.is_member(user, principal);
-  });
+  // Group lookups may cost a network round trip, so only after every direct entry missed. A
+  // group that cannot be read decides nothing while another group may still admit the person.
+  std::optional<DirectoryUnavailable> unknown;
+  for (const auto& principal : principals) {
+    if (!is_group_id(principal)) continue;
+    try {
+      if (directory.is_member(user, principal)) return true;
+    } catch (const DirectoryUnavailable& e) {
+      if (!unknown) unknown = e;
+    }
+  }
+  if (unknown) throw *unknown;
+  return false;
 }
 
 Check check_request_fields(const Policy& policy, const NewRequest& draft, const Role*& role_out) {

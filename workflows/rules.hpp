@@ -11,11 +11,11 @@
 
 namespace jitbot::workflows {
 
-/// What someone asks for with `/jit request`.
 /// Why the rules say no; empty: allowed.
 using Check = std::optional<Refusal>;
 
-/// True when `user` is named in `principals` directly, through a group (S…), or by "*".
+/// True when `user` is named in `principals` directly, through a group (S…), or by "*". Throws
+/// DirectoryUnavailable when nothing admits them and a group among `principals` could not be read.
 bool is_listed(const std::vector<std::string>& principals, const std::string& user, Directory& directory);
 
 /// Who may read a request's details (reason, backend errors, who approved): its requester, the

@@ -139,6 +139,9 @@ std::string describe(const Refusal& r) {
     case RefusalReason::nothing_to_resolve:
       return "Request " + r.request_id + " is " + std::string{to_string(r.state)} +
              " and holds no access; there is nothing to resolve.";
+    case RefusalReason::directory_unavailable:
+      return "jitbot cannot tell yet whether you may do this: " + r.problem +
+             ". Nothing was changed; try again in a minute.";
     case RefusalReason::unknown_button: return "That button is not one jitbot knows; nothing was changed.";
     case RefusalReason::unknown_command:
       return with_usage("Unknown command \"" + cut_utf8(r.asked, 80) +

@@ -30,19 +30,21 @@ bool SlackDirectory::is_member(const std::string& user_id, const std::string& gr
     return std::find(members.begin(), members.end(), user_id) != members.end();
   }
   auto members = group_members(group_id);
-  if (!members) {
-    // Without an answer nobody counts as a member: a refusal is safer than a wrong approval.
-    logger()->warn("could not read user group {}; treating {} as not a member", group_id, user_id);
-    return false;
+  if (!members.users) {
+    // Neither a yes, which could approve wrongly, nor a no, which would tell an approver that
+    // they are not one: the person hears that jitbot cannot tell yet.
+    logger()->warn("could not read user group {} to check {}", group_id, user_id);
+    throw workflows::DirectoryUnavailable("Slack did not say who is in user group " + group_id + " (" + members.error +
+                                          ")");
   }
-  return std::find(members->begin(), members->end(), user_id) != members->end();
+  return std::find(members.users->begin(), members.users->end(), user_id) != members.users->end();
 }
 
 SlackDirectory::Members SlackDirectory::group_members(const std::string& group_id) {
   std::promise<Members> answer;
   std::unique_lock lock(mutex_);
   if (auto cached = groups_.find(group_id); cached != groups_.end() && Clock::now() < cached->second.expires) {
-    return cached->second.value;
+    return {cached->second.value, {}};
   }
   if (auto asking = group_lookups_.find(group_id); asking != group_lookups_.end()) {
     auto pending = asking->second;
@@ -55,7 +57,7 @@ SlackDirectory::Members SlackDirectory::group_members(const std::string& group_i
   try {
     members = ask_for_group(group_id);
   } catch (...) {
-    settle_group_lookup(group_id, answer, std::nullopt);
+    settle_group_lookup(group_id, answer, {std::nullopt, "the lookup failed"});
     throw;
   }
   settle_group_lookup(group_id, answer, members);
@@ -66,13 +68,13 @@ SlackDirectory::Members SlackDirectory::ask_for_group(const std::string& group_i
   auto result = slack_.call("usergroups.users.list", {{"usergroup", group_id}}, lookup_attempts);
   if (!result.ok || !result.body.contains("users") || !result.body["users"].is_array()) {
     logger()->warn("could not read user group {} ({})", group_id, result.describe());
-    return std::nullopt;
+    return {std::nullopt, result.ok ? "an answer without its members" : result.error};
   }
   std::vector<std::string> members;
   for (const auto& member : result.body["users"]) {
     if (member.is_string()) members.push_back(member.get<std::string>());
   }
-  return members;
+  return {members, {}};
 }
 
 void SlackDirectory::settle_group_lookup(const std::string& group_id, std::promise<Members>& answer,
@@ -81,7 +83,7 @@ void SlackDirectory::settle_group_lookup(const std::string& group_id, std::promi
     std::lock_guard lock(mutex_);
     // A failure is not cached: the next click asks again rather than refuse a whole group for
     // a while. Those that waited on this lookup get its answer, failure included.
-    if (members) groups_[group_id] = {*members, Clock::now() + ttl_};
+    if (members.users) groups_[group_id] = {*members.users, Clock::now() + ttl_};
     group_lookups_.erase(group_id);
   }
   answer.set_value(members);

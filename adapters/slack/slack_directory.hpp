@@ -17,7 +17,8 @@ namespace jitbot::adapters::slack {
 /// Users and groups from Slack (users.info, usergroups.users.list), cached briefly. Entries in
 /// the config's [directory] take precedence, e.g. to map a Slack user to a cloud identity.
 /// "No such user" is cached too, briefly; profile() throws when Slack does not answer, so a
-/// grant waits for a real answer. Safe to share between threads; no lock is held while Slack
+/// grant waits for a real answer, and is_member() throws DirectoryUnavailable, so nobody is
+/// told they are not an approver because Slack was down. Safe to share between threads; no lock is held while Slack
 /// is asked, so one slow lookup holds up no other. A group is asked for once at a time: those
 /// who need it meanwhile wait for that answer (usergroups.users.list allows about 20 calls a
 /// minute, and a burst of clicks on one group's cards would otherwise use them up).
@@ -32,7 +33,11 @@ class SlackDirectory final : public workflows::Directory {
 
  private:
   using Clock = std::chrono::steady_clock;
-  using Members = std::optional<std::vector<std::string>>;  ///< nullopt: Slack did not answer
+  /// What Slack said about a group: who is in it, or why it did not say.
+  struct Members {
+    std::optional<std::vector<std::string>> users;
+    std::string error;  ///< when users is unset
+  };
 
   /// From the cache, from the lookup another thread has under way, or from Slack now.
   Members group_members(const std::string& group_id);

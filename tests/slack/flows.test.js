@@ -39,6 +39,24 @@ test('request, one approval, grant, card updated, DM, expiry and revoke', async 
   });
 });
 
+test('when Slack cannot say who is in a user group, its member hears that jitbot cannot tell yet', async () => {
+  await withBot({}, async (bot) => {
+    const id = await bot.request(USERS.alice, `${GCP} --duration 1h --reason "migration"`);
+    await bot.waitForCard(id);
+    const outage = bot.slack.injectError('usergroups.users.list', { error: 'internal_error', count: Infinity });
+    const refused = await bot.click(USERS.carol, id, 'jit_approve'); // carol approves through S0SRELEADS
+    const answer = await bot.answerTo(refused, "the answer to carol's click during the outage");
+    assert.match(answer, /cannot tell yet whether you may do this: Slack did not say who is in user group S0SRELEADS \(internal_error\)/);
+    assert.match(answer, /Nothing was changed; try again in a minute/);
+    assert.doesNotMatch(answer, /not an approver/, 'an approver is not told that she is none');
+    assert.ok(outage.fired > 0, 'the group was asked for');
+
+    bot.slack.clearInjectedErrors();
+    await bot.click(USERS.carol, id, 'jit_approve');
+    await bot.waitForCard(id, (c) => /1 of 2 approvals/.test(cardText(c)), 'the card with 1 of 2 once Slack answers');
+  });
+});
+
 test('two approvals, one of them through a Slack user group', async () => {
   await withBot({}, async (bot) => {
     const id = await bot.request(USERS.alice, `${GCP} --duration 1h --reason "migration"`);
