@@ -24,6 +24,23 @@ constexpr int list_candidates = 500;
 
 Reply reply_of(const workflows::Outcome& outcome) { return {outcome.ok, outcome.message, outcome.refusal}; }
 
+/// How the audit trail names an action's refusal ("refused_approve"); none for questions and forms.
+std::optional<std::string> audit_name(workflows::Action::Kind kind) {
+  using Kind = workflows::Action::Kind;
+  switch (kind) {
+    case Kind::request: return "request";
+    case Kind::approve: return "approve";
+    case Kind::deny: return "deny";
+    case Kind::revoke: return "revoke";
+    case Kind::cancel: return "cancel";
+    case Kind::acknowledge: return "review";
+    case Kind::extend:
+    case Kind::take_extension: return "extend";
+    case Kind::status: return "status";
+    default: return std::nullopt;
+  }
+}
+
 Reply refused(workflows::RefusalReason reason, const std::string& request_id = {}) {
   workflows::Refusal refusal;
   refusal.reason = reason;
@@ -64,7 +81,10 @@ Reply InputHandler::perform(const std::string& actor, const workflows::Action& a
     workflows::Refusal refusal;
     refusal.reason = workflows::RefusalReason::directory_unavailable;
     refusal.problem = e.what();
-    return refusal_reply(refusal);
+    auto reply = refusal_reply(refusal);
+    // Auditors see who tried to act during the outage, as they see every other refusal.
+    if (auto name = audit_name(action.kind)) workflow_.note_refusal(actor, *name, action.request_id, reply.text);
+    return reply;
   }
 }
 
@@ -217,14 +237,23 @@ Reply InputHandler::list(const std::string& actor, workflows::ListScope scope) {
   }
   std::string lines;
   int count = 0;
+  bool unchecked = false;  // a request whose user group Slack cannot read now is left out, and said
   for (const auto& request : store_.list(filter)) {
     if (count == list_limit) break;
-    if (!wanted(request)) continue;
+    try {
+      if (!wanted(request)) continue;
+    } catch (const workflows::DirectoryUnavailable&) {
+      unchecked = true;
+      continue;
+    }
     lines += "\n  " + workflows::list_line(request, policy_);
     ++count;
   }
-  if (count == 0) return {true, title + ": none."};
-  return {true, title + ", newest first, at most " + std::to_string(list_limit) + ":" + lines};
+  std::string note = unchecked ? "\nSome requests are not shown: Slack did not say who is in a user group that "
+                                 "decides whether you may see them. Try again in a minute."
+                               : "";
+  if (count == 0) return {true, title + ": none." + note};
+  return {true, title + ", newest first, at most " + std::to_string(list_limit) + ":" + lines + note};
 }
 
 }  // namespace jitbot::bot

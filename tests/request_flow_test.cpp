@@ -239,15 +239,46 @@ TEST_CASE("when a user group cannot be read, its members hear that jitbot cannot
         "jitbot cannot tell yet whether you may do this: user group S0LEADS is unreadable. Nothing was changed; try "
         "again in a minute.");
   CHECK(h.store.find(id)->approvals.empty());
+  // The attempt is in the audit trail, as every refusal is.
+  auto trail = h.store.audit_trail(id);
+  CHECK(std::any_of(trail.begin(), trail.end(), [&](const workflows::AuditEntry& entry) {
+    return entry.actor == "U0DAVE" && entry.action == "refused_approve" && entry.detail == refused.text;
+  }));
   // Those named directly need no lookup; the rules still decide for them.
   CHECK(h.click("U0BOB", "approve", id).ok);
   CHECK(h.click("U0ALICE", "approve", id).refusal == RefusalReason::own_request);
-  // The Home tab shows what it can rather than fail.
-  CHECK(h.click("U0DAVE", "home", {}).ok);
+  // The Home tab and /jit list show what they can rather than fail, and list says what it left out.
+  auto dave_home = h.click("U0DAVE", "home", {});
+  REQUIRE(dave_home.ok);
+  CHECK(dave_home.home_waiting.empty());
+  CHECK(h.click("U0CAROL", "home", {}).home_waiting.size() == 1);
+  auto dave_list = h.type("U0DAVE", "list --pending");
+  CHECK(dave_list.text.find("none.\nSome requests are not shown: Slack did not say") != std::string::npos);
+  CHECK(h.type("U0CAROL", "list --pending").text.find(id) != std::string::npos);
 
   h.directory.unreadable.clear();
   CHECK(h.click("U0DAVE", "approve", id).ok);
   CHECK(h.state(id) == RequestState::active);
+}
+
+TEST_CASE("while the admins' user group cannot be read, requesters and approvers still end access",
+          "[flow][directory]") {
+  auto policy = two_approver_policy();
+  policy.admins = {"S0ADMINS"};
+  Harness h(policy);
+  auto id = h.submit();
+  REQUIRE(h.click("U0BOB", "approve", id).ok);
+  REQUIRE(h.click("U0CAROL", "approve", id).ok);
+  REQUIRE(h.state(id) == RequestState::active);
+  h.directory.unreadable = {"S0ADMINS", "S0LEADS"};
+  CHECK(h.type("U0ALICE", "status " + id).ok);  // her own
+  CHECK(h.type("U0BOB", "status " + id).ok);    // an approver named in the role
+  CHECK(h.type("U0EVE", "status " + id).refusal == RefusalReason::directory_unavailable);
+  CHECK(h.type("U0EVE", "revoke " + id).refusal == RefusalReason::directory_unavailable);
+  CHECK(h.state(id) == RequestState::active);
+  auto revoked = h.type("U0ALICE", "revoke " + id);
+  CHECK(revoked.ok);
+  CHECK(h.state(id) == RequestState::revoked);
 }
 
 TEST_CASE("the request form leaves out a role whose user group cannot be read, unless none is left",

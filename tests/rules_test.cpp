@@ -134,6 +134,42 @@ TEST_CASE("a user group that cannot be read decides nothing: another entry may s
   CHECK_FALSE(workflows::is_listed(principals, "U0EVE", directory));
 }
 
+TEST_CASE("a group that cannot be read in one list never hides a direct entry in another", "[rules][directory]") {
+  using namespace std::chrono_literals;
+  FakeDirectory directory;
+  directory.unreadable = {"S0DOWN"};
+  auto policy = two_approver_policy();
+  auto& role = policy.roles[0];
+  role.approvers = {"S0DOWN"};
+  role.escalation_approvers = {"U0ESC"};
+  role.requesters = {"S0DOWN"};
+  role.break_glass_requesters = {"U0ONCALL"};
+  policy.admins = {"S0DOWN", "U0ADMIN"};
+  auto now = test_start();
+  workflows::Request request;
+  request.id = "req_01M7YSPS118T6ST16TZ78XKMA5";
+  request.provider = "aws";
+  request.role = "admin";
+  request.requester = "U0ONCALL";
+  request.break_glass = true;
+  request.state = workflows::RequestState::active;
+  request.duration = 1h;
+  request.expires_at = now + 1h;
+  request.escalated_at = now;
+
+  CHECK(workflows::is_approver_now(role, directory, "U0ESC", request));  // escalated: named directly
+  CHECK(workflows::may_see(policy, directory, "U0ADMIN", request));
+  CHECK(workflows::may_see(policy, directory, "U0ESC", request));
+  CHECK_FALSE(workflows::check_revoke(role, directory, "U0ONCALL", request, policy.admins));  // the requester
+  CHECK_FALSE(workflows::check_revoke(role, directory, "U0ADMIN", request, policy.admins));
+  CHECK_FALSE(workflows::check_review(&role, directory, "U0ADMIN", request, policy.admins));
+  CHECK_FALSE(workflows::check_extension(role, directory, "U0ONCALL", request, 30min, now));  // break-glass list
+  // Someone no entry names: nobody can tell whether the unreadable group would admit them.
+  CHECK_THROWS_AS(workflows::check_revoke(role, directory, "U0EVE", request, policy.admins),
+                  workflows::DirectoryUnavailable);
+  CHECK_THROWS_AS(workflows::may_see(policy, directory, "U0EVE", request), workflows::DirectoryUnavailable);
+}
+
 TEST_CASE("break-glass needs the role's allow-list, by user or group", "[rules]") {
   auto policy = two_approver_policy();
   FakeDirectory directory;

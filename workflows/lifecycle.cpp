@@ -601,7 +601,7 @@ Outcome AccessWorkflow::revoke(const std::string& actor, const std::string& requ
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     const Role* role = policy_.find_role(request.provider, request.role);
     if (role == nullptr) return refusal_for(RefusalReason::role_gone, request);
-    if (auto refusal = check_revoke(*role, directory_, actor, request, is_admin(actor))) return refusal;
+    if (auto refusal = check_revoke(*role, directory_, actor, request, policy_.admins)) return refusal;
     if (request.state == RequestState::revoke_failed) {
       retry_revoke_now(request, change, actor, {});  // already ending: an explicit revoke means "now"
       return std::nullopt;
@@ -616,7 +616,7 @@ Outcome AccessWorkflow::revoke(const std::string& actor, const std::string& requ
 Outcome AccessWorkflow::acknowledge(const std::string& actor, const std::string& request_id, const std::string& note) {
   auto outcome = transition(request_id, [&](Request& request, Change& change) -> Check {
     const Role* role = policy_.find_role(request.provider, request.role);
-    if (auto refusal = check_review(role, directory_, actor, request, is_admin(actor))) return refusal;
+    if (auto refusal = check_review(role, directory_, actor, request, policy_.admins)) return refusal;
     request.reviewed_by = actor;
     request.reviewed_at = clock_.now();
     request.review_note = note;

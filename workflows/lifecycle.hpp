@@ -133,7 +133,6 @@ class AccessWorkflow {
   Notice dm_notice(const Request& request, NoticeEvent event, const std::string& detail = {}) const;
   /// The notices for every alert sink that takes `event` about `request` (see alert_sink_takes).
   std::vector<Notice> alert_notices(const Request& request, NoticeEvent event, const std::string& detail = {}) const;
-  bool is_admin(const std::string& actor) { return is_listed(policy_.admins, actor, directory_); }
   /// The requester's identical pending request, if any: asking twice only splits the approvers'
   /// attention.
   std::optional<Request> open_duplicate(const std::string& requester, const NewRequest& draft);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <initializer_list>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +19,12 @@ using Check = std::optional<Refusal>;
 /// True when `user` is named in `principals` directly, through a group (S…), or by "*". Throws
 /// DirectoryUnavailable when nothing admits them and a group among `principals` could not be read.
 bool is_listed(const std::vector<std::string>& principals, const std::string& user, Directory& directory);
+
+/// is_listed over several lists at once (a null one is skipped): every direct entry of every list
+/// is looked at before any group, so a group that cannot be read in one list never hides a direct
+/// entry, or a readable group, in another.
+bool is_listed_in_any(std::initializer_list<const std::vector<std::string>*> lists, const std::string& user,
+                      Directory& directory);
 
 /// Who may read a request's details (reason, backend errors, who approved): its requester, the
 /// approvers of its role, and [bot] admins. Everyone else is told it is not theirs to see.
@@ -46,15 +54,15 @@ Check check_decision(const Role& role, Directory& directory, const std::string& 
                      Decision decision, Instant now);
 
 /// Checks `/jit revoke` (and the card's Revoke button): approvers and the requester may end access
-/// early; so may [bot] admins (`is_admin`), who answer break-glass alerts.
+/// early; so may [bot] admins (`admins`), who answer break-glass alerts.
 Check check_revoke(const Role& role, Directory& directory, const std::string& actor, const Request& request,
-                   bool is_admin = false);
+                   const std::vector<std::string>& admins = {});
 
 /// Checks `/jit ack` (and the alert's Acknowledge button): a break-glass request not yet reviewed,
 /// reviewed by an approver of its role (`role` may be null when it left the config) or an admin,
 /// never by its requester.
 Check check_review(const Role* role, Directory& directory, const std::string& actor, const Request& request,
-                   bool is_admin);
+                   const std::vector<std::string>& admins);
 
 /// Checks `/jit extend` (and the Extend button) for `by` more at `now`: only the requester, still
 /// one of the role's requesters, only while ACTIVE, not ending and not past its end, one extension
