@@ -390,3 +390,29 @@ TEST_CASE("a Web API response is read without its echoed message, and what is be
   CHECK(parse_api_response(R"({"ok":true,"message":{"text":"x"}}trailing)").is_discarded());
   CHECK(parse_api_response("").is_discarded());
 }
+
+TEST_CASE("a Socket Mode frame is read without the message a button was on, and the click is kept", "[slack]") {
+  using jitbot::adapters::slack::parse_socket_frame;
+  auto frame = parse_socket_frame(
+      R"({"envelope_id":"e1","type":"interactive","accepts_response_payload":false,"payload":{)"
+      R"("type":"block_actions","user":{"id":"U0BOB"},"trigger_id":"t1","response_url":"https://x/r",)"
+      R"("container":{"type":"message","message_ts":"1.2"},)"
+      R"("message":{"ts":"1.2","blocks":[{"type":"actions","elements":[{"type":"button","value":"req_1"}]}]},)"
+      R"("actions":[{"action_id":"approve","value":"req_1","message":"kept"}]}})");
+  REQUIRE(frame.is_object());
+  CHECK(frame["envelope_id"] == "e1");
+  CHECK(frame["type"] == "interactive");
+  const auto& payload = frame["payload"];
+  CHECK_FALSE(payload.contains("message"));
+  CHECK(payload["type"] == "block_actions");
+  CHECK(payload["user"]["id"] == "U0BOB");
+  CHECK(payload["response_url"] == "https://x/r");
+  CHECK(payload["container"]["message_ts"] == "1.2");
+  CHECK(payload["actions"][0]["value"] == "req_1");
+  CHECK(payload["actions"][0]["message"] == "kept");  // deeper down it is data
+
+  // An event's own "message" sits one level deeper again, and is kept.
+  auto event = parse_socket_frame(R"({"envelope_id":"e2","payload":{"event":{"type":"x","message":{"a":1}}}})");
+  CHECK(event["payload"]["event"]["message"]["a"] == 1);
+  CHECK(parse_socket_frame(R"({"envelope_id":"e3","payload":{"message":{"blocks":[)").is_discarded());
+}

@@ -8,10 +8,11 @@ namespace {
 
 using json = nlohmann::json;
 
-/// nlohmann's DOM builder, except that the top-level "message" and everything in it is read past.
-class WithoutEchoedMessage {
+/// nlohmann's DOM builder, except that a "message" key at one depth, and everything in its value,
+/// is read past (depth 1: a key of the top-level object).
+class WithoutMessage {
  public:
-  explicit WithoutEchoedMessage(json& out) : dom_(out, false) {}
+  WithoutMessage(json& out, int message_depth) : dom_(out, false), message_depth_(message_depth) {}
 
   bool null() { return skipped_value() || dom_.null(); }
   bool boolean(bool value) { return skipped_value() || dom_.boolean(value); }
@@ -30,7 +31,7 @@ class WithoutEchoedMessage {
 
   bool key(json::string_t& name) {
     if (skip_from_ != 0) return true;
-    if (depth_ == 1 && name == "message") {
+    if (depth_ == message_depth_ && name == "message") {
       next_skipped_ = true;
       return true;
     }
@@ -64,18 +65,23 @@ class WithoutEchoedMessage {
   }
 
   nlohmann::detail::json_sax_dom_parser<json> dom_;
+  int message_depth_;          ///< depth of the objects whose "message" is read past
   int depth_ = 0;              ///< objects and arrays open, the skipped ones included
   int skip_from_ = 0;          ///< depth of the echo being read past; 0 when none is
   bool next_skipped_ = false;  ///< the next value is the echo
 };
 
-}  // namespace
-
-json parse_api_response(std::string_view body) {
+json parse_without_message(std::string_view text, int message_depth) {
   json out;
-  WithoutEchoedMessage builder(out);
-  if (!json::sax_parse(body, &builder)) return json(json::value_t::discarded);
+  WithoutMessage builder(out, message_depth);
+  if (!json::sax_parse(text, &builder)) return json(json::value_t::discarded);
   return out;
 }
+
+}  // namespace
+
+json parse_api_response(std::string_view body) { return parse_without_message(body, 1); }
+
+json parse_socket_frame(std::string_view text) { return parse_without_message(text, 2); }
 
 }  // namespace jitbot::adapters::slack

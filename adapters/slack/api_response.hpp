@@ -11,4 +11,9 @@ namespace jitbot::adapters::slack {
 /// work of reading such a response. Anything that is not JSON gives a discarded value.
 nlohmann::json parse_api_response(std::string_view body);
 
+/// A Socket Mode frame as JSON, less its payload's "message": a button click carries the whole
+/// message the button was on, which jitbot never reads (the click is checked against the
+/// database). Anything that is not JSON gives a discarded value.
+nlohmann::json parse_socket_frame(std::string_view text);
+
 }  // namespace jitbot::adapters::slack

@@ -70,10 +70,11 @@ Delivery SlackChat::deliver(const workflows::Notice& notice, const workflows::Re
   return {false, {}, "unknown notice kind"};
 }
 
-Delivery SlackChat::post(const std::string& channel, const SlackMessage& message) {
+Delivery SlackChat::post(const std::string& channel, SlackMessage message) {
+  // Moved, not copied, into the call: a card's blocks are a tree of many small allocations.
   auto result = slack_.call("chat.postMessage", {{"channel", channel},
-                                                 {"text", message.text},
-                                                 {"blocks", message.blocks},
+                                                 {"text", std::move(message.text)},
+                                                 {"blocks", std::move(message.blocks)},
                                                  {"unfurl_links", false},
                                                  {"unfurl_media", false}});
   if (!result.ok) return failed(result);
@@ -100,13 +101,14 @@ Delivery SlackChat::deliver_break_glass(const workflows::Notice& notice, const w
   }
   // Edits carry no mention: people were pinged when it was posted.
   alert = break_glass_alert(request, policy_);
-  auto result =
-      slack_.call("chat.update",
-                  {{"channel", where->first}, {"ts", where->second}, {"text", alert.text}, {"blocks", alert.blocks}});
+  auto result = slack_.call("chat.update", {{"channel", where->first},
+                                            {"ts", where->second},
+                                            {"text", std::move(alert.text)},
+                                            {"blocks", std::move(alert.blocks)}});
   if (result.ok) return {true, *location, {}};
   if (result.error == "message_not_found" || result.error == "cant_update_message") {
     logger()->warn("the alert for {} in {} is gone ({}); posting it again", request.id, where->first, result.error);
-    return post(where->first, alert);
+    return post(where->first, break_glass_alert(request, policy_));
   }
   return failed(result);
 }
@@ -133,13 +135,14 @@ Delivery SlackChat::update_card(const workflows::Notice& notice, const workflows
   std::string channel = location.substr(0, space);
   std::string ts = location.substr(space + 1);
   auto card = approval_card(request, policy_);
-  auto result =
-      slack_.call("chat.update", {{"channel", channel}, {"ts", ts}, {"text", card.text}, {"blocks", card.blocks}});
+  auto result = slack_.call(
+      "chat.update",
+      {{"channel", channel}, {"ts", ts}, {"text", std::move(card.text)}, {"blocks", std::move(card.blocks)}});
   if (result.ok) return {true, location, {}};
   if (result.error == "message_not_found" || result.error == "cant_update_message") {
     // Someone deleted the card: post it again rather than leave approvers without buttons.
     logger()->warn("the card for {} is gone ({}); posting it again", request.id, result.error);
-    return post(channel, card);
+    return post(channel, approval_card(request, policy_));
   }
   return failed(result);
 }

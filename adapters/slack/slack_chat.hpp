@@ -31,7 +31,7 @@ class SlackChat final : public workflows::ChatSink {
   workflows::Delivery post_card(const workflows::Notice& notice, const workflows::Request& request);
   workflows::Delivery update_card(const workflows::Notice& notice, const workflows::Request& request,
                                   const std::string& location);
-  workflows::Delivery post(const std::string& channel, const SlackMessage& message);
+  workflows::Delivery post(const std::string& channel, SlackMessage message);
   std::optional<std::string> dm_channel(const std::string& user_id, workflows::Delivery& failure);
 
   SlackClient& slack_;

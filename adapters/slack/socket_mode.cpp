@@ -17,6 +17,7 @@
 
 #include "adapters/http/http_client.hpp"
 #include "adapters/metrics/metrics.hpp"
+#include "adapters/slack/api_response.hpp"
 
 namespace jitbot::adapters::slack {
 
@@ -314,13 +315,13 @@ asio::awaitable<void> SocketMode::read_loop(std::shared_ptr<SocketSession> sessi
 }
 
 void SocketMode::on_frame(SocketSession& session, const std::string& text) {
-  auto frame = nlohmann::json::parse(text, nullptr, false);
+  auto frame = parse_socket_frame(text);
   if (!frame.is_object()) {
     logger()->warn("socket {}: ignored a frame that is not a JSON object ({} bytes)", session.id(), text.size());
     return;
   }
   if (frame.contains("envelope_id") && frame["envelope_id"].is_string()) {
-    on_envelope(session, frame);
+    on_envelope(session, std::move(frame));
     return;
   }
   std::string type = frame.value("type", std::string{});
@@ -341,12 +342,12 @@ void SocketMode::on_frame(SocketSession& session, const std::string& text) {
   }
 }
 
-void SocketMode::on_envelope(SocketSession& session, const nlohmann::json& frame) {
+void SocketMode::on_envelope(SocketSession& session, nlohmann::json frame) {
   auto arrived = std::chrono::steady_clock::now();
   Envelope envelope;
   envelope.envelope_id = frame["envelope_id"].get<std::string>();
   envelope.type = frame.value("type", std::string{});
-  if (frame.contains("payload")) envelope.payload = frame["payload"];
+  if (auto payload = frame.find("payload"); payload != frame.end()) envelope.payload = std::move(*payload);
   if (auto attempt = frame.find("retry_attempt"); attempt != frame.end() && attempt->is_number_integer()) {
     envelope.retry_attempt = attempt->get<int>();
   }

@@ -38,7 +38,7 @@ class SocketMode {
   boost::asio::awaitable<std::shared_ptr<SocketSession>> connect_once();
   boost::asio::awaitable<void> read_loop(std::shared_ptr<SocketSession> session);
   void on_frame(SocketSession& session, const std::string& text);
-  void on_envelope(SocketSession& session, const nlohmann::json& frame);
+  void on_envelope(SocketSession& session, nlohmann::json frame);
   bool first_sighting(const std::string& key);
   void wake_supervisor();
   void fail(const std::string& message);
