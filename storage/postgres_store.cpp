@@ -460,7 +460,8 @@ bool PostgresStore::commit(const workflows::Change& change) {
       if (count.int64(0, 0) > 1) return false;  // rolled back
     }
   }
-  for (const auto& approval : r.approvals) {
+  for (std::size_t i = change.stored_approvals; i < r.approvals.size(); ++i) {
+    const auto& approval = r.approvals[i];
     PgParams params;
     params.add(r.id);
     params.add(approval.approver);

@@ -109,14 +109,14 @@ SharedConnections::Borrowed::~Borrowed() {
 }
 
 template <class Write>
-auto SharedConnections::write(Write&& body, bool synced) {
+auto SharedConnections::write(Write&& body, bool synced, bool single) {
   using Result = std::invoke_result_t<Write&, SqliteStore&>;
   if constexpr (std::is_void_v<Result>) {
-    QueuedWrite queued{[&](SqliteStore& store) { body(store); }, synced};
+    QueuedWrite queued{[&](SqliteStore& store) { body(store); }, synced, single};
     commit_in_group(queued);
   } else {
     std::optional<Result> result;
-    QueuedWrite queued{[&](SqliteStore& store) { result.emplace(body(store)); }, synced};
+    QueuedWrite queued{[&](SqliteStore& store) { result.emplace(body(store)); }, synced, single};
     commit_in_group(queued);
     return std::move(*result);
   }
@@ -167,7 +167,22 @@ void SharedConnections::wake(const std::vector<QueuedWrite*>& group, const Queue
   if (next) next->give_turn(QueuedWrite::Turn::lead);
 }
 
+void SharedConnections::run_alone(QueuedWrite& write) {
+  // A write method alone in its group: the batch's savepoint would copy every page it changes
+  // into a sub-journal only to guard it against itself. Its own transaction commits it, synced
+  // when its change asks for that (SqliteStore::commit), and writes the head anchor.
+  auto& store = *writer_;
+  store.set_writing_alone(true);
+  try {
+    write.run(store);
+  } catch (...) {
+    write.error = std::current_exception();  // its own transaction is rolled back
+  }
+  store.set_writing_alone(false);
+}
+
 void SharedConnections::run_group(const std::vector<QueuedWrite*>& group) {
+  if (group.size() == 1 && group.front()->single) return run_alone(*group.front());
   bool synced = std::any_of(group.begin(), group.end(), [](const QueuedWrite* each) { return each->synced; });
   auto& store = *writer_;  // this thread's alone while it commits
   try {
@@ -256,15 +271,17 @@ std::optional<workflows::NoticeClaim> SharedConnections::record_delivery_and_cla
   // The claim is one statement, atomic on its own: if it fails, the record still commits, or the
   // notice would be delivered again when its lease ran out.
   std::exception_ptr claim_error;
-  auto claim = write([&](SqliteStore& store) -> std::optional<workflows::NoticeClaim> {
-    store.record_delivery(record);
-    try {
-      return store.claim_notice_for_delivery(now, lease_until);
-    } catch (const std::exception&) {
-      claim_error = std::current_exception();
-      return std::nullopt;
-    }
-  });
+  auto claim = write(
+      [&](SqliteStore& store) -> std::optional<workflows::NoticeClaim> {
+        store.record_delivery(record);
+        try {
+          return store.claim_notice_for_delivery(now, lease_until);
+        } catch (const std::exception&) {
+          claim_error = std::current_exception();
+          return std::nullopt;
+        }
+      },
+      false, /*single=*/false);  // two write methods: one transaction, not two commits
   if (claim_error) std::rethrow_exception(claim_error);
   return claim;
 }

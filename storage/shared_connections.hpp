@@ -119,10 +119,13 @@ class SharedConnections final : public Database {
 
   /// A write waiting for its group's commit.
   struct QueuedWrite {
-    QueuedWrite(std::function<void(SqliteStore&)> body, bool synced_commit)
-        : run(std::move(body)), synced(synced_commit) {}
+    QueuedWrite(std::function<void(SqliteStore&)> body, bool synced_commit, bool one_write_method)
+        : run(std::move(body)), synced(synced_commit), single(one_write_method) {}
     std::function<void(SqliteStore&)> run;
     bool synced;  ///< a change marked `reach_disk`: the group's commit syncs
+    /// The body calls one write method: alone in its group, it runs in that method's own
+    /// transaction (run_alone).
+    bool single;
     std::exception_ptr error;
     /// Waiting for a group; told to commit the next group; or its group is committed. Set by
     /// the committing thread after it lets go of writes_mutex_, and waited for without it
@@ -136,14 +139,17 @@ class SharedConnections final : public Database {
     void give_turn(Turn given);
   };
   /// Runs `write` in the next group and returns its result once that group is committed.
+  /// `single`: the body calls one write method of the store, whose transaction is all it needs.
   template <class Write>
-  auto write(Write&& body, bool synced = false);
+  auto write(Write&& body, bool synced = false, bool single = true);
   /// Queues `write`; the caller either waits for another thread to commit it or commits the group.
   void commit_in_group(QueuedWrite& write);
   /// The checkpoint thread: copies the log into the database whenever a group leaves it long.
   void checkpoint_when_due();
   /// Runs a group in one transaction; every write in it gets its own outcome.
   void run_group(const std::vector<QueuedWrite*>& group);
+  /// Runs a group of one write on its own, without the batch's transaction around it.
+  void run_alone(QueuedWrite& write);
   /// With writes_mutex_ held, after a group: asks for a checkpoint when the log is long, and
   /// picks the first thread queued meanwhile, if any, to commit the next group (returned, to be
   /// told once the mutex is let go).

@@ -35,6 +35,30 @@ const std::string& placeholders() {
   return text;
 }
 
+/// Calls `visit` with each column name of `request_columns`, in order.
+template <class Visit>
+void for_each_request_column(Visit&& visit) {
+  std::string_view all{request_columns};
+  while (!all.empty()) {
+    auto comma = all.find(',');
+    auto column = all.substr(0, comma);
+    all = comma == std::string_view::npos ? std::string_view{} : all.substr(comma + 1);
+    while (!column.empty() && column.front() == ' ') column.remove_prefix(1);
+    visit(column);
+  }
+}
+
+/// "requests.id, requests.version, …": the request's columns, named unambiguously in a join.
+const std::string& qualified_request_columns() {
+  static const std::string text = [] {
+    std::string out;
+    for_each_request_column(
+        [&](std::string_view column) { out += (out.empty() ? "requests." : ", requests.") + std::string{column}; });
+    return out;
+  }();
+  return text;
+}
+
 /// Columns fixed when a request is created (AccessWorkflow::submit) and never updated.
 bool set_at_creation_only(std::string_view column) {
   for (std::string_view fixed : {"id", "provider", "role", "scope", "requester", "created_at"})
@@ -52,18 +76,13 @@ const std::string& update_assignments() {
   static const std::string text = [] {
     std::string columns;
     std::string values;
-    std::string_view all{request_columns};
     int index = 0;
-    while (!all.empty()) {
-      auto comma = all.find(',');
-      auto column = all.substr(0, comma);
-      all = comma == std::string_view::npos ? std::string_view{} : all.substr(comma + 1);
-      while (!column.empty() && column.front() == ' ') column.remove_prefix(1);
+    for_each_request_column([&](std::string_view column) {
       ++index;  // the ID is parameter 1, used in the WHERE clause
-      if (set_at_creation_only(column)) continue;
+      if (set_at_creation_only(column)) return;
       columns += (columns.empty() ? "" : ", ") + std::string{column};
       values += (values.empty() ? "?" : ", ?") + std::to_string(index);
-    }
+    });
     return "(" + columns + ") = (" + values + ")";
   }();
   return text;
@@ -155,7 +174,7 @@ AuditEntry audit_entry_from_row(SQLite::Statement& statement) {
 class SqliteStore::WriteScope {
  public:
   explicit WriteScope(SqliteStore& store, bool immediate = false) : store_(store), nested_(store.batch_open_) {
-    store_.run(nested_ ? "SAVEPOINT write" : immediate ? "BEGIN IMMEDIATE" : "BEGIN");
+    store_.run(nested_ ? "SAVEPOINT write" : immediate || store.writing_alone_ ? "BEGIN IMMEDIATE" : "BEGIN");
   }
   ~WriteScope() {
     if (done_) return;
@@ -368,7 +387,8 @@ bool SqliteStore::commit(const workflows::Change& change) {
     // The insert took the write lock, so every other commit is visible and none can slip in.
     if (change.only_identical_pending && count_identical_pending(r) > 1) return false;  // rolled back
   }
-  for (const auto& approval : r.approvals) {
+  for (std::size_t i = change.stored_approvals; i < r.approvals.size(); ++i) {
+    const auto& approval = r.approvals[i];
     auto& insert = prepared("INSERT OR IGNORE INTO approvals (request_id, approver, approved_at) VALUES (?, ?, ?)");
     ResetOnExit insert_done{insert};
     insert.bind(1, r.id);
@@ -640,14 +660,22 @@ std::vector<Request> SqliteStore::query_requests(const std::string& where_sql, c
 }
 
 std::optional<Request> SqliteStore::find(const std::string& id) {
+  // The request and its approvals in one statement (the most frequent read): a row per approval,
+  // or one whose approval columns are NULL when it has none.
+  static const std::string sql = "SELECT " + qualified_request_columns() +
+                                 ", approvals.approver, approvals.approved_at FROM requests LEFT JOIN approvals ON "
+                                 "approvals.request_id = requests.id WHERE requests.id = ? "
+                                 "ORDER BY approvals.approved_at, approvals.rowid";
+  auto& query = prepared(sql);
+  ResetOnExit query_done{query};
+  query.bind(1, id);
   std::optional<Request> found;
-  {
-    auto& query = prepared(std::string{"SELECT "} + request_columns + " FROM requests WHERE id = ?");
-    ResetOnExit query_done{query};
-    query.bind(1, id);
-    if (query.executeStep()) found = request_from_row(query);
+  while (query.executeStep()) {
+    if (!found) found = request_from_row(query);
+    if (query.getColumn(request_column_count).isNull()) continue;
+    found->approvals.push_back({query.getColumn(request_column_count).getString(),
+                                workflows::from_unix_millis(query.getColumn(request_column_count + 1).getInt64())});
   }
-  if (found) load_approvals(*found);
   return found;
 }
 

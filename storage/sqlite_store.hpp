@@ -121,6 +121,10 @@ class SqliteStore final : public Database {
   void commit_batch();
   /// Rolls back whatever of the batch is left and leaves batch mode.
   void abandon_batch() noexcept;
+  /// A group of one write (SharedConnections) runs outside batch mode, in transactions of its
+  /// own: a savepoint would only guard it against itself. Its transactions start IMMEDIATE, as a
+  /// batch's does, so a read in them can never be overtaken by another connection's write.
+  void set_writing_alone(bool alone) { writing_alone_ = alone; }
 
  private:
   class WriteScope;
@@ -162,6 +166,7 @@ class SqliteStore final : public Database {
   std::optional<AuditAnchor> appended_;    ///< the newest record appended in the open transaction
   std::optional<AuditAnchor> batch_head_;  ///< the newest record appended by a committed write of the batch
   bool batch_open_ = false;
+  bool writing_alone_ = false;
   int frames_in_log_ = 0;
   bool batch_synced_ = false;
   std::unique_ptr<SQLite::Database> db_;

@@ -430,6 +430,60 @@ TEST_CASE("writes committed together keep their own outcomes, and the audit chai
   CHECK(verdict.anchor_checked);
 }
 
+TEST_CASE("a write alone in its group commits, loses its race or fails in a transaction of its own",
+          "[storage][engine]") {
+  ScratchDir dir;
+  auto file = (dir.path() / "jitbot.db").string();
+  storage::SharedConnections shared(file, 2, audit_key);
+  auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+
+  // One thread writes, so every group holds one write.
+  auto first = submitted("req_alone", now);
+  first.request.approvals.push_back({"U0FIRST", now});
+  REQUIRE(shared.commit(first));
+
+  auto late = submitted("req_alone", now);
+  late.request.version = 3;
+  late.expected_version = 2;  // it is at version 1
+  late.request.reason = "overwritten";
+  CHECK_FALSE(shared.commit(late));
+
+  // A second approval: only the one the store does not hold yet is written, and both read back
+  // in the order they were given, with the request.
+  auto second = submitted("req_alone", now);
+  second.request.version = 2;
+  second.expected_version = 1;
+  second.request.approvals = {{"U0FIRST", now}, {"U0SECOND", now + std::chrono::seconds{1}}};
+  second.stored_approvals = 1;
+  second.notices.clear();
+  REQUIRE(shared.commit(second));
+
+  auto found = shared.find("req_alone");
+  REQUIRE(found);
+  CHECK(found->version == 2);
+  CHECK(found->reason != "overwritten");
+  REQUIRE(found->approvals.size() == 2);
+  CHECK(found->approvals[0].approver == "U0FIRST");
+  CHECK(found->approvals[1].approver == "U0SECOND");
+  auto unapproved = submitted("req_none", now);
+  REQUIRE(shared.commit(unapproved));
+  REQUIRE(shared.find("req_none"));
+  CHECK(shared.find("req_none")->approvals.empty());
+  CHECK_FALSE(shared.find("req_missing"));
+
+  // Nothing of the lost race is left: one card per committed submission, and a whole chain whose
+  // anchor names its newest record.
+  workflows::OutboxFilter all_notices;
+  all_notices.limit = 0;
+  CHECK(shared.list_notices(all_notices).size() == 2);
+  auto anchor = storage::read_anchor(storage::anchor_path(file));
+  REQUIRE(anchor);
+  auto verdict = shared.verify_audit(anchor);
+  CHECK(verdict.intact);
+  CHECK(verdict.anchor_checked);
+  CHECK(anchor->sequence == verdict.records);
+}
+
 TEST_CASE("a long write-ahead log is copied into the database while jitbot runs", "[storage][engine]") {
   // Commits leave checkpoints to a thread of their own. If that thread never ran, every row would
   // stay in the log file, which would grow for as long as jitbot runs.

@@ -425,6 +425,7 @@ Outcome AccessWorkflow::transition(const std::string& request_id, const Decide& 
     Request next = *current;
     Change change;
     change.expected_version = current->version;
+    change.stored_approvals = current->approvals.size();  // the compare-and-set makes this exact
     if (auto refusal = decide(next, change)) {
       if (refusal->request_id.empty()) refusal->request_id = request_id;
       return Outcome::refused(*refusal);

@@ -201,6 +201,9 @@ struct Change {
   /// creation time are those it was created with: a store may leave them out of an update.
   Request request;
   std::optional<std::int64_t> expected_version;  ///< nullopt: a new request
+  /// How many of `request.approvals`, the first ones, the store holds already (approvals are only
+  /// ever added, at the end): a store writes only the rest.
+  std::size_t stored_approvals = 0;
   std::vector<AuditEntry> audit;
   /// Notices to deliver. One with `next_attempt_at` set is held until then; a held card notice
   /// that no courier has tried yet is replaced (deleted) by a later card notice of its lane
