@@ -214,7 +214,12 @@ bool SharedConnections::commit(const workflows::Change& change) {
   return true;
 }
 
-std::optional<workflows::Request> SharedConnections::find(const std::string& id) { return Borrowed(*this)->find(id); }
+std::optional<workflows::Request> SharedConnections::find(const std::string& id) {
+  // Read on the writer, in the next group: its page cache stays valid, where a reader's is
+  // dropped whenever anything was written since its last read, and read back page by page. The
+  // result is returned once the group is committed, and a group that fails fails the read too.
+  return write([&](SqliteStore& store) { return store.find(id); });
+}
 
 std::vector<workflows::Request> SharedConnections::list(const workflows::RequestFilter& filter) {
   return Borrowed(*this)->list(filter);

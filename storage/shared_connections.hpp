@@ -31,7 +31,11 @@ namespace jitbot::storage {
 /// one transaction at a time anyway, and under load most of a small write's cost is its commit
 /// (the log frames of the pages it touched, the log index, the audit head anchor), which a group
 /// pays once. Threads also no longer wait for the write lock in SQLite's busy handler, which
-/// sleeps.
+/// sleeps. A group of one write runs in that write's own transaction, without the savepoint.
+///
+/// A request read by ID (find) also runs in a group, on the writer: its page cache stays valid,
+/// where a reader's is dropped by every commit and read again from the file. Lists and the other
+/// reads borrow a reader connection.
 class SharedConnections final : public Database {
  public:
   /// Opens connections to `path` as they are needed, at most `connections` of them: one for the
@@ -43,6 +47,7 @@ class SharedConnections final : public Database {
   SharedConnections& operator=(const SharedConnections&) = delete;
 
   bool commit(const workflows::Change& change) override;
+  /// Read on the writer connection, in the next group (see the class comment).
   std::optional<workflows::Request> find(const std::string& id) override;
   std::vector<workflows::Request> list(const workflows::RequestFilter& filter) override;
   std::vector<workflows::Request> due_requests(workflows::Instant now) override;
